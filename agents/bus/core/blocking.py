@@ -1,0 +1,553 @@
+"""Minimum-fleet vehicle blocks: chain the day's trips into as few vehicles as possible, then least deadhead.
+
+The model is the classic chain decomposition of a DAG: trip i may be followed by trip j when
+end_i + deadhead_seconds(i -> j) + layover_s <= start_j. A set of such links in which every trip has at
+most one successor and one predecessor is a bipartite matching, and vehicles = trips - links. The matching
+is solved exactly by scipy's sparse min-weight full bipartite matching (LAPJVsp), with a per-link bonus M
+larger than any possible deadhead saving, so the fewest vehicles always wins and deadhead breaks ties.
+
+Scale: only links whose idle wait (start_j - end_i) is at most `max_wait_s` are built (default 2 h). That
+keeps ~3,000 trips to under a million links; it can cost optimality when the best plan parks a bus for
+longer than the window, so it is a setting (None = no window, every compatible pair).
+"""
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+from .geo import haversine_m
+from .gtfs import Feed, seconds_format
+
+__all__ = [
+    "BlockPlan",
+    "PlanError",
+    "StopPoint",
+    "StraightLineDeadhead",
+    "Violation",
+    "block_trip_move",
+    "blocks_csv",
+    "blocks_first_fit",
+    "blocks_gtfs_tables",
+    "blocks_optimise",
+    "blocks_reoptimise",
+    "blocks_trips_txt",
+    "fleet_lower_bound",
+    "plan_check",
+    "plan_measure",
+]
+
+DEFAULT_LAYOVER_S = 300.0
+DEFAULT_MAX_WAIT_S = 2 * 3600.0
+
+
+class PlanError(ValueError):
+    """A plan request that cannot be honoured (unknown trips, bad locked blocks, unreachable depot)."""
+
+
+class StopPoint(NamedTuple):
+    """A place a deadhead starts or ends at: a stop (or the depot) with its WGS84 position."""
+
+    stop_id: str
+    lat: float
+    lon: float
+
+
+Deadhead = Callable[[StopPoint, StopPoint], "tuple[float, float] | None"]
+
+
+@dataclass(frozen=True)
+class StraightLineDeadhead:
+    """Default deadhead: great-circle distance x `detour` driven at `speed_kmh`. Returns (metres, seconds).
+
+    Same stop -> (0, 0); a stop without a position -> None (unreachable), so only same-stop links remain.
+    The lead replaces this with a road-network router of the same call shape.
+    """
+
+    detour: float = 1.3
+    speed_kmh: float = 25.0
+
+    def __call__(self, a: StopPoint, b: StopPoint) -> tuple[float, float] | None:
+        if a.stop_id == b.stop_id:
+            return 0.0, 0.0
+        if any(pd.isna(v) for v in (a.lat, a.lon, b.lat, b.lon)):
+            return None
+        metres = haversine_m(a.lat, a.lon, b.lat, b.lon) * self.detour
+        return metres, metres / (self.speed_kmh / 3.6)
+
+
+@dataclass
+class BlockPlan:
+    """A vehicle plan: `blocks` are ordered lists of trip keys, one list per vehicle."""
+
+    blocks: list[list[str]]
+    trips: int
+    vehicles: int
+    lower_bound: int
+    deadhead_m: float
+    deadhead_s: float
+    feed_vehicles: int | None
+    layover_s: float
+    max_wait_s: float | None
+    links_considered: int = 0
+    solve_s: float = 0.0
+    locked: list[int] = field(default_factory=list)
+
+    @property
+    def deadhead_km(self) -> float:
+        """Total deadhead (between trips, plus pull-out/pull-in with a depot) in km."""
+        return self.deadhead_m / 1000.0
+
+    def as_dict(self) -> dict:
+        """JSON-ready summary (the shape the `plan` CLI prints)."""
+        return {
+            "trips": self.trips,
+            "vehicles": self.vehicles,
+            "lower_bound": self.lower_bound,
+            "deadhead_km": round(self.deadhead_km, 3),
+            "deadhead_min": round(self.deadhead_s / 60.0, 1),
+            "feed_vehicles": self.feed_vehicles,
+            "layover_s": self.layover_s,
+            "max_wait_s": self.max_wait_s,
+            "links_considered": self.links_considered,
+            "solve_s": round(self.solve_s, 3),
+            "locked": self.locked,
+            "blocks": self.blocks,
+        }
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A rule a plan breaks: kind is coverage_missing, coverage_duplicate, unknown_trip, or layover."""
+
+    kind: str
+    message: str
+    block: int | None = None
+    trip_keys: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _indexed(trips: pd.DataFrame) -> pd.DataFrame:
+    needed = {"trip_key", "start_s", "end_s", "first_stop_id", "last_stop_id"}
+    missing = needed - set(trips.columns)
+    if missing:
+        raise PlanError(f"trips frame lacks column(s): {', '.join(sorted(missing))}")
+    if trips["trip_key"].duplicated().any():
+        dups = trips.loc[trips["trip_key"].duplicated(), "trip_key"].head(5).tolist()
+        raise PlanError(f"trip keys repeat: {dups}")
+    for column in ("first_stop_lat", "first_stop_lon", "last_stop_lat", "last_stop_lon"):
+        if column not in trips.columns:
+            trips = trips.assign(**{column: np.nan})
+    return trips.sort_values(["start_s", "trip_key"], kind="stable").reset_index(drop=True)
+
+
+def _points(t: pd.DataFrame, end: str) -> list[StopPoint]:
+    return [
+        StopPoint(str(s), float(a), float(o))
+        for s, a, o in zip(t[f"{end}_stop_id"], t[f"{end}_stop_lat"], t[f"{end}_stop_lon"])
+    ]
+
+
+def _point(row, end: str) -> StopPoint:
+    return StopPoint(str(row[f"{end}_stop_id"]), float(row[f"{end}_stop_lat"]), float(row[f"{end}_stop_lon"]))
+
+
+class _DeadheadCache:
+    """Memoises the deadhead callable per stop pair: links number in the millions, stop pairs do not."""
+
+    def __init__(self, deadhead: Deadhead):
+        self.deadhead = deadhead
+        self.cache: dict[tuple, tuple[float, float] | None] = {}
+
+    def __call__(self, a: StopPoint, b: StopPoint) -> tuple[float, float] | None:
+        key = (a, b)
+        if key not in self.cache:
+            value = self.deadhead(a, b)
+            self.cache[key] = None if value is None else (float(value[0]), float(value[1]))
+        return self.cache[key]
+
+
+def fleet_lower_bound(*, trips: pd.DataFrame, layover_s: float = DEFAULT_LAYOVER_S) -> int:
+    """Peak number of trips under way at once, each holding its vehicle until end + layover.
+
+    No plan can use fewer vehicles: every trip in progress (or in its layover) at the peak instant needs
+    its own bus. Intervals are half-open, matching the planner's rule that a bus freed at t may start at t.
+    """
+    if len(trips) == 0:
+        return 0
+    starts = trips["start_s"].to_numpy(float)
+    ends = trips["end_s"].to_numpy(float) + float(layover_s)
+    times = np.concatenate([starts, ends])
+    deltas = np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])
+    # Sorting by (time, delta) puts releases (-1) before starts (+1) at the same instant.
+    order = np.lexsort((deltas, times))
+    return int(np.cumsum(deltas[order]).max())
+
+
+def _links(
+    t: pd.DataFrame, layover_s: float, max_wait_s: float | None, dead: _DeadheadCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Feasible links i -> j (indices into t) with their deadhead metres and seconds."""
+    n = len(t)
+    starts = t["start_s"].to_numpy(float)
+    ends = t["end_s"].to_numpy(float)
+    lo = np.searchsorted(starts, ends + layover_s, side="left")
+    hi = n if max_wait_s is None else np.searchsorted(starts, ends + max_wait_s, side="right")
+    hi = np.broadcast_to(hi, lo.shape)
+    counts = np.maximum(hi - lo, 0)
+    total = int(counts.sum())
+    ii = np.repeat(np.arange(n), counts)
+    offsets = np.repeat(np.cumsum(counts) - counts, counts)
+    jj = np.arange(total) - offsets + np.repeat(lo, counts)
+
+    # Deadhead per distinct (last stop, first stop) pair, then gathered back onto the links.
+    last, first = _points(t, "last"), _points(t, "first")
+    last_code, last_uni = pd.factorize(pd.Series(last, dtype=object))
+    first_code, first_uni = pd.factorize(pd.Series(first, dtype=object))
+    pair = last_code[ii].astype(np.int64) * len(first_uni) + first_code[jj]
+    uniq, inverse = np.unique(pair, return_inverse=True)
+    metres = np.empty(len(uniq))
+    secs = np.empty(len(uniq))
+    for k, code in enumerate(uniq):
+        value = dead(last_uni[code // len(first_uni)], first_uni[code % len(first_uni)])
+        metres[k], secs[k] = (np.inf, np.inf) if value is None else value
+    dm, ds = metres[inverse], secs[inverse]
+    ok = np.isfinite(ds) & (starts[jj] >= ends[ii] + ds + layover_s)
+    return ii[ok], jj[ok], dm[ok], ds[ok]
+
+
+def _depot_legs(t: pd.DataFrame, depot: StopPoint | None, dead: _DeadheadCache) -> tuple[np.ndarray, ...]:
+    n = len(t)
+    if depot is None:
+        return np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    out_m, out_s, in_m, in_s = (np.empty(n) for _ in range(4))
+    for k, (key, first, last) in enumerate(zip(t["trip_key"], _points(t, "first"), _points(t, "last"))):
+        leg_out = dead(depot, first)
+        leg_in = dead(last, depot)
+        if leg_out is None or leg_in is None:
+            raise PlanError(f"trip {key} cannot be reached from or to the depot {depot.stop_id}")
+        (out_m[k], out_s[k]), (in_m[k], in_s[k]) = leg_out, leg_in
+    return out_m, out_s, in_m, in_s
+
+
+def _feed_vehicles(trips: pd.DataFrame) -> int | None:
+    if "block_id" not in trips.columns:
+        return None
+    blocks = trips["block_id"].dropna()
+    blocks = blocks[blocks.astype(str).str.len() > 0]
+    return int(blocks.nunique()) if len(blocks) else None
+
+
+# --------------------------------------------------------------------------------------------- solve
+
+
+def blocks_optimise(
+    *,
+    trips: pd.DataFrame,
+    layover_s: float = DEFAULT_LAYOVER_S,
+    deadhead: Deadhead | None = None,
+    depot: StopPoint | None = None,
+    max_wait_s: float | None = DEFAULT_MAX_WAIT_S,
+) -> BlockPlan:
+    """Cover every trip exactly once with the fewest vehicles, then the least deadhead distance.
+
+    `trips` is a `service_trips` frame (trip_key, start_s, end_s, first/last stop id/lat/lon, optional
+    block_id). With a `depot`, each block also pays a pull-out to its first trip and a pull-in from its
+    last, and the deadhead objective counts them; without one, blocks start and end at their trips.
+    """
+    started = time.perf_counter()
+    t = _indexed(trips)
+    n = len(t)
+    dead = _DeadheadCache(deadhead or StraightLineDeadhead())
+    bound = fleet_lower_bound(trips=t, layover_s=layover_s)
+    if n == 0:
+        return BlockPlan([], 0, 0, 0, 0.0, 0.0, None, layover_s, max_wait_s)
+    ii, jj, dm, _ds = _links(t, float(layover_s), max_wait_s, dead)
+    out_m, _out_s, in_m, _in_s = _depot_legs(t, depot, dead)
+
+    # Integer metres keep the lexicographic objective exact in float64.
+    arc = np.round(dm) - np.round(in_m[ii]) - np.round(out_m[jj])
+    spread = (np.round(dm).max(initial=0) + np.round(in_m).max() + np.round(out_m).max()) + 1.0
+    bonus = spread * (n + 1)  # one more link is worth more than any deadhead difference across the plan
+    shift = bonus + spread + 1.0  # makes every stored weight positive (zeros would read as "no edge")
+    rows = np.concatenate([ii, np.arange(n)])
+    cols = np.concatenate([jj, n + np.arange(n)])  # column n+i: "trip i ends its block"
+    weights = np.concatenate([arc - bonus + shift, np.full(n, shift)])
+    matrix = csr_matrix((weights, (rows, cols)), shape=(n, 2 * n))
+    _row_ind, col_ind = min_weight_full_bipartite_matching(matrix)
+
+    successor = np.where(col_ind < n, col_ind, -1)
+    has_pred = np.zeros(n, bool)
+    has_pred[successor[successor >= 0]] = True
+    keys = t["trip_key"].tolist()
+    blocks: list[list[str]] = []
+    for head in np.flatnonzero(~has_pred):
+        chain, k = [], int(head)
+        while k >= 0:
+            chain.append(keys[k])
+            k = int(successor[k])
+        blocks.append(chain)
+    start_of = dict(zip(keys, t["start_s"]))
+    blocks.sort(key=lambda b: (start_of[b[0]], b[0]))
+    measure = plan_measure(trips=t, blocks=blocks, deadhead=dead, depot=depot)
+    return BlockPlan(
+        blocks=blocks,
+        trips=n,
+        vehicles=len(blocks),
+        lower_bound=bound,
+        deadhead_m=measure["deadhead_m"],
+        deadhead_s=measure["deadhead_s"],
+        feed_vehicles=_feed_vehicles(t),
+        layover_s=float(layover_s),
+        max_wait_s=max_wait_s,
+        links_considered=int(len(ii)),
+        solve_s=time.perf_counter() - started,
+    )
+
+
+def blocks_first_fit(
+    *, trips: pd.DataFrame, layover_s: float = DEFAULT_LAYOVER_S, deadhead: Deadhead | None = None
+) -> list[list[str]]:
+    """The dispatcher's rule of thumb, kept as a reference for benchmarks and tests (not for planning):
+    take trips by start time and give each to the first open block that can reach it, else a new bus."""
+    t = _indexed(trips)
+    dead = _DeadheadCache(deadhead or StraightLineDeadhead())
+    starts, ends = t["start_s"].to_numpy(float), t["end_s"].to_numpy(float)
+    first, last = _points(t, "first"), _points(t, "last")
+    blocks: list[list[int]] = []
+    for k in range(len(t)):
+        for block in blocks:
+            prev = block[-1]
+            leg = dead(last[prev], first[k])
+            if leg is not None and ends[prev] + leg[1] + layover_s <= starts[k]:
+                block.append(k)
+                break
+        else:
+            blocks.append([k])
+    keys = t["trip_key"].tolist()
+    return [[keys[k] for k in block] for block in blocks]
+
+
+def plan_measure(
+    *, trips: pd.DataFrame, blocks: Sequence[Sequence[str]], deadhead: Deadhead | None = None,
+    depot: StopPoint | None = None,
+) -> dict[str, float]:
+    """Deadhead totals of a plan (between consecutive trips, plus depot legs when a depot is given)."""
+    t = trips.set_index("trip_key")
+    dead = deadhead if isinstance(deadhead, _DeadheadCache) else _DeadheadCache(deadhead or StraightLineDeadhead())
+    metres = seconds = 0.0
+    for block in blocks:
+        if not block:
+            continue
+        legs = [(_point(t.loc[a], "last"), _point(t.loc[b], "first")) for a, b in zip(block, block[1:])]
+        if depot is not None:
+            legs += [(depot, _point(t.loc[block[0]], "first")), (_point(t.loc[block[-1]], "last"), depot)]
+        for a, b in legs:
+            value = dead(a, b)
+            if value is None:
+                return {"deadhead_m": float("inf"), "deadhead_s": float("inf")}
+            metres += value[0]
+            seconds += value[1]
+    return {"deadhead_m": metres, "deadhead_s": seconds}
+
+
+# --------------------------------------------------------------------------------------------- edit
+
+
+def plan_check(
+    *,
+    trips: pd.DataFrame,
+    blocks: Sequence[Sequence[str]],
+    layover_s: float = DEFAULT_LAYOVER_S,
+    deadhead: Deadhead | None = None,
+) -> list[Violation]:
+    """Every way a (possibly hand-edited) plan breaks the rules; an empty list means it is sound.
+
+    Coverage: every trip of `trips` in exactly one block, no unknown keys. Layover: within a block each trip
+    starts no earlier than the previous trip's end + deadhead time between them + `layover_s`.
+    Empty blocks are allowed (a vehicle a dispatcher emptied).
+    """
+    dead = _DeadheadCache(deadhead or StraightLineDeadhead())
+    t = trips.set_index("trip_key")
+    known = set(t.index)
+    seen: dict[str, int] = {}
+    out: list[Violation] = []
+    for b, block in enumerate(blocks):
+        for key in block:
+            if key not in known:
+                out.append(Violation("unknown_trip", f"block {b}: trip {key} is not a trip of this day", b, (key,)))
+            elif key in seen:
+                out.append(Violation("coverage_duplicate", f"trip {key} is in block {seen[key]} and block {b}", b, (key,)))
+            else:
+                seen[key] = b
+        timed = [k for k in block if k in known]
+        for a, c in zip(timed, timed[1:]):
+            prev, nxt = t.loc[a], t.loc[c]
+            leg = dead(_point(prev, "last"), _point(nxt, "first"))
+            if leg is None:
+                out.append(Violation("layover", f"block {b}: no deadhead from {a} to {c}", b, (a, c)))
+                continue
+            ready = float(prev["end_s"]) + leg[1] + layover_s
+            if float(nxt["start_s"]) < ready:
+                out.append(
+                    Violation(
+                        "layover",
+                        f"block {b}: trip {c} starts {seconds_format(nxt['start_s'])} but the bus is free only at "
+                        f"{seconds_format(ready)} (trip {a} ends {seconds_format(prev['end_s'])} + deadhead "
+                        f"{leg[1]:.0f} s + layover {layover_s:.0f} s)",
+                        b,
+                        (a, c),
+                    )
+                )
+    for key in t.index:
+        if key not in seen:
+            out.append(Violation("coverage_missing", f"trip {key} is in no block", None, (key,)))
+    return out
+
+
+def block_trip_move(
+    *, trips: pd.DataFrame, blocks: Sequence[Sequence[str]], trip_key: str, to_block: int
+) -> list[list[str]]:
+    """A copy of `blocks` with `trip_key` taken out of its block and put into `to_block` in start-time order.
+
+    Block indices stay stable (an emptied block stays as []); `plan_check` tells whether the move is legal.
+    """
+    if not 0 <= to_block < len(blocks):
+        raise PlanError(f"block {to_block} does not exist (plan has {len(blocks)} blocks)")
+    start = trips.set_index("trip_key")["start_s"]
+    if trip_key not in start.index:
+        raise PlanError(f"trip {trip_key} is not a trip of this day")
+    moved = [[k for k in block if k != trip_key] for block in blocks]
+    moved[to_block] = sorted([*moved[to_block], trip_key], key=lambda k: (float(start.get(k, np.inf)), k))
+    return moved
+
+
+def blocks_reoptimise(
+    *,
+    trips: pd.DataFrame,
+    blocks: Sequence[Sequence[str]],
+    locked: Iterable[int],
+    layover_s: float = DEFAULT_LAYOVER_S,
+    deadhead: Deadhead | None = None,
+    depot: StopPoint | None = None,
+    max_wait_s: float | None = DEFAULT_MAX_WAIT_S,
+) -> BlockPlan:
+    """Keep the `locked` blocks as they are and re-plan every other trip of the day from scratch.
+
+    The result lists the locked blocks first (in their original order; `plan.locked` gives their new
+    indices) and then the re-solved ones. Trips missing from the old plan are planned too.
+    """
+    locked = sorted(set(locked))
+    bad = [b for b in locked if not 0 <= b < len(blocks)]
+    if bad:
+        raise PlanError(f"locked block(s) {bad} do not exist (plan has {len(blocks)} blocks)")
+    kept = [list(blocks[b]) for b in locked]
+    kept_keys = {k for block in kept for k in block}
+    unknown = kept_keys - set(trips["trip_key"])
+    if unknown:
+        raise PlanError(f"locked blocks hold trips that are not trips of this day: {sorted(unknown)[:5]}")
+    dead = _DeadheadCache(deadhead or StraightLineDeadhead())
+    rest = trips[~trips["trip_key"].isin(kept_keys)]
+    plan = blocks_optimise(trips=rest, layover_s=layover_s, deadhead=dead, depot=depot, max_wait_s=max_wait_s)
+    merged = kept + plan.blocks
+    measure = plan_measure(trips=trips, blocks=merged, deadhead=dead, depot=depot)
+    return BlockPlan(
+        blocks=merged,
+        trips=len(trips),
+        vehicles=sum(1 for b in merged if b),
+        lower_bound=fleet_lower_bound(trips=trips, layover_s=layover_s),
+        deadhead_m=measure["deadhead_m"],
+        deadhead_s=measure["deadhead_s"],
+        feed_vehicles=_feed_vehicles(trips),
+        layover_s=float(layover_s),
+        max_wait_s=max_wait_s,
+        links_considered=plan.links_considered,
+        solve_s=plan.solve_s,
+        locked=list(range(len(kept))),
+    )
+
+
+# --------------------------------------------------------------------------------------------- export
+
+
+def _block_ids(blocks: Sequence[Sequence[str]], prefix: str) -> list[str]:
+    width = max(3, len(str(len(blocks))))
+    return [f"{prefix}{b + 1:0{width}d}" for b in range(len(blocks))]
+
+
+def blocks_csv(*, trips: pd.DataFrame, blocks: Sequence[Sequence[str]], prefix: str = "B") -> str:
+    """The plan as CSV: one row per trip with block_id, sequence in block, times and end stops."""
+    t = trips.set_index("trip_key")
+    rows = []
+    for block_id, block in zip(_block_ids(blocks, prefix), blocks):
+        for seq, key in enumerate(block, start=1):
+            trip = t.loc[key]
+            rows.append(
+                {
+                    "block_id": block_id,
+                    "sequence": seq,
+                    "trip_key": key,
+                    "trip_id": trip.get("trip_id", key),
+                    "route_id": trip.get("route_id", ""),
+                    "direction_id": trip.get("direction_id", pd.NA),
+                    "start_time": seconds_format(trip["start_s"]),
+                    "end_time": seconds_format(trip["end_s"]),
+                    "first_stop_id": trip["first_stop_id"],
+                    "last_stop_id": trip["last_stop_id"],
+                }
+            )
+    buffer = io.StringIO()
+    pd.DataFrame(rows, columns=["block_id", "sequence", "trip_key", "trip_id", "route_id", "direction_id",
+                                "start_time", "end_time", "first_stop_id", "last_stop_id"]).to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+def blocks_gtfs_tables(
+    *, feed: Feed, trips: pd.DataFrame, blocks: Sequence[Sequence[str]], prefix: str = "B"
+) -> dict[str, pd.DataFrame]:
+    """GTFS tables carrying the plan: "trips.txt" (the day's trips with block_id set) and "stop_times.txt"
+    for frequency departures, which become plain trips named by their key (`trip_id@HH:MM:SS`) because a
+    block can only name a concrete trip. Regular trips keep their stop_times in the feed."""
+    block_of = {key: block_id for block_id, block in zip(_block_ids(blocks, prefix), blocks) for key in block}
+    source = feed.trips.set_index("trip_id")
+    rows = []
+    for trip in trips.itertuples(index=False):
+        row = source.loc[trip.trip_id].to_dict()
+        row["trip_id"] = trip.trip_key
+        row["block_id"] = block_of.get(trip.trip_key, "")
+        rows.append(row)
+    columns = [c for c in feed.trips.columns if c != "block_id"] + ["block_id"]
+    out_trips = pd.DataFrame(rows).reindex(columns=columns)
+
+    freq = trips[trips["frequency_based"]] if "frequency_based" in trips.columns else trips.iloc[0:0]
+    st = feed.stop_times
+    times = []
+    for trip in freq.itertuples(index=False):
+        template = st[st["trip_id"] == trip.trip_id].sort_values("stop_sequence")
+        first = template["departure_time"].fillna(template["arrival_time"]).iloc[0]
+        shifted = template.copy()
+        shifted["trip_id"] = trip.trip_key
+        for column in ("arrival_time", "departure_time"):
+            if column in shifted.columns:
+                shifted[column] = (shifted[column] - first + trip.start_s).map(
+                    lambda s: "" if pd.isna(s) else seconds_format(s)
+                )
+        times.append(shifted)
+    out_times = pd.concat(times, ignore_index=True) if times else st.iloc[0:0].copy()
+    return {"trips.txt": out_trips, "stop_times.txt": out_times}
+
+
+def blocks_trips_txt(*, feed: Feed, trips: pd.DataFrame, blocks: Sequence[Sequence[str]], prefix: str = "B") -> str:
+    """The day's trips.txt with the plan's block_id on every trip (see `blocks_gtfs_tables`)."""
+    buffer = io.StringIO()
+    blocks_gtfs_tables(feed=feed, trips=trips, blocks=blocks, prefix=prefix)["trips.txt"].to_csv(buffer, index=False)
+    return buffer.getvalue()

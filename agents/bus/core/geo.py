@@ -1,0 +1,28 @@
+"""Small geodesy helpers shared by the bus core: great-circle distance and a local metric projection."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pyproj import CRS, Transformer
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def haversine_m(lat1, lon1, lat2, lon2):
+    """Great-circle distance in metres; works on scalars and numpy arrays alike."""
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype=float)) for v in (lat1, lon1, lat2, lon2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    d = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return float(d) if np.ndim(d) == 0 else d
+
+
+def utm_crs(*, lat: float, lon: float) -> CRS:
+    """The UTM zone CRS around a point: metric, and accurate to well under 0.1 % across a city."""
+    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def metric_transformer(*, lat: float, lon: float) -> Transformer:
+    """A WGS84 -> local UTM transformer (always_xy: call it with lon, lat)."""
+    return Transformer.from_crs(CRS.from_epsg(4326), utm_crs(lat=lat, lon=lon), always_xy=True)

@@ -1,0 +1,105 @@
+"""Agent runs over the API: list and read (dispatchers), start a run by hand (dispatchers), KPI results."""
+from __future__ import annotations
+
+from django.db.models import Sum
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from city_ops.core.permissions import IsDispatcher
+from city_ops.core.timeutil import date_parse
+
+from ..models import AgentRun, RunKpi
+from ..registry import UnknownAgentError, agent_names, agents_all
+from ..services import agent_run_create
+
+
+class KpiSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RunKpi
+        fields = ["name", "label", "value", "unit", "baseline"]
+
+
+class AgentRunSerializer(serializers.ModelSerializer):
+    kpis = KpiSerializer(many=True, read_only=True)
+    duration_s = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = AgentRun
+        fields = ["id", "agent", "run_date", "trigger", "reason", "params", "status", "created_at", "started_at",
+                  "finished_at", "duration_s", "attempts", "error", "summary", "progress_done", "progress_total",
+                  "progress_message", "kpis"]
+
+
+class AgentRunCreateSerializer(serializers.Serializer):
+    agent = serializers.CharField()
+    date = serializers.CharField(required=False, help_text="YYYY-MM-DD in the city's time zone")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    params = serializers.DictField(required=False)
+
+    def validate_agent(self, value):
+        if value not in agent_names():
+            raise serializers.ValidationError(f"unknown agent {value!r}; registered: {', '.join(agent_names())}")
+        return value
+
+    def validate_date(self, value):
+        try:
+            return date_parse(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
+class AgentRunListView(generics.ListAPIView):
+    permission_classes = [IsDispatcher]
+    serializer_class = AgentRunSerializer
+
+    def get_queryset(self):
+        qs = AgentRun.objects.restrict(self.request.user, "view").prefetch_related("kpis")
+        if agent := self.request.query_params.get("agent"):
+            qs = qs.filter(agent=agent)
+        return qs
+
+    @extend_schema(request=AgentRunCreateSerializer, responses={201: AgentRunSerializer})
+    def post(self, request):
+        s = AgentRunCreateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        try:
+            run, _ = agent_run_create(agent=s.validated_data["agent"], run_date=s.validated_data.get("date"),
+                                      trigger=AgentRun.Trigger.MANUAL, reason=s.validated_data.get("reason", ""),
+                                      params=s.validated_data.get("params") or {}, user=request.user)
+        except UnknownAgentError as exc:
+            return Response({"agent": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(AgentRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class AgentRunDetailView(generics.RetrieveAPIView):
+    permission_classes = [IsDispatcher]
+    serializer_class = AgentRunSerializer
+
+    def get_queryset(self):
+        return AgentRun.objects.restrict(self.request.user, "view").prefetch_related("kpis")
+
+
+class AgentListView(APIView):
+    permission_classes = [IsDispatcher]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response([{"name": a.name, "label": a.label or a.name, "description": a.description,
+                          "reads": list(a.reads), "queue": a.queue.value, "events": list(a.events)}
+                         for a in agents_all()])
+
+
+class ResultsView(APIView):
+    """KPIs per agent per day (summed over the day's succeeded runs): what the city pays for."""
+
+    permission_classes = [IsDispatcher]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        rows = (RunKpi.objects.filter(run__status=AgentRun.Status.SUCCEEDED)
+                .values("agent", "run_date", "name", "unit")
+                .annotate(value=Sum("value"), baseline=Sum("baseline"))
+                .order_by("-run_date", "agent", "name"))
+        return Response(list(rows[:2000]))

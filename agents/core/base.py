@@ -1,0 +1,113 @@
+"""The one interface every agent implements.
+
+An agent is a class with a `name`, what it `reads`, the `events` it reacts to, its `schedules`, and a
+`run(ctx)` that gathers inputs through its selectors, decides, acts through its services and returns an
+`AgentResult` with its outcome KPIs. The runtime (services.agent_run_execute) owns everything around it:
+claiming, timing, errors, storing KPIs. Agents never import each other; they meet in the city model and
+through the two hooks below (`demo_data_load`, `assets_in_area`)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from city_ops.queues import Queue
+
+if TYPE_CHECKING:
+    from django.contrib.gis.geos import GEOSGeometry
+
+    from .models import AgentRun
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One outcome figure of a run: what the city pays for (buses saved, km saved, alerts raised...).
+    `baseline` is the figure the run is compared with, where there is one (e.g. the fixed schedule's km)."""
+
+    name: str
+    value: float
+    unit: str = ""
+    baseline: float | None = None
+    label: str = ""
+
+
+@dataclass
+class AgentResult:
+    """What a run achieved: KPIs, a one-line summary for the console, and free-form details."""
+
+    kpis: list[Kpi] = field(default_factory=list)
+    summary: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """Everything an agent's run gets: the run row (id, date, trigger, reason, params) and a progress hook."""
+
+    run: "AgentRun"
+
+    @property
+    def run_date(self) -> dt.date:
+        return self.run.run_date
+
+    @property
+    def params(self) -> dict:
+        return self.run.params
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        """Record progress on the run row (the console and `run_agent` show it)."""
+        from .services import agent_run_progress
+
+        agent_run_progress(run_id=self.run.pk, done=done, total=total, message=message)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A beat entry the runtime creates for an agent (editable in the admin afterwards).
+    `crontab` fields use the city's time zone; `every_s` makes an interval schedule instead."""
+
+    name: str
+    crontab: dict[str, str] | None = None
+    every_s: int | None = None
+    trigger: str = "schedule"
+    for_tomorrow: bool = False
+
+
+@dataclass(frozen=True)
+class Asset:
+    """Something an agent owns at a place (a bus stop, a bin), as other agents and the console see it."""
+
+    agent: str
+    kind: str
+    id: str
+    label: str
+    lon: float
+    lat: float
+
+
+class Agent:
+    """Base class. Subclasses set the class attributes and implement `run`."""
+
+    name: ClassVar[str]
+    label: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    reads: ClassVar[tuple[str, ...]] = ()  # what it reads, for docs and the console
+    queue: ClassVar[Queue] = Queue.PLANNING
+    events: ClassVar[tuple[str, ...]] = ()  # CityEvent kinds it reacts to
+    schedules: ClassVar[tuple[Schedule, ...]] = ()
+    daily: ClassVar[bool] = True  # a scheduled run per date is produced once (idempotency key)
+
+    def run(self, ctx: RunContext) -> AgentResult:
+        raise NotImplementedError
+
+    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False) -> dict[str, int]:
+        """Create this agent's demo data on the loaded city (deterministic). Returns counts for the log."""
+        return {}
+
+    def assets_in_area(self, *, area: "GEOSGeometry") -> list[Asset]:
+        """The agent's assets inside `area` (spatial query), for other agents and the console."""
+        return []
+
+    def event_params(self, *, event) -> dict | None:
+        """Turn a city event into run parameters, or None to ignore this particular event."""
+        return {"event_id": event.pk, "event_kind": event.kind}

@@ -1,0 +1,47 @@
+"""The demo agent: proves the runtime end to end on the real city (reads the network, computes a matrix,
+reports KPIs) without owning any domain data."""
+from __future__ import annotations
+
+from agents.core.base import Agent, AgentResult, Kpi, RunContext, Schedule
+from agents.core.registry import register
+from city_ops.queues import Queue
+
+from . import selectors, services
+
+
+@register
+class DemoAgent(Agent):
+    name = "demo"
+    label = "Demo"
+    description = "Measures the road network and the travel times between the city's places."
+    reads = ("city.RoadSegment", "city.Place", "city.RoadClosure")
+    queue = Queue.DEFAULT
+    events = ("demo.ping", "closure.opened", "closure.lifted")
+    schedules = (Schedule(name="nightly network check", crontab={"minute": "30", "hour": "2"}),)
+
+    def run(self, ctx: RunContext) -> AgentResult:
+        # `sleep_s` makes the run slow on purpose: the runtime's dead-worker test kills a worker mid-run.
+        sleep_s = float(ctx.params.get("sleep_s", 0) or 0)
+        if sleep_s:
+            import time
+
+            steps = max(1, int(sleep_s * 4))
+            for i in range(steps):
+                ctx.progress(i, steps, "sleeping (test)")
+                time.sleep(sleep_s / steps)
+        ctx.progress(0, 2, "measuring the network")
+        stats = selectors.network_stats()
+        ctx.progress(1, 2, "travel-time matrix between places")
+        matrix = services.place_matrix_compute(points=selectors.place_points())
+        ctx.progress(2, 2, "done")
+        return AgentResult(
+            kpis=[
+                Kpi("road_km", round(stats["road_km"], 3), "km", label="Drivable road"),
+                Kpi("closed_km", round(stats["closed_km"], 3), "km", label="Road closed"),
+                Kpi("place_pairs", matrix["pairs"], "", label="Place pairs routed"),
+                Kpi("mean_travel_min", round(matrix["mean_min"], 2), "min", label="Mean travel time"),
+            ],
+            summary=f"{stats['segments']} segments, {stats['road_km']:.1f} km of road, "
+                    f"{matrix['pairs']} place pairs routed (mean {matrix['mean_min']:.1f} min)",
+            details={"stats": stats, "matrix": matrix},
+        )

@@ -1,0 +1,1 @@
+"""The demo agent owns no tables: it reads the city model only."""

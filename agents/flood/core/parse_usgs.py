@@ -1,0 +1,250 @@
+"""USGS NWIS readings: RDB (tab-separated, `#` comments, a column-definition line) and WaterML 1.1 XML."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from .domain import Station
+from .parse_common import ReadingsCollector, ReadingsFormatError, RowRejected, number_parse, time_parse
+from .safexml import UnsafeXmlError, local_name, xml_parse_safe
+
+# USGS parameter codes the flood agent uses: code -> (our parameter, the unit USGS reports it in)
+USGS_PARAMETERS: dict[str, tuple[str, str]] = {
+    "00065": ("level", "ft"),       # gage height, feet
+    "00060": ("discharge", "ft3/s"),  # discharge, cubic feet per second
+    "00045": ("rainfall", "in"),    # precipitation, total, inches
+}
+
+# NWIS tz_cd values -> UTC offset in hours (standard and daylight variants are separate codes)
+TZ_CODES: dict[str, float] = {
+    "UTC": 0, "GMT": 0, "Z": 0,
+    "AST": -4, "ADT": -3,
+    "EST": -5, "EDT": -4,
+    "CST": -6, "CDT": -5,
+    "MST": -7, "MDT": -6,
+    "PST": -8, "PDT": -7,
+    "AKST": -9, "AKDT": -8,
+    "HST": -10, "HDT": -9,
+    "SST": -11, "CHST": 10, "GST": 10,
+}
+
+# Value codes NWIS writes in a value column instead of a number; said in words in the row error
+_VALUE_CODES = {
+    "Ice": "ice affected", "Eqp": "equipment malfunction", "Bkw": "backwater", "Dis": "discontinued",
+    "Ssn": "parameter monitored seasonally", "Mnt": "maintenance", "Rat": "rating being developed",
+    "Fld": "flood damage", "Dry": "dry", "Zfl": "zero flow", "Tst": "test", "***": "temporarily unavailable",
+    "Pr": "partial record", "--": "parameter not determined",
+}
+
+_VALUE_COLUMN = re.compile(r"^(\d+)_(\d{5})$")
+_FORMAT_CELL = re.compile(r"^\d*[sdn]$", re.IGNORECASE)
+_SITE_COMMENT = re.compile(r"^#\s+(USGS|[A-Z]{2,})\s+(\d{8,15})\s+(.+?)\s*$")
+
+
+def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) -> None:
+    """NWIS RDB instantaneous values; row numbers are line numbers in the file.
+
+    Times are local to the site and the `tz_cd` column names the zone (EST, EDT...), so no `tz` is needed;
+    without a tz_cd column the `tz` argument decides and offset-less times are otherwise rejected."""
+    lines = text.splitlines()
+    site_names: dict[str, str] = {}
+    header: list[str] | None = None
+    header_line = 0
+    for number, line in enumerate(lines, start=1):
+        if line.startswith("#"):
+            match = _SITE_COMMENT.match(line)
+            if match:
+                site_names[match.group(2)] = match.group(3)
+            continue
+        if not line.strip():
+            continue
+        header = [cell.strip() for cell in line.split("\t")]
+        header_line = number
+        break
+    if header is None:
+        raise ReadingsFormatError("RDB file has no column-name line after its comments")
+    for needed in ("site_no", "datetime"):
+        if needed not in header:
+            raise ReadingsFormatError(f"RDB column-name line (line {header_line}) lacks {needed!r}")
+    if header_line >= len(lines):
+        raise ReadingsFormatError(f"RDB file ends after its column-name line (line {header_line})")
+    formats = lines[header_line].split("\t")  # the line after the names: 5s 15s 20d ...
+    if len(formats) != len(header) or not all(_FORMAT_CELL.match(cell.strip()) for cell in formats):
+        raise ReadingsFormatError(f"RDB line {header_line + 1} should be the column-definition line "
+                                  f"(like 5s<TAB>15s<TAB>20d), one cell per column")
+    columns = _rdb_value_columns(header)
+    index = {name: i for i, name in enumerate(header)}
+    sensors_for_site: dict[tuple[str, str], str] = {}
+    for number in range(header_line + 2, len(lines) + 1):
+        line = lines[number - 1]
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        if len(cells) != len(header):
+            collector.reject(row=number, reason=f"{len(cells)} tab-separated fields where the header has "
+                                                f"{len(header)}")
+            continue
+        site = cells[index["site_no"]].strip()
+        try:
+            if not site:
+                raise RowRejected("missing site_no")
+            time = _rdb_time(cells[index["datetime"]],
+                             cells[index["tz_cd"]] if "tz_cd" in index else None, tz=tz)
+        except RowRejected as exc:
+            collector.reject(row=number, reason=str(exc))
+            continue
+        problems = []
+        for column, ts_id, code in columns:
+            raw = cells[index[column]].strip()
+            if not raw:
+                continue  # no value for this parameter at this time: not an error (series differ in step)
+            parameter, unit = USGS_PARAMETERS[code]
+            sensor = _sensor_for(sensors_for_site, site=site, parameter=parameter, ts_id=ts_id)
+            if raw in _VALUE_CODES:
+                problems.append(f"{column}: {raw!r} ({_VALUE_CODES[raw]}) is not a value")
+                continue
+            try:
+                collector.add(sensor=sensor, parameter=parameter, time=time,
+                              value=number_parse(raw, what=column), unit=unit, row=number)
+            except RowRejected as exc:
+                problems.append(str(exc))
+        if problems:
+            collector.reject(row=number, reason="; ".join(problems))
+    for site, name in site_names.items():
+        params = tuple(sorted({p for (s, p) in sensors_for_site if s == site}))
+        if params:
+            collector.station_note(Station(code=site, name=name, parameters=params))
+
+
+def _rdb_value_columns(header: list[str]) -> list[tuple[str, str, str]]:
+    """(column, time-series id, parameter code) for each value column the flood agent uses."""
+    found = []
+    for name in header:
+        match = _VALUE_COLUMN.match(name)
+        if match and match.group(2) in USGS_PARAMETERS:
+            found.append((name, match.group(1), match.group(2)))
+    return found
+
+
+def _sensor_for(known: dict[tuple[str, str], str], *, site: str, parameter: str, ts_id: str) -> str:
+    """The site number, or site-tsid when a site reports one parameter from two sensors."""
+    key = (site, parameter)
+    if key not in known:
+        known[key] = ts_id
+    return site if known[key] == ts_id else f"{site}-{ts_id}"
+
+
+def _rdb_time(value: str, tz_code: str | None, *, tz: dt.tzinfo | None) -> dt.datetime:
+    raw = value.strip()
+    if not raw:
+        raise RowRejected("missing datetime")
+    if tz_code is not None and tz_code.strip():
+        code = tz_code.strip().upper()
+        if code not in TZ_CODES:
+            raise RowRejected(f"unknown tz_cd {tz_code.strip()!r}")
+        zone = dt.timezone(dt.timedelta(hours=TZ_CODES[code]))
+        return time_parse(raw, tz=zone, what="datetime")
+    return time_parse(raw, tz=tz, what="datetime")
+
+
+WATERML_NS = "http://www.cuahsi.org/waterML/1.1/"
+
+
+def waterml_parse(*, data: bytes, collector: ReadingsCollector, tz: dt.tzinfo | None) -> None:
+    """WaterML 1.1 `timeSeriesResponse`; row = the source line of each `<value>` element."""
+    try:
+        root = xml_parse_safe(data=data)
+    except UnsafeXmlError as exc:
+        raise ReadingsFormatError(f"WaterML refused: {exc}") from None
+    if local_name(root) != "timeSeriesResponse":
+        raise ReadingsFormatError(f"root element is <{local_name(root)}>, not a WaterML 1.1 <timeSeriesResponse>")
+    sensors_for_site: dict[tuple[str, str], str] = {}
+    for series in _children(root, "timeSeries"):
+        source = _child(series, "sourceInfo")
+        variable = _child(series, "variable")
+        site_code = _text(_child(source, "siteCode")) if source is not None else None
+        code = _text(_child(variable, "variableCode")) if variable is not None else None
+        line = series.sourceline or 0
+        if not site_code or not code:
+            collector.reject(row=line, reason="timeSeries without sourceInfo/siteCode or variable/variableCode")
+            continue
+        if code not in USGS_PARAMETERS:
+            collector.result.notes.append(f"line {line}: variable {code} at site {site_code} is not a flood "
+                                          f"parameter; skipped")
+            continue
+        parameter, default_unit = USGS_PARAMETERS[code]
+        unit_element = _child(variable, "unit")
+        unit = _text(_child(unit_element, "unitCode")) if unit_element is not None else None
+        unit = unit or _text(_child(variable, "unitCode")) or default_unit
+        no_data = _text(_child(variable, "noDataValue"))
+        no_data_value = float(no_data) if no_data not in (None, "") else None
+        option = series.get("name", "")
+        sensor = _sensor_for(sensors_for_site, site=site_code, parameter=parameter, ts_id=option or code)
+        collector.station_note(_waterml_station(source, site_code, parameter))
+        for values in _children(series, "values"):
+            for element in _children(values, "value"):
+                row = element.sourceline or 0
+                try:
+                    number = number_parse(_text(element))
+                    if no_data_value is not None and number == no_data_value:
+                        raise RowRejected(f"value {number:g} is the series' noDataValue")
+                    time = _waterml_time(element, tz=tz)
+                    collector.add(sensor=sensor, parameter=parameter, time=time, value=number, unit=unit, row=row)
+                except RowRejected as exc:
+                    collector.reject(row=row, reason=str(exc))
+
+
+def _waterml_time(element, *, tz: dt.tzinfo | None) -> dt.datetime:
+    utc_text = element.get("dateTimeUTC")
+    text = element.get("dateTime")
+    if text and ("+" in text[10:] or "-" in text[10:] or text.endswith("Z")):
+        return time_parse(text, tz=None, what="dateTime")
+    if utc_text:
+        return time_parse(utc_text, tz=dt.timezone.utc, what="dateTimeUTC")
+    offset = element.get("timeOffset")
+    if text and offset:
+        try:
+            sign = -1 if offset.strip().startswith("-") else 1
+            hours, minutes = offset.strip().lstrip("+-").split(":")[:2]
+            zone = dt.timezone(sign * dt.timedelta(hours=int(hours), minutes=int(minutes)))
+        except ValueError:
+            raise RowRejected(f"timeOffset {offset!r} is not ±HH:MM") from None
+        return time_parse(text, tz=zone, what="dateTime")
+    return time_parse(text, tz=tz, what="dateTime")
+
+
+def _waterml_station(source, site_code: str, parameter: str) -> Station:
+    name = _text(_child(source, "siteName"))
+    lat = lon = None
+    geo = _child(source, "geoLocation")
+    point = _child(geo, "geogLocation") if geo is not None else None
+    if point is not None:
+        try:
+            lat = float(_text(_child(point, "latitude")) or "nan")
+            lon = float(_text(_child(point, "longitude")) or "nan")
+        except ValueError:
+            lat = lon = None
+        if lat is not None and (lat != lat or lon != lon):
+            lat = lon = None
+    return Station(code=site_code, name=name, lat=lat, lon=lon, parameters=(parameter,))
+
+
+def _children(element, name: str):
+    if element is None:
+        return []
+    return [child for child in element if local_name(child) == name]
+
+
+def _child(element, name: str):
+    if element is None:
+        return None
+    for child in element:
+        if local_name(child) == name:
+            return child
+    return None
+
+
+def _text(element) -> str | None:
+    if element is None or element.text is None:
+        return None
+    return element.text.strip()

@@ -1,0 +1,1 @@
+"""Routing core of the sanitation agent."""

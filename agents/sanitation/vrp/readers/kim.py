@@ -1,0 +1,172 @@
+"""The waste-collection VRPTW format of Kim, Kim & Sahoo (2006), e.g. ``102_stop.txt``.
+
+Five header lines, each ``value // comment``:
+
+1. vehicle capacity per trip (yards, real),
+2. the most a truck may collect in a day over all trips (yards, real),
+3. the most regular stops a truck may serve in a day,
+4. the lunch break in seconds; by the format's definition it starts between 11:00 and 12:00,
+5. the speed in miles per hour.
+
+Then a column header (``Stop_ID X(feet) Y(feet) Early_St_Time Late_St_Time Svice_Time Load Stop_Type``)
+and one row per site: coordinates in feet, the window for the *start* of service as HHMM clock times,
+service in seconds, load in yards, and a type: 0 depot (its window is the working day), 1 stop,
+2 landfill (its service is the unload time; its load column is a dummy).
+
+Distances are Manhattan in feet; travel time is that distance at the file's speed, in whole seconds per
+leg. The objective is total travel time (seconds). Loads are kept in hundredths of a yard so the
+fractional capacities stay exact integers. The file gives no fleet size: we allow one truck more than
+the lower bound max(ceil(total load / daily cap), ceil(stops / daily stop limit)), and record both.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from agents.sanitation.vrp.instance import (
+    Client,
+    Depot,
+    DisposalSite,
+    Instance,
+    InstanceError,
+    LunchBreak,
+    VehicleType,
+)
+from agents.sanitation.vrp.readers._text import fail, integer, number
+
+LOAD_UNITS_PER_YARD = 100
+LUNCH_EARLIEST = 11 * 3600
+LUNCH_LATEST = 12 * 3600
+_HEADER_FIELDS = ("vehicle capacity", "daily load cap", "daily stop limit", "lunch duration", "speed")
+
+
+def kim_parse(*, text: str, source: str = "<kim>") -> Instance:
+    """Read Kim et al. text into an `Instance` (node ids as in the file: Stop_ID, depot 0)."""
+    header: list[float] = []
+    rows: list[tuple[int, list[str]]] = []
+    seen_columns = False
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if len(header) < len(_HEADER_FIELDS):
+            value = line.split("//", 1)[0].split()
+            if not value:
+                raise fail(source, lineno, f"expected the {_HEADER_FIELDS[len(header)]} ('value // comment')")
+            header.append(number(value[0], source=source, lineno=lineno, what=_HEADER_FIELDS[len(header)]))
+            continue
+        if not seen_columns:
+            if not line.lower().startswith("stop_id"):
+                raise fail(source, lineno, f"expected the column header 'Stop_ID X(feet) ...', found {line[:30]!r}")
+            seen_columns = True
+            continue
+        rows.append((lineno, line.split()))
+    if len(header) < len(_HEADER_FIELDS):
+        raise InstanceError(f"{source}: the header needs {len(_HEADER_FIELDS)} lines "
+                            f"({', '.join(_HEADER_FIELDS)}), found {len(header)}")
+    if not seen_columns:
+        raise InstanceError(f"{source}: the 'Stop_ID ...' column header and the site rows are missing")
+    capacity_yd, cap_yd, max_stops_f, lunch_s, mph = header
+    if min(capacity_yd, cap_yd, max_stops_f, mph) <= 0 or lunch_s < 0:
+        raise InstanceError(f"{source}: capacity, daily cap, stop limit and speed must be positive")
+
+    sites = [_site(lineno, toks, index, source) for index, (lineno, toks) in enumerate(rows)]
+    depots = [s for s in sites if s["type"] == 0]
+    landfills = [s for s in sites if s["type"] == 2]
+    stops = [s for s in sites if s["type"] == 1]
+    if len(depots) != 1:
+        raise InstanceError(f"{source}: this format needs exactly one depot (type 0), found {len(depots)}")
+    if not landfills:
+        raise InstanceError(f"{source}: no landfill (type 2) to unload at")
+    if not stops:
+        raise InstanceError(f"{source}: no regular stop (type 1) to serve")
+
+    coords = np.array([[s["x"], s["y"]] for s in sites])
+    feet = np.abs(coords[:, None, :] - coords[None, :, :]).sum(axis=2)
+    feet_per_second = mph * 5280.0 / 3600.0
+    distance = np.floor(feet + 0.5).astype(np.int64)
+    duration = np.floor(feet / feet_per_second + 0.5).astype(np.int64)
+
+    depot = depots[0]
+    lunch = LunchBreak(earliest=LUNCH_EARLIEST, latest=LUNCH_LATEST, duration=int(round(lunch_s)))
+    capacity = _load_units(capacity_yd)
+    daily_cap = _load_units(cap_yd)
+    max_stops = int(max_stops_f)
+    clients = [Client(id=s["id"], loc=s["loc"], demand=(s["load"],), service=s["service"], tw_early=s["early"],
+                      tw_late=s["late"]) for s in stops]
+    total = sum(c.demand[0] for c in clients)
+    big_stop = max(c.demand[0] for c in clients)
+    if big_stop > capacity:
+        raise InstanceError(f"{source}: a stop's load ({big_stop / LOAD_UNITS_PER_YARD} yd) exceeds the truck")
+    lower_bound = max(math.ceil(total / daily_cap), math.ceil(len(clients) / max_stops))
+    vt = VehicleType(
+        name="truck", count=lower_bound + 1, capacity=(capacity,), depot=0,
+        tw_early=depot["early"], tw_late=depot["late"], unload_sites=tuple(range(len(landfills))),
+        daily_cap=daily_cap, max_stops=max_stops, lunch=lunch,
+    )
+    return Instance(
+        name=_name(source), clients=clients,
+        depots=[Depot(id=depot["id"], loc=depot["loc"], tw_early=depot["early"], tw_late=depot["late"])],
+        disposal_sites=[DisposalSite(id=s["id"], loc=s["loc"], tw_early=s["early"], tw_late=s["late"],
+                                     service=s["service"]) for s in landfills],
+        vehicle_types=[vt], distance=distance, duration=duration, objective="duration", cost_scale=1,
+        fmt="kim", coords=coords,
+        notes=[f"loads in 1/{LOAD_UNITS_PER_YARD} yd; travel time at {mph:g} mph, Manhattan feet",
+               f"fleet not given: lower bound {lower_bound} trucks ({total / LOAD_UNITS_PER_YARD:g} yd, "
+               f"{cap_yd:g} yd per truck per day); allowing {lower_bound + 1}"],
+    )
+
+
+def kim_fleet_lower_bound(*, instance: Instance) -> int:
+    """Trucks needed at least: total load over the daily cap, and stops over the daily stop limit."""
+    vt = instance.vehicle_types[0]
+    total = sum(c.demand[vt.daily_cap_dim] for c in instance.clients)
+    bounds = [1]
+    if vt.daily_cap:
+        bounds.append(math.ceil(total / vt.daily_cap))
+    if vt.max_stops:
+        bounds.append(math.ceil(len(instance.clients) / vt.max_stops))
+    return max(bounds)
+
+
+def _site(lineno: int, toks: list[str], index: int, source: str) -> dict:
+    if len(toks) != 8:
+        raise fail(source, lineno, f"site rows need 8 values (id x y early late service load type), "
+                                   f"found {len(toks)}")
+    node = integer(toks[0], source=source, lineno=lineno, what="Stop_ID")
+    if node != index:
+        raise fail(source, lineno, f"expected Stop_ID {index}, found {node} (ids must run 0, 1, 2 ...)")
+    kind = integer(toks[7], source=source, lineno=lineno, what="Stop_Type")
+    if kind not in (0, 1, 2):
+        raise fail(source, lineno, f"Stop_Type must be 0 (depot), 1 (stop) or 2 (landfill), found {kind}")
+    early = _clock(toks[3], source, lineno, "Early_St_Time")
+    late = _clock(toks[4], source, lineno, "Late_St_Time")
+    if early > late:
+        raise fail(source, lineno, f"stop {node}: window {toks[3]}-{toks[4]} closes before it opens")
+    service = integer(toks[5], source=source, lineno=lineno, what="service time (s)")
+    load = number(toks[6], source=source, lineno=lineno, what="load (yards)")
+    if service < 0 or load < 0:
+        raise fail(source, lineno, "service time and load must not be negative")
+    return {"id": node, "loc": index, "x": number(toks[1], source=source, lineno=lineno, what="X (feet)"),
+            "y": number(toks[2], source=source, lineno=lineno, what="Y (feet)"), "early": early, "late": late,
+            "service": service, "load": _load_units(load) if kind == 1 else 0, "type": kind}
+
+
+def _clock(token: str, source: str, lineno: int, what: str) -> int:
+    """HHMM (0000..2400) to seconds after midnight."""
+    if not token.isdigit() or len(token) > 4:
+        raise fail(source, lineno, f"{what} must be a clock time HHMM, found {token!r}")
+    hours, minutes = divmod(int(token), 100)
+    if minutes >= 60 or hours > 24 or (hours == 24 and minutes):
+        raise fail(source, lineno, f"{what} {token!r} is not a time of day")
+    return hours * 3600 + minutes * 60
+
+
+def _load_units(yards: float) -> int:
+    return int(round(yards * LOAD_UNITS_PER_YARD))
+
+
+def _name(source: str) -> str:
+    stem = source.replace("\\", "/").rsplit("/", 1)[-1]
+    return stem.rsplit(".", 1)[0] if "." in stem else stem

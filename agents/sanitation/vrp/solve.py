@@ -1,0 +1,145 @@
+"""Solve an `Instance` with PyVRP and hand back a checked plan.
+
+The objective is the instance's own (distance, or travel time) within the fleet limit, with no fixed cost
+per truck: we do not minimise the number of trucks first. The plan is verified by our own checker
+(`check.plan_check`); `feasible` in the result is that checker's verdict, not PyVRP's.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from pyvrp import IteratedLocalSearch, PenaltyManager, RandomNumberGenerator, Solution
+from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
+from pyvrp.solve import SolveParams
+from pyvrp.solve import solve as pyvrp_solve
+from pyvrp.stop import MaxRuntime
+
+from agents.sanitation.vrp.check import PlanRoute, Violation, plan_check, plan_cost
+from agents.sanitation.vrp.instance import Instance, NodeId
+from agents.sanitation.vrp.model import PyvrpModel, instance_model
+
+
+@dataclass
+class SolveResult:
+    """A solved plan with its cost (published units), our checker's verdict and the reference gap."""
+
+    instance: str
+    routes: list[PlanRoute]
+    cost: float
+    feasible: bool
+    violations: list[Violation]
+    time_limit: float
+    seed: int
+    runtime_s: float
+    best_known: float | None = None
+    solver_feasible: bool = False
+    skipped: list[NodeId] = field(default_factory=list)
+    prizes: int = 0
+    objective: str = "distance"
+
+    @property
+    def vehicles(self) -> int:
+        """Trucks used (routes with at least one visit)."""
+        return sum(1 for r in self.routes if r.visits)
+
+    @property
+    def gap_pct(self) -> float | None:
+        """Percentage above the reference value, when there is one."""
+        if not self.best_known:
+            return None
+        return 100.0 * (self.cost - self.best_known) / self.best_known
+
+    def as_dict(self) -> dict:
+        """JSON-ready form: routes as flat node-id lists, one per truck used."""
+        gap = self.gap_pct
+        return {
+            "instance": self.instance,
+            "cost": self.cost,
+            "objective": self.objective,
+            "feasible": self.feasible,
+            "vehicles": self.vehicles,
+            "routes": [list(r.visits) for r in self.routes if r.visits],
+            "vehicle_types": [r.vehicle_type for r in self.routes if r.visits],
+            "time_limit": self.time_limit,
+            "seed": self.seed,
+            "runtime_s": round(self.runtime_s, 3),
+            "best_known": self.best_known,
+            "gap_pct": None if gap is None else round(gap, 3),
+            "solver_feasible": self.solver_feasible,
+            "skipped": list(self.skipped),
+            "prizes": self.prizes,
+            "violations": [v.as_dict() for v in self.violations],
+        }
+
+
+def instance_solve(*, instance: Instance, time_limit: float, seed: int = 1, display: bool = False) -> SolveResult:
+    """Solve with PyVRP for `time_limit` seconds and check the best plan found."""
+    started = time.perf_counter()
+    model = instance_model(instance=instance)
+    result = _pyvrp_run(model, time_limit=time_limit, seed=seed, display=display)
+    routes = solution_decode(instance=instance, model=model, solution=result.best)
+    violations = plan_check(instance=instance, routes=routes)
+    visited = {node for r in routes for node in r.visits}
+    skipped = [c.id for c in instance.clients if c.id not in visited]
+    prizes = sum(c.prize for c in instance.clients if c.id in visited)
+    return SolveResult(
+        instance=instance.name, routes=routes, cost=_rounded(plan_cost(instance=instance, routes=routes),
+                                                             instance.cost_scale),
+        feasible=not violations, violations=violations, time_limit=time_limit, seed=seed,
+        runtime_s=time.perf_counter() - started, best_known=instance.best_known,
+        solver_feasible=result.best.is_feasible(), skipped=skipped, prizes=prizes, objective=instance.objective,
+    )
+
+
+def solution_decode(*, instance: Instance, model: PyvrpModel, solution: Solution) -> list[PlanRoute]:
+    """PyVRP routes -> `PlanRoute`s in node ids, with the final unload written in where the composite end
+    edge implied it, and trailing empty reloads at the home depot dropped."""
+    routes = []
+    for route in solution.routes():
+        t = route.vehicle_type()
+        vt = instance.vehicle_types[t]
+        visits: list[NodeId] = []
+        last_client: int | None = None
+        for activity in list(route)[1:-1]:
+            if activity.is_client():
+                visits.append(instance.clients[activity.idx].id)
+                last_client = activity.idx
+            elif activity.is_depot():
+                visits.append(model.depot_nodes[activity.idx])
+                last_client = None
+        if not any(instance.node_kinds()[v][0] == "client" for v in visits):
+            continue
+        if vt.unload_sites and last_client is not None:
+            visits.append(instance.disposal_sites[model.final_site[(t, last_client)]].id)
+        home = instance.depots[vt.end].id
+        while not vt.unload_sites and visits and visits[-1] == home:
+            visits.pop()
+        routes.append(PlanRoute(vehicle_type=t, visits=visits))
+    return routes
+
+
+def _pyvrp_run(model: PyvrpModel, *, time_limit: float, seed: int, display: bool):
+    """PyVRP's own `solve`, except that granular neighbours come from the plain objective matrix when the
+    distance dimension also carries a daily counter (see model.py)."""
+    stop = MaxRuntime(max(0.0, float(time_limit)))
+    if model.neighbour_data is None:
+        return pyvrp_solve(model.data, stop, seed=seed, collect_stats=False, display=display)
+    params = SolveParams()
+    data = model.data
+    rng = RandomNumberGenerator(seed=seed)
+    neighbours = compute_neighbours(model.neighbour_data, params.neighbourhood)
+    ls = LocalSearch(data, rng, neighbours, PerturbationManager(params.perturbation))
+    for op in params.operators:
+        if op.supports(data):
+            ls.add_operator(op(data))
+    pm = PenaltyManager(params.penalty.midpoint_penalties(data), params.penalty)
+    init = ls(Solution.make_random(data, rng), pm.max_cost_evaluator(), exhaustive=True)
+    algo = IteratedLocalSearch(data, pm, ls, init, params.ils)
+    return algo.run(stop, False, display, params.display_interval)
+
+
+def _rounded(cost: float, scale: int) -> float:
+    digits = max(0, math.ceil(math.log10(scale))) if scale > 1 else 0
+    return round(cost, digits) if digits else float(round(cost))

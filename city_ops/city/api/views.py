@@ -1,0 +1,161 @@
+"""City layers as GeoJSON for the console map and API clients (roads, closures, districts, places)."""
+from __future__ import annotations
+
+import json
+
+from django.contrib.gis.geos import Polygon
+from django.core.cache import cache
+from django.db import connection
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher
+from city_ops.core.roles import Role
+
+from ..models import CityProfile, District, Place, RoadClosure
+from ..network import NoRouteError, road_network
+from ..services import closure_create, closure_lift
+
+
+def _bbox(request) -> Polygon | None:
+    raw = request.query_params.get("bbox")
+    if not raw:
+        return None
+    try:
+        x1, y1, x2, y2 = (float(v) for v in raw.split(","))
+    except ValueError:
+        raise serializers.ValidationError({"bbox": "expected minlon,minlat,maxlon,maxlat"}) from None
+    return Polygon.from_bbox((x1, y1, x2, y2))
+
+
+def _feature_collection(sql: str, params: list) -> dict:
+    """Build GeoJSON in PostGIS (ST_AsGeoJSON): far faster than serialising geometry in Python."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT coalesce(json_agg(json_build_object('type','Feature','id',t.id,"
+            f"'geometry',ST_AsGeoJSON(t.geom, 6)::json,'properties',t.props)), '[]'::json) FROM ({sql}) t",
+            params,
+        )
+        features = cur.fetchone()[0]
+    if isinstance(features, str):
+        features = json.loads(features)
+    return {"type": "FeatureCollection", "features": features}
+
+
+class RoadLayerView(APIView):
+    """The drivable road network (the console's base layer when no tile server is configured)."""
+
+    permission_classes = [IsCrewOrDispatcher]
+
+    @extend_schema(parameters=[OpenApiParameter("bbox", str, description="minlon,minlat,maxlon,maxlat")],
+                   responses={200: dict})
+    def get(self, request):
+        bbox = _bbox(request)
+        profile = CityProfile.objects.first()
+        key = f"roads:{profile.network_version if profile else 0}:{request.query_params.get('bbox', '')}"
+        data = cache.get(key)
+        if data is None:
+            where, params = "", []
+            if bbox is not None:
+                where, params = "WHERE s.geom && ST_GeomFromEWKT(%s)", [f"SRID=4326;{bbox.wkt}"]
+            data = _feature_collection(
+                "SELECT s.id, s.geom, json_build_object('name', s.name, 'class', s.road_class, "
+                "'oneway', s.oneway, 'speed', s.speed_kph, 'length_m', round(s.length_m::numeric, 1)) AS props "
+                f"FROM city_roadsegment s {where}", params)
+            cache.set(key, data, 3600)
+        return Response(data)
+
+
+class DistrictLayerView(APIView):
+    permission_classes = [IsCrewOrDispatcher]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(_feature_collection(
+            "SELECT id, geom, json_build_object('name', name, 'code', code, 'synthetic', synthetic) AS props "
+            "FROM city_district", []))
+
+
+class PlaceLayerView(APIView):
+    permission_classes = [IsCrewOrDispatcher]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(_feature_collection(
+            "SELECT id, geom, json_build_object('name', name, 'kind', kind, 'synthetic', synthetic) AS props "
+            "FROM city_place", []))
+
+
+class ClosureSerializer(serializers.Serializer):
+    geometry = serializers.JSONField(help_text="GeoJSON geometry (lon/lat)")
+    reason = serializers.CharField(max_length=200)
+    valid_to = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ClosureLayerView(APIView):
+    """Active closures (GET: crews and dispatchers); dispatchers may close a road by hand (POST)."""
+
+    permission_classes = [IsCrewOrDispatcher]
+
+    def get_permissions(self):
+        return [IsDispatcher()] if self.request.method == "POST" else [IsCrewOrDispatcher()]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        ids = list(RoadClosure.objects.active().restrict(request.user, "view").values_list("id", flat=True))
+        return Response(_feature_collection(
+            "SELECT c.id, c.geom, json_build_object('reason', c.reason, 'source', c.source_agent, "
+            "'valid_from', c.valid_from, 'valid_to', c.valid_to, "
+            "'segments', (SELECT count(*) FROM city_roadclosure_segments cs WHERE cs.roadclosure_id = c.id)) AS props "
+            "FROM city_roadclosure c WHERE c.id = ANY(%s)", [ids]))
+
+    @extend_schema(request=ClosureSerializer, responses={201: dict})
+    def post(self, request):
+        from django.contrib.gis.geos import GEOSException, GEOSGeometry
+
+        s = ClosureSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        try:
+            geom = GEOSGeometry(json.dumps(s.validated_data["geometry"]), srid=4326)
+        except (GEOSException, ValueError, TypeError) as exc:
+            return Response({"geometry": f"not a GeoJSON geometry: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
+        closure = closure_create(geom=geom, reason=s.validated_data["reason"], source_agent="dispatcher",
+                                 valid_to=s.validated_data.get("valid_to"), user=request.user)
+        return Response({"id": closure.pk, "segments": closure.segments.count()}, status=status.HTTP_201_CREATED)
+
+
+class ClosureLiftView(APIView):
+    permission_classes = [IsDispatcher]
+
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request, pk: int):
+        closure = RoadClosure.objects.restrict(request.user, "change").filter(pk=pk).first()
+        if closure is None:
+            return Response({"detail": "no such closure"}, status=status.HTTP_404_NOT_FOUND)
+        closure = closure_lift(closure=closure, user=request.user, source_agent="dispatcher")
+        return Response({"id": closure.pk, "valid_to": closure.valid_to})
+
+
+class RouteSerializer(serializers.Serializer):
+    origin = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
+    destination = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
+
+
+class RouteView(APIView):
+    """Fastest open route between two [lon, lat] points, closures honoured."""
+
+    permission_classes = [IsCrewOrDispatcher]
+
+    @extend_schema(request=RouteSerializer, responses={200: dict})
+    def post(self, request):
+        s = RouteSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        try:
+            path = road_network().path(tuple(s.validated_data["origin"]), tuple(s.validated_data["destination"]))
+        except NoRouteError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response({"length_m": round(path.length_m, 1), "time_s": round(path.time_s, 1),
+                         "segments": path.segment_ids,
+                         "geometry": {"type": "LineString", "coordinates": path.coords}})

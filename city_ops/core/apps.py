@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "city_ops.core"
+    label = "core"
+    verbose_name = "Core: roles, audit, API clients"

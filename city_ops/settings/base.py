@@ -1,0 +1,196 @@
+"""Settings every environment shares. Anything that differs between machines comes from the environment
+(12-factor): DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS, MEDIA_ROOT, ... The local services script
+writes `.run/env` for a developer's checkout; environment variables win over it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab  # noqa: F401  (re-exported for agent schedules)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+# `.run/env` is written by deploy/local/services.sh; a real deployment sets variables instead.
+if (BASE_DIR / ".run" / "env").exists():
+    environ.Env.read_env(BASE_DIR / ".run" / "env", overwrite=False)
+
+SECRET_KEY = env("SECRET_KEY", default="")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    # the city model and shared services
+    "city_ops.core",
+    "city_ops.city",
+    "city_ops.workorders",
+    "city_ops.notifications",
+    "city_ops.console",
+    # the agent runtime, then one app per agent
+    "agents.core",
+    "agents.demo",
+] + env.list("CITY_OPS_EXTRA_APPS", default=[])
+
+MIDDLEWARE = [
+    "city_ops.core.middleware.MetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "city_ops.core.middleware.UserLanguageMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "city_ops.urls"
+WSGI_APPLICATION = "city_ops.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "city_ops" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "city_ops.core.context_processors.city",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default="postgis://cityops@127.0.0.1:55432/cityops")}
+DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "console:home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "city_ops" / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"  # stored in UTC; shown and scheduled in the city's own zone (CITY_TIME_ZONE)
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Uploads: phones send 3-12 MB photos; anything much larger is refused before it is read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+CITY_OPS_MAX_UPLOAD_BYTES = env.int("CITY_OPS_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+
+# --- the city --------------------------------------------------------------------------------------------
+CITY_NAME = env("CITY_NAME", default="Helsinki (demo)")
+CITY_TIME_ZONE = env("CITY_TIME_ZONE", default="Europe/Helsinki")
+# Distances are measured in a metric CRS; geometry is stored in WGS84 (SRID 4326).
+CITY_METRIC_SRID = env.int("CITY_METRIC_SRID", default=3067)  # ETRS-TM35FIN for Helsinki; UTM elsewhere
+CITY_TILE_URL = env("CITY_TILE_URL", default="")  # empty: the console draws the road network as base layer
+CITY_TILE_ATTRIBUTION = env("CITY_TILE_ATTRIBUTION", default="")
+
+# --- Redis and Celery ------------------------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:56379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None  # results are rows in the database (AgentRun), not Celery results
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is redelivered; tasks are idempotent for that
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TIMEZONE = CITY_TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CITY_OPS_RUN_STALE_AFTER_S = env.int("CITY_OPS_RUN_STALE_AFTER_S", default=300)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL.rsplit("/", 1)[0] + "/1",
+        "KEY_PREFIX": "cityops",
+    }
+}
+
+# --- API ---------------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "city_ops.core.authentication.ApiClientAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["city_ops.core.permissions.DenyAll"],  # every view states its roles
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_THROTTLE_RATES": {"login": "10/min"},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "city-ops API",
+    "DESCRIPTION": "Flood control, bus dispatch, road inspection and sanitation routing for a city utility.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Security ------------------------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", default="10/m")
+
+# --- Mail and notifications --------------------------------------------------------------------------------------
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="city-ops@localhost")
+NOTIFY_WEBHOOK_URL = env("NOTIFY_WEBHOOK_URL", default="")
+NOTIFY_ESCALATE_AFTER_MIN = env.int("NOTIFY_ESCALATE_AFTER_MIN", default=15)
+
+# --- Vision ------------------------------------------------------------------------------------------------
+VISION_MODEL_PATH = env("VISION_MODEL_PATH", default=str(BASE_DIR / "vision" / "models" / "road_damage.onnx"))
+VISION_PROVIDERS = env.list("VISION_PROVIDERS", default=["CUDAExecutionProvider", "CPUExecutionProvider"])
+
+# Debian 12 ships GDAL 3.6; the warning is about GDAL reading files we never hand it (we parse uploads with
+# Pillow and OSM with pyrosm, never GDAL drivers on user input).
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

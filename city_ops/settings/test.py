@@ -1,0 +1,26 @@
+"""pytest: the real PostGIS and Redis of `.run/`, fast password hashing, mail kept in memory."""
+from .base import *  # noqa: F401,F403
+from .base import BASE_DIR, env
+
+SECRET_KEY = env("SECRET_KEY", default="test-only-not-secret")
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; never in production
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / ".run" / "test-media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# A separate Redis database so tests never see the demo's queues.
+from .base import REDIS_URL  # noqa: E402
+
+REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/5"
+CELERY_BROKER_URL = REDIS_URL
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL.rsplit("/", 1)[0] + "/6",
+        "KEY_PREFIX": "cityops-test",
+    }
+}
+LOGIN_RATE_LIMIT = "1000/m"

@@ -1,0 +1,81 @@
+"""Fixtures for the vision tests: generated images, a tiny trained model, the shipped model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vision.engine import DEFAULT_MODEL
+from vision.tests.helpers import road_image, ultralytics_load
+
+POTHOLES_VALID = Path("datasets/potholes/valid/images")
+# Validation photos with one clear, large pothole each (chosen by looking at their labels).
+VALID_PHOTOS = (
+    "pothole_172_jpg.rf.faa5fad82565e8f3dc3372277ddbf88b.jpg",
+    "pothole_307_jpg.rf.c885a651d72e3c245e75c6789fcbfabb.jpg",
+    "pothole_361_jpg.rf.298e1b247c58a5510511eea59857b01c.jpg",
+    "pothole_386_jpg.rf.f227d23cf5f3534d3ed3c766a41357b2.jpg",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A generated 8-image YOLO dataset; returns its data.yaml."""
+    root = tmp_path_factory.mktemp("tiny_ds")
+    for split in ("train", "valid"):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "labels").mkdir(parents=True)
+        for i in range(8 if split == "train" else 4):
+            img, boxes = road_image(seed=i + (100 if split == "valid" else 0))
+            Image.fromarray(img).save(root / split / "images" / f"road_{i}.jpg", quality=90)
+            (root / split / "labels" / f"road_{i}.txt").write_text(
+                "".join(f"0 {cx:.5f} {cy:.5f} {bw:.5f} {bh:.5f}\n" for cx, cy, bw, bh in boxes)
+            )
+    yaml_path = root / "data.yaml"
+    yaml_path.write_text(
+        f"train: {root / 'train' / 'images'}\nval: {root / 'valid' / 'images'}\nnc: 1\nnames:\n  0: Pothole\n"
+    )
+    return yaml_path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_dataset, tmp_path_factory):
+    """Train yolov8n.yaml for one epoch at 64 px and export it (the 'tiny epoch'); returns the ExportResult."""
+    ultralytics_load()
+    from vision.train import model_train, run_export
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    run_dir = model_train(
+        data=tiny_dataset, model="yolov8n.yaml", imgsz=64, epochs=1, out=out, batch=4, workers=0, cache=False, verbose=False
+    )
+    return run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64)
+
+
+@pytest.fixture(scope="session")
+def model_path(request) -> Path:
+    """The shipped model when present, else the tiny trained one."""
+    if DEFAULT_MODEL.is_file():
+        return DEFAULT_MODEL
+    return request.getfixturevalue("tiny_run").onnx_path
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    """The shipped model, or a skip when it has not been trained/exported yet."""
+    if not DEFAULT_MODEL.is_file():
+        pytest.skip(f"{DEFAULT_MODEL} not shipped yet (python -m vision.train ... --ship)")
+    return DEFAULT_MODEL
+
+
+@pytest.fixture(scope="session")
+def valid_photos(shared_dir) -> list[Path]:
+    """A few real validation photos from ../shared (640x640, one clear pothole each)."""
+    base = shared_dir / POTHOLES_VALID
+    photos = [base / name for name in VALID_PHOTOS if (base / name).is_file()]
+    if not photos:
+        pytest.skip(f"no validation photos under {base}")
+    return photos
+

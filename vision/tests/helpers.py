@@ -1,0 +1,54 @@
+"""Helpers shared by the vision tests (generated images, label reading, offline ultralytics import)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+def ultralytics_load():
+    """Import ultralytics offline (project-local config dir, no downloads); skip when not installed."""
+    if importlib.util.find_spec("ultralytics") is None:
+        pytest.skip("ultralytics is not installed (it is in the 'train' extra)")
+    from vision.train import ultralytics_offline_prepare
+
+    ultralytics_offline_prepare()
+    import ultralytics
+
+    return ultralytics
+
+
+def road_image(*, seed: int, size: tuple[int, int] = (128, 128), holes: int = 2) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
+    """A grey asphalt-like RGB image with dark elliptic 'potholes'; returns (pixels, YOLO boxes cx, cy, w, h)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = size
+    img = np.clip(rng.normal(120, 18, (h, w, 3)), 0, 255).astype(np.uint8)
+    boxes = []
+    for _ in range(holes):
+        bw, bh = rng.uniform(0.15, 0.35) * w, rng.uniform(0.1, 0.25) * h
+        cx, cy = rng.uniform(bw, w - bw), rng.uniform(bh, h - bh)
+        cv2.ellipse(img, (int(cx), int(cy)), (int(bw / 2), int(bh / 2)), 0, 0, 360, (40, 35, 30), -1)
+        boxes.append((cx / w, cy / h, bw / w, bh / h))
+    return img, boxes
+
+
+def jpeg_bytes(pixels: np.ndarray, *, quality: int = 92, exif: Image.Exif | None = None) -> bytes:
+    """Encode RGB pixels as JPEG (optionally with an EXIF block)."""
+    buf = io.BytesIO()
+    kwargs = {"exif": exif} if exif is not None else {}
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality, **kwargs)
+    return buf.getvalue()
+
+
+def label_boxes(photo: Path) -> np.ndarray:
+    """Ground-truth boxes (xyxy pixels) of a validation photo, read from its YOLO label file."""
+    label = photo.parent.parent / "labels" / (photo.stem + ".txt")
+    w, h = Image.open(photo).size
+    rows = [list(map(float, line.split()[1:5])) for line in label.read_text().splitlines() if line.strip()]
+    return np.array([[(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h] for cx, cy, bw, bh in rows])

@@ -1,0 +1,59 @@
+"""Training/export: the tiny epoch proves train + export work offline and write the metadata the engine reads."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import onnxruntime as ort
+import pytest
+
+from vision.train import TrainError, ValMetrics, dataset_yaml_write, model_card_render, model_train
+
+
+def test_tiny_epoch_trains_and_exports_onnx_with_metadata(tiny_run):
+    assert tiny_run.onnx_path.is_file() and tiny_run.onnx_path.suffix == ".onnx"
+    session = ort.InferenceSession(str(tiny_run.onnx_path), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    assert ast.literal_eval(meta["names"]) == {0: "Pothole"}
+    assert ast.literal_eval(meta["imgsz"]) == [64, 64]
+    assert int(meta["stride"]) == 32
+    shape = session.get_inputs()[0].shape
+    assert not isinstance(shape[0], int), f"batch axis must be dynamic, got {shape}"
+    m = tiny_run.metrics
+    assert 0 <= m.map50 <= 1 and 0 <= m.precision <= 1 and 0 <= m.conf_recommended <= 1
+    assert m.images == 4 and m.instances == 8
+
+
+def test_dataset_mirror_leaves_source_untouched(tmp_path):
+    src = tmp_path / "ds"
+    for split in ("train", "valid"):
+        (src / split / "images").mkdir(parents=True)
+        (src / split / "labels").mkdir(parents=True)
+        (src / split / "images" / "a.jpg").write_bytes(b"x")
+        (src / split / "labels" / "a.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    (src / "data.yaml.orig").write_text("names: ['Pothole']\n")
+    before = sorted(p.relative_to(src) for p in src.rglob("*"))
+    out = dataset_yaml_write(data=src, work_dir=tmp_path / "work")
+    text = out.read_text()
+    mirror = tmp_path / "work" / "datasets" / "ds" / "train"
+    assert str(mirror / "images") in text and "Pothole" in text
+    assert (mirror / "labels" / "a.txt").resolve() == (src / "train" / "labels" / "a.txt")
+    assert sorted(p.relative_to(src) for p in src.rglob("*")) == before
+
+
+def test_train_refuses_pt_names_and_missing_data(tmp_path):
+    with pytest.raises(TrainError, match="yaml"):
+        model_train(data=tmp_path, model="yolov8n.pt", out=tmp_path / "run")
+    with pytest.raises(TrainError, match="not found"):
+        dataset_yaml_write(data=tmp_path / "nope", work_dir=tmp_path)
+
+
+def test_model_card_reports_metrics_and_threshold():
+    metrics = ValMetrics(map50=0.81, map50_95=0.45, precision=0.8, recall=0.75, f1_best=0.77,
+                         conf_recommended=0.31, images=24, instances=34)
+    card = model_card_render(metrics=metrics, imgsz=416, extra={"epochs_run": 200}, command="python -m vision.train",
+                             args={"imgsz": 416, "batch": 16})
+    assert "0.810" in card and "0.450" in card and "0.31" in card and "CC BY 4.0" in card
+    assert "potholedetector-rksfu" in card and "Epochs run: 200" in card
+    json.dumps(metrics.__dict__)

@@ -1,0 +1,481 @@
+"""Train the road-damage detector from scratch (CPU, offline) and export it to ONNX.
+
+Usage::
+
+    python -m vision.train --data ../shared/datasets/potholes --model yolov8n.yaml \
+        --imgsz 416 --time 1.6 --device cpu --out vision/_work/runs/potholes
+    python -m vision.train --export-only vision/_work/runs/potholes [--ship]
+
+Ultralytics is driven strictly offline: ``YOLO_OFFLINE=1``, a project-local config dir that already holds the
+fonts it would otherwise download, a model built from a ``.yaml`` (never a ``.pt`` name, which downloads weights),
+``pretrained=False`` and ``amp=False`` (the AMP check downloads weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+VISION_DIR = Path(__file__).resolve().parent
+REPO_ROOT = VISION_DIR.parent
+WORK_DIR = VISION_DIR / "_work"
+MODELS_DIR = VISION_DIR / "models"
+DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "potholes"
+FONT_SOURCE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+SHIPPED_NAME = "road_damage"
+DATASET_CREDIT = (
+    '"Pothole Detection" by Roboflow Universe user potholedetector-rksfu '
+    "(https://universe.roboflow.com/potholedetector-rksfu/pothole-detection-vlkzu/dataset/1), CC BY 4.0"
+)
+
+
+class TrainError(Exception):
+    """Raised when the training inputs are unusable (missing dataset, missing run directory...)."""
+
+
+@dataclass
+class ValMetrics:
+    """Validation figures measured by ``ultralytics val`` on the validation split."""
+
+    map50: float
+    map50_95: float
+    precision: float
+    recall: float
+    f1_best: float
+    conf_recommended: float
+    images: int
+    instances: int
+
+
+@dataclass
+class ExportResult:
+    """Where the export wrote the model and what it measured."""
+
+    onnx_path: Path
+    card_path: Path | None
+    metrics_path: Path | None
+    metrics: ValMetrics
+    size_bytes: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ultralytics_offline_prepare(*, work_dir: Path = WORK_DIR, threads: int | None = None) -> Path:
+    """Make ultralytics importable without any network access; return its config dir.
+
+    Must run before the first ``import ultralytics``: the settings dir is read at import time.
+    """
+    config_root = work_dir / "yolo_config"
+    ultra_dir = config_root / "Ultralytics"
+    ultra_dir.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("YOLO_CONFIG_DIR")
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_CONFIG_DIR"] = str(config_root)
+    # Plotting/labels code calls check_font('Arial.ttf'), which downloads when missing: give it a local font.
+    if FONT_SOURCE.exists():
+        for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+            target = ultra_dir / name
+            if not target.exists():
+                shutil.copyfile(FONT_SOURCE, target)
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "ultralytics" in sys.modules and previous != str(config_root):
+        logger.warning("ultralytics was imported before offline preparation; settings may not apply")
+    return ultra_dir
+
+
+def _threads_apply(threads: int) -> None:
+    # ultralytics pins torch to cpu_count-1 threads on CPU (1 on a 2-core box); we want all cores for training.
+    import torch
+    import ultralytics.utils.torch_utils as tu
+
+    tu.NUM_THREADS = threads
+    torch.set_num_threads(threads)
+
+
+def dataset_yaml_write(*, data: Path, work_dir: Path = WORK_DIR) -> Path:
+    """Return a dataset YAML with absolute paths; a dataset directory gets one generated under ``work_dir``.
+
+    A directory must hold ``train/images`` and ``valid/images`` (Roboflow/YOLO layout) and may hold
+    ``data.yaml.orig``/``data.yaml`` for the class names.
+    """
+    import yaml
+
+    data = Path(data).expanduser().resolve()
+    if data.is_file():
+        return data
+    if not data.is_dir():
+        raise TrainError(f"dataset not found: {data}")
+    train = data / "train" / "images"
+    val = data / "valid" / "images"
+    if not val.is_dir():
+        val = data / "val" / "images"
+    if not train.is_dir() or not val.is_dir():
+        raise TrainError(f"{data} needs train/images and valid/images (or val/images)")
+    # Ultralytics writes labels.cache beside the labels dir; the shared dataset must stay untouched (root
+    # ignores its read-only mode), so train from a mirror of per-file symlinks under work_dir.
+    train, val = (
+        _split_mirror(images=d, dest=work_dir / "datasets" / data.name / d.parent.name) for d in (train, val)
+    )
+    names: Any = ["Pothole"]
+    for candidate in ("data.yaml", "data.yaml.orig"):
+        src = data / candidate
+        if src.is_file():
+            names = (yaml.safe_load(src.read_text()) or {}).get("names", names)
+            break
+    if isinstance(names, list):
+        names = dict(enumerate(names))
+    out_dir = work_dir / "data"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{data.name}.yaml"
+    out.write_text(yaml.safe_dump({"train": str(train), "val": str(val), "nc": len(names), "names": names}))
+    return out
+
+
+def _split_mirror(*, images: Path, dest: Path) -> Path:
+    """Mirror ``images`` and its sibling ``labels`` dir as symlinks under ``dest``; return the mirrored images dir."""
+    for sub in ("images", "labels"):
+        src_dir = images.parent / sub
+        out_dir = dest / sub
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not src_dir.is_dir():
+            continue
+        wanted = {f.name: f for f in src_dir.iterdir() if f.is_file()}
+        for existing in out_dir.iterdir():
+            if existing.name not in wanted:
+                existing.unlink()
+        for name, f in wanted.items():
+            link = out_dir / name
+            if not link.is_symlink():
+                link.symlink_to(f)
+    return dest / "images"
+
+
+def model_train(
+    *,
+    data: Path,
+    model: str = "yolov8n.yaml",
+    imgsz: int = 416,
+    epochs: int = 100,
+    hours: float | None = None,
+    device: str = "cpu",
+    out: Path,
+    batch: int = 16,
+    workers: int = 2,
+    patience: int = 1000,
+    close_mosaic: int = 10,
+    cache: str | bool = "ram",
+    threads: int | None = None,
+    seed: int = 0,
+    fraction: float = 1.0,
+    verbose: bool = True,
+) -> Path:
+    """Train ``model`` (a YAML architecture, from scratch) and return the run directory (holds weights/best.pt)."""
+    if not str(model).endswith((".yaml", ".yml")):
+        raise TrainError("train from an architecture .yaml: a .pt name would download pretrained weights")
+    ultralytics_offline_prepare(threads=threads)
+    data_yaml = dataset_yaml_write(data=data)
+    from ultralytics import YOLO
+
+    if threads:
+        _threads_apply(threads)
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    yolo = YOLO(model, task="detect")
+    kwargs: dict[str, Any] = dict(
+        data=str(data_yaml),
+        imgsz=imgsz,
+        epochs=epochs,
+        device=device,
+        batch=batch,
+        workers=workers,
+        patience=patience,
+        close_mosaic=close_mosaic,
+        cache=cache,
+        pretrained=False,
+        amp=False,
+        plots=False,
+        project=str(out.parent),
+        name=out.name,
+        exist_ok=True,
+        seed=seed,
+        deterministic=False,
+        fliplr=0.5,
+        fraction=fraction,
+        verbose=verbose,
+    )
+    if hours:
+        kwargs["time"] = hours
+    yolo.train(**kwargs)
+    return out
+
+
+def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> ValMetrics:
+    from ultralytics import YOLO
+
+    val = YOLO(str(weights)).val(
+        data=str(data_yaml), imgsz=imgsz, device=device, batch=8, plots=False, verbose=False, conf=0.001
+    )
+    box = val.box
+    # The F1 curve is sampled on 1000 confidences in [0, 1]: its argmax is the F1-max operating point.
+    import numpy as np
+
+    from ultralytics.utils.metrics import smooth
+
+    f1 = np.asarray(box.f1_curve).mean(0) if len(box.f1_curve) else np.zeros(1000)
+    # Same operating point ultralytics reports P and R at: the argmax of the smoothed mean F1 curve.
+    best = int(smooth(f1, 0.1).argmax())
+    conf = float(np.linspace(0, 1, len(f1))[best])
+    stats = val.results_dict
+    counts = getattr(val, "nt_per_class", None)
+    return ValMetrics(
+        map50=round(float(box.map50), 4),
+        map50_95=round(float(box.map), 4),
+        precision=round(float(box.mp), 4),
+        recall=round(float(box.mr), 4),
+        f1_best=round(float(f1[best]), 4),
+        conf_recommended=round(conf, 3),
+        images=sum(1 for p in _val_dir(data_yaml).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}),
+        instances=int(sum(counts)) if counts is not None else int(stats.get("instances", 0)),
+    )
+
+
+def _val_dir(data_yaml: Path) -> Path:
+    import yaml
+
+    spec = yaml.safe_load(Path(data_yaml).read_text()) or {}
+    val = Path(spec["val"])
+    if not val.is_absolute():
+        val = Path(spec.get("path") or Path(data_yaml).parent) / val
+    return val
+
+
+def run_export(
+    *,
+    run_dir: Path,
+    data: Path = DEFAULT_DATASET,
+    imgsz: int | None = None,
+    device: str = "cpu",
+    opset: int = 17,
+    ship_dir: Path | None = None,
+    command: str | None = None,
+) -> ExportResult:
+    """Validate ``run_dir/weights/best.pt``, export it to ONNX and, with ``ship_dir``, ship model + card + metrics."""
+    ultralytics_offline_prepare()
+    run_dir = Path(run_dir).resolve()
+    weights = run_dir / "weights" / "best.pt"
+    if not weights.is_file():
+        raise TrainError(f"no weights at {weights}")
+    import yaml
+    from ultralytics import YOLO
+
+    args = {}
+    args_file = run_dir / "args.yaml"
+    if args_file.is_file():
+        args = yaml.safe_load(args_file.read_text()) or {}
+    imgsz = int(imgsz or args.get("imgsz") or 416)
+    data_yaml = dataset_yaml_write(data=data)
+    metrics = _val_measure(weights=weights, data_yaml=data_yaml, imgsz=imgsz, device=device)
+    onnx_file = Path(
+        YOLO(str(weights)).export(
+            format="onnx", imgsz=imgsz, opset=opset, simplify=True, dynamic=True, device=device, batch=1
+        )
+    )
+    extra = _run_summary(run_dir)
+    card = metrics_file = None
+    target = onnx_file
+    if ship_dir is not None:
+        ship_dir = Path(ship_dir)
+        ship_dir.mkdir(parents=True, exist_ok=True)
+        target = ship_dir / f"{SHIPPED_NAME}.onnx"
+        shutil.copyfile(onnx_file, target)
+        metrics_file = ship_dir / f"{SHIPPED_NAME}.json"
+        payload = {
+            "model": target.name,
+            "architecture": "YOLOv8n (from scratch)",
+            "imgsz": imgsz,
+            "names": {0: "Pothole"},
+            "validation": asdict(metrics),
+            "conf_recommended": metrics.conf_recommended,
+            "training": extra,
+            "dataset_credit": DATASET_CREDIT,
+        }
+        metrics_file.write_text(json.dumps(payload, indent=2) + "\n")
+        card = ship_dir / f"{SHIPPED_NAME}.md"
+        card.write_text(model_card_render(metrics=metrics, imgsz=imgsz, extra=extra, command=command, args=args))
+    return ExportResult(
+        onnx_path=target,
+        card_path=card,
+        metrics_path=metrics_file,
+        metrics=metrics,
+        size_bytes=target.stat().st_size,
+        extra=extra,
+    )
+
+
+def _run_summary(run_dir: Path) -> dict[str, Any]:
+    """Epoch count and best epoch from the run's results.csv."""
+    import csv
+
+    results = run_dir / "results.csv"
+    summary: dict[str, Any] = {"run_dir": str(run_dir)}
+    if not results.is_file():
+        return summary
+    with results.open() as fh:
+        rows = [{k.strip(): v.strip() for k, v in row.items()} for row in csv.DictReader(fh)]
+    if not rows:
+        return summary
+    key = "metrics/mAP50(B)"
+    best = max(rows, key=lambda r: float(r.get(key) or 0))
+    summary.update(
+        epochs_run=len(rows),
+        best_epoch=int(float(best["epoch"])),
+        best_epoch_map50=float(best.get(key) or 0),
+        train_hours=round(float(rows[-1].get("time") or 0) / 3600, 2) if "time" in rows[-1] else None,
+    )
+    cmd_file = run_dir / "command.txt"
+    if cmd_file.is_file():
+        summary["command"] = cmd_file.read_text().strip()
+    return summary
+
+
+def model_card_render(
+    *, metrics: ValMetrics, imgsz: int, extra: dict[str, Any], command: str | None, args: dict[str, Any]
+) -> str:
+    """Return the Markdown model card of the shipped model."""
+    command = command or extra.get("command") or "(see vision/README.md)"
+    settings = ", ".join(
+        f"{k}={args[k]}"
+        for k in (
+            "epochs", "time", "imgsz", "batch", "optimizer", "lr0", "lrf", "momentum", "weight_decay",
+            "warmup_epochs", "mosaic", "close_mosaic", "fliplr", "hsv_h", "hsv_s", "hsv_v", "scale",
+            "translate", "patience", "cache", "seed",
+        )
+        if k in args
+    )
+    return f"""# road_damage.onnx: pothole detector (model card)
+
+## Model
+- Architecture: Ultralytics YOLOv8n (`yolov8n.yaml`, ~3.0 M parameters), trained **from scratch** (no
+  pretrained weights) on CPU; exported to ONNX (opset 17, onnxslim-simplified, dynamic batch/height/width axes).
+- Input: RGB, letterboxed to {imgsz}x{imgsz} (grey 114 padding, centred), scaled to [0, 1], NCHW float32.
+- Output: `output0` (batch, 4 + nc, anchors): cx, cy, w, h in input pixels, then per-class scores; NMS is
+  done by the caller (`vision.engine`).
+- Classes: `0 = Pothole` (RDD2022 code D40). Metadata (`names`, `imgsz`, `stride`, ...) is stored in the ONNX file.
+
+## Data
+- {DATASET_CREDIT}.
+  326 training and 24 validation road photographs, 640x640, one class.
+- Only the plain `pothole_<N>` photographs of the upstream repository were used (no synthetic variants).
+
+## Training
+- Command: `{command}`
+- Settings: {settings}
+- Epochs run: {extra.get("epochs_run", "?")} (best epoch {extra.get("best_epoch", "?")}), run dir `{extra.get("run_dir", "?")}`.
+
+## Validation (ultralytics val on the 24 validation images, imgsz {imgsz}, conf 0.001, IoU 0.7)
+| metric | value |
+|---|---|
+| mAP50 | {metrics.map50:.3f} |
+| mAP50-95 | {metrics.map50_95:.3f} |
+| precision | {metrics.precision:.3f} |
+| recall | {metrics.recall:.3f} |
+| best F1 | {metrics.f1_best:.3f} |
+
+Reference (same data, same machine class): yolov8n from scratch, 320 px, 80 epochs -> mAP50 0.72, P 0.71, R 0.68.
+
+**Recommended confidence threshold: {metrics.conf_recommended:.2f}** (the F1-max point of the validation
+F1/confidence curve; `vision.detect` uses it by default, read from `road_damage.json`).
+
+## Intended use and limits
+- Intended use: flagging likely potholes in road-inspection photographs for a human to review; not for
+  automated decisions about safety, liability or repair priority without review.
+- Trained on 326 images of one dataset: expect lower recall on other cameras, night, rain, snow, wet roads,
+  shadows and unusual viewpoints. Cracks (D00/D10/D20) are not detected: only potholes.
+- The validation split has only {metrics.images} images ({metrics.instances} potholes), so the figures above carry a wide
+  uncertainty margin.
+- Photographs may show faces and number plates: blur them (`vision.privacy`) before sharing.
+"""
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m vision.train", description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATASET, help="dataset YAML or YOLO dataset directory")
+    p.add_argument("--model", default="yolov8n.yaml", help="architecture YAML (trained from scratch)")
+    p.add_argument("--imgsz", type=int, default=416)
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--time", type=float, default=None, help="hours; overrides --epochs and fits the LR schedule")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--patience", type=int, default=1000)
+    p.add_argument("--close-mosaic", type=int, default=10)
+    p.add_argument("--cache", default="ram", help="ram, disk or none")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
+    p.add_argument("--fraction", type=float, default=1.0, help="fraction of the training set to use")
+    p.add_argument("--out", type=Path, default=WORK_DIR / "runs" / "potholes")
+    p.add_argument("--export-only", type=Path, default=None, metavar="RUN_DIR", help="skip training; export RUN_DIR")
+    p.add_argument("--no-export", action="store_true", help="train only")
+    p.add_argument("--ship", action="store_true", help="copy the ONNX + card + metrics into vision/models/")
+    p.add_argument("--opset", type=int, default=17)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = _parse_args(argv)
+    command = "python -m vision.train " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.export_only:
+            run_dir = args.export_only
+        else:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "command.txt").write_text(command + "\n")
+            started = time.time()
+            run_dir = model_train(
+                data=args.data,
+                model=args.model,
+                imgsz=args.imgsz,
+                epochs=args.epochs,
+                hours=args.time,
+                device=args.device,
+                out=args.out,
+                batch=args.batch,
+                workers=args.workers,
+                patience=args.patience,
+                close_mosaic=args.close_mosaic,
+                cache=False if args.cache == "none" else args.cache,
+                threads=args.threads,
+                fraction=args.fraction,
+            )
+            logger.info("training finished in %.1f min: %s", (time.time() - started) / 60, run_dir)
+        if args.no_export:
+            return 0
+        result = run_export(
+            run_dir=run_dir,
+            data=args.data,
+            imgsz=None if args.export_only else args.imgsz,
+            device=args.device,
+            opset=args.opset,
+            ship_dir=MODELS_DIR if args.ship else None,
+        )
+    except TrainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"onnx": str(result.onnx_path), "size_bytes": result.size_bytes, **asdict(result.metrics)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
