@@ -1,4 +1,5 @@
 """Top-level URLs: the console, the REST API (with its OpenAPI schema), health, metrics, admin."""
+from django.apps import apps
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
@@ -18,12 +19,19 @@ api_patterns = [
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
     path("schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
-# Each agent app may add `api/urls.py`; they mount under /api/<agent>/ (see settings.AGENT_API_APPS).
-for app_label, module in getattr(settings, "AGENT_API_URLS", []):
-    api_patterns.append(path(f"{app_label}/", include(module)))
+# An agent app mounts its own API and console panel by naming them on its AppConfig (`api_urls`,
+# `console_urls`, under `url_prefix`), so adding an agent needs no edit here.
+console_panels = []
+for cfg in apps.get_app_configs():
+    prefix = getattr(cfg, "url_prefix", None)
+    if prefix and getattr(cfg, "api_urls", None):
+        api_patterns.append(path(f"{prefix}/", include(cfg.api_urls)))
+    if prefix and getattr(cfg, "console_urls", None):
+        console_panels.append(path(f"{prefix}/", include(cfg.console_urls)))
 
 urlpatterns = [
     path("", include("city_ops.console.urls")),
+    *console_panels,
     path("accounts/login/", console_views.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -42,6 +42,10 @@ INSTALLED_APPS = [
     # the agent runtime, then one app per agent
     "agents.core",
     "agents.demo",
+    "agents.flood",
+    "agents.bus",
+    "agents.roads",
+    "agents.sanitation",
 ] + env.list("CITY_OPS_EXTRA_APPS", default=[])
 
 MIDDLEWARE = [

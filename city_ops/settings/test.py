@@ -24,3 +24,11 @@ CACHES = {
     }
 }
 LOGIN_RATE_LIMIT = "1000/m"
+
+# Parallel test runs on one machine (several developers' shells, CI shards) each need their own test
+# database: PYTEST_XDIST_WORKER or CITY_OPS_TEST_DB_SUFFIX picks a distinct name.
+_suffix = env("CITY_OPS_TEST_DB_SUFFIX", default="") or env("PYTEST_XDIST_WORKER", default="")
+if _suffix:
+    from .base import DATABASES  # noqa: E402
+
+    DATABASES["default"]["TEST"] = {"NAME": f"test_cityops_{_suffix}"}

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class RoadsAgentConfig(AppConfig):
+    name = "agents.roads"
+    label = "agent_roads"
+    verbose_name = "Roads agent"
+    url_prefix = "roads"  # mounts api_urls under /api/roads/ and console_urls under /roads/
+    api_urls: str | None = None
+    console_urls: str | None = None
+
+    def ready(self) -> None:
+        # The agent module registers itself; an agent still being built may not have one yet.
+        import importlib
+        import importlib.util
+
+        if importlib.util.find_spec(f"{self.name}.agent") is not None:
+            importlib.import_module(f"{self.name}.agent")
