@@ -164,9 +164,15 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Flood control, bus dispatch, road inspection and sanitation routing for a city utility.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # API docs for signed-in users (and tokens); the schema names every endpoint, so not for the world.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "WorkOrderStatusEnum": "city_ops.workorders.models.WorkOrder.Status",
+        "AgentRunStatusEnum": "agents.core.models.AgentRun.Status",
+    },
 }
 
 # --- Security ------------------------------------------------------------------------------------------------

@@ -38,10 +38,10 @@ class WorkOrderSerializer(serializers.ModelSerializer):
         fields = ["id", "title", "description", "lon", "lat", "priority", "status", "assignee", "due_at",
                   "is_overdue", "source_agent", "source_ref", "created_at", "closed_at", "events"]
 
-    def get_lon(self, obj):
+    def get_lon(self, obj) -> float:
         return obj.location.x
 
-    def get_lat(self, obj):
+    def get_lat(self, obj) -> float:
         return obj.location.y
 
 
@@ -109,6 +109,8 @@ class WorkOrderTransitionView(APIView):
         assignee = None
         if s.validated_data.get("assignee"):
             assignee = get_user_model().objects.filter(username=s.validated_data["assignee"]).first()
+            if assignee is None:
+                return Response({"assignee": "no user with that username"}, status=400)
         try:
             order = work_order_transition(order=order, to_status=s.validated_data["status"], user=request.user,
                                           note=s.validated_data.get("note", ""), assignee=assignee)
@@ -139,5 +141,7 @@ class WorkOrderPhotoView(APIView):
             photo = work_order_photo_add(order=order, kind=kind, image=upload, user=request.user)
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc)) from None
+        except DjangoValidationError as exc:
+            return Response({"detail": exc.messages}, status=400)
         order.refresh_from_db()
         return Response({"photo": photo.pk, "status": order.status}, status=status.HTTP_201_CREATED)
