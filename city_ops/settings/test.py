@@ -32,3 +32,7 @@ if _suffix:
     from .base import DATABASES  # noqa: E402
 
     DATABASES["default"]["TEST"] = {"NAME": f"test_cityops_{_suffix}"}
+
+# Static files come from the apps' folders (no collectstatic in tests); whitenoise looks them up per request.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
