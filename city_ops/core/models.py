@@ -82,6 +82,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-at"]
+        verbose_name_plural = "audit entries"
         indexes = [models.Index(fields=["object_type", "object_id"])]
 
     def __str__(self) -> str:

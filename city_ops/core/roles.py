@@ -33,3 +33,17 @@ def user_has_role(user, *roles: Role) -> bool:
     """True when the user holds any of `roles` (admin implies every role)."""
     held = user_roles(user)
     return Role.ADMIN in held or bool(held & set(roles))
+
+
+class RoleAdminBackend:
+    """Gives the admin role every model permission in Django's admin (the group carries no per-model
+    permissions: the role is the permission). Other roles get none here; views check roles themselves."""
+
+    def authenticate(self, request, **credentials):
+        return None
+
+    def has_perm(self, user_obj, perm, obj=None) -> bool:
+        return bool(user_obj and user_obj.is_active and Role.ADMIN in user_roles(user_obj))
+
+    def has_module_perms(self, user_obj, app_label) -> bool:
+        return self.has_perm(user_obj, "")

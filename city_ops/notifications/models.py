@@ -80,8 +80,13 @@ class Delivery(models.Model):
     channel = models.CharField(max_length=10)
     status = models.CharField(max_length=10, default="pending")  # pending, sent, failed
     attempts = models.PositiveSmallIntegerField(default=0)
-    detail = models.CharField(max_length=300, blank=True)
+    target = models.CharField(max_length=300, blank=True,
+                              help_text="where it goes: the webhook URL (empty: NOTIFY_WEBHOOK_URL or the e-mail)")
+    detail = models.CharField(max_length=300, blank=True, help_text="the outcome: the error of the last attempt")
     sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
 
     def __str__(self) -> str:
         return f"{self.channel} {self.status}"
