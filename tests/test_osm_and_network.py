@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from django.contrib.gis.geos import LineString, Point
+from django.db.models import Q
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -112,3 +113,14 @@ def test_synthetic_city_scales(db):
     net = road_network()
     p = net.path((24.9005, 60.1505), (24.93, 60.17))
     assert p.length_m > 1000
+
+
+def test_line_closure_closes_only_that_segment(demo_city):
+    seg = RoadSegment.objects.filter(length_m__gt=40).order_by("id")[5]
+    closure = closure_create(geom=LineString(seg.geom.coords, srid=4326), reason="one segment")
+    assert list(closure.segments.values_list("id", flat=True)) == [seg.pk]
+    # A point closure (an underpass) closes every segment passing through that point.
+    end = Point(*seg.geom.coords[-1], srid=4326)
+    node_closure = closure_create(geom=end, reason="underpass")
+    touching = set(RoadSegment.objects.filter(Q(source=seg.target) | Q(target=seg.target)).values_list("id", flat=True))
+    assert set(node_closure.segments.values_list("id", flat=True)) == touching

@@ -96,6 +96,9 @@ class Agent:
     events: ClassVar[tuple[str, ...]] = ()  # CityEvent kinds it reacts to
     schedules: ClassVar[tuple[Schedule, ...]] = ()
     daily: ClassVar[bool] = True  # a scheduled run per date is produced once (idempotency key)
+    console_url_name: ClassVar[str] = ""  # the agent's console panel (a URL name), linked from the top bar
+    # Layers the console map offers: dicts of id, label, url (GeoJSON), on, and optional color/kind/refresh.
+    map_layers: ClassVar[tuple[dict, ...]] = ()
 
     def run(self, ctx: RunContext) -> AgentResult:
         raise NotImplementedError

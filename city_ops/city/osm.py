@@ -171,13 +171,25 @@ def network_bumped(*, srid: int) -> None:
 
 
 def closure_segments_for(*, geom, tolerance_m: float = 3.0):
-    """Segments a closure geometry covers: within a few metres of a line or point, inside a polygon."""
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return RoadSegment.objects.filter(geom__intersects=geom)
+    """Segments a closure geometry covers.
+
+    A polygon closes what it intersects. A line closes the segments whose midpoint lies on it (within a few
+    metres): testing the whole segment would also close the neighbours that merely touch the line's ends.
+    A point (an underpass) closes the segments passing within the tolerance."""
     from django.db.models.expressions import RawSQL
 
-    # geography cast: metres on the spheroid without choosing a projection here.
-    return RoadSegment.objects.filter(id__in=RawSQL(
-        "SELECT id FROM city_roadsegment WHERE ST_DWithin(geom::geography, ST_GeomFromEWKT(%s)::geography, %s)",
-        [geom.ewkt, tolerance_m],
-    ))
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return RoadSegment.objects.filter(geom__intersects=geom)
+    if geom.geom_type == "LineString":
+        # Midpoint on the line, and projecting strictly inside it: a short neighbour touching the line's
+        # end has its midpoint within metres of the line too, but it projects onto the end point.
+        sql = ("SELECT id FROM city_roadsegment, (SELECT ST_GeomFromEWKT(%s) AS c) q "
+               "WHERE ST_DWithin(ST_LineInterpolatePoint(geom, 0.5)::geography, c::geography, %s) "
+               "AND ST_LineLocatePoint(c, ST_LineInterpolatePoint(geom, 0.5)) BETWEEN 1e-6 AND 1 - 1e-6")
+    elif geom.geom_type == "MultiLineString":
+        sql = ("SELECT id FROM city_roadsegment WHERE ST_DWithin(ST_LineInterpolatePoint(geom, 0.5)::geography, "
+               "ST_GeomFromEWKT(%s)::geography, %s)")
+    else:
+        sql = "SELECT id FROM city_roadsegment WHERE ST_DWithin(geom::geography, ST_GeomFromEWKT(%s)::geography, %s)"
+    # geography casts: metres on the spheroid without choosing a projection here.
+    return RoadSegment.objects.filter(id__in=RawSQL(sql, [geom.ewkt, tolerance_m]))

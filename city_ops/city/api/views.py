@@ -54,7 +54,10 @@ class RoadLayerView(APIView):
     def get(self, request):
         bbox = _bbox(request)
         profile = CityProfile.objects.first()
-        key = f"roads:{profile.network_version if profile else 0}:{request.query_params.get('bbox', '')}"
+        # The key names the database and the import (version + time), so two databases or test runs sharing
+        # one Redis never serve each other's network.
+        stamp = f"{profile.network_version}:{profile.updated_at.timestamp():.6f}" if profile else "0"
+        key = f"roads:{connection.settings_dict['NAME']}:{stamp}:{request.query_params.get('bbox', '')}"
         data = cache.get(key)
         if data is None:
             where, params = "", []

@@ -1,0 +1,132 @@
+"""The console in a real browser (Debian's Chromium): a dispatcher's map with its layers actually drawn,
+toggled and refreshed; a field crew member's phone view of their orders, and the pages they may not open."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.contrib.gis.geos import Point
+
+from .conftest import browser_login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / ".run"
+
+
+@pytest.fixture
+def no_broker(monkeypatch):
+    """Closures publish a city event to the broker after commit; no worker runs here, so keep the test's
+    events out of the shared broker (another run's worker must not pick them up)."""
+    from celery import current_app
+
+    sent = []
+    monkeypatch.setattr(current_app._get_current_object(), "send_task", lambda *a, **k: sent.append(a))
+    return sent
+
+
+@pytest.fixture
+def fresh_road_cache():
+    # The roads layer is cached by network version, which every freshly loaded test city shares.
+    from django.core.cache import cache
+
+    from city_ops.city.models import CityProfile
+
+    profile = CityProfile.objects.first()
+    cache.delete(f"roads:{profile.network_version if profile else 0}:")
+
+
+def _loaded(page) -> list[str]:
+    return [x for x in page.get_attribute("#map", "data-loaded").split(",") if x]
+
+
+# Every layer that starts switched on has arrived (or failed visibly): agents may add layers of their own.
+ALL_ON_LOADED = """() => {
+    const loaded = document.getElementById('map').dataset.loaded.split(',');
+    return [...document.querySelectorAll('.layer-toggle:checked')].every(b =>
+        loaded.includes(b.dataset.layer) ||
+        document.querySelector(`[data-state-for="${b.dataset.layer}"]`).dataset.state === 'error');
+}"""
+
+
+def test_dispatcher_map_layers(browser, live_server, demo_city, users, no_broker, fresh_road_cache):
+    from city_ops.city.models import RoadSegment
+    from city_ops.city.services import closure_create
+
+    page = browser.new_page(viewport={"width": 1400, "height": 880})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    browser_login(page, live_server, "dispatcher", "pw-disp-123")
+    assert page.url == f"{live_server.url}/"  # dispatchers land on the map
+    page.wait_for_function(ALL_ON_LOADED)
+    assert {"roads", "closures", "districts"} <= set(_loaded(page)) and "places" not in _loaded(page)
+    assert not page.locator("[data-state=error]").count()
+
+    # The road network is the base layer (no tile server): thousands of segments, drawn on its canvas.
+    n_roads = page.evaluate("cityLayers.roads.getLayers().length")
+    assert n_roads == RoadSegment.objects.count() > 500
+    inked = page.evaluate("""() => {
+        const c = document.querySelector('.leaflet-roads-pane canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+        return n / (c.width * c.height);
+    }""")
+    assert inked > 0.02, f"only {inked:.1%} of the road canvas is drawn"
+    assert "© OpenStreetMap contributors" in page.inner_text(".leaflet-control-attribution")
+    legend = page.inner_text("#legend")
+    assert "Road closed" in legend and "District boundary" in legend
+
+    # Toggling a layer off removes it from the map; on again brings it back.
+    page.uncheck("input[data-layer=districts]")
+    page.wait_for_function("!document.getElementById('map').dataset.loaded.includes('districts')")
+    assert "districts" not in _loaded(page) and {"roads", "closures"} <= set(_loaded(page))
+    assert page.evaluate("cityMap.hasLayer(cityLayers.districts)") is False
+    page.check("input[data-layer=places]")
+    page.wait_for_function("document.getElementById('map').dataset.loaded.includes('places')")
+    assert page.evaluate("cityLayers.places.getLayers().length") >= 4
+
+    # A closure made through the service appears on the closures layer when it refreshes.
+    closures_drawn = "cityLayers.closures.getLayers().filter(l => l.feature).length"
+    assert page.evaluate(closures_drawn) == 0
+    seg = RoadSegment.objects.filter(road_class__in=["primary", "secondary"]).order_by("id").first()
+    closure = closure_create(geom=seg.geom, reason="Water main burst", source_agent="dispatcher")
+    assert closure.segments.exists() and no_broker  # the closure.opened event was published
+    page.evaluate("cityMapReload('closures')")
+    page.wait_for_function(f"{closures_drawn} === 1")
+    assert page.locator(".leaflet-marker-pane .closure-sign, .leaflet-points-pane .closure-sign").count() == 1
+    page.uncheck("input[data-layer=places]")
+    page.check("input[data-layer=districts]")
+    page.reload()  # the sidebar lists it too
+    page.wait_for_function(ALL_ON_LOADED)
+    assert "Water main burst" in page.inner_text("#closure-list")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SCREENSHOTS / "screenshot-map.png"))
+    zoom = page.evaluate("cityMap.getZoom()")
+    page.click("#closure-list .zoom-to")
+    page.wait_for_function(f"cityMap.getZoom() > {zoom}")
+    assert not errors, errors
+
+
+def test_crew_lands_on_my_orders_on_a_phone(browser, live_server, users):
+    from city_ops.workorders.services import work_order_create
+
+    work_order_create(title="Pothole outside Vanha kirkkopuisto, Bulevardi 14", location=Point(24.9385, 60.1655),
+                      priority=4, assignee=users.crew, description="About 40 cm across, 8 cm deep.")
+    work_order_create(title="Someone else's job", location=Point(24.94, 60.16), assignee=users.crew_other)
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    browser_login(page, live_server, "crew", "pw-crew-123")
+    assert page.url == f"{live_server.url}/my-orders/"
+    cards = page.locator(".order-card")
+    assert cards.count() == 1 and "Bulevardi 14" in cards.first.inner_text()
+    assert page.locator(".order-card .start-btn").is_visible()
+    # Nothing wider than the phone: no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(SCREENSHOTS / "screenshot-my-orders.png"), full_page=True)
+    page.click(".order-card .start-btn")
+    page.wait_for_selector(".order-card[data-status=in_progress] input[type=file]")
+    # Dispatcher pages are closed to crews, and the nav does not offer them.
+    assert page.locator("nav.mainnav >> text=Agent runs").count() == 0
+    for url in ("/runs/", "/results/", "/workorders/"):
+        resp = page.goto(f"{live_server.url}{url}")
+        assert resp.status == 403, url
+        assert page.locator("#error-403").is_visible()
