@@ -13,6 +13,7 @@ longer than the window, so it is a setting (None = no window, every compatible p
 from __future__ import annotations
 
 import io
+import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -136,6 +137,14 @@ class Violation:
 # --------------------------------------------------------------------------------------------- helpers
 
 
+def _with_coords(trips: pd.DataFrame) -> pd.DataFrame:
+    """Trips frames built by hand may lack stop positions: a deadhead callable can still work by stop id."""
+    missing = [
+        c for c in ("first_stop_lat", "first_stop_lon", "last_stop_lat", "last_stop_lon") if c not in trips.columns
+    ]
+    return trips.assign(**{c: np.nan for c in missing}) if missing else trips
+
+
 def _indexed(trips: pd.DataFrame) -> pd.DataFrame:
     needed = {"trip_key", "start_s", "end_s", "first_stop_id", "last_stop_id"}
     missing = needed - set(trips.columns)
@@ -144,10 +153,7 @@ def _indexed(trips: pd.DataFrame) -> pd.DataFrame:
     if trips["trip_key"].duplicated().any():
         dups = trips.loc[trips["trip_key"].duplicated(), "trip_key"].head(5).tolist()
         raise PlanError(f"trip keys repeat: {dups}")
-    for column in ("first_stop_lat", "first_stop_lon", "last_stop_lat", "last_stop_lon"):
-        if column not in trips.columns:
-            trips = trips.assign(**{column: np.nan})
-    return trips.sort_values(["start_s", "trip_key"], kind="stable").reset_index(drop=True)
+    return _with_coords(trips).sort_values(["start_s", "trip_key"], kind="stable").reset_index(drop=True)
 
 
 def _points(t: pd.DataFrame, end: str) -> list[StopPoint]:
@@ -309,7 +315,7 @@ def blocks_optimise(
         feed_vehicles=_feed_vehicles(t),
         layover_s=float(layover_s),
         max_wait_s=max_wait_s,
-        links_considered=int(len(ii)),
+        links_considered=len(ii),
         solve_s=time.perf_counter() - started,
     )
 
@@ -342,13 +348,13 @@ def plan_measure(
     depot: StopPoint | None = None,
 ) -> dict[str, float]:
     """Deadhead totals of a plan (between consecutive trips, plus depot legs when a depot is given)."""
-    t = trips.set_index("trip_key")
+    t = _with_coords(trips).set_index("trip_key")
     dead = deadhead if isinstance(deadhead, _DeadheadCache) else _DeadheadCache(deadhead or StraightLineDeadhead())
     metres = seconds = 0.0
     for block in blocks:
         if not block:
             continue
-        legs = [(_point(t.loc[a], "last"), _point(t.loc[b], "first")) for a, b in zip(block, block[1:])]
+        legs = [(_point(t.loc[a], "last"), _point(t.loc[b], "first")) for a, b in itertools.pairwise(block)]
         if depot is not None:
             legs += [(depot, _point(t.loc[block[0]], "first")), (_point(t.loc[block[-1]], "last"), depot)]
         for a, b in legs:
@@ -377,7 +383,7 @@ def plan_check(
     Empty blocks are allowed (a vehicle a dispatcher emptied).
     """
     dead = _DeadheadCache(deadhead or StraightLineDeadhead())
-    t = trips.set_index("trip_key")
+    t = _with_coords(trips).set_index("trip_key")
     known = set(t.index)
     seen: dict[str, int] = {}
     out: list[Violation] = []
@@ -390,7 +396,7 @@ def plan_check(
             else:
                 seen[key] = b
         timed = [k for k in block if k in known]
-        for a, c in zip(timed, timed[1:]):
+        for a, c in itertools.pairwise(timed):
             prev, nxt = t.loc[a], t.loc[c]
             leg = dead(_point(prev, "last"), _point(nxt, "first"))
             if leg is None:
@@ -486,7 +492,7 @@ def _block_ids(blocks: Sequence[Sequence[str]], prefix: str) -> list[str]:
 
 def blocks_csv(*, trips: pd.DataFrame, blocks: Sequence[Sequence[str]], prefix: str = "B") -> str:
     """The plan as CSV: one row per trip with block_id, sequence in block, times and end stops."""
-    t = trips.set_index("trip_key")
+    t = _with_coords(trips).set_index("trip_key")
     rows = []
     for block_id, block in zip(_block_ids(blocks, prefix), blocks):
         for seq, key in enumerate(block, start=1):

@@ -104,12 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     for p in (plan, pos):
         p.add_argument("--json", action="store_true", help="print JSON only on stdout")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    # Our own stderr handler (not basicConfig): stdout must stay pure JSON whatever the host configured.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
     try:
         out = _plan(args) if args.command == "plan" else _positions(args)
     except (FeedError, RealtimeError, OSError, ValueError) as exc:
         log.error("%s", exc)
         return 2
+    finally:
+        log.removeHandler(handler)
     if args.json:
         json.dump(out, sys.stdout)
         sys.stdout.write("\n")

@@ -19,10 +19,17 @@ def haversine_m(lat1, lon1, lat2, lon2):
 
 def utm_crs(*, lat: float, lon: float) -> CRS:
     """The UTM zone CRS around a point: metric, and accurate to well under 0.1 % across a city."""
-    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    zone = math.floor((lon + 180.0) / 6.0) % 60 + 1
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
 def metric_transformer(*, lat: float, lon: float) -> Transformer:
     """A WGS84 -> local UTM transformer (always_xy: call it with lon, lat)."""
     return Transformer.from_crs(CRS.from_epsg(4326), utm_crs(lat=lat, lon=lon), always_xy=True)
+
+
+def point_offset(*, lat: float, lon: float, east_m: float, north_m: float) -> tuple[float, float]:
+    """The WGS84 point `east_m` east and `north_m` north of (lat, lon), on a local spherical approximation."""
+    dlat = math.degrees(north_m / EARTH_RADIUS_M)
+    dlon = math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat))))
+    return lat + dlat, lon + dlon

@@ -137,7 +137,7 @@ def seconds_parse(values: pd.Series) -> pd.Series:
 
 def seconds_format(seconds: float) -> str:
     """Seconds since service-day start as GTFS "HH:MM:SS" (25:10:00 stays 25:10:00)."""
-    s = int(round(float(seconds)))
+    s = round(float(seconds))
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
@@ -158,7 +158,7 @@ def _archive_files(path: Path) -> frozenset[str]:
 
 def _lines(mask: pd.Series) -> tuple[tuple[int, ...], int]:
     index = mask[mask].index
-    return tuple(int(i) + 2 for i in index[:_LINES_SHOWN]), int(len(index))
+    return tuple(int(i) + 2 for i in index[:_LINES_SHOWN]), len(index)
 
 
 def _numeric(

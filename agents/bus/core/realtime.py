@@ -16,6 +16,7 @@ Wait Time = actual mean wait - scheduled mean wait, with mean wait E[h](1 + cv^2
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 import zoneinfo
@@ -300,11 +301,14 @@ def patterns_build(*, feed: Feed, loop_tolerance_m: float = 150.0) -> PatternInd
             if len(xs) >= 2:
                 shape_lines[str(shape_id)] = LineString(np.column_stack([xs, ys]))
 
+    # One representative trip (the one with most stops) gives each pattern its stop list.
+    reps = trips.sort_values("n_stops", ascending=False, kind="stable").drop_duplicates("pattern_id")
+    stop_lists = st[st["trip_id"].isin(reps["trip_id"])].groupby("trip_id", sort=False)["stop_id"].agg(list)
     patterns: dict[str, Pattern] = {}
     by_route: dict[str, list[str]] = defaultdict(list)
     for pattern_id, group in trips.groupby("pattern_id", sort=False):
-        rep = group.sort_values("n_stops", ascending=False).iloc[0]
-        rep_stops = st.loc[st["trip_id"] == rep["trip_id"], "stop_id"].tolist()
+        rep = reps[reps["pattern_id"] == pattern_id].iloc[0]
+        rep_stops = stop_lists.get(rep["trip_id"], [])
         stop_xy = [
             transformer.transform(float(stops.at[s, "stop_lon"]), float(stops.at[s, "stop_lat"]))
             for s in rep_stops
@@ -546,7 +550,7 @@ def _scheduled_headway(index: PatternIndex, route_id: str, direction_id: int | N
     """Median gap between scheduled departures of the route/direction within +-window of `when`."""
     if when is None:
         return None
-    tz = zoneinfo.ZoneInfo(index.feed.timezone) if index.feed.timezone else dt.timezone.utc
+    tz = zoneinfo.ZoneInfo(index.feed.timezone) if index.feed.timezone else dt.UTC
     local = when.astimezone(tz)
     now_s = local.hour * 3600 + local.minute * 60 + local.second
     starts = []
@@ -601,7 +605,7 @@ def route_headways(
     speed = pattern.speed_mps if pattern is not None and pattern.speed_mps else speed_kmh / 3.6
     by_id = {v.position.vehicle_id: v for v in vehicles}
     order = sorted(distance, key=lambda vid: (-distance[vid], vid))
-    pairs = list(zip(order, order[1:]))
+    pairs = list(itertools.pairwise(order))
     gaps_m = [distance[a] - distance[b] for a, b in pairs]
     if pattern is not None and pattern.loop and len(order) >= 2:
         pairs.append((order[-1], order[0]))  # on a loop the front bus follows the last one round
@@ -638,7 +642,7 @@ def route_headways(
         hold = hold_seconds(forward_s=forward, backward_s=backward or 0.0, max_hold_s=max_hold_s)
         if hold >= 1.0:
             stop = by_id[follower].next_stop_id
-            advice.append(Advice("hold", route_id, direction_id, follower, stop, int(round(hold)),
+            advice.append(Advice("hold", route_id, direction_id, follower, stop, round(hold),
                                  f"{forward:.0f} s behind {leader} (scheduled {scheduled:.0f} s); "
                                  f"next bus {backward:.0f} s behind"))
     for leader, follower in gaps:
@@ -675,7 +679,7 @@ def positions_summary(
     if stamp is None:
         stamps = [p.timestamp for p in positions if p.timestamp]
         stamp = max(stamps) if stamps else None
-    when = dt.datetime.fromtimestamp(stamp, dt.timezone.utc) if stamp else None
+    when = dt.datetime.fromtimestamp(stamp, dt.UTC) if stamp else None
     groups: dict[tuple, list[PlacedVehicle]] = defaultdict(list)
     for v in placed:
         groups[(v.route_id, v.direction_id)].append(v)

@@ -97,7 +97,7 @@ def route_simulate(*, config: SimulationConfig = SimulationConfig(), seed: int =
     # Buses start evenly spread round the loop at t=0, bus 0 in front; stops behind each bus were
     # served a matching time ago, so the first passengers waiting are the steady-state number.
     spacing = s / n
-    progress = [int(round((n - 1 - b) * spacing)) for b in range(n)]  # stops completed, bus 0 furthest
+    progress = [round((n - 1 - b) * spacing) for b in range(n)]  # stops completed, bus 0 furthest
     last_departure = np.full(s, np.nan)
     for stop in range(s):
         behind = min((p - stop) % s for p in progress)

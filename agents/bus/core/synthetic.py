@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .geo import EARTH_RADIUS_M
+from .geo import point_offset
 from .gtfs import seconds_format
 
 __all__ = ["feed_synthetic_write", "feed_tiny_tables", "feed_zip_write"]
@@ -32,9 +32,7 @@ def feed_zip_write(*, path: str | Path, tables: dict[str, pd.DataFrame | str]) -
 
 
 def _offset(lat: float, lon: float, east_m: float, north_m: float) -> tuple[float, float]:
-    dlat = np.degrees(north_m / EARTH_RADIUS_M)
-    dlon = np.degrees(east_m / (EARTH_RADIUS_M * np.cos(np.radians(lat))))
-    return lat + dlat, lon + dlon
+    return point_offset(lat=lat, lon=lon, east_m=float(east_m), north_m=float(north_m))
 
 
 def feed_synthetic_write(
