@@ -15,6 +15,8 @@ api_patterns = [
     path("agents/", include("agents.core.api.urls")),
     path("workorders/", include("city_ops.workorders.api.urls")),
     path("notifications/", include("city_ops.notifications.api_urls")),
+    # Crews' phones post to the stable path /api/inspections/photos/ (the road agent's upload API).
+    path("inspections/", include("agents.roads.api.upload_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
     path("schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -97,6 +97,8 @@ class Agent:
     schedules: ClassVar[tuple[Schedule, ...]] = ()
     daily: ClassVar[bool] = True  # a scheduled run per date is produced once (idempotency key)
     console_url_name: ClassVar[str] = ""  # the agent's console panel (a URL name), linked from the top bar
+    # Pages field crews reach from the top bar: (url name, label) pairs, e.g. a photo upload or today's route.
+    crew_links: ClassVar[tuple[tuple[str, str], ...]] = ()
     # Layers the console map offers: dicts of id, label, url (GeoJSON), on, and optional color/kind/refresh.
     map_layers: ClassVar[tuple[dict, ...]] = ()
 

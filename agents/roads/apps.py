@@ -6,13 +6,15 @@ class RoadsAgentConfig(AppConfig):
     label = "agent_roads"
     verbose_name = "Roads agent"
     url_prefix = "roads"  # mounts api_urls under /api/roads/ and console_urls under /roads/
-    api_urls: str | None = None
-    console_urls: str | None = None
+    api_urls: str | None = "agents.roads.api.urls"
+    console_urls: str | None = "agents.roads.urls"
 
     def ready(self) -> None:
         # The agent module registers itself; an agent still being built may not have one yet.
         import importlib
         import importlib.util
+
+        from . import signals  # noqa: F401  (follows the work orders it created)
 
         if importlib.util.find_spec(f"{self.name}.agent") is not None:
             importlib.import_module(f"{self.name}.agent")

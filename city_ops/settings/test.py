@@ -32,6 +32,12 @@ if _suffix:
     from .base import DATABASES  # noqa: E402
 
     DATABASES["default"]["TEST"] = {"NAME": f"test_cityops_{_suffix}"}
+    # ... and their own Redis database, so one run's worker fixture never purges another run's queues.
+    import zlib  # noqa: E402
+
+    REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{7 + zlib.crc32(_suffix.encode()) % 9}"
+    CELERY_BROKER_URL = REDIS_URL
+    CACHES["default"]["LOCATION"] = REDIS_URL
 
 # Static files come from the apps' folders (no collectstatic in tests); whitenoise looks them up per request.
 WHITENOISE_AUTOREFRESH = True

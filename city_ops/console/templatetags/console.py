@@ -80,6 +80,22 @@ def agent_nav_items(context) -> list[dict]:
 
 
 @register.simple_tag(takes_context=True)
+def crew_nav_items(context) -> list[dict]:
+    """Top-bar links for field crews: each agent's `crew_links` (url name, label) that resolve here."""
+    request = context.get("request")
+    current = getattr(getattr(request, "resolver_match", None), "view_name", "")
+    items = []
+    for agent in agents_all():
+        for url_name, label in getattr(agent, "crew_links", ()):
+            try:
+                url = reverse(url_name)
+            except NoReverseMatch:
+                continue
+            items.append({"url": url, "label": _(label), "name": agent.name, "active": current == url_name})
+    return items
+
+
+@register.simple_tag(takes_context=True)
 def unread_notifications(context) -> int:
     """How many of the signed-in user's notifications are unread or still wait for acknowledgement."""
     from django.db.models import Q

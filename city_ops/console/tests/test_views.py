@@ -131,3 +131,15 @@ def test_times_are_shown_in_the_citys_time_zone(users, settings):
                                  due_at=dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC))
     html = client_for("dispatcher", users).get(f"/workorders/{order.pk}/").content.decode()
     assert "2026-07-01 20:00" in html
+
+
+@pytest.mark.django_db
+def test_crew_top_bar_links_come_from_agents(client):
+    from city_ops.core.roles import Role
+    from city_ops.core.services import user_create
+
+    crew = user_create(username="crew-links", password="pw-crew-links-1", roles=[Role.FIELD_CREW])
+    client.force_login(crew)
+    page = client.get("/my-orders/").content.decode()
+    assert 'href="/roads/upload/"' in page and "Upload photos" in page
+    assert 'href="/roads/"' not in page  # the dispatcher panel is not offered to crews

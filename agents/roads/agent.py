@@ -1,0 +1,81 @@
+"""The road inspection agent: photos from crews and cameras go through the ONNX detector (on the `vision`
+queue, task by task as they arrive); its daily run merges and ranks the defects, orders repairs above the
+threshold, applies the retention rules and reports what the inspection achieved."""
+from __future__ import annotations
+
+import datetime as dt
+
+from django.urls import reverse
+
+from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedule
+from agents.core.registry import register
+from city_ops.queues import Queue
+
+
+@register
+class RoadsAgent(Agent):
+    name = "roads"
+    label = "Road inspection"
+    description = ("Finds road damage in crew and camera photos (ONNX detector), puts each defect on its road "
+                   "segment, merges repeat sightings, ranks them and orders the repairs.")
+    reads = ("city.RoadSegment", "workorders.WorkOrder", "agent_roads.InspectionPhoto")
+    queue = Queue.DEFAULT  # the daily run is bookkeeping; detection itself runs on the vision queue
+    events = ()
+    schedules = (Schedule(name="daily inspection ranking", crontab={"minute": "15", "hour": "5"}),)
+    console_url_name = "roads:panel"
+    crew_links = (("roads:upload", "Upload photos"),)
+
+    @property
+    def map_layers(self) -> tuple[dict, ...]:
+        """Defects (coloured by severity) and segment condition for the console map."""
+        return (
+            {"id": "roads-defects", "label": "Road defects by severity", "url": reverse("roads:defects_geojson"),
+             "on": True, "kind": "point", "color": "#e8710a", "refresh": 60},
+            {"id": "roads-condition", "label": "Road condition index", "url": reverse("roads:conditions_geojson"),
+             "on": False, "kind": "line", "color": "#c9a300"},
+        )
+
+    def run(self, ctx: RunContext) -> AgentResult:
+        from .services.agent_run import daily_run
+
+        out = daily_run(run=ctx.run, progress=ctx.progress)
+        k = out["kpis"]
+        return AgentResult(
+            kpis=[
+                Kpi("photos_processed", k["photos_processed"], "", label="Photos processed"),
+                Kpi("defects_found", k["defects_found"], "", label="Defects found (new)"),
+                Kpi("sightings_merged", k["sightings_merged"], "", label="Sightings merged into known defects"),
+                Kpi("orders_created", k["orders_created"], "", label="Repair orders created"),
+                Kpi("mean_inference_ms", k["mean_inference_ms"], "ms", label="Mean inference time per image"),
+                Kpi("open_defects", k["open_defects"], "", label="Open defects"),
+            ],
+            summary=(f"{k['photos_processed']} photos processed, {k['defects_found']} new defects, "
+                     f"{k['sightings_merged']} sightings merged, {k['orders_created']} orders created"),
+            details=out,
+        )
+
+    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False) -> dict[str, int]:
+        """A handful of generated road photos (marked synthetic) on real segments, their defects and orders."""
+        from fixtures.roads_demo import roads_demo_load
+
+        return roads_demo_load()
+
+    def assets_in_area(self, *, area) -> list[Asset]:
+        """Open defects and fixed cameras inside ``area``."""
+        from .models import Defect, FixedCamera
+
+        found = [Asset(agent=self.name, kind="defect", id=str(d.pk), label=f"{d.class_name} ({d.severity_label})",
+                       lon=d.location.x, lat=d.location.y)
+                 for d in Defect.objects.active().filter(location__within=area)[:500]]
+        found += [Asset(agent=self.name, kind="camera", id=str(c.pk), label=c.name, lon=c.location.x,
+                        lat=c.location.y) for c in FixedCamera.objects.filter(location__within=area)]
+        return found
+
+
+def run_window(*, run, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """What a run reports on: since the previous succeeded run of this agent (else the last 24 hours)."""
+    from agents.core.models import AgentRun
+
+    prev = (AgentRun.objects.filter(agent="roads", status=AgentRun.Status.SUCCEEDED, finished_at__isnull=False)
+            .exclude(pk=run.pk).order_by("-finished_at").values_list("finished_at", flat=True).first())
+    return (prev or now - dt.timedelta(days=1)), now

@@ -1,0 +1,66 @@
+"""The agent's daily run: retention, re-queue lost photos, re-rank and order, then the run's KPIs."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from django.db.models import Avg, Q
+from django.utils import timezone
+
+from city_ops.workorders.models import WorkOrder
+
+from ..conf import conf
+from ..models import Defect, DefectSighting, InspectionPhoto
+from .defects import SOURCE_AGENT, defects_rerank
+from .photos import photos_enqueue
+from .retention import retention_apply
+
+
+def photos_requeue(*, now: dt.datetime | None = None) -> int:
+    """Send again photos whose detection message was lost (received or processing for too long)."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=int(conf("ROADS_REQUEUE_AFTER_S")))
+    ids = list(InspectionPhoto.objects.filter(
+        Q(status=InspectionPhoto.Status.RECEIVED, uploaded_at__lt=cutoff)
+        | Q(status=InspectionPhoto.Status.PROCESSING, claimed_at__lt=cutoff)).values_list("pk", flat=True)[:5000])
+    photos_enqueue(photo_ids=ids)
+    return len(ids)
+
+
+def kpis_window(*, start: dt.datetime, end: dt.datetime) -> dict[str, float]:
+    """What the inspection achieved between ``start`` and ``end``: photos processed, new defects, sightings
+    merged into known defects, repair orders created, mean model time per image (real photos only)."""
+    done = InspectionPhoto.objects.filter(status=InspectionPhoto.Status.DONE, processed_at__gte=start,
+                                          processed_at__lt=end)
+    sightings = DefectSighting.objects.filter(photo__in=done).count()
+    new_defects = Defect.objects.filter(created_at__gte=start, created_at__lt=end).count()
+    mean_ms = done.filter(synthetic=False, inference_ms__isnull=False).aggregate(m=Avg("inference_ms"))["m"]
+    return {
+        "photos_processed": done.count(),
+        "defects_found": new_defects,
+        "sightings_merged": max(0, sightings - new_defects),
+        "orders_created": WorkOrder.objects.filter(source_agent=SOURCE_AGENT, created_at__gte=start,
+                                                   created_at__lt=end).count(),
+        "mean_inference_ms": round(mean_ms or 0.0, 2),
+        "open_defects": Defect.objects.active().count(),
+    }
+
+
+def daily_run(*, run, progress: Callable[[int, int, str], None] | None = None) -> dict:
+    """Retention, re-queue, re-rank + orders, KPIs for the window since the previous run."""
+    from ..agent import run_window
+
+    progress = progress or (lambda *a: None)
+    now = timezone.now()
+    start, end = run_window(run=run, now=now)
+    progress(0, 4, "retention")
+    retention = retention_apply(now=now)
+    progress(1, 4, "re-queue lost photos")
+    requeued = photos_requeue(now=now)
+    progress(2, 4, "ranking defects and ordering repairs")
+    ranking = defects_rerank(threshold=(run.params or {}).get("threshold"))
+    progress(3, 4, "results")
+    kpis = kpis_window(start=start, end=timezone.now())
+    progress(4, 4, "done")
+    return {"window": [start.isoformat(), end.isoformat()], "retention": retention, "requeued": requeued,
+            "ranking": ranking, "kpis": kpis}
