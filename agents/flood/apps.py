@@ -6,8 +6,8 @@ class FloodAgentConfig(AppConfig):
     label = "agent_flood"
     verbose_name = "Flood agent"
     url_prefix = "flood"  # mounts api_urls under /api/flood/ and console_urls under /flood/
-    api_urls: str | None = None
-    console_urls: str | None = None
+    api_urls: str | None = "agents.flood.api.urls"
+    console_urls: str | None = "agents.flood.urls"
 
     def ready(self) -> None:
         # The agent module registers itself; an agent still being built may not have one yet.

@@ -14,6 +14,7 @@
 Every change is an AlertEvent with the reading time, level, rule, evidence and actor. The tracker never reads
 the clock, so feeding it the same results and inputs in the same order always gives the same event log.
 `state_dump`/`state_load` carry it between runs (e.g. Celery tasks) as JSON."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,9 +26,17 @@ from .qc import SensorFault
 from .rules import RuleResult
 
 EVENT_KINDS = (
-    "raised", "escalated", "de-escalated", "cleared", "acknowledged",
-    "closure_requested", "closure_lift_proposed", "closure_lift_withdrawn", "closure_lifted",
-    "sensor_fault", "sensor_restored",
+    "raised",
+    "escalated",
+    "de-escalated",
+    "cleared",
+    "acknowledged",
+    "closure_requested",
+    "closure_lift_proposed",
+    "closure_lift_withdrawn",
+    "closure_lifted",
+    "sensor_fault",
+    "sensor_restored",
 )
 
 
@@ -65,10 +74,19 @@ class AlertEvent:
     def as_dict(self) -> dict[str, object]:
         """JSON-friendly form (levels as colour names, time as ISO 8601 UTC)."""
         return {
-            "seq": self.seq, "kind": self.kind, "time": self.time.isoformat(), "zone": self.zone,
-            "hazard": self.hazard, "level": self.level.label, "previous_level": self.previous_level.label,
-            "rule": self.rule, "evidence": list(self.evidence), "alert_id": self.alert_id, "actor": self.actor,
-            "sensor": self.sensor, "detail": dict(self.detail),
+            "seq": self.seq,
+            "kind": self.kind,
+            "time": self.time.isoformat(),
+            "zone": self.zone,
+            "hazard": self.hazard,
+            "level": self.level.label,
+            "previous_level": self.previous_level.label,
+            "rule": self.rule,
+            "evidence": list(self.evidence),
+            "alert_id": self.alert_id,
+            "actor": self.actor,
+            "sensor": self.sensor,
+            "detail": dict(self.detail),
         }
 
 
@@ -91,6 +109,7 @@ class OpenAlert:
     lower_target: Level = Level.NONE
     closure: str = "none"  # "none" | "requested" | "lift_proposed"
     closure_requested_at: dt.datetime | None = None
+    first_crossing_at: dt.datetime | None = None  # first observed warning crossing (lead-time KPI)
 
 
 @dataclass
@@ -163,23 +182,54 @@ class AlertTracker:
 
         if alert is None:
             if level > Level.NONE:
-                alert = OpenAlert(alert_id=f"{zone}/{result.hazard}/{now.strftime('%Y%m%dT%H%M%SZ')}", zone=zone,
-                                  hazard=result.hazard, level=level, raised_at=now, rule=leader.rule,
-                                  evidence=leader.evidence, sensor=leader.sensor, raised_by_forecast=leader.forecast)
+                alert = OpenAlert(
+                    alert_id=f"{zone}/{result.hazard}/{now.strftime('%Y%m%dT%H%M%SZ')}",
+                    zone=zone,
+                    hazard=result.hazard,
+                    level=level,
+                    raised_at=now,
+                    rule=leader.rule,
+                    evidence=leader.evidence,
+                    sensor=leader.sensor,
+                    raised_by_forecast=leader.forecast,
+                )
                 state.alert = alert
-                self._emit(kind="raised", time=now, zone=zone, hazard=result.hazard, level=level,
-                           previous_level=Level.NONE, rule=leader.rule, evidence=leader.evidence,
-                           alert_id=alert.alert_id, sensor=leader.sensor,
-                           detail={**leader.detail, "forecast": leader.forecast})
+                self._emit(
+                    kind="raised",
+                    time=now,
+                    zone=zone,
+                    hazard=result.hazard,
+                    level=level,
+                    previous_level=Level.NONE,
+                    rule=leader.rule,
+                    evidence=leader.evidence,
+                    alert_id=alert.alert_id,
+                    sensor=leader.sensor,
+                    detail={**leader.detail, "forecast": leader.forecast},
+                )
         elif level > alert.level:
             previous = alert.level
-            alert.level, alert.rule, alert.evidence, alert.sensor = level, leader.rule, leader.evidence, leader.sensor
+            alert.level, alert.rule, alert.evidence, alert.sensor = (
+                level,
+                leader.rule,
+                leader.evidence,
+                leader.sensor,
+            )
             alert.lower_since, alert.lower_target = None, Level.NONE
             alert.acknowledged_by = alert.acknowledged_at = None  # a higher level needs a new acknowledgement
-            self._emit(kind="escalated", time=now, zone=zone, hazard=result.hazard, level=level,
-                       previous_level=previous, rule=leader.rule, evidence=leader.evidence,
-                       alert_id=alert.alert_id, sensor=leader.sensor,
-                       detail={**leader.detail, "forecast": leader.forecast})
+            self._emit(
+                kind="escalated",
+                time=now,
+                zone=zone,
+                hazard=result.hazard,
+                level=level,
+                previous_level=previous,
+                rule=leader.rule,
+                evidence=leader.evidence,
+                alert_id=alert.alert_id,
+                sensor=leader.sensor,
+                detail={**leader.detail, "forecast": leader.forecast},
+            )
         elif hold < alert.level:
             if alert.lower_since is None:
                 alert.lower_since, alert.lower_target = now, hold
@@ -201,46 +251,90 @@ class AlertTracker:
         previous = alert.level
         held_for = round((now - alert.lower_since).total_seconds() / 60, 1) if alert.lower_since else 0.0
         if target == Level.NONE and alert.closure == "none":
-            self._emit(kind="cleared", time=now, zone=alert.zone, hazard=alert.hazard, level=Level.NONE,
-                       previous_level=previous, rule=leader.rule, evidence=leader.evidence, alert_id=alert.alert_id,
-                       sensor=leader.sensor, detail={"below_for_minutes": held_for})
+            self._emit(
+                kind="cleared",
+                time=now,
+                zone=alert.zone,
+                hazard=alert.hazard,
+                level=Level.NONE,
+                previous_level=previous,
+                rule=leader.rule,
+                evidence=leader.evidence,
+                alert_id=alert.alert_id,
+                sensor=leader.sensor,
+                detail={"below_for_minutes": held_for, "implied_level": leader.level.label},
+            )
             state.alert = None
             return
         if target == Level.NONE:
             return  # a closure is still in force: keep the alert (and keep counting) until it is lifted
         alert.level, alert.rule, alert.evidence = target, leader.rule, leader.evidence
         alert.lower_since, alert.lower_target = None, Level.NONE
-        self._emit(kind="de-escalated", time=now, zone=alert.zone, hazard=alert.hazard, level=target,
-                   previous_level=previous, rule=leader.rule, evidence=leader.evidence, alert_id=alert.alert_id,
-                   sensor=leader.sensor, detail={"below_for_minutes": held_for})
+        self._emit(
+            kind="de-escalated",
+            time=now,
+            zone=alert.zone,
+            hazard=alert.hazard,
+            level=target,
+            previous_level=previous,
+            rule=leader.rule,
+            evidence=leader.evidence,
+            alert_id=alert.alert_id,
+            sensor=leader.sensor,
+            detail={"below_for_minutes": held_for, "implied_level": leader.level.label},
+        )
 
-    def _closure_update(self, state: _KeyState, fresh: list[RuleResult], leader: RuleResult,
-                        now: dt.datetime) -> None:
+    def _closure_update(
+        self, state: _KeyState, fresh: list[RuleResult], leader: RuleResult, now: dt.datetime
+    ) -> None:
         alert = state.alert
         assert alert is not None
         needed = [r for r in fresh if r.closure_needed]
-        common = dict(zone=alert.zone, hazard=alert.hazard, alert_id=alert.alert_id)
+        common = {"zone": alert.zone, "hazard": alert.hazard, "alert_id": alert.alert_id}
         if alert.closure == "none":
             if needed:
                 trigger = needed[0] if leader not in needed else leader
                 alert.closure, alert.closure_requested_at = "requested", now
-                self._emit(kind="closure_requested", time=now, level=alert.level, previous_level=alert.level,
-                           rule=trigger.rule, evidence=trigger.evidence, sensor=trigger.sensor,
-                           detail={"depth_cm": trigger.detail.get("depth_cm")}, **common)
+                self._emit(
+                    kind="closure_requested",
+                    time=now,
+                    level=alert.level,
+                    previous_level=alert.level,
+                    rule=trigger.rule,
+                    evidence=trigger.evidence,
+                    sensor=trigger.sensor,
+                    detail={"depth_cm": trigger.detail.get("depth_cm")},
+                    **common,
+                )
             return
         ready = not needed and all(r.lift_ready for r in fresh)
         if alert.closure == "requested" and ready:
             alert.closure = "lift_proposed"
             evidence = tuple(key for r in fresh for key in r.evidence)
-            self._emit(kind="closure_lift_proposed", time=now, level=alert.level, previous_level=alert.level,
-                       rule="depth_clear_for_hold", evidence=evidence, sensor=leader.sensor,
-                       detail={"clear_minutes": min(float(r.detail.get("clear_minutes", 0.0)) for r in fresh)},
-                       **common)
+            self._emit(
+                kind="closure_lift_proposed",
+                time=now,
+                level=alert.level,
+                previous_level=alert.level,
+                rule="depth_clear_for_hold",
+                evidence=evidence,
+                sensor=leader.sensor,
+                detail={"clear_minutes": min(float(r.detail.get("clear_minutes", 0.0)) for r in fresh)},
+                **common,
+            )
         elif alert.closure == "lift_proposed" and not ready:
             alert.closure = "requested"
-            self._emit(kind="closure_lift_withdrawn", time=now, level=alert.level, previous_level=alert.level,
-                       rule=leader.rule, evidence=leader.evidence, sensor=leader.sensor,
-                       detail={"depth_cm": leader.detail.get("depth_cm")}, **common)
+            self._emit(
+                kind="closure_lift_withdrawn",
+                time=now,
+                level=alert.level,
+                previous_level=alert.level,
+                rule=leader.rule,
+                evidence=leader.evidence,
+                sensor=leader.sensor,
+                detail={"depth_cm": leader.detail.get("depth_cm")},
+                **common,
+            )
 
     # ------------------------------------------------------------------ input events
     def acknowledge(self, *, zone: str, hazard: str, actor: str, time: dt.datetime) -> list[AlertEvent]:
@@ -253,12 +347,24 @@ class AlertTracker:
             raise AlertStateError("an acknowledgement needs the dispatcher who gives it")
         now = utc(time)
         alert.acknowledged_by, alert.acknowledged_at = actor, now
-        return [self._emit(kind="acknowledged", time=now, zone=zone, hazard=hazard, level=alert.level,
-                           previous_level=alert.level, rule=alert.rule, evidence=(), alert_id=alert.alert_id,
-                           actor=actor)]
+        return [
+            self._emit(
+                kind="acknowledged",
+                time=now,
+                zone=zone,
+                hazard=hazard,
+                level=alert.level,
+                previous_level=alert.level,
+                rule=alert.rule,
+                evidence=(),
+                alert_id=alert.alert_id,
+                actor=actor,
+            )
+        ]
 
-    def closure_lift_confirm(self, *, zone: str, hazard: str = "waterlogging", actor: str,
-                             time: dt.datetime) -> list[AlertEvent]:
+    def closure_lift_confirm(
+        self, *, zone: str, hazard: str = "waterlogging", actor: str, time: dt.datetime
+    ) -> list[AlertEvent]:
         """A dispatcher confirms the proposed closure lift (in a replay: a recorded or automatic one)."""
         state = self._keys.get((zone, hazard))
         alert = state.alert if state else None
@@ -268,9 +374,20 @@ class AlertTracker:
             raise AlertStateError("a closure lift needs the dispatcher who confirms it")
         now = utc(time)
         alert.closure = "none"
-        return [self._emit(kind="closure_lifted", time=now, zone=zone, hazard=hazard, level=alert.level,
-                           previous_level=alert.level, rule="dispatcher_confirmed", evidence=(),
-                           alert_id=alert.alert_id, actor=actor)]
+        return [
+            self._emit(
+                kind="closure_lifted",
+                time=now,
+                zone=zone,
+                hazard=hazard,
+                level=alert.level,
+                previous_level=alert.level,
+                rule="dispatcher_confirmed",
+                evidence=(),
+                alert_id=alert.alert_id,
+                actor=actor,
+            )
+        ]
 
     def sensor_fault(self, *, zone: str, hazard: str, sensor: str, fault: SensorFault) -> list[AlertEvent]:
         """A sensor fault notice (once per fault episode). The sensor's last result stops counting, so its
@@ -283,10 +400,21 @@ class AlertTracker:
         state.latest.pop(sensor, None)
         alert = state.alert
         level = alert.level if alert else Level.NONE
-        return [self._emit(kind="sensor_fault", time=utc(fault.at), zone=zone, hazard=hazard, level=level,
-                           previous_level=level, rule=f"sensor_{fault.kind}", evidence=(),
-                           alert_id=alert.alert_id if alert else "", sensor=sensor,
-                           detail={"fault": fault.kind, "since": fault.since.isoformat(), "reason": fault.reason})]
+        return [
+            self._emit(
+                kind="sensor_fault",
+                time=utc(fault.at),
+                zone=zone,
+                hazard=hazard,
+                level=level,
+                previous_level=level,
+                rule=f"sensor_{fault.kind}",
+                evidence=(),
+                alert_id=alert.alert_id if alert else "",
+                sensor=sensor,
+                detail={"fault": fault.kind, "since": fault.since.isoformat(), "reason": fault.reason},
+            )
+        ]
 
     def sensor_restored(self, *, zone: str, hazard: str, sensor: str, time: dt.datetime) -> list[AlertEvent]:
         """The sensor reports good readings again after a fault."""
@@ -296,9 +424,21 @@ class AlertTracker:
         state = self._keys.get((zone, hazard))
         alert = state.alert if state else None
         level = alert.level if alert else Level.NONE
-        return [self._emit(kind="sensor_restored", time=utc(time), zone=zone, hazard=hazard, level=level,
-                           previous_level=level, rule=f"sensor_{kind}_ended", evidence=(),
-                           alert_id=alert.alert_id if alert else "", sensor=sensor, detail={"fault": kind})]
+        return [
+            self._emit(
+                kind="sensor_restored",
+                time=utc(time),
+                zone=zone,
+                hazard=hazard,
+                level=level,
+                previous_level=level,
+                rule=f"sensor_{kind}_ended",
+                evidence=(),
+                alert_id=alert.alert_id if alert else "",
+                sensor=sensor,
+                detail={"fault": kind},
+            )
+        ]
 
     # ------------------------------------------------------------------ persistence
     def state_dump(self) -> dict[str, object]:
@@ -308,17 +448,29 @@ class AlertTracker:
         sequence number carries over so a resumed tracker keeps counting."""
         keys = []
         for (zone, hazard), state in sorted(self._keys.items()):
-            keys.append({
-                "zone": zone, "hazard": hazard,
-                "last_time": state.last_time.isoformat() if state.last_time else None,
-                "latest": [_result_dump(r) for _, r in sorted(state.latest.items())],
-                "alert": _alert_dump(state.alert) if state.alert else None,
-            })
-        faults = [{"zone": z, "hazard": h, "sensor": s, "kind": k} for (z, h, s), k in sorted(self._faults.items())]
-        return {"version": 1, "next_seq": len(self.events) + self._seq_offset + 1, "keys": keys, "faults": faults}
+            keys.append(
+                {
+                    "zone": zone,
+                    "hazard": hazard,
+                    "last_time": state.last_time.isoformat() if state.last_time else None,
+                    "latest": [_result_dump(r) for _, r in sorted(state.latest.items())],
+                    "alert": _alert_dump(state.alert) if state.alert else None,
+                }
+            )
+        faults = [
+            {"zone": z, "hazard": h, "sensor": s, "kind": k} for (z, h, s), k in sorted(self._faults.items())
+        ]
+        return {
+            "version": 1,
+            "next_seq": len(self.events) + self._seq_offset + 1,
+            "keys": keys,
+            "faults": faults,
+        }
 
     @classmethod
-    def state_load(cls, data: Mapping[str, object], *, settings: TrackerSettings | None = None) -> AlertTracker:
+    def state_load(
+        cls, data: Mapping[str, object], *, settings: TrackerSettings | None = None
+    ) -> AlertTracker:
         """A tracker resumed from `state_dump` output."""
         tracker = cls(settings=settings)
         tracker._seq_offset = int(data.get("next_seq", 1)) - 1  # type: ignore[arg-type]
@@ -339,21 +491,38 @@ def _time_load(value: str | None) -> dt.datetime | None:
 
 
 def _result_dump(result: RuleResult) -> dict[str, object]:
-    return {"hazard": result.hazard, "sensor": result.sensor, "rule": result.rule, "level": result.level.label,
-            "hold_level": result.hold_level.label, "time": result.time.isoformat(), "evidence": list(result.evidence),
-            "detail": dict(result.detail), "forecast": result.forecast, "closure_needed": result.closure_needed,
-            "lift_ready": result.lift_ready}
+    return {
+        "hazard": result.hazard,
+        "sensor": result.sensor,
+        "rule": result.rule,
+        "level": result.level.label,
+        "hold_level": result.hold_level.label,
+        "time": result.time.isoformat(),
+        "evidence": list(result.evidence),
+        "detail": dict(result.detail),
+        "forecast": result.forecast,
+        "closure_needed": result.closure_needed,
+        "lift_ready": result.lift_ready,
+    }
 
 
 def _result_load(data: Mapping[str, object]) -> RuleResult:
-    return RuleResult(hazard=data["hazard"], sensor=data["sensor"], rule=data["rule"],  # type: ignore[arg-type]
-                      level=Level.parse(data["level"]), hold_level=Level.parse(data["hold_level"]),  # type: ignore[arg-type]
-                      time=_time_load(data["time"]), evidence=tuple(data["evidence"]),  # type: ignore[arg-type]
-                      detail=dict(data["detail"]), forecast=bool(data["forecast"]),  # type: ignore[arg-type]
-                      closure_needed=bool(data["closure_needed"]), lift_ready=bool(data["lift_ready"]))
+    return RuleResult(
+        hazard=data["hazard"],
+        sensor=data["sensor"],
+        rule=data["rule"],  # type: ignore[arg-type]
+        level=Level.parse(data["level"]),
+        hold_level=Level.parse(data["hold_level"]),  # type: ignore[arg-type]
+        time=_time_load(data["time"]),
+        evidence=tuple(data["evidence"]),  # type: ignore[arg-type]
+        detail=dict(data["detail"]),
+        forecast=bool(data["forecast"]),  # type: ignore[arg-type]
+        closure_needed=bool(data["closure_needed"]),
+        lift_ready=bool(data["lift_ready"]),
+    )
 
 
-_ALERT_TIMES = ("raised_at", "acknowledged_at", "lower_since", "closure_requested_at")
+_ALERT_TIMES = ("raised_at", "acknowledged_at", "lower_since", "closure_requested_at", "first_crossing_at")
 
 
 def _alert_dump(alert: OpenAlert) -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 Everything here is a plain value (frozen dataclass or enum) so rules and the alert tracker stay pure and
 replayable: the same readings always give the same results."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,7 +34,9 @@ class Level(IntEnum):
         try:
             return cls[text.strip().upper()]
         except KeyError:
-            raise ValueError(f"unknown alert level {text!r}; expected one of none, blue, yellow, orange, red") from None
+            raise ValueError(
+                f"unknown alert level {text!r}; expected one of none, blue, yellow, orange, red"
+            ) from None
 
 
 # Canonical unit of each parameter the flood agent understands; parsers convert everything to these.
@@ -74,7 +77,7 @@ class Reading:
         """The id rules cite as evidence: the database id when known, else sensor:parameter:ISO-time."""
         if self.id is not None:
             return str(self.id)
-        return f"{self.sensor}:{self.parameter}:{self.time.astimezone(dt.timezone.utc).isoformat()}"
+        return f"{self.sensor}:{self.parameter}:{self.time.astimezone(dt.UTC).isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,4 +120,4 @@ def utc(value: dt.datetime) -> dt.datetime:
     """`value` converted to UTC; naive datetimes are a programming error here, so they raise."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()} given where an aware one is required")
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)

@@ -1,5 +1,6 @@
 """Pieces every reading format shares: time and number parsing, and the collector that builds a ParseResult
 (unit conversion, row errors, the stations a file names)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,7 +27,9 @@ def zone_resolve(tz: str | dt.tzinfo | None) -> dt.tzinfo | None:
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ReadingsFormatError(f"unknown time zone {tz!r}; give an IANA name such as 'Asia/Shanghai'") from None
+        raise ReadingsFormatError(
+            f"unknown time zone {tz!r}; give an IANA name such as 'Asia/Shanghai'"
+        ) from None
 
 
 def time_parse(text: object, *, tz: dt.tzinfo | None, what: str = "time") -> dt.datetime:
@@ -45,7 +48,7 @@ def time_parse(text: object, *, tz: dt.tzinfo | None, what: str = "time") -> dt.
         if tz is None:
             raise RowRejected(f"{what} {raw!r} has no UTC offset and no time zone was given (pass tz=...)")
         value = value.replace(tzinfo=tz)
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)
 
 
 def number_parse(value: object, *, what: str = "value") -> float:
@@ -84,25 +87,38 @@ class ReadingsCollector:
             if name == "flow":
                 name = "discharge"
             if name not in CANONICAL_UNITS:
-                raise RowRejected(f"unknown parameter {parameter!r}; expected one of {', '.join(CANONICAL_UNITS)}")
+                raise RowRejected(
+                    f"unknown parameter {parameter!r}; expected one of {', '.join(CANONICAL_UNITS)}"
+                )
             return name
         default = self._default_parameter_for(sensor) if self._default_parameter_for else None
         if not default:
             raise RowRejected(f"no parameter given and sensor {sensor!r} has no default parameter")
         if default not in CANONICAL_UNITS:
-            raise RowRejected(f"sensor {sensor!r} has default parameter {default!r}, which is not one of "
-                              f"{', '.join(CANONICAL_UNITS)}")
+            raise RowRejected(
+                f"sensor {sensor!r} has default parameter {default!r}, which is not one of "
+                f"{', '.join(CANONICAL_UNITS)}"
+            )
         return default
 
-    def add(self, *, sensor: str, parameter: str, time: dt.datetime, value: float, unit: str | None,
-            row: int) -> None:
+    def add(
+        self, *, sensor: str, parameter: str, time: dt.datetime, value: float, unit: str | None, row: int
+    ) -> None:
         """Keep one reading, converted to its parameter's canonical unit (bad units reject the row)."""
         try:
             canonical = value_convert(value=value, unit=unit, parameter=parameter)
         except UnitError as exc:
             raise RowRejected(str(exc)) from None
-        self.result.readings.append(Reading(sensor=sensor, parameter=parameter, time=time, value=canonical,
-                                            unit=CANONICAL_UNITS[parameter], row=row))
+        self.result.readings.append(
+            Reading(
+                sensor=sensor,
+                parameter=parameter,
+                time=time,
+                value=canonical,
+                unit=CANONICAL_UNITS[parameter],
+                row=row,
+            )
+        )
         seen = self._parameters.setdefault(sensor, [])
         if parameter not in seen:
             seen.append(parameter)
@@ -114,9 +130,27 @@ class ReadingsCollector:
         self.result.rejected.append(RowError(row=row, reason=reason))
 
     def station_note(self, station: Station) -> None:
-        """Remember what the file says about a station (name, position, typical range)."""
+        """Remember what the file says about a station (name, position, typical range); a later mention
+        fills in what an earlier one left out but does not erase it."""
+        earlier = self._stations.get(station.code)
+        if earlier is not None:
+            station = Station(
+                code=station.code,
+                name=station.name or earlier.name,
+                lat=station.lat if station.lat is not None else earlier.lat,
+                lon=station.lon if station.lon is not None else earlier.lon,
+                parameters=tuple(dict.fromkeys(earlier.parameters + station.parameters)),
+                typical_low=station.typical_low if station.typical_low is not None else earlier.typical_low,
+                typical_high=station.typical_high
+                if station.typical_high is not None
+                else earlier.typical_high,
+                record_high=station.record_high if station.record_high is not None else earlier.record_high,
+            )
         self._stations[station.code] = station
-        self._parameters.setdefault(station.code, list(station.parameters))
+        seen = self._parameters.setdefault(station.code, [])
+        for name in station.parameters:
+            if name not in seen:
+                seen.append(name)
 
     def finish(self) -> ParseResult:
         """The ParseResult, stations listed in first-seen order with every parameter they reported."""
@@ -126,8 +160,17 @@ class ReadingsCollector:
             for name in self._parameters.get(code, []):
                 if name not in params:
                     params.append(name)
-            stations.append(Station(code=station.code, name=station.name, lat=station.lat, lon=station.lon,
-                                    parameters=tuple(params), typical_low=station.typical_low,
-                                    typical_high=station.typical_high, record_high=station.record_high))
+            stations.append(
+                Station(
+                    code=station.code,
+                    name=station.name,
+                    lat=station.lat,
+                    lon=station.lon,
+                    parameters=tuple(params),
+                    typical_low=station.typical_low,
+                    typical_high=station.typical_high,
+                    record_high=station.record_high,
+                )
+            )
         self.result.stations = stations
         return self.result

@@ -1,6 +1,7 @@
 """UK Environment Agency readings: the flood-monitoring API (`items[]` with a `measure` URL) and the
 telemetry JSON behind the "check for flooding" service (`ts`/`_` pairs, a station record, rainfall
 `minutes.values`)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,8 +26,9 @@ def measure_split(measure: str) -> tuple[str, str, str, str]:
     notation = measure.rstrip("/").rsplit("/", 1)[-1]
     parts = notation.split("-")
     if len(parts) < 6:
-        raise RowRejected(f"measure {measure!r} is not an EA measure id (station-parameter-qualifier-type-"
-                          f"period-unit)")
+        raise RowRejected(
+            f"measure {measure!r} is not an EA measure id (station-parameter-qualifier-type-period-unit)"
+        )
     station = "-".join(parts[:-5])
     parameter, qualifier, _value_type, _period, unit = parts[-5:]
     return station, parameter, qualifier, unit
@@ -99,8 +101,9 @@ def _station_from_record(record: dict) -> Station:
     )
 
 
-def _pairs_take(*, pairs: list, collector: ReadingsCollector, sensor: str, parameter: str,
-                tz: dt.tzinfo | None) -> None:
+def _pairs_take(
+    *, pairs: list, collector: ReadingsCollector, sensor: str, parameter: str, tz: dt.tzinfo | None
+) -> None:
     for index, pair in enumerate(pairs, start=1):
         try:
             if not isinstance(pair, dict):
@@ -114,8 +117,9 @@ def _pairs_take(*, pairs: list, collector: ReadingsCollector, sensor: str, param
             collector.reject(row=index, reason=str(exc))
 
 
-def ea_telemetry_parse(*, document: object, collector: ReadingsCollector, tz: dt.tzinfo | None,
-                       sensor: str | None) -> None:
+def ea_telemetry_parse(
+    *, document: object, collector: ReadingsCollector, tz: dt.tzinfo | None, sensor: str | None
+) -> None:
     """Check-for-flooding telemetry: a bare `ts`/`_` list, a station record with `telemetry`, or rainfall.
 
     The bare list and the rainfall document do not say which gauge they belong to, so `sensor` must be
@@ -138,11 +142,20 @@ def ea_telemetry_parse(*, document: object, collector: ReadingsCollector, tz: dt
         raise ReadingsFormatError("EA station document needs a `station` object and a `telemetry` list")
     station = _station_from_record(record)
     if sensor:
-        station = Station(code=sensor, name=station.name, lat=station.lat, lon=station.lon,
-                          parameters=station.parameters, typical_low=station.typical_low,
-                          typical_high=station.typical_high, record_high=station.record_high)
+        station = Station(
+            code=sensor,
+            name=station.name,
+            lat=station.lat,
+            lon=station.lon,
+            parameters=station.parameters,
+            typical_low=station.typical_low,
+            typical_high=station.typical_high,
+            record_high=station.record_high,
+        )
     collector.station_note(station)
-    _pairs_take(pairs=telemetry, collector=collector, sensor=station.code, parameter=station.parameters[0], tz=tz)
+    _pairs_take(
+        pairs=telemetry, collector=collector, sensor=station.code, parameter=station.parameters[0], tz=tz
+    )
 
 
 def _default_or(collector: ReadingsCollector, sensor: str, fallback: str) -> str:
@@ -152,8 +165,9 @@ def _default_or(collector: ReadingsCollector, sensor: str, fallback: str) -> str
         return fallback
 
 
-def _rainfall_take(*, document: dict, collector: ReadingsCollector, tz: dt.tzinfo | None,
-                   sensor: str | None) -> None:
+def _rainfall_take(
+    *, document: dict, collector: ReadingsCollector, tz: dt.tzinfo | None, sensor: str | None
+) -> None:
     """Rain gauge totals per interval from `minutes.values` (the 15-minute series; `hours` repeats the same
     rain summed per hour, so it is not read as well)."""
     if not sensor:

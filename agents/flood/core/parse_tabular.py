@@ -1,4 +1,5 @@
 """The project's own reading formats: CSV (`sensor,parameter,time,value[,unit]`) and the same keys as JSON."""
+
 from __future__ import annotations
 
 import csv
@@ -11,7 +12,9 @@ from .parse_common import ReadingsCollector, ReadingsFormatError, RowRejected, n
 REQUIRED_COLUMNS = ("sensor", "time", "value")
 
 
-def _row_take(*, collector: ReadingsCollector, fields: dict[str, object], row: int, tz: dt.tzinfo | None) -> None:
+def _row_take(
+    *, collector: ReadingsCollector, fields: dict[str, object], row: int, tz: dt.tzinfo | None
+) -> None:
     """One CSV/JSON record into a reading, or a rejection naming the first problem found."""
     try:
         sensor = fields.get("sensor")
@@ -22,8 +25,14 @@ def _row_take(*, collector: ReadingsCollector, fields: dict[str, object], row: i
         time = time_parse(fields.get("time"), tz=tz)
         value = number_parse(fields.get("value"))
         unit = fields.get("unit")
-        collector.add(sensor=sensor, parameter=parameter, time=time, value=value,
-                      unit=str(unit) if unit not in (None, "") else None, row=row)
+        collector.add(
+            sensor=sensor,
+            parameter=parameter,
+            time=time,
+            value=value,
+            unit=str(unit) if unit not in (None, "") else None,
+            row=row,
+        )
     except RowRejected as exc:
         collector.reject(row=row, reason=str(exc))
 
@@ -38,8 +47,10 @@ def csv_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
     names = [name.strip().lower().lstrip("\ufeff") for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
-        raise ReadingsFormatError(f"CSV header (line 1) lacks column(s) {', '.join(missing)}; expected "
-                                  f"sensor,parameter,time,value (parameter and unit optional), got {','.join(names)}")
+        raise ReadingsFormatError(
+            f"CSV header (line 1) lacks column(s) {', '.join(missing)}; expected "
+            f"sensor,parameter,time,value (parameter and unit optional), got {','.join(names)}"
+        )
     try:
         for cells in reader:
             row = reader.line_num
@@ -54,10 +65,14 @@ def csv_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
         raise ReadingsFormatError(f"CSV broken at line {reader.line_num}: {exc}") from None
 
 
-def json_records_parse(*, records: Iterable[object], collector: ReadingsCollector, tz: dt.tzinfo | None) -> None:
+def json_records_parse(
+    *, records: Iterable[object], collector: ReadingsCollector, tz: dt.tzinfo | None
+) -> None:
     """A list of {sensor, parameter, time, value[, unit]} objects; row = 1-based index in the list."""
     for index, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             collector.reject(row=index, reason=f"item is a {type(record).__name__}, not an object")
             continue
-        _row_take(collector=collector, fields={str(k).lower(): v for k, v in record.items()}, row=index, tz=tz)
+        _row_take(
+            collector=collector, fields={str(k).lower(): v for k, v in record.items()}, row=index, tz=tz
+        )

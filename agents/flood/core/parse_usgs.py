@@ -1,7 +1,9 @@
 """USGS NWIS readings: RDB (tab-separated, `#` comments, a column-definition line) and WaterML 1.1 XML."""
+
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 from .domain import Station
@@ -10,30 +12,51 @@ from .safexml import UnsafeXmlError, local_name, xml_parse_safe
 
 # USGS parameter codes the flood agent uses: code -> (our parameter, the unit USGS reports it in)
 USGS_PARAMETERS: dict[str, tuple[str, str]] = {
-    "00065": ("level", "ft"),       # gage height, feet
+    "00065": ("level", "ft"),  # gage height, feet
     "00060": ("discharge", "ft3/s"),  # discharge, cubic feet per second
-    "00045": ("rainfall", "in"),    # precipitation, total, inches
+    "00045": ("rainfall", "in"),  # precipitation, total, inches
 }
 
 # NWIS tz_cd values -> UTC offset in hours (standard and daylight variants are separate codes)
 TZ_CODES: dict[str, float] = {
-    "UTC": 0, "GMT": 0, "Z": 0,
-    "AST": -4, "ADT": -3,
-    "EST": -5, "EDT": -4,
-    "CST": -6, "CDT": -5,
-    "MST": -7, "MDT": -6,
-    "PST": -8, "PDT": -7,
-    "AKST": -9, "AKDT": -8,
-    "HST": -10, "HDT": -9,
-    "SST": -11, "CHST": 10, "GST": 10,
+    "UTC": 0,
+    "GMT": 0,
+    "Z": 0,
+    "AST": -4,
+    "ADT": -3,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+    "AKST": -9,
+    "AKDT": -8,
+    "HST": -10,
+    "HDT": -9,
+    "SST": -11,
+    "CHST": 10,
+    "GST": 10,
 }
 
 # Value codes NWIS writes in a value column instead of a number; said in words in the row error
 _VALUE_CODES = {
-    "Ice": "ice affected", "Eqp": "equipment malfunction", "Bkw": "backwater", "Dis": "discontinued",
-    "Ssn": "parameter monitored seasonally", "Mnt": "maintenance", "Rat": "rating being developed",
-    "Fld": "flood damage", "Dry": "dry", "Zfl": "zero flow", "Tst": "test", "***": "temporarily unavailable",
-    "Pr": "partial record", "--": "parameter not determined",
+    "Ice": "ice affected",
+    "Eqp": "equipment malfunction",
+    "Bkw": "backwater",
+    "Dis": "discontinued",
+    "Ssn": "parameter monitored seasonally",
+    "Mnt": "maintenance",
+    "Rat": "rating being developed",
+    "Fld": "flood damage",
+    "Dry": "dry",
+    "Zfl": "zero flow",
+    "Tst": "test",
+    "***": "temporarily unavailable",
+    "Pr": "partial record",
+    "--": "parameter not determined",
 }
 
 _VALUE_COLUMN = re.compile(r"^(\d+)_(\d{5})$")
@@ -70,8 +93,10 @@ def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
         raise ReadingsFormatError(f"RDB file ends after its column-name line (line {header_line})")
     formats = lines[header_line].split("\t")  # the line after the names: 5s 15s 20d ...
     if len(formats) != len(header) or not all(_FORMAT_CELL.match(cell.strip()) for cell in formats):
-        raise ReadingsFormatError(f"RDB line {header_line + 1} should be the column-definition line "
-                                  f"(like 5s<TAB>15s<TAB>20d), one cell per column")
+        raise ReadingsFormatError(
+            f"RDB line {header_line + 1} should be the column-definition line "
+            f"(like 5s<TAB>15s<TAB>20d), one cell per column"
+        )
     columns = _rdb_value_columns(header)
     index = {name: i for i, name in enumerate(header)}
     sensors_for_site: dict[tuple[str, str], str] = {}
@@ -81,15 +106,17 @@ def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
             continue
         cells = line.split("\t")
         if len(cells) != len(header):
-            collector.reject(row=number, reason=f"{len(cells)} tab-separated fields where the header has "
-                                                f"{len(header)}")
+            collector.reject(
+                row=number, reason=f"{len(cells)} tab-separated fields where the header has {len(header)}"
+            )
             continue
         site = cells[index["site_no"]].strip()
         try:
             if not site:
                 raise RowRejected("missing site_no")
-            time = _rdb_time(cells[index["datetime"]],
-                             cells[index["tz_cd"]] if "tz_cd" in index else None, tz=tz)
+            time = _rdb_time(
+                cells[index["datetime"]], cells[index["tz_cd"]] if "tz_cd" in index else None, tz=tz
+            )
         except RowRejected as exc:
             collector.reject(row=number, reason=str(exc))
             continue
@@ -104,8 +131,14 @@ def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
                 problems.append(f"{column}: {raw!r} ({_VALUE_CODES[raw]}) is not a value")
                 continue
             try:
-                collector.add(sensor=sensor, parameter=parameter, time=time,
-                              value=number_parse(raw, what=column), unit=unit, row=number)
+                collector.add(
+                    sensor=sensor,
+                    parameter=parameter,
+                    time=time,
+                    value=number_parse(raw, what=column),
+                    unit=unit,
+                    row=number,
+                )
             except RowRejected as exc:
                 problems.append(str(exc))
         if problems:
@@ -157,7 +190,9 @@ def waterml_parse(*, data: bytes, collector: ReadingsCollector, tz: dt.tzinfo | 
     except UnsafeXmlError as exc:
         raise ReadingsFormatError(f"WaterML refused: {exc}") from None
     if local_name(root) != "timeSeriesResponse":
-        raise ReadingsFormatError(f"root element is <{local_name(root)}>, not a WaterML 1.1 <timeSeriesResponse>")
+        raise ReadingsFormatError(
+            f"root element is <{local_name(root)}>, not a WaterML 1.1 <timeSeriesResponse>"
+        )
     sensors_for_site: dict[tuple[str, str], str] = {}
     for series in _children(root, "timeSeries"):
         source = _child(series, "sourceInfo")
@@ -166,11 +201,14 @@ def waterml_parse(*, data: bytes, collector: ReadingsCollector, tz: dt.tzinfo | 
         code = _text(_child(variable, "variableCode")) if variable is not None else None
         line = series.sourceline or 0
         if not site_code or not code:
-            collector.reject(row=line, reason="timeSeries without sourceInfo/siteCode or variable/variableCode")
+            collector.reject(
+                row=line, reason="timeSeries without sourceInfo/siteCode or variable/variableCode"
+            )
             continue
         if code not in USGS_PARAMETERS:
-            collector.result.notes.append(f"line {line}: variable {code} at site {site_code} is not a flood "
-                                          f"parameter; skipped")
+            collector.result.notes.append(
+                f"line {line}: variable {code} at site {site_code} is not a flood parameter; skipped"
+            )
             continue
         parameter, default_unit = USGS_PARAMETERS[code]
         unit_element = _child(variable, "unit")
@@ -189,7 +227,9 @@ def waterml_parse(*, data: bytes, collector: ReadingsCollector, tz: dt.tzinfo | 
                     if no_data_value is not None and number == no_data_value:
                         raise RowRejected(f"value {number:g} is the series' noDataValue")
                     time = _waterml_time(element, tz=tz)
-                    collector.add(sensor=sensor, parameter=parameter, time=time, value=number, unit=unit, row=row)
+                    collector.add(
+                        sensor=sensor, parameter=parameter, time=time, value=number, unit=unit, row=row
+                    )
                 except RowRejected as exc:
                     collector.reject(row=row, reason=str(exc))
 
@@ -200,7 +240,7 @@ def _waterml_time(element, *, tz: dt.tzinfo | None) -> dt.datetime:
     if text and ("+" in text[10:] or "-" in text[10:] or text.endswith("Z")):
         return time_parse(text, tz=None, what="dateTime")
     if utc_text:
-        return time_parse(utc_text, tz=dt.timezone.utc, what="dateTimeUTC")
+        return time_parse(utc_text, tz=dt.UTC, what="dateTimeUTC")
     offset = element.get("timeOffset")
     if text and offset:
         try:
@@ -224,7 +264,7 @@ def _waterml_station(source, site_code: str, parameter: str) -> Station:
             lon = float(_text(_child(point, "longitude")) or "nan")
         except ValueError:
             lat = lon = None
-        if lat is not None and (lat != lat or lon != lon):
+        if lat is not None and lon is not None and not (math.isfinite(lat) and math.isfinite(lon)):
             lat = lon = None
     return Station(code=site_code, name=name, lat=lat, lon=lon, parameters=(parameter,))
 

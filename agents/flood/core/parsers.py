@@ -10,6 +10,7 @@ Formats (names for `fmt`):
 
 Every value comes out in its parameter's canonical unit (level m, discharge m3/s, rainfall mm, depth cm),
 every time as aware UTC; bad rows are listed by row number and the good ones kept."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -48,8 +49,10 @@ def _json_kind(document: object) -> str:
         if first is not None and "ts" in first and "_" in first:
             return "ea_telemetry"
         return "json"
-    raise ReadingsFormatError("JSON is not a readings document: expected a list of readings, "
-                              "{\"readings\": [...]}, an EA `items` document or EA telemetry")
+    raise ReadingsFormatError(
+        "JSON is not a readings document: expected a list of readings, "
+        '{"readings": [...]}, an EA `items` document or EA telemetry'
+    )
 
 
 def readings_format_detect(*, data: bytes) -> str:
@@ -61,7 +64,9 @@ def readings_format_detect(*, data: bytes) -> str:
         try:
             return _json_kind(json.loads(_text_decode(data)))
         except json.JSONDecodeError as exc:
-            raise ReadingsFormatError(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+            raise ReadingsFormatError(
+                f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
     text = _text_decode(data[:65536])
     first = next((line for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
     if head.startswith(b"#") or ("\t" in first and "agency_cd" in first.split("\t")):
@@ -98,11 +103,13 @@ def readings_parse(
         try:
             document = json.loads(_text_decode(data))
         except json.JSONDecodeError as exc:
-            raise ReadingsFormatError(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+            raise ReadingsFormatError(
+                f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
         if kind == "json":
             records = document.get("readings") if isinstance(document, dict) else document
             if not isinstance(records, list):
-                raise ReadingsFormatError("JSON readings must be a list or {\"readings\": [...]}")
+                raise ReadingsFormatError('JSON readings must be a list or {"readings": [...]}')
             json_records_parse(records=records, collector=collector, tz=zone)
         elif kind == "ea_api":
             if not isinstance(document, dict):

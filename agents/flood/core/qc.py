@@ -3,10 +3,11 @@
 Two kinds of flags on readings (they never reach the rules, so they never raise alerts):
 - `out_of_range`: outside the parameter's physical limits, or outside the sensor's typical range widened
   by `typical_widen` spans (EA publishes a typical range; a real record flood still fits inside).
-- `spike`: a jump from the last good reading larger than the series' own robust step scale allows
-  (median and IQR of recent steps, never below a physical floor), that comes back within
-  `spike_max_len` readings. A jump that does not come back is a level shift or a real rapid rise and is
-  accepted; until the series has shown which it is, the jump stays provisionally flagged.
+- `spike`: a departure from the value expected after the last good reading (plus the recent trend) that is
+  larger than the series' own robust step scale allows (IQR of the past day's steps, never below a
+  physical floor) and comes back within `spike_max_len` readings. A departure that does not come back is
+  a level shift or a real rapid rise and is accepted; until the series has shown which it is (at most
+  `spike_max_len` readings, 30 min at 15-min steps), it is kept from the rules.
 
 Two kinds of sensor faults (a "sensor fault" notice instead of a flood alert):
 - `stuck`: exactly the same value for too long (duration and count), or unchanged while the neighbours
@@ -15,6 +16,7 @@ Two kinds of sensor faults (a "sensor fault" notice instead of a flood alert):
   that is the latest reading time in the data, never the wall clock.
 
 Everything is judged on the readings' own times, so a replay gives the same flags as the live run did."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,6 +29,8 @@ import pandas as pd
 from .domain import Station, utc
 
 NS_PER_HOUR = 3_600_000_000_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,11 @@ class QCSettings:
     jump_k: float = 8.0
     scale_window: dt.timedelta = dt.timedelta(hours=24)
     spike_max_len: int = 2
-    # stuck: identical values for at least this long and this many readings (a value in `stuck_normal`,
-    # like 0 mm of rain, is only stuck when the neighbours disagree)
+    # stuck: identical values for at least this long and this many readings; a run at or below
+    # `stuck_normal_max` (0 mm of rain, a dry road) is only stuck when the neighbours disagree
     stuck_duration: dt.timedelta = dt.timedelta(hours=6)
     stuck_min_readings: int = 8
-    stuck_normal: tuple[float, ...] = ()
+    stuck_normal_max: float | None = None
     neighbour_window: dt.timedelta = dt.timedelta(hours=3)
     neighbour_change: float | None = None
     # silent: no reading for silent_factor x expected_interval (None: the series' median step)
@@ -62,7 +66,11 @@ class QCSettings:
     def plausible_band(self) -> tuple[float | None, float | None]:
         """(low, high) actually enforced: physical limits tightened by the widened typical range."""
         low, high = self.low, self.high
-        if self.typical_low is not None and self.typical_high is not None and self.typical_high > self.typical_low:
+        if (
+            self.typical_low is not None
+            and self.typical_high is not None
+            and self.typical_high > self.typical_low
+        ):
             span = self.typical_high - self.typical_low
             wide_low = self.typical_low - self.typical_widen * span
             wide_high = self.typical_high + self.typical_widen * span
@@ -73,15 +81,39 @@ class QCSettings:
 
 _DEFAULTS: dict[str, QCSettings] = {
     # Levels are relative to a local datum (can be negative, hundreds of metres on plateau rivers).
-    "level": QCSettings(parameter="level", low=-500.0, high=9000.0, jump_min=0.5, jump_rate_per_hour=2.0,
-                        neighbour_change=0.3),
-    "discharge": QCSettings(parameter="discharge", low=-100_000.0, high=400_000.0, jump_min=5.0,
-                            jump_relative=1.0, neighbour_change=None),
-    # Rain is bursty by nature, so no jump test; a bucket reading 0 is normal unless neighbours fill up.
-    "rainfall": QCSettings(parameter="rainfall", low=0.0, high=300.0, jump_min=None, stuck_normal=(0.0,),
-                           neighbour_change=10.0),
-    "depth": QCSettings(parameter="depth", low=-5.0, high=500.0, jump_min=20.0, jump_rate_per_hour=120.0,
-                        stuck_normal=(0.0,), neighbour_change=15.0),
+    "level": QCSettings(
+        parameter="level", low=-500.0, high=9000.0, jump_min=0.5, jump_rate_per_hour=2.0, neighbour_change=0.3
+    ),
+    "discharge": QCSettings(
+        parameter="discharge",
+        low=-100_000.0,
+        high=400_000.0,
+        jump_min=5.0,
+        jump_relative=1.0,
+        neighbour_change=None,
+    ),
+    # Rain is bursty by nature, so no jump test. A bucket reading 0 (or a light, tip-quantised 0.2-1 mm) is
+    # normal unless neighbours fill up; the same heavy total four times running is a logger repeating itself.
+    "rainfall": QCSettings(
+        parameter="rainfall",
+        low=0.0,
+        high=300.0,
+        jump_min=None,
+        stuck_duration=dt.timedelta(minutes=45),
+        stuck_min_readings=4,
+        stuck_normal_max=1.0,
+        neighbour_change=10.0,
+    ),
+    # Standing water can keep one depth for hours, so only the long default run counts as stuck.
+    "depth": QCSettings(
+        parameter="depth",
+        low=-5.0,
+        high=500.0,
+        jump_min=20.0,
+        jump_rate_per_hour=120.0,
+        stuck_normal_max=0.0,
+        neighbour_change=15.0,
+    ),
 }
 
 
@@ -123,12 +155,18 @@ def times_ns(times: Sequence[dt.datetime] | np.ndarray) -> np.ndarray:
         return times.astype("datetime64[ns]").astype(np.int64)
     if isinstance(times, np.ndarray) and np.issubdtype(times.dtype, np.integer):
         return times.astype(np.int64)
-    return np.array([int(utc(t).timestamp() * 1_000_000) * 1000 for t in times], dtype=np.int64)
+    # integer arithmetic: float timestamps can be a microsecond off, and replays must match exactly
+    try:
+        # aware datetimes subtract across zones correctly; a naive one raises and gets utc()'s message below
+        micros = np.fromiter(((t - _EPOCH) // _MICROSECOND for t in times), dtype=np.int64, count=len(times))
+    except TypeError:
+        micros = np.array([(utc(t) - _EPOCH) // _MICROSECOND for t in times], dtype=np.int64)
+    return micros * 1000
 
 
 def ns_datetime(value: int) -> dt.datetime:
     """int64 nanoseconds (UTC) back to an aware datetime."""
-    return dt.datetime.fromtimestamp(int(value) // 1000 / 1_000_000, tz=dt.timezone.utc)
+    return _EPOCH + dt.timedelta(microseconds=int(value) // 1000)
 
 
 @dataclass
@@ -153,31 +191,50 @@ class SeriesQC:
         return bool(self.flagged_now[index])
 
 
-def _step_scale(times: np.ndarray, values: np.ndarray, ok: np.ndarray, window: dt.timedelta) -> tuple[np.ndarray, np.ndarray]:
-    """Per reading: median and robust sigma (IQR/1.349) of the steps in the trailing window before it."""
+def _regular_gap(t: np.ndarray, ok_idx: np.ndarray) -> np.ndarray | None:
+    """The typical gap per reading (as `_step_scale` computes it) when every step between good readings is
+    the same - most sensors report like clockwork - without the rolling median; None for an irregular
+    series, whose gaps need the real rolling window."""
+    gap = np.zeros(len(t))
+    if len(ok_idx) < 3:
+        return gap
+    steps = np.diff(t[ok_idx])
+    if not (steps[0] > 0 and np.all(steps == steps[0])):
+        return None
+    gap[ok_idx[2:]] = float(steps[0])  # reading idx[j+1] sees the steps before step j (none for j < 1)
+    return gap
+
+
+def _step_scale(
+    times: np.ndarray, values: np.ndarray, ok: np.ndarray, window: dt.timedelta
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per reading, from the steps in the trailing window strictly before it: the robust sigma of the
+    value steps (IQR / 1.349) and the typical time step (median gap, ns). Only the past is used, so a
+    reading is judged on what had arrived by its time."""
     n = len(values)
-    center = np.zeros(n)
     sigma = np.zeros(n)
+    gap = np.zeros(n)
     idx = np.flatnonzero(ok)
-    if len(idx) < 3:
-        return center, sigma
-    steps = np.diff(values[idx])
-    step_times = pd.to_datetime(times[idx][1:], utc=True)
-    series = pd.Series(steps, index=step_times)
-    roll = series.rolling(pd.Timedelta(window), min_periods=3)
-    med = roll.median().to_numpy()
-    iqr = (roll.quantile(0.75) - roll.quantile(0.25)).to_numpy() / 1.349
-    # the scale used for reading idx[j+1] is the one of the steps strictly before it (shift by one)
-    for j in range(1, len(steps)):
+    if len(idx) < 2:
+        return sigma, gap
+    steps = pd.Series(np.diff(values[idx]), index=pd.to_datetime(times[idx][1:], utc=True))
+    gaps = pd.Series(np.diff(times[idx]).astype(float), index=steps.index).where(lambda g: g > 0)
+    roll = steps.rolling(pd.Timedelta(window), min_periods=3)
+    iqr = ((roll.quantile(0.75) - roll.quantile(0.25)) / 1.349).to_numpy()
+    median_gap = gaps.rolling(pd.Timedelta(window), min_periods=1).median().to_numpy()
+    # reading idx[j + 1] uses the steps up to and including step j - 1 (the ones that end before it)
+    for j in range(1, len(idx) - 1):
         target = idx[j + 1]
-        if not np.isnan(med[j - 1]):
-            center[target] = med[j - 1]
+        if not np.isnan(iqr[j - 1]):
             sigma[target] = iqr[j - 1]
-    return center, sigma
+        if not np.isnan(median_gap[j - 1]):
+            gap[target] = median_gap[j - 1]
+    return sigma, gap
 
 
-def series_qc_run(*, times: Sequence[dt.datetime] | np.ndarray, values: Sequence[float] | np.ndarray,
-                  settings: QCSettings) -> SeriesQC:
+def series_qc_run(
+    *, times: Sequence[dt.datetime] | np.ndarray, values: Sequence[float] | np.ndarray, settings: QCSettings
+) -> SeriesQC:
     """Range and spike tests over a time-ordered series, with provisional and settled flags."""
     t = times_ns(times)
     x = np.asarray(values, dtype=float)
@@ -193,48 +250,111 @@ def series_qc_run(*, times: Sequence[dt.datetime] | np.ndarray, values: Sequence
     resolved = np.arange(n)
     low, high = settings.plausible_band
     unit_note = settings.parameter
-    gross = np.zeros(n, dtype=bool)
-    for i in range(n):
+    with np.errstate(invalid="ignore"):
+        gross = ~np.isfinite(x)
+        if low is not None:
+            gross |= x < low
+        if high is not None:
+            gross |= x > high
+    for i in np.flatnonzero(gross):
         if not np.isfinite(x[i]):
-            gross[i] = True
             reasons[i] = "not a finite number"
         elif low is not None and x[i] < low:
-            gross[i] = True
             reasons[i] = f"{x[i]:g} below the plausible {unit_note} limit {low:g}"
-        elif high is not None and x[i] > high:
-            gross[i] = True
+        else:
             reasons[i] = f"{x[i]:g} above the plausible {unit_note} limit {high:g}"
-        if gross[i]:
-            kinds[i] = "out_of_range"
-            now[i] = final[i] = True
+        kinds[i] = "out_of_range"
+        now[i] = final[i] = True
     if settings.jump_min is None or n < 2:
         return SeriesQC(kinds, reasons, now, final, resolved)
 
     ok = ~gross
-    _center, sigma = _step_scale(t, x, ok, settings.scale_window)
-    positive_steps = np.diff(t[ok])
-    positive_steps = positive_steps[positive_steps > 0]
-    typical_step = float(np.median(positive_steps)) if len(positive_steps) else 0.0
+    ok_idx = np.flatnonzero(ok)
+    typical_gap = _regular_gap(t, ok_idx)
+    scale: list[np.ndarray] = []  # the step scale, computed the first time a reading needs it
+
+    def sigma_all() -> np.ndarray:
+        nonlocal typical_gap
+        if not scale:
+            sigma, gap = _step_scale(t, x, ok, settings.scale_window)
+            scale.append(sigma)
+            if typical_gap is None:
+                typical_gap = gap
+        return scale[0]
+
+    if typical_gap is None:
+        sigma_all()  # an irregular series: the typical gap comes from the same rolling window
     good: list[int] = []  # accepted readings so far, for the recent trend
 
     def expected(i: int) -> tuple[float, float]:
         """(value expected at i from the last good reading and the recent trend, allowed deviation)."""
         ref = good[-1]
         gap = t[i] - t[ref]
-        steps = max(1.0, gap / typical_step) if typical_step > 0 else 1.0
+        steps = max(1.0, gap / typical_gap[i]) if typical_gap[i] > 0 else 1.0
         recent = good[-4:]
         trend = float(np.median(np.diff(x[recent]))) if len(recent) >= 3 else 0.0
         # a longer gap allows a larger honest change: the trend adds up, the noise as a random walk
-        limit = max(settings.jump_min or 0.0, settings.jump_rate_per_hour * gap / NS_PER_HOUR,
-                    settings.jump_relative * abs(x[ref]), settings.jump_k * sigma[i] * np.sqrt(steps))
+        limit = max(
+            settings.jump_min or 0.0,
+            settings.jump_rate_per_hour * gap / NS_PER_HOUR,
+            settings.jump_relative * abs(x[ref]),
+            settings.jump_k * sigma_all()[i] * np.sqrt(steps),
+        )
         return x[ref] + trend * steps, limit
+
+    def calm_run(pos: int) -> int:
+        """How many readings from ok_idx[pos] on pass the jump test one after another, each taken as good
+        (`expected` vectorised: the same arithmetic, so the same decisions); stops before the first that
+        would not. The step scale is only computed when a reading departs by more than the floor."""
+        cand = ok_idx[pos:]
+        head = np.asarray(good[-4:], dtype=np.int64)
+        chain = np.concatenate([head, cand])  # good readings as each candidate sees them
+        o = len(head)
+        g = np.arange(o, len(chain))
+        ref = chain[g - 1]
+        gap = t[cand] - t[ref]
+        tg = typical_gap[cand]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            steps = np.where(tg > 0, np.maximum(1.0, gap / np.where(tg > 0, tg, 1.0)), 1.0)
+        diffs = np.diff(x[chain])
+        trend = np.zeros(len(cand))
+        three = g >= 4  # the last four good readings: median of their three steps
+        if three.any():
+            a, b, c = diffs[g[three] - 4], diffs[g[three] - 3], diffs[g[three] - 2]
+            trend[three] = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+        two = g == 3  # three good readings: the mean of their two steps
+        if two.any():
+            trend[two] = (diffs[0] + diffs[1]) / 2
+        deviation = x[cand] - (x[ref] + trend * steps)
+        floor = np.maximum.reduce([
+            np.full(len(cand), settings.jump_min or 0.0),
+            settings.jump_rate_per_hour * gap / NS_PER_HOUR,
+            settings.jump_relative * np.abs(x[ref]),
+        ])
+        passes = np.abs(deviation) <= floor
+        if not passes.all():
+            limit = np.maximum(floor, settings.jump_k * sigma_all()[cand] * np.sqrt(steps))
+            passes = np.abs(deviation) <= limit
+        failing = np.flatnonzero(~passes)
+        return int(failing[0]) if len(failing) else len(cand)
 
     pending: list[int] = []  # a departure not yet resolved as spike (comes back) or shift (stays)
     pending_limit = 0.0
-    for i in np.flatnonzero(ok):
+    pos = 0
+    while pos < len(ok_idx):
         if not good:
-            good.append(i)
+            good.append(int(ok_idx[pos]))
+            pos += 1
             continue
+        if not pending:
+            # the calm stretch ahead in one vectorised step; the reading that ends it goes on below
+            run = calm_run(pos)
+            good.extend(ok_idx[pos : pos + run].tolist())
+            pos += run
+            if pos >= len(ok_idx):
+                break
+        i = int(ok_idx[pos])
+        pos += 1
         predicted, limit = expected(i)
         if pending:
             # coming back means within the limit that the departure broke, not a wider gap-scaled one
@@ -249,8 +369,10 @@ def series_qc_run(*, times: Sequence[dt.datetime] | np.ndarray, values: Sequence
             continue
         now[i] = True
         kinds[i] = "spike"
-        reasons[i] = (f"{x[i]:g} departs by {deviation:+.3g} from the {predicted:.4g} expected after the last good "
-                      f"reading ({x[good[-1]]:g}); limit {limit:.3g} for this series")
+        reasons[i] = (
+            f"{x[i]:g} departs by {deviation:+.3g} from the {predicted:.4g} expected after the last good "
+            f"reading ({x[good[-1]]:g}); limit {limit:.3g} for this series"
+        )
         if not pending:
             pending_limit = limit
         pending.append(i)
@@ -268,8 +390,9 @@ def series_qc_run(*, times: Sequence[dt.datetime] | np.ndarray, values: Sequence
     return SeriesQC(kinds, reasons, now, final, resolved)
 
 
-def series_qc(*, times: Sequence[dt.datetime] | np.ndarray, values: Sequence[float] | np.ndarray,
-              settings: QCSettings) -> list[QCFlag]:
+def series_qc(
+    *, times: Sequence[dt.datetime] | np.ndarray, values: Sequence[float] | np.ndarray, settings: QCSettings
+) -> list[QCFlag]:
     """The readings QC rejects in a time-ordered series, judged with everything the series contains.
 
     A jump at the end of the series that has not yet had the chance to come back is reported with
@@ -279,32 +402,58 @@ def series_qc(*, times: Sequence[dt.datetime] | np.ndarray, values: Sequence[flo
     x = np.asarray(values, dtype=float)
     flags = []
     for i in np.flatnonzero(result.flagged):
-        flags.append(QCFlag(index=int(i), time=ns_datetime(t[i]), value=float(x[i]), kind=result.kinds[i] or "spike",
-                            reason=result.reasons[i] or "", provisional=bool(result.resolved_at[i] >= len(x))))
+        flags.append(
+            QCFlag(
+                index=int(i),
+                time=ns_datetime(t[i]),
+                value=float(x[i]),
+                kind=result.kinds[i] or "spike",
+                reason=result.reasons[i] or "",
+                provisional=bool(result.resolved_at[i] >= len(x)),
+            )
+        )
     return flags
 
 
-def stuck_check(*, times_ns_: np.ndarray, values: np.ndarray, end: int, settings: QCSettings,
-                neighbours: Sequence[tuple[np.ndarray, np.ndarray]] = ()) -> SensorFault | None:
+def stuck_check(
+    *,
+    times_ns_: np.ndarray,
+    values: np.ndarray,
+    end: int,
+    settings: QCSettings,
+    neighbours: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+    run_start: int | None = None,
+) -> SensorFault | None:
     """Whether the series ending at index `end` is stuck there (see module doc), as a fault or None.
 
-    `neighbours` are (times_ns, values) of nearby sensors of the same parameter, good readings only."""
+    `neighbours` are (times_ns, values) of nearby sensors of the same parameter, good readings only.
+    `run_start` is where the run of identical values ending at `end` begins, when the caller knows it
+    (`value_run_starts`); otherwise it is found by walking back."""
     if end < 0:
         return None
     value = values[end]
-    start = end
-    while start > 0 and values[start - 1] == value:
-        start -= 1
+    if run_start is not None:
+        start = run_start
+    else:
+        start = end
+        while start > 0 and values[start - 1] == value:
+            start -= 1
     count = end - start + 1
     duration = times_ns_[end] - times_ns_[start]
     since = ns_datetime(times_ns_[start])
     at = ns_datetime(times_ns_[end])
-    normal = any(value == v for v in settings.stuck_normal)
-    if (not normal and count >= settings.stuck_min_readings
-            and duration >= settings.stuck_duration.total_seconds() * 1e9):
-        return SensorFault(kind="stuck", since=since, at=at,
-                           reason=f"value {value:g} unchanged for {count} readings "
-                                  f"({duration / NS_PER_HOUR:.1f} h)")
+    normal = settings.stuck_normal_max is not None and value <= settings.stuck_normal_max
+    if (
+        not normal
+        and count >= settings.stuck_min_readings
+        and duration >= settings.stuck_duration.total_seconds() * 1e9
+    ):
+        return SensorFault(
+            kind="stuck",
+            since=since,
+            at=at,
+            reason=f"value {value:g} unchanged for {count} readings ({duration / NS_PER_HOUR:.1f} h)",
+        )
     window = int(settings.neighbour_window.total_seconds() * 1e9)
     if settings.neighbour_change is None or not neighbours or duration < window:
         return None
@@ -316,17 +465,33 @@ def stuck_check(*, times_ns_: np.ndarray, values: np.ndarray, end: int, settings
         if b - a < 2:
             continue
         chunk = n_values[a:b]
-        changes.append(float(chunk.sum()) if settings.parameter == "rainfall" else float(chunk.max() - chunk.min()))
+        changes.append(
+            float(chunk.sum()) if settings.parameter == "rainfall" else float(chunk.max() - chunk.min())
+        )
     if not changes:
         return None
     change = float(np.median(changes))
     if change >= settings.neighbour_change:
         what = "recorded" if settings.parameter == "rainfall" else "changed by"
-        return SensorFault(kind="stuck", since=since, at=at,
-                           reason=f"value {value:g} unchanged for {duration / NS_PER_HOUR:.1f} h while neighbours "
-                                  f"{what} {change:g} (median of {len(changes)}) in the last "
-                                  f"{settings.neighbour_window.total_seconds() / 3600:g} h")
+        return SensorFault(
+            kind="stuck",
+            since=since,
+            at=at,
+            reason=f"value {value:g} unchanged for {duration / NS_PER_HOUR:.1f} h while neighbours "
+            f"{what} {change:g} (median of {len(changes)}) in the last "
+            f"{settings.neighbour_window.total_seconds() / 3600:g} h",
+        )
     return None
+
+
+def value_run_starts(values: np.ndarray) -> np.ndarray:
+    """For each index, where the run of identical values it belongs to begins (for `stuck_check`)."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.ones(n, dtype=bool)
+    change[1:] = values[1:] != values[:-1]
+    return np.maximum.accumulate(np.where(change, np.arange(n), 0))
 
 
 def expected_interval_ns(*, times_ns_: np.ndarray, settings: QCSettings) -> int | None:
@@ -338,9 +503,14 @@ def expected_interval_ns(*, times_ns_: np.ndarray, settings: QCSettings) -> int 
     return int(np.median(steps)) if len(steps) else None
 
 
-def sensor_health(*, times: Sequence[dt.datetime] | np.ndarray, values: Sequence[float] | np.ndarray,
-                  at: dt.datetime, settings: QCSettings,
-                  neighbours: Sequence[tuple[Sequence[dt.datetime], Sequence[float]]] = ()) -> list[SensorFault]:
+def sensor_health(
+    *,
+    times: Sequence[dt.datetime] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    at: dt.datetime,
+    settings: QCSettings,
+    neighbours: Sequence[tuple[Sequence[dt.datetime], Sequence[float]]] = (),
+) -> list[SensorFault]:
     """Faults of one sensor judged at `at` (the latest reading time in the data, not the wall clock).
 
     `times`/`values` are the sensor's good readings in time order up to `at`."""
@@ -354,9 +524,15 @@ def sensor_health(*, times: Sequence[dt.datetime] | np.ndarray, values: Sequence
         return faults
     interval = expected_interval_ns(times_ns_=t, settings=settings)
     if interval and at_ns - t[-1] > settings.silent_factor * interval:
-        faults.append(SensorFault(kind="silent", since=ns_datetime(t[-1]), at=utc(at),
-                                  reason=f"no reading for {(at_ns - t[-1]) / NS_PER_HOUR:.1f} h (expected every "
-                                         f"{interval / 6e10:g} min, fault after x{settings.silent_factor:g})"))
+        faults.append(
+            SensorFault(
+                kind="silent",
+                since=ns_datetime(t[-1]),
+                at=utc(at),
+                reason=f"no reading for {(at_ns - t[-1]) / NS_PER_HOUR:.1f} h (expected every "
+                f"{interval / 6e10:g} min, fault after x{settings.silent_factor:g})",
+            )
+        )
     prepared = [(times_ns(nt), np.asarray(nv, dtype=float)) for nt, nv in neighbours]
     stuck = stuck_check(times_ns_=t, values=x, end=upto - 1, settings=settings, neighbours=prepared)
     if stuck is not None:

@@ -5,20 +5,42 @@ arrived by its time (QC flags as known then, rule windows ending at it), sensor 
 latest reading time seen so far, and dispatcher inputs (acknowledgements, closure-lift confirmations) are
 applied at their own times. Readings are put in a canonical order first, so the same readings in any order
 give the same event log."""
+
 from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
 from collections.abc import Mapping, Sequence
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
-from .alerts import AlertEvent, AlertTracker, TrackerSettings
-from .domain import HAZARD_FOR_PARAMETER, Reading, utc
-from .qc import QCSettings, SensorFault, SeriesQC, ns_datetime, qc_settings_default, series_qc_run, stuck_check, times_ns
-from .rules import (DepthSettings, GaugeSettings, RainfallSettings, RuleResult, SeriesView, depth_rule, level_rule,
-                    rainfall_rule)
+from .alerts import AlertEvent, AlertStateError, AlertTracker, TrackerSettings
+from .domain import CANONICAL_UNITS, HAZARD_FOR_PARAMETER, Reading, utc
+from .qc import (
+    QCSettings,
+    SensorFault,
+    SeriesQC,
+    ns_datetime,
+    qc_settings_default,
+    series_qc_run,
+    stuck_check,
+    times_ns,
+    value_run_starts,
+)
+from .rules import (
+    DepthSettings,
+    GaugeSettings,
+    RainfallSettings,
+    RuleResult,
+    SeriesView,
+    depth_rule,
+    level_rule,
+    rainfall_rule,
+)
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -47,6 +69,19 @@ class SensorConfig:
     def qc_settings(self) -> QCSettings:
         """The QC settings in force (the parameter's defaults unless given)."""
         return self.qc or qc_settings_default(parameter=self.parameter)
+
+
+@dataclass(frozen=True)
+class SeriesReadings:
+    """One sensor's readings as arrays, strictly increasing in time: what a database loader has at hand,
+    without a Reading object per value (a live run's context holds hundreds of thousands). Readings are
+    made from it only where they are cited (evidence, QC records)."""
+
+    sensor: str
+    parameter: str
+    times_ns: np.ndarray  # int64 nanoseconds since the epoch, UTC
+    values: np.ndarray  # canonical unit
+    key_sensor: str | None = None  # the sensor evidence keys name (default `sensor`; a zone copy names the real one)
 
 
 @dataclass(frozen=True)
@@ -96,6 +131,7 @@ class ReplayResult:
     tracker: AlertTracker
     evaluated_at: dt.datetime | None
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count of readings not used
+    input_errors: list[str] = field(default_factory=list)  # recorded inputs that did not fit the state
 
     def event_log(self) -> list[dict[str, object]]:
         """The events as JSON-friendly dicts (what determinism is checked on)."""
@@ -105,14 +141,56 @@ class ReplayResult:
 @dataclass
 class _Track:
     config: SensorConfig
-    readings: list[Reading]
+    readings: list[Reading] | None  # None when built from SeriesReadings: made on demand by `reading`
     times: np.ndarray
     values: np.ndarray
     qc: SeriesQC
+    intervals: np.ndarray  # expected reporting interval (ns) as known at each reading
+    run_starts: np.ndarray  # where each reading's run of identical values begins (stuck check)
     stuck: bool = False
     silent: bool = False
     last_valid: float | None = None
-    crossed_alert: str | None = None
+    key_sensor: str | None = None
+
+    def key(self, i: int) -> str:
+        """The evidence key of reading i (without making the Reading when the track holds arrays)."""
+        if self.readings is not None:
+            return self.readings[i].key
+        time = ns_datetime(int(self.times[i]))
+        return f"{self.key_sensor or self.config.sensor}:{self.config.parameter}:{time.isoformat()}"
+
+    def reading(self, i: int) -> Reading:
+        """Reading i of the track (made from the arrays when the track came as SeriesReadings)."""
+        if self.readings is not None:
+            return self.readings[i]
+        key_sensor = self.key_sensor or self.config.sensor
+        time = ns_datetime(int(self.times[i]))
+        return Reading(
+            sensor=self.config.sensor,
+            parameter=self.config.parameter,
+            time=time,
+            value=float(self.values[i]),
+            unit=CANONICAL_UNITS[self.config.parameter],
+            id=None if key_sensor == self.config.sensor else f"{key_sensor}:{self.config.parameter}:{time.isoformat()}",
+        )
+
+
+class _Keys(SequenceABC):
+    """Evidence keys of some of a track's readings, made only when a rule cites them (most readings of a
+    long context never are, and making a key formats a time)."""
+
+    __slots__ = ("index", "track")
+
+    def __init__(self, track: _Track, index: np.ndarray) -> None:
+        self.track, self.index = track, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item):  # type: ignore[override]
+        if isinstance(item, slice):
+            return [self.track.key(int(i)) for i in self.index[item]]
+        return self.track.key(int(self.index[item]))
 
 
 def _window(config: SensorConfig) -> int:
@@ -132,9 +210,14 @@ def _window(config: SensorConfig) -> int:
 def _evaluate(track: _Track, k: int) -> RuleResult | None:
     config = track.config
     lo = int(np.searchsorted(track.times, track.times[k] - _window(config), side="right"))
-    keep = [i for i in range(lo, k + 1) if not track.qc.flagged_as_of(i, k)]
-    view = SeriesView(sensor=config.sensor, times=track.times[keep], values=track.values[keep],
-                      keys=[track.readings[i].key for i in keep])
+    qc = track.qc
+    # each reading's flag as it was known when reading k arrived (see SeriesQC.flagged_as_of)
+    known = qc.resolved_at[lo : k + 1] <= k
+    flagged = np.where(known, qc.flagged[lo : k + 1], qc.flagged_now[lo : k + 1])
+    keep = lo + np.flatnonzero(~flagged)
+    view = SeriesView(
+        sensor=config.sensor, times=track.times[keep], values=track.values[keep], keys=_Keys(track, keep)
+    )
     if config.parameter == "rainfall":
         return rainfall_rule(series=view, settings=config.rain or RainfallSettings())
     if config.parameter == "depth":
@@ -144,59 +227,124 @@ def _evaluate(track: _Track, k: int) -> RuleResult | None:
     return None
 
 
-def _expected_interval(track: _Track, k: int) -> int | None:
-    settings = track.config.qc_settings
+def _intervals(times: np.ndarray, settings: QCSettings) -> np.ndarray:
+    """The expected reporting interval (ns) as known at each reading: configured, or the median of the
+    last 20 steps up to it (0 while unknown)."""
     if settings.expected_interval is not None:
-        return int(settings.expected_interval.total_seconds() * NS_PER_SECOND)
-    steps = np.diff(track.times[max(0, k - 20):k + 1])
-    steps = steps[steps > 0]
-    return int(np.median(steps)) if len(steps) else None
+        return np.full(len(times), int(settings.expected_interval.total_seconds() * NS_PER_SECOND))
+    steps = pd.Series(np.diff(times).astype(float)).where(lambda v: v > 0)
+    rolling = steps.rolling(20, min_periods=1).median().fillna(0).to_numpy()
+    return np.concatenate([[0], rolling]).astype(np.int64)
 
 
 def readings_replay(
     *,
-    readings: Sequence[Reading],
+    readings: Sequence[Reading] = (),
     sensors: Mapping[str, SensorConfig] | Sequence[SensorConfig],
+    series: Sequence[SeriesReadings] = (),
     tracker: AlertTracker | None = None,
     tracker_settings: TrackerSettings | None = None,
     inputs: Sequence[InputEvent] = (),
     auto_confirm_after: dt.timedelta | None = None,
     auto_actor: str = "replay:auto-confirm",
+    since: dt.datetime | None = None,
 ) -> ReplayResult:
     """Run QC, rules and the alert tracker over `readings` in reading-time order.
 
-    `sensors` configures each sensor (readings of others are skipped and counted); `inputs` are recorded
+    `sensors` configures each sensor (readings of others are skipped and counted); `series` gives readings
+    as arrays instead (per sensor; a sensor comes either as readings or as series); `inputs` are recorded
     dispatcher actions; `auto_confirm_after` confirms every proposed closure lift that long after the
-    proposal (a replay stand-in for the dispatcher). Pass a resumed `tracker` to continue a live state."""
+    proposal (a replay stand-in for the dispatcher, within one call).
+
+    Live use, run after run: pass the tracker resumed from the previous run's `state_dump`, readings
+    from a day before the previous run's `evaluated_at` onwards, and `since=` that `evaluated_at`. Readings
+    and inputs up to `since` then only give context (QC history, rule windows, sensor states) and emit
+    nothing again, so the runs together emit exactly the events of one replay over all the readings."""
     configs = dict(sensors) if isinstance(sensors, Mapping) else {c.sensor: c for c in sensors}
     tracker = tracker or AlertTracker(settings=tracker_settings)
     skipped: dict[str, int] = {}
-    grouped: dict[str, dict[dt.datetime, Reading]] = {}
-    for reading in sorted(readings, key=lambda r: (r.sensor, r.time, r.row, r.value)):
+    by_sensor: dict[str, list[Reading]] = {}
+    for reading in readings:
         config = configs.get(reading.sensor)
         if config is None or config.parameter != reading.parameter:
             skipped["unconfigured sensor"] = skipped.get("unconfigured sensor", 0) + 1
             continue
-        series = grouped.setdefault(reading.sensor, {})
-        if reading.time in series:
-            skipped["duplicate time"] = skipped.get("duplicate time", 0) + 1
+        by_sensor.setdefault(reading.sensor, []).append(reading)
+
+    arrays: dict[str, SeriesReadings] = {}
+    for item in series:
+        config = configs.get(item.sensor)
+        if config is None or config.parameter != item.parameter:
+            skipped["unconfigured sensor"] = skipped.get("unconfigured sensor", 0) + len(item.times_ns)
             continue
-        series[reading.time] = reading
+        if item.sensor in by_sensor or item.sensor in arrays:
+            raise ValueError(f"sensor {item.sensor!r} is given twice (as readings and series, or two series)")
+        arrays[item.sensor] = item
 
     tracks: dict[str, _Track] = {}
-    for sensor, series in grouped.items():
-        ordered = list(series.values())
+    for sensor in sorted([*by_sensor, *arrays]):
+        if sensor in arrays:
+            item = arrays[sensor]
+            times = np.asarray(item.times_ns, dtype=np.int64)
+            if len(times) > 1 and np.any(np.diff(times) <= 0):
+                raise ValueError(f"series of {sensor!r} must be strictly increasing in time")
+            values = np.asarray(item.values, dtype=float)
+            settings = configs[sensor].qc_settings
+            tracks[sensor] = _Track(
+                config=configs[sensor],
+                readings=None,
+                times=times,
+                values=values,
+                qc=series_qc_run(times=times, values=values, settings=settings),
+                intervals=_intervals(times, settings),
+                run_starts=value_run_starts(values),
+                key_sensor=item.key_sensor,
+            )
+            continue
+        ordered = by_sensor[sensor]
+        if any(b.time <= a.time for a, b in itertools.pairwise(ordered)):
+            # canonical order, first of equal times kept (readings usually come in time order already)
+            series: dict[dt.datetime, Reading] = {}
+            for reading in sorted(ordered, key=lambda r: (r.time, r.row, r.value)):
+                if reading.time in series:
+                    skipped["duplicate time"] = skipped.get("duplicate time", 0) + 1
+                    continue
+                series[reading.time] = reading
+            ordered = list(series.values())
         times = times_ns([r.time for r in ordered])
         values = np.array([r.value for r in ordered], dtype=float)
-        tracks[sensor] = _Track(config=configs[sensor], readings=ordered, times=times, values=values,
-                                qc=series_qc_run(times=times, values=values, settings=configs[sensor].qc_settings))
+        settings = configs[sensor].qc_settings
+        tracks[sensor] = _Track(
+            config=configs[sensor],
+            readings=ordered,
+            times=times,
+            values=values,
+            qc=series_qc_run(times=times, values=values, settings=settings),
+            intervals=_intervals(times, settings),
+            run_starts=value_run_starts(values),
+        )
 
-    order = sorted(((int(t), sensor, k) for sensor, track in tracks.items() for k, t in enumerate(track.times)))
+    since_ns = int(times_ns([since])[0]) if since is not None else None
+    first_loud = {
+        sensor: (int(np.searchsorted(track.times, since_ns, side="right")) if since_ns is not None else 0)
+        for sensor, track in tracks.items()
+    }
+    order = sorted(
+        (int(track.times[k]), sensor, k)
+        for sensor, track in tracks.items()
+        for k in range(first_loud[sensor], len(track.times))
+    )
     pending_inputs = sorted(inputs, key=lambda e: (utc(e.time), e.kind, e.zone, e.hazard, e.actor))
     auto: list[tuple[int, str, str]] = []  # (due ns, zone, hazard) heap of automatic confirmations
     deadlines: list[tuple[int, str, int]] = []  # (deadline ns, sensor, reading index) heap for silence
     lead_times: list[LeadTime] = []
+    input_errors: list[str] = []
     input_pos = 0
+    first_event = len(tracker.events)
+
+    def quiet(now_ns: int) -> bool:
+        """Whether `now_ns` belongs to an earlier run (context only, its events already emitted)."""
+        return since_ns is not None and now_ns <= since_ns
 
     def inputs_until(now_ns: int) -> None:
         nonlocal input_pos
@@ -204,22 +352,43 @@ def readings_replay(
             next_input = pending_inputs[input_pos] if input_pos < len(pending_inputs) else None
             next_auto = auto[0] if auto else None
             input_ns = int(times_ns([next_input.time])[0]) if next_input else None
-            if next_auto is not None and next_auto[0] <= now_ns and (input_ns is None or next_auto[0] < input_ns):
+            if (
+                next_auto is not None
+                and next_auto[0] <= now_ns
+                and (input_ns is None or next_auto[0] < input_ns)
+            ):
                 due, zone, hazard = heapq.heappop(auto)
                 alert = tracker.alert_get(zone=zone, hazard=hazard)
                 if alert is not None and alert.closure == "lift_proposed":
-                    tracker.closure_lift_confirm(zone=zone, hazard=hazard, actor=auto_actor, time=ns_datetime(due))
+                    tracker.closure_lift_confirm(
+                        zone=zone, hazard=hazard, actor=auto_actor, time=ns_datetime(due)
+                    )
                 continue
             if next_input is not None and input_ns <= now_ns:
                 input_pos += 1
-                if next_input.kind == "acknowledge":
-                    tracker.acknowledge(zone=next_input.zone, hazard=next_input.hazard, actor=next_input.actor,
-                                        time=next_input.time)
-                elif next_input.kind == "closure_lift_confirm":
-                    tracker.closure_lift_confirm(zone=next_input.zone, hazard=next_input.hazard,
-                                                 actor=next_input.actor, time=next_input.time)
-                else:
-                    raise ValueError(f"unknown input event kind {next_input.kind!r}")
+                if quiet(input_ns):
+                    continue  # applied by the run that saw it
+                try:
+                    if next_input.kind == "acknowledge":
+                        tracker.acknowledge(
+                            zone=next_input.zone,
+                            hazard=next_input.hazard,
+                            actor=next_input.actor,
+                            time=next_input.time,
+                        )
+                    elif next_input.kind == "closure_lift_confirm":
+                        tracker.closure_lift_confirm(
+                            zone=next_input.zone,
+                            hazard=next_input.hazard,
+                            actor=next_input.actor,
+                            time=next_input.time,
+                        )
+                    else:
+                        raise AlertStateError(f"unknown input event kind {next_input.kind!r}")
+                except AlertStateError as exc:
+                    input_errors.append(
+                        f"{next_input.time.isoformat()} {next_input.kind} by {next_input.actor}: {exc}"
+                    )
                 continue
             return
 
@@ -231,39 +400,106 @@ def readings_replay(
             if last_index != index or track.silent:
                 continue  # it has reported since; that reading set a new deadline
             track.silent = True
+            if quiet(now_ns):
+                continue
             gap_h = (now_ns - track.times[index]) / (3600 * NS_PER_SECOND)
-            fault = SensorFault(kind="silent", since=ns_datetime(track.times[index]), at=ns_datetime(now_ns),
-                                reason=f"no reading for {gap_h:.1f} h (judged at the latest reading time)")
-            tracker.sensor_fault(zone=track.config.zone, hazard=track.config.hazard, sensor=sensor, fault=fault)
+            fault = SensorFault(
+                kind="silent",
+                since=ns_datetime(track.times[index]),
+                at=ns_datetime(now_ns),
+                reason=f"no reading for {gap_h:.1f} h (judged at the latest reading time)",
+            )
+            tracker.sensor_fault(
+                zone=track.config.zone, hazard=track.config.hazard, sensor=sensor, fault=fault
+            )
+
+    def stuck_at(track: _Track, k: int, now_ns: int) -> SensorFault | None:
+        neighbours = [
+            (
+                tracks[n].times[: int(np.searchsorted(tracks[n].times, now_ns, side="right"))],
+                tracks[n].values[: int(np.searchsorted(tracks[n].times, now_ns, side="right"))],
+            )
+            for n in track.config.neighbours
+            if n in tracks
+        ]
+        return stuck_check(
+            times_ns_=track.times,
+            values=track.values,
+            end=k,
+            settings=track.config.qc_settings,
+            neighbours=neighbours,
+            run_start=int(track.run_starts[k]),
+        )
 
     track_last: dict[str, int] = {}
+    quiet_ends = [int(track.times[first_loud[s_] - 1]) for s_, track in tracks.items() if first_loud[s_] > 0]
+    if quiet_ends:
+        # Readings up to `since` were seen by an earlier run: they emit nothing and only leave each sensor in
+        # a state (silent, stuck, last valid value, pending silence deadline). That state depends only on
+        # each sensor's last readings, so it is set here directly instead of stepping through the context.
+        last_quiet = max(quiet_ends)
+        while input_pos < len(pending_inputs) and int(times_ns([pending_inputs[input_pos].time])[0]) <= last_quiet:
+            input_pos += 1  # applied by the run that saw it
+        for sensor, track in tracks.items():
+            k = first_loud[sensor] - 1
+            if k < 0:
+                continue
+            track_last[sensor] = k
+            interval = int(track.intervals[k])
+            if interval:
+                deadline = int(track.times[k]) + int(track.config.qc_settings.silent_factor * interval)
+                if deadline < last_quiet:
+                    track.silent = True  # a later reading (of any sensor) already revealed the silence
+                else:
+                    heapq.heappush(deadlines, (deadline, sensor, k))
+            # stuck: what the last reading QC let through said; last valid value: the last one not stuck
+            checked = False
+            for j in range(k, -1, -1):
+                if track.qc.flagged_as_of(j, j):
+                    continue
+                fault = stuck_at(track, j, int(track.times[j]))
+                if not checked:
+                    track.stuck, checked = fault is not None, True
+                if fault is None:
+                    track.last_valid = float(track.values[j])
+                    break
+                if track.config.gauge is None:
+                    break  # the last valid value only matters for a gauge's lead time
+
     for now_ns, sensor, k in order:
         track = tracks[sensor]
         config = track.config
         inputs_until(now_ns)
         silence_until(now_ns)
         track_last[sensor] = k
+        hush = quiet(now_ns)
         if track.silent:
             track.silent = False
-            tracker.sensor_restored(zone=config.zone, hazard=config.hazard, sensor=sensor, time=ns_datetime(now_ns))
-        interval = _expected_interval(track, k)
+            if not hush:
+                tracker.sensor_restored(
+                    zone=config.zone, hazard=config.hazard, sensor=sensor, time=ns_datetime(now_ns)
+                )
+        interval = int(track.intervals[k])
         if interval:
             heapq.heappush(deadlines, (now_ns + int(config.qc_settings.silent_factor * interval), sensor, k))
         if track.qc.flagged_as_of(k, k):
             continue  # QC keeps it from the rules; a spike never raises an alert
-        neighbours = [(tracks[n].times[:int(np.searchsorted(tracks[n].times, now_ns, side="right"))],
-                       tracks[n].values[:int(np.searchsorted(tracks[n].times, now_ns, side="right"))])
-                      for n in config.neighbours if n in tracks]
-        fault = stuck_check(times_ns_=track.times, values=track.values, end=k, settings=config.qc_settings,
-                            neighbours=neighbours)
+        fault = stuck_at(track, k, now_ns)
         if fault is not None:
             if not track.stuck:
                 track.stuck = True
-                tracker.sensor_fault(zone=config.zone, hazard=config.hazard, sensor=sensor, fault=fault)
+                if not hush:
+                    tracker.sensor_fault(zone=config.zone, hazard=config.hazard, sensor=sensor, fault=fault)
             continue
         if track.stuck:
             track.stuck = False
-            tracker.sensor_restored(zone=config.zone, hazard=config.hazard, sensor=sensor, time=ns_datetime(now_ns))
+            if not hush:
+                tracker.sensor_restored(
+                    zone=config.zone, hazard=config.hazard, sensor=sensor, time=ns_datetime(now_ns)
+                )
+        if hush:
+            track.last_valid = float(track.values[k])
+            continue
         result = _evaluate(track, k)
         if result is None:
             continue
@@ -275,7 +511,8 @@ def readings_replay(
         if config.gauge is not None:
             _lead_time_note(track, k, tracker, lead_times)
 
-    evaluated_at = ns_datetime(order[-1][0]) if order else None
+    latest = max((int(track.times[-1]) for track in tracks.values()), default=None)
+    evaluated_at = ns_datetime(latest) if latest is not None else None
     if order:
         inputs_until(order[-1][0])
         silence_until(order[-1][0])
@@ -283,12 +520,27 @@ def readings_replay(
     qc_records = []
     for sensor, track in sorted(tracks.items()):
         for i in np.flatnonzero(track.qc.flagged):
-            reading = track.readings[i]
-            qc_records.append(QCRecord(sensor=sensor, parameter=reading.parameter, time=reading.time,
-                                       value=reading.value, kind=track.qc.kinds[i] or "spike",
-                                       reason=track.qc.reasons[i] or "", key=reading.key))
-    return ReplayResult(events=list(tracker.events), qc=qc_records, lead_times=lead_times, tracker=tracker,
-                        evaluated_at=evaluated_at, skipped=skipped)
+            reading = track.reading(int(i))
+            qc_records.append(
+                QCRecord(
+                    sensor=sensor,
+                    parameter=reading.parameter,
+                    time=reading.time,
+                    value=reading.value,
+                    kind=track.qc.kinds[i] or "spike",
+                    reason=track.qc.reasons[i] or "",
+                    key=reading.key,
+                )
+            )
+    return ReplayResult(
+        events=list(tracker.events[first_event:]),
+        qc=qc_records,
+        lead_times=lead_times,
+        tracker=tracker,
+        evaluated_at=evaluated_at,
+        skipped=skipped,
+        input_errors=input_errors,
+    )
 
 
 def _lead_time_note(track: _Track, k: int, tracker: AlertTracker, lead_times: list[LeadTime]) -> None:
@@ -300,11 +552,18 @@ def _lead_time_note(track: _Track, k: int, tracker: AlertTracker, lead_times: li
     if previous is None or not (previous < gauge.warning <= value):
         return
     alert = tracker.alert_get(zone=track.config.zone, hazard=track.config.hazard)
-    if alert is None or alert.alert_id == track.crossed_alert:
+    if alert is None or alert.first_crossing_at is not None:
         return
-    track.crossed_alert = alert.alert_id
-    crossed = track.readings[k].time
-    lead_times.append(LeadTime(zone=track.config.zone, sensor=track.config.sensor, alert_id=alert.alert_id,
-                               raised_at=alert.raised_at, crossed_at=crossed,
-                               minutes=round((crossed - alert.raised_at).total_seconds() / 60, 1),
-                               by_forecast=alert.raised_by_forecast))
+    crossed = track.reading(k).time
+    alert.first_crossing_at = crossed
+    lead_times.append(
+        LeadTime(
+            zone=track.config.zone,
+            sensor=track.config.sensor,
+            alert_id=alert.alert_id,
+            raised_at=alert.raised_at,
+            crossed_at=crossed,
+            minutes=round((crossed - alert.raised_at).total_seconds() / 60, 1),
+            by_forecast=alert.raised_by_forecast,
+        )
+    )

@@ -10,6 +10,7 @@
 Every result carries `level` (what the readings imply now) and `hold_level` (what they still support with
 the hysteresis margin), so the alert tracker can escalate at once but only step down once the readings are
 clearly below a threshold. Rules only look at reading times, never at the wall clock."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -59,8 +60,12 @@ class SeriesView:
         sensors = {r.sensor for r in ordered}
         if len(sensors) > 1:
             raise ValueError(f"a rule evaluates one sensor at a time, got {sorted(sensors)}")
-        return cls(sensor=ordered[0].sensor if ordered else "", times=times_ns([r.time for r in ordered]),
-                   values=np.array([r.value for r in ordered], dtype=float), keys=[r.key for r in ordered])
+        return cls(
+            sensor=ordered[0].sensor if ordered else "",
+            times=times_ns([r.time for r in ordered]),
+            values=np.array([r.value for r in ordered], dtype=float),
+            keys=[r.key for r in ordered],
+        )
 
 
 def _at_ns(series: SeriesView, at: dt.datetime | None) -> int:
@@ -72,6 +77,7 @@ def _at_ns(series: SeriesView, at: dt.datetime | None) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- rainfall
+
 
 @dataclass(frozen=True)
 class RainThreshold:
@@ -99,7 +105,9 @@ class RainfallSettings:
     margin_mm: float = 5.0  # hysteresis: a level is held until the total is this far below its threshold
 
 
-def rainfall_accumulations(*, series: SeriesView, at_ns: int, windows_h: Sequence[float]) -> dict[float, float]:
+def rainfall_accumulations(
+    *, series: SeriesView, at_ns: int, windows_h: Sequence[float]
+) -> dict[float, float]:
     """Rain in each window (at - hours, at]; a reading's value is the rain of the interval ending at its time."""
     totals = {}
     end = int(np.searchsorted(series.times, at_ns, side="right"))
@@ -109,7 +117,9 @@ def rainfall_accumulations(*, series: SeriesView, at_ns: int, windows_h: Sequenc
     return totals
 
 
-def rainfall_rule(*, series: SeriesView, settings: RainfallSettings, at: dt.datetime | None = None) -> RuleResult:
+def rainfall_rule(
+    *, series: SeriesView, settings: RainfallSettings, at: dt.datetime | None = None
+) -> RuleResult:
     """The rainstorm signal the accumulations ending at `at` (default: the latest reading) imply."""
     at_ns = _at_ns(series, at)
     windows = sorted(set(settings.windows_h) | {t.hours for t in settings.thresholds})
@@ -118,7 +128,11 @@ def rainfall_rule(*, series: SeriesView, settings: RainfallSettings, at: dt.date
     for threshold in settings.thresholds:
         total = totals[threshold.hours]
         if total >= threshold.mm and threshold.level > level:
-            level, rule, window = threshold.level, f"rain_{threshold.hours:g}h>={threshold.mm:g}mm", threshold.hours
+            level, rule, window = (
+                threshold.level,
+                f"rain_{threshold.hours:g}h>={threshold.mm:g}mm",
+                threshold.hours,
+            )
         if total >= threshold.mm - settings.margin_mm:
             hold = max(hold, threshold.level)
     evidence: tuple[str, ...] = ()
@@ -126,20 +140,34 @@ def rainfall_rule(*, series: SeriesView, settings: RainfallSettings, at: dt.date
         end = int(np.searchsorted(series.times, at_ns, side="right"))
         start = int(np.searchsorted(series.times, at_ns - int(window * NS_PER_HOUR), side="right"))
         evidence = tuple(series.keys[i] for i in range(start, end) if series.values[i] > 0)
-    detail = {f"rain_{hours:g}h_mm": round(total, 3) for hours, total in totals.items()
-              if hours in settings.windows_h}
-    return RuleResult(hazard="rainstorm", sensor=series.sensor, rule=rule, level=level, hold_level=max(hold, level),
-                      time=ns_datetime(at_ns), evidence=evidence, detail=detail)
+    detail = {
+        f"rain_{hours:g}h_mm": round(total, 3)
+        for hours, total in totals.items()
+        if hours in settings.windows_h
+    }
+    return RuleResult(
+        hazard="rainstorm",
+        sensor=series.sensor,
+        rule=rule,
+        level=level,
+        hold_level=max(hold, level),
+        time=ns_datetime(at_ns),
+        evidence=evidence,
+        detail=detail,
+    )
 
 
-def rainfall_evaluate(*, readings: Sequence[Reading], settings: RainfallSettings | None = None,
-                      at: dt.datetime | None = None) -> RuleResult:
+def rainfall_evaluate(
+    *, readings: Sequence[Reading], settings: RainfallSettings | None = None, at: dt.datetime | None = None
+) -> RuleResult:
     """Rainstorm level from one rain gauge's good readings (see `rainfall_rule`)."""
-    return rainfall_rule(series=SeriesView.from_readings(readings, at=at), settings=settings or RainfallSettings(),
-                         at=at)
+    return rainfall_rule(
+        series=SeriesView.from_readings(readings, at=at), settings=settings or RainfallSettings(), at=at
+    )
 
 
 # ----------------------------------------------------------------------------------------------- river level
+
 
 @dataclass(frozen=True)
 class GaugeSettings:
@@ -156,7 +184,9 @@ class GaugeSettings:
 
     def __post_init__(self) -> None:
         if self.guaranteed <= self.warning:
-            raise ValueError(f"guaranteed level {self.guaranteed} must be above the warning level {self.warning}")
+            raise ValueError(
+                f"guaranteed level {self.guaranteed} must be above the warning level {self.warning}"
+            )
 
     @property
     def thresholds(self) -> tuple[tuple[Level, float], ...]:
@@ -184,9 +214,15 @@ def level_rule(*, series: SeriesView, gauge: GaugeSettings, at: dt.datetime | No
     level, rule = _level_observed(latest, gauge)
     hold, _ = _level_observed(latest + gauge.margin, gauge)
     evidence: tuple[str, ...] = (series.keys[end - 1],)
-    detail: dict[str, object] = {"value_m": latest, "warning_m": gauge.warning, "guaranteed_m": gauge.guaranteed}
+    detail: dict[str, object] = {
+        "value_m": latest,
+        "warning_m": gauge.warning,
+        "guaranteed_m": gauge.guaranteed,
+    }
 
-    start = int(np.searchsorted(series.times, at_ns - int(gauge.fit_window.total_seconds() * 1e9), side="right"))
+    start = int(
+        np.searchsorted(series.times, at_ns - int(gauge.fit_window.total_seconds() * 1e9), side="right")
+    )
     forecast = False
     if end - start >= gauge.fit_min_points:
         hours = (series.times[start:end] - at_ns) / NS_PER_HOUR
@@ -197,9 +233,12 @@ def level_rule(*, series: SeriesView, gauge: GaugeSettings, at: dt.datetime | No
             if upcoming:
                 next_level, next_threshold = upcoming[0]
                 eta_h = max(0.0, (next_threshold - float(intercept)) / slope)
-                detail.update(next_threshold_m=next_threshold, next_level=next_level.label,
-                              eta_minutes=round(eta_h * 60, 1),
-                              forecast_crossing=ns_datetime(at_ns + int(eta_h * NS_PER_HOUR)).isoformat())
+                detail.update(
+                    next_threshold_m=next_threshold,
+                    next_level=next_level.label,
+                    eta_minutes=round(eta_h * 60, 1),
+                    forecast_crossing=ns_datetime(at_ns + int(eta_h * NS_PER_HOUR)).isoformat(),
+                )
                 lead_h = gauge.blue_lead.total_seconds() / 3600
                 if next_level == Level.YELLOW and eta_h <= lead_h:
                     if level < Level.BLUE:
@@ -208,16 +247,28 @@ def level_rule(*, series: SeriesView, gauge: GaugeSettings, at: dt.datetime | No
                     hold = max(hold, Level.BLUE)
                 elif next_level == Level.YELLOW and eta_h <= 1.5 * lead_h:
                     hold = max(hold, Level.BLUE)  # hysteresis on the forecast horizon too
-    return RuleResult(hazard="river_flood", sensor=series.sensor, rule=rule, level=level, hold_level=max(hold, level),
-                      time=ns_datetime(at_ns), evidence=evidence, detail=detail, forecast=forecast)
+    return RuleResult(
+        hazard="river_flood",
+        sensor=series.sensor,
+        rule=rule,
+        level=level,
+        hold_level=max(hold, level),
+        time=ns_datetime(at_ns),
+        evidence=evidence,
+        detail=detail,
+        forecast=forecast,
+    )
 
 
-def level_evaluate(*, readings: Sequence[Reading], gauge: GaugeSettings, at: dt.datetime | None = None) -> RuleResult:
+def level_evaluate(
+    *, readings: Sequence[Reading], gauge: GaugeSettings, at: dt.datetime | None = None
+) -> RuleResult:
     """River flood level from one gauge's good readings (see `level_rule`)."""
     return level_rule(series=SeriesView.from_readings(readings, at=at), gauge=gauge, at=at)
 
 
 # ----------------------------------------------------------------------------------------------- waterlogging
+
 
 @dataclass(frozen=True)
 class DepthSettings:
@@ -235,7 +286,7 @@ class DepthSettings:
 
 def _depth_level(values: np.ndarray, settings: DepthSettings) -> tuple[Level, str]:
     latest = float(values[-1])
-    run = values[-settings.closure_consecutive:]
+    run = values[-settings.closure_consecutive :]
     if latest >= settings.red_cm:
         return Level.RED, "depth>=red"
     if latest >= settings.orange_cm:
@@ -255,10 +306,10 @@ def depth_rule(*, series: SeriesView, settings: DepthSettings, at: dt.datetime |
         raise ValueError(f"no readings of {series.sensor} at or before {ns_datetime(at_ns).isoformat()}")
     values = series.values[:end]
     level, rule = _depth_level(values, settings)
-    hold, _ = _depth_level(values[-settings.closure_consecutive:] + settings.margin_cm, settings)
+    hold, _ = _depth_level(values[-settings.closure_consecutive :] + settings.margin_cm, settings)
     closure_needed = rule == "depth>=closure_x2" or level >= Level.ORANGE
     count = settings.closure_consecutive if rule == "depth>=closure_x2" else 1
-    evidence = tuple(series.keys[end - count:end])
+    evidence = tuple(series.keys[end - count : end])
 
     # lift readiness: how long has it stayed below closure - margin without interruption?
     below = values < settings.closure_cm - settings.lift_margin_cm
@@ -275,12 +326,24 @@ def depth_rule(*, series: SeriesView, settings: DepthSettings, at: dt.datetime |
             lift_ready = True
             if level == Level.NONE:
                 evidence = tuple(series.keys[clear_from:end])
-    return RuleResult(hazard="waterlogging", sensor=series.sensor, rule=rule, level=level, hold_level=max(hold, level),
-                      time=ns_datetime(at_ns), evidence=evidence, detail=detail, closure_needed=closure_needed,
-                      lift_ready=lift_ready)
+    return RuleResult(
+        hazard="waterlogging",
+        sensor=series.sensor,
+        rule=rule,
+        level=level,
+        hold_level=max(hold, level),
+        time=ns_datetime(at_ns),
+        evidence=evidence,
+        detail=detail,
+        closure_needed=closure_needed,
+        lift_ready=lift_ready,
+    )
 
 
-def depth_evaluate(*, readings: Sequence[Reading], settings: DepthSettings | None = None,
-                   at: dt.datetime | None = None) -> RuleResult:
+def depth_evaluate(
+    *, readings: Sequence[Reading], settings: DepthSettings | None = None, at: dt.datetime | None = None
+) -> RuleResult:
     """Waterlogging level from one depth sensor's good readings (see `depth_rule`)."""
-    return depth_rule(series=SeriesView.from_readings(readings, at=at), settings=settings or DepthSettings(), at=at)
+    return depth_rule(
+        series=SeriesView.from_readings(readings, at=at), settings=settings or DepthSettings(), at=at
+    )

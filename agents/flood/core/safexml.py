@@ -3,6 +3,7 @@
 lxml with entity resolution, network access and DTD loading switched off, and any document that carries a
 DTD refused outright: none of the formats we read needs one, and a DTD is how entity-expansion bombs
 ("billion laughs") and external-entity reads get in. lxml keeps source line numbers, which row errors use."""
+
 from __future__ import annotations
 
 from lxml import etree
@@ -12,18 +13,20 @@ class UnsafeXmlError(ValueError):
     """XML refused before use: it is not well-formed, or it declares a DTD or entities."""
 
 
-_PARSER_OPTIONS = dict(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_blank_text=False,
+_PARSER_OPTIONS = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_blank_text": False,
+}
+
+
+_DTD_REFUSED = (
+    "XML with a DTD (<!DOCTYPE ...>) is refused: entity declarations are not allowed in this "
+    "format (this is how entity-expansion and external-entity attacks arrive)"
 )
-
-
-_DTD_REFUSED = ("XML with a DTD (<!DOCTYPE ...>) is refused: entity declarations are not allowed in this "
-                "format (this is how entity-expansion and external-entity attacks arrive)")
 
 
 def _prolog_has_doctype(data: bytes) -> bool:
@@ -34,12 +37,12 @@ def _prolog_has_doctype(data: bytes) -> bool:
     else:
         text = data.decode("utf-8", errors="replace")
     text = text.lstrip("\ufeff \t\r\n")
-    while text.startswith("<?") or text.startswith("<!--"):
+    while text.startswith(("<?", "<!--")):
         closer = "?>" if text.startswith("<?") else "-->"
         end = text.find(closer)
         if end < 0:
             return False
-        text = text[end + len(closer):].lstrip(" \t\r\n")
+        text = text[end + len(closer) :].lstrip(" \t\r\n")
     return text[:9].upper() == "<!DOCTYPE"
 
 

@@ -1,4 +1,5 @@
 """Unit conversion to each parameter's canonical unit (level m, discharge m3/s, rainfall mm, depth cm)."""
+
 from __future__ import annotations
 
 import re
@@ -22,12 +23,27 @@ _FACTORS: dict[str, dict[str, float]] = {
 }
 
 _ALIASES: dict[str, str] = {
-    "metre": "m", "metres": "m", "meter": "m", "meters": "m",
-    "feet": "ft", "foot": "ft",
-    "inch": "in", "inches": "in",
-    "m3s": "m3/s", "m3_s": "m3/s", "m^3/s": "m3/s", "m³/s": "m3/s", "cms": "m3/s", "cumecs": "m3/s",
-    "ft3/s": "ft3/s", "ft^3/s": "ft3/s", "ft³/s": "ft3/s", "cfs": "ft3/s", "ft3_s": "ft3/s",
-    "l_s": "l/s", "ls": "l/s",
+    "metre": "m",
+    "metres": "m",
+    "meter": "m",
+    "meters": "m",
+    "feet": "ft",
+    "foot": "ft",
+    "inch": "in",
+    "inches": "in",
+    "m3s": "m3/s",
+    "m3_s": "m3/s",
+    "m^3/s": "m3/s",
+    "m³/s": "m3/s",
+    "cms": "m3/s",
+    "cumecs": "m3/s",
+    "ft3/s": "ft3/s",
+    "ft^3/s": "ft3/s",
+    "ft³/s": "ft3/s",
+    "cfs": "ft3/s",
+    "ft3_s": "ft3/s",
+    "l_s": "l/s",
+    "ls": "l/s",
 }
 
 # EA unit names carry the datum after the unit ("mASD" = metres above stage datum, "mAOD" = above
@@ -55,6 +71,8 @@ def value_convert(*, value: float, unit: str | None, parameter: str) -> float:
     factor = _FACTORS[parameter].get(key)
     if factor is None:
         known = ", ".join(sorted(_FACTORS[parameter]))
-        raise UnitError(f"unit {unit!r} cannot be converted to {CANONICAL_UNITS[parameter]} for {parameter} "
-                        f"(known: {known})")
+        raise UnitError(
+            f"unit {unit!r} cannot be converted to {CANONICAL_UNITS[parameter]} for {parameter} "
+            f"(known: {known})"
+        )
     return float(value) * factor

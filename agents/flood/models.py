@@ -1,0 +1,308 @@
+"""What the flood agent owns: sensors and their series, the readings (years of minute data from thousands of
+sensors), flood zones, alerts with their audit trail, the alert tracker's persisted state, and imported CAP
+messages.
+
+Readings are the big table. Its primary key is (series, time): that makes a re-sent reading a no-op
+(`INSERT ... ON CONFLICT DO NOTHING`) and serves "latest readings of a series" as a backward index scan, with
+no surrogate id or sequence to slow the COPY ingest. A BRIN index on time keeps time-range scans cheap at
+a few kilobytes per million rows (readings arrive roughly in time order). Each series also carries its latest
+time and value, updated by the ingest, for the map and the "latest per series" lists.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import BrinIndex
+from django.db.models import Q
+
+from city_ops.core.models import RestrictedQuerySet
+
+from .core.domain import CANONICAL_UNITS, Level
+
+LEVEL_CHOICES = [(int(level), level.label) for level in Level]
+PARAMETER_CHOICES = [(name, name) for name in CANONICAL_UNITS]
+HAZARD_CHOICES = [("rainstorm", "rainstorm"), ("river_flood", "river flood"), ("waterlogging", "waterlogging")]
+
+
+class FloodQuerySet(RestrictedQuerySet):
+    """Flood data is operational: dispatchers (and admins) see everything, field crews may view it (they
+    drive around flooded roads), nobody else sees anything."""
+
+    @staticmethod
+    def restrict_for(qs, user, action):
+        from city_ops.core.roles import Role, user_has_role
+
+        if user_has_role(user, Role.DISPATCHER):
+            return qs
+        if action == "view" and user_has_role(user, Role.FIELD_CREW):
+            return qs
+        return qs.none()
+
+
+class Sensor(models.Model):
+    """A field device at a point: a rain gauge, a river or sea-level gauge, or a waterlogging depth sensor
+    in an underpass or on a low road. It measures one or more parameters (each a Series)."""
+
+    class Kind(models.TextChoices):
+        RAIN = "rain", "rain gauge"
+        RIVER = "river", "river gauge"
+        SEA = "sea", "sea-level gauge"
+        DEPTH = "depth", "waterlogging depth sensor"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        FAULT = "fault"  # stuck or silent, as the last evaluation judged it
+        MAINTENANCE = "maintenance"
+        RETIRED = "retired"  # kept for its history; not evaluated
+
+    code = models.CharField(max_length=64, unique=True, help_text="the id gateways and files use, e.g. E9140")
+    name = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    geom = models.PointField(srid=4326, null=True, blank=True, help_text="empty when a file named no position")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    fault = models.CharField(max_length=200, blank=True, help_text="why it is in fault (stuck, silent)")
+    expected_interval_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="how often it reports; empty: learnt from its readings")
+    metadata = models.JSONField(default=dict, blank=True, help_text="source, station ids, synthetic flag")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FloodQuerySet.as_manager()
+    restrict_for = FloodQuerySet.restrict_for
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}".strip()
+
+
+class Series(models.Model):
+    """One parameter of one sensor, in the parameter's canonical unit (level m, discharge m3/s, rainfall mm,
+    depth cm), with the thresholds the rules use and the latest reading."""
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="series")
+    parameter = models.CharField(max_length=12, choices=PARAMETER_CHOICES)
+    unit = models.CharField(max_length=8)
+    # water level (m, the gauge's datum): 警戒水位 and 保证水位
+    warning_level = models.FloatField(null=True, blank=True)
+    guaranteed_level = models.FloatField(null=True, blank=True)
+    # waterlogging depth (cm)
+    caution_depth = models.FloatField(null=True, blank=True, help_text="blue; default 15 cm")
+    closure_depth = models.FloatField(null=True, blank=True, help_text="yellow and road closure; default 25 cm")
+    # the sensor's normal range where the source publishes one; QC widens it into a plausibility band
+    typical_low = models.FloatField(null=True, blank=True)
+    typical_high = models.FloatField(null=True, blank=True)
+    last_time = models.DateTimeField(null=True, blank=True)
+    last_value = models.FloatField(null=True, blank=True)
+
+    objects = FloodQuerySet.as_manager()
+    restrict_for = FloodQuerySet.restrict_for
+
+    class Meta:
+        ordering = ["sensor__code", "parameter"]
+        constraints = [models.UniqueConstraint(fields=["sensor", "parameter"], name="flood_series_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sensor.code}:{self.parameter}"
+
+
+class Reading(models.Model):
+    """One value of one series at one time (UTC). Stored once per (series, time): re-sending it is a no-op.
+    `qc` is what quality control made of it (a flagged value never reaches a rule)."""
+
+    class QC(models.IntegerChoices):
+        OK = 0, "ok"
+        SPIKE = 1, "spike"
+        OUT_OF_RANGE = 2, "out of range"
+
+    pk = models.CompositePrimaryKey("series_id", "time")
+    # The primary key's leading column indexes it already. No database FK constraint: a deferred FK check
+    # per row doubled the COPY ingest time (measured: 9 s of 21 s for 1.44 M rows), and the ingest only
+    # writes series ids it has just read from the series table; deleting a series deletes its readings
+    # through the ORM's cascade.
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, db_index=False, db_constraint=False,
+                               related_name="readings")
+    time = models.DateTimeField()
+    value = models.FloatField()
+    qc = models.SmallIntegerField(choices=QC.choices, default=QC.OK)
+
+    class Meta:
+        indexes = [BrinIndex(fields=["time"], name="flood_reading_time_brin", pages_per_range=32)]
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.time:%Y-%m-%dT%H:%M:%SZ}={self.value:g}"
+
+
+class FloodZone(models.Model):
+    """A low-lying area, an underpass or a river reach. What lies in it is found by spatial query (road
+    segments, other agents' assets); sensors belong to the zones they lie in or are assigned to. A CAP
+    rainstorm warning covering it puts it on standby until the warning expires."""
+
+    class Kind(models.TextChoices):
+        LOW_AREA = "low_area", "low-lying area"
+        UNDERPASS = "underpass"
+        RIVER_REACH = "river_reach", "river reach"
+
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    geom = models.PolygonField(srid=4326)
+    assigned_sensors = models.ManyToManyField(Sensor, blank=True, related_name="assigned_zones",
+                                              help_text="sensors outside the polygon that watch it (rain gauges)")
+    level = models.SmallIntegerField(choices=LEVEL_CHOICES, default=0, help_text="highest open alert level")
+    standby_until = models.DateTimeField(null=True, blank=True)
+    standby_source = models.ForeignKey("CapImport", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    objects = FloodQuerySet.as_manager()
+    restrict_for = FloodQuerySet.restrict_for
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Alert(models.Model):
+    """One alert of one hazard in one zone, from raising to clearing. At most one is open per (zone,
+    hazard) - the database refuses a second. `level` is what is in force: the tracker's level, or higher
+    where a dispatcher escalated by hand (`manual_level`)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLEARED = "cleared"
+
+    class Closure(models.TextChoices):
+        NONE = "none"
+        REQUESTED = "requested"  # the road is closed
+        LIFT_PROPOSED = "lift_proposed"  # the water is down; a dispatcher confirms the reopening
+        LIFTED = "lifted"
+
+    key = models.CharField(max_length=160, db_index=True, help_text="the tracker's alert id")
+    zone = models.ForeignKey(FloodZone, on_delete=models.PROTECT, related_name="alerts")
+    hazard = models.CharField(max_length=16, choices=HAZARD_CHOICES)
+    level = models.SmallIntegerField(choices=LEVEL_CHOICES)
+    tracker_level = models.SmallIntegerField(choices=LEVEL_CHOICES)
+    manual_level = models.SmallIntegerField(choices=LEVEL_CHOICES, default=0)
+    max_level = models.SmallIntegerField(choices=LEVEL_CHOICES, default=0)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    rule = models.CharField(max_length=60)
+    evidence = models.JSONField(default=list, blank=True, help_text="the readings the decision rests on")
+    sensor = models.ForeignKey(Sensor, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    forecast = models.BooleanField(default=False, help_text="raised by the rate-of-rise forecast")
+    raised_at = models.DateTimeField(help_text="reading time")
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                        on_delete=models.SET_NULL, related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    closure_state = models.CharField(max_length=14, choices=Closure.choices, default=Closure.NONE)
+    closure = models.ForeignKey("city.RoadClosure", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    lead_time_min = models.FloatField(null=True, blank=True,
+                                      help_text="minutes between raising and the gauge crossing its warning")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FloodQuerySet.as_manager()
+    restrict_for = FloodQuerySet.restrict_for
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["zone", "hazard"], condition=Q(status="open"),
+                                    name="flood_one_open_alert_per_zone_hazard"),
+        ]
+        indexes = [models.Index(fields=["status", "-level"])]
+
+    def __str__(self) -> str:
+        return f"{Level(self.level).label} {self.hazard} in {self.zone.name} ({self.status})"
+
+    @property
+    def level_label(self) -> str:
+        return Level(self.level).label
+
+
+class AlertEvent(models.Model):
+    """One state change, for the audit trail and the CAP message history: which readings (evidence keys
+    `sensor:parameter:time`), which rule, which person. Sensor-fault notices have no alert."""
+
+    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    zone = models.ForeignKey(FloodZone, on_delete=models.CASCADE, related_name="events")
+    hazard = models.CharField(max_length=16, choices=HAZARD_CHOICES)
+    seq = models.PositiveIntegerField(null=True, blank=True, help_text="the tracker's sequence number")
+    kind = models.CharField(max_length=24)
+    time = models.DateTimeField(help_text="reading time (or the dispatcher's action time)")
+    level = models.SmallIntegerField(choices=LEVEL_CHOICES)
+    previous_level = models.SmallIntegerField(choices=LEVEL_CHOICES)
+    rule = models.CharField(max_length=60, blank=True)
+    evidence = models.JSONField(default=list, blank=True)
+    sensor_code = models.CharField(max_length=64, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    actor_label = models.CharField(max_length=150, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    run = models.ForeignKey("agents_core.AgentRun", null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FloodQuerySet.as_manager()
+    restrict_for = FloodQuerySet.restrict_for
+
+    class Meta:
+        ordering = ["time", "id"]
+        indexes = [models.Index(fields=["alert", "time"]), models.Index(fields=["-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.hazard} in zone {self.zone_id} at {self.time:%Y-%m-%d %H:%M}"
+
+
+class TrackerState(models.Model):
+    """The alert tracker between runs (its `state_dump` JSON) and the reading time evaluated up to. One row
+    per city installation (`name` "live"); runs and dispatcher actions lock it so they never interleave."""
+
+    name = models.CharField(max_length=40, unique=True, default="live")
+    state = models.JSONField(default=dict, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"tracker {self.name} @ {self.evaluated_at}"
+
+
+class CapImport(models.Model):
+    """A CAP message imported from the weather service (or another agency), and the zones it put on
+    standby. The raw XML is kept as received."""
+
+    identifier = models.CharField(max_length=200)
+    sender = models.CharField(max_length=200)
+    sent = models.DateTimeField()
+    msg_type = models.CharField(max_length=10)
+    status = models.CharField(max_length=10)
+    event = models.CharField(max_length=200, blank=True)
+    severity = models.CharField(max_length=10, blank=True)
+    urgency = models.CharField(max_length=10, blank=True)
+    headline = models.CharField(max_length=300, blank=True)
+    effective = models.DateTimeField(null=True, blank=True)
+    expires = models.DateTimeField(null=True, blank=True)
+    area = models.MultiPolygonField(srid=4326, null=True, blank=True)
+    area_desc = models.TextField(blank=True)
+    references = models.JSONField(default=list, blank=True)
+    rainstorm = models.BooleanField(default=False, help_text="a rain/storm/flood warning (puts zones on standby)")
+    zones = models.ManyToManyField(FloodZone, blank=True, related_name="cap_imports")
+    warnings = models.JSONField(default=list, blank=True)
+    raw = models.TextField()
+    imported_at = models.DateTimeField(auto_now_add=True)
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+
+    objects = FloodQuerySet.as_manager()
+    restrict_for = FloodQuerySet.restrict_for
+
+    class Meta:
+        ordering = ["-imported_at"]
+        constraints = [models.UniqueConstraint(fields=["sender", "identifier", "sent"], name="flood_cap_unique")]
+
+    def __str__(self) -> str:
+        return f"CAP {self.msg_type} {self.event} from {self.sender}"

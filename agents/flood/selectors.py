@@ -1,0 +1,391 @@
+"""Reads of the flood agent: sensor configurations for the rules, readings windows, zone membership and what
+lies in a zone (spatial queries), map layers, hydrographs."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+
+from city_ops.city.models import RoadSegment
+
+from .core import (
+    DepthSettings,
+    GaugeSettings,
+    RainfallSettings,
+    RainThreshold,
+    Reading,
+    SensorConfig,
+    SeriesReadings,
+    Station,
+    TrackerSettings,
+    qc_settings_default,
+)
+from .core.domain import CANONICAL_UNITS, Level
+from .models import Alert, FloodZone, Sensor, Series
+
+# Same-parameter sensors within this distance are a sensor's neighbours for the stuck-sensor check.
+NEIGHBOUR_RADIUS_M = 5000
+NEIGHBOURS_MAX = 4
+
+
+def rainfall_settings() -> RainfallSettings:
+    """The city's rainstorm signals: CMA's by default, or settings.FLOOD_RAINSTORM_SIGNALS as
+    [(level name, hours, mm), ...] where a city configures its own."""
+    custom = getattr(settings, "FLOOD_RAINSTORM_SIGNALS", None)
+    if not custom:
+        return RainfallSettings()
+    return RainfallSettings(thresholds=tuple(RainThreshold(Level.parse(level), float(hours), float(mm))
+                                             for level, hours, mm in custom))
+
+
+def tracker_settings() -> TrackerSettings:
+    """Hysteresis hold time of the alert tracker (settings.FLOOD_HOLD_MINUTES, default 30)."""
+    return TrackerSettings(hold=dt.timedelta(minutes=getattr(settings, "FLOOD_HOLD_MINUTES", 30)))
+
+
+def context_window() -> dt.timedelta:
+    """How far before the last evaluation a run reads back for context (QC history, rule windows)."""
+    return dt.timedelta(hours=getattr(settings, "FLOOD_CONTEXT_HOURS", 24))
+
+
+def sensor_zone_pairs() -> list[tuple[int, int]]:
+    """(sensor id, zone id) for every sensor that lies in a zone or is assigned to it, in a stable order."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT s.id, z.id FROM agent_flood_sensor s
+              JOIN agent_flood_floodzone z ON s.geom IS NOT NULL AND ST_Intersects(z.geom, s.geom)
+            UNION
+            SELECT a.sensor_id, a.floodzone_id FROM agent_flood_floodzone_assigned_sensors a
+            ORDER BY 1, 2
+            """
+        )
+        return [(int(s), int(z)) for s, z in cur.fetchall()]
+
+
+def sensor_neighbours() -> dict[int, list[int]]:
+    """Per sensor, up to NEIGHBOURS_MAX other sensors of the same kind within NEIGHBOUR_RADIUS_M, nearest
+    first (the stuck check compares a sensor with them). A k-d tree on local metres (equirectangular: exact
+    enough within a city) answers for every sensor at once."""
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    rows = list(Sensor.objects.exclude(geom__isnull=True).exclude(status=Sensor.Status.RETIRED)
+                .order_by("id").values_list("id", "kind", "geom"))
+    out: dict[int, list[int]] = defaultdict(list)
+    if not rows:
+        return out
+    lat0 = float(np.mean([g.y for _, _, g in rows]))
+    scale = np.array([111_320.0 * np.cos(np.radians(lat0)), 110_540.0])
+    by_kind: dict[str, list[tuple[int, object]]] = defaultdict(list)
+    for sensor_id, kind, geom in rows:
+        by_kind[kind].append((sensor_id, geom))
+    for members in by_kind.values():
+        if len(members) < 2:
+            continue
+        ids = [m[0] for m in members]
+        xy = np.array([(g.x, g.y) for _, g in members]) * scale
+        k = min(NEIGHBOURS_MAX + 1, len(members))
+        dist, idx = cKDTree(xy).query(xy, k=k, distance_upper_bound=NEIGHBOUR_RADIUS_M)
+        for i, sensor_id in enumerate(ids):
+            near = sorted((float(d), ids[j]) for d, j in zip(dist[i], idx[i]) if j < len(ids) and j != i)
+            out[sensor_id] = [n for _, n in near[:NEIGHBOURS_MAX]]
+    return out
+
+
+@dataclass
+class EvaluationSetup:
+    """What a run needs besides readings: the core's sensor configurations (one per sensor and zone; the
+    first zone of a sensor keeps the bare sensor code, others are `code@zone`), and lookups back to rows."""
+
+    configs: list[SensorConfig]
+    series_of_config: dict[str, int]  # config sensor name -> series id
+    code_of_series: dict[int, str]
+    parameter_of_series: dict[int, str]
+    configs_of_series: dict[int, list[str]]
+    fingerprint: str = ""
+
+
+def config_sensor_code(name: str) -> str:
+    """The sensor code of a config name (`code` or `code@zone`)."""
+    return name.split("@", 1)[0]
+
+
+def configuration_fingerprint() -> str:
+    """A digest of everything `evaluation_setup` reads (sensors, series thresholds, zones, assignments,
+    the city's rain signals): equal digests, equal setups. One cheap query."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT md5(concat_ws('|',
+              (SELECT string_agg(concat_ws(',', id, code, kind, status, expected_interval_s, ST_AsEWKT(geom)), ';'
+                                 ORDER BY id) FROM agent_flood_sensor),
+              (SELECT string_agg(concat_ws(',', id, sensor_id, parameter, warning_level, guaranteed_level,
+                                           caution_depth, closure_depth, typical_low, typical_high), ';' ORDER BY id)
+                 FROM agent_flood_series),
+              (SELECT string_agg(concat_ws(',', id, code, md5(ST_AsEWKB(geom))), ';' ORDER BY id)
+                 FROM agent_flood_floodzone),
+              (SELECT string_agg(concat_ws(',', floodzone_id, sensor_id), ';' ORDER BY floodzone_id, sensor_id)
+                 FROM agent_flood_floodzone_assigned_sensors)))
+            """
+        )
+        digest = cur.fetchone()[0]
+    return f"{digest}:{rainfall_settings()!r}:{getattr(settings, 'FLOOD_HOLD_MINUTES', 30)}"
+
+
+_setup_cache: dict[str, EvaluationSetup] = {}
+
+
+def evaluation_setup() -> EvaluationSetup:
+    """Sensor configurations for `readings_replay` from the database: each evaluated series (of a sensor
+    that is not retired or in maintenance) once per zone its sensor belongs to, with the series' thresholds.
+    Kept in the process while the configuration's fingerprint stays the same (the every-minute runs of a
+    worker reuse it)."""
+    fingerprint = configuration_fingerprint()
+    cached = _setup_cache.get(fingerprint)
+    if cached is not None:
+        return cached
+    setup = _evaluation_setup_build()
+    setup.fingerprint = fingerprint
+    _setup_cache.clear()
+    _setup_cache[fingerprint] = setup
+    return setup
+
+
+def _evaluation_setup_build() -> EvaluationSetup:
+    zones = {z.pk: z for z in FloodZone.objects.defer("geom")}
+    zones_of: dict[int, list[int]] = defaultdict(list)
+    for sensor_id, zone_id in sensor_zone_pairs():
+        zones_of[sensor_id].append(zone_id)
+    neighbours = sensor_neighbours()
+    sensors = {s.pk: s for s in Sensor.objects.exclude(status__in=[Sensor.Status.RETIRED, Sensor.Status.MAINTENANCE])
+               .defer("geom", "metadata")}
+    rain = rainfall_settings()
+    setup = EvaluationSetup([], {}, {}, {}, defaultdict(list))
+    for series in Series.objects.filter(sensor_id__in=sensors).order_by("sensor__code", "parameter"):
+        sensor = sensors[series.sensor_id]
+        setup.code_of_series[series.pk] = sensor.code
+        setup.parameter_of_series[series.pk] = series.parameter
+        member = sorted(zones[z].code for z in zones_of.get(sensor.pk, []))
+        if not member:
+            continue  # a sensor outside every zone is stored and shown, but raises no alert
+        station = None
+        if series.typical_low is not None and series.typical_high is not None:
+            station = Station(code=sensor.code, typical_low=series.typical_low, typical_high=series.typical_high)
+        overrides = {}
+        if sensor.expected_interval_s:
+            overrides["expected_interval"] = dt.timedelta(seconds=sensor.expected_interval_s)
+        qc = qc_settings_default(parameter=series.parameter, station=station, **overrides)
+        gauge = None
+        if (series.parameter == "level" and series.warning_level is not None
+                and series.guaranteed_level is not None and series.guaranteed_level > series.warning_level):
+            gauge = GaugeSettings(warning=series.warning_level, guaranteed=series.guaranteed_level)
+        depth = None
+        if series.parameter == "depth":
+            depth = DepthSettings(caution_cm=series.caution_depth or 15.0, closure_cm=series.closure_depth or 25.0)
+        near = tuple(sensors[n].code for n in neighbours.get(sensor.pk, []) if n in sensors)
+        for i, zone_code in enumerate(member):
+            name = sensor.code if i == 0 else f"{sensor.code}@{zone_code}"
+            setup.configs.append(SensorConfig(
+                sensor=name, parameter=series.parameter, zone=zone_code, qc=qc, gauge=gauge,
+                rain=rain if series.parameter == "rainfall" else None, depth=depth, neighbours=near))
+            setup.series_of_config[name] = series.pk
+            setup.configs_of_series[series.pk].append(name)
+    return setup
+
+
+def readings_window(*, setup: EvaluationSetup, start: dt.datetime | None, end: dt.datetime | None = None,
+                    ) -> list[Reading]:
+    """Readings of the configured series after `start` (all when None) and up to `end`, as core Readings
+    named by config (a sensor in two zones appears under both names), each series in time order."""
+    import psycopg
+
+    names = setup.configs_of_series
+    if not names:
+        return []
+    where, params = [], []
+    if start is not None:
+        where.append("time > %s")
+        params.append(start)
+    if end is not None:
+        where.append("time <= %s")
+        params.append(end)
+    sql = ("SELECT series_id, array_agg(time ORDER BY time), array_agg(value ORDER BY time) "
+           f"FROM agent_flood_reading {'WHERE ' + ' AND '.join(where) if where else ''} GROUP BY series_id")
+    connection.ensure_connection()
+    # A server-side-binding cursor on Django's connection (same transaction) with binary results: parsing
+    # hundreds of thousands of timestamps from text costs five times as much. The time range uses the BRIN
+    # index; series that are not evaluated are dropped here rather than listed in the query.
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(sql, params, binary=True)
+        rows = cur.fetchall()
+    out: list[Reading] = []
+    for series_id, times, values in sorted(rows, key=lambda r: r[0]):
+        if series_id not in names:
+            continue
+        parameter = setup.parameter_of_series[series_id]
+        unit = CANONICAL_UNITS[parameter]
+        first, *others = names[series_id]
+        batch = [Reading(first, parameter, t, v, unit) for t, v in zip(times, values)]
+        out.extend(batch)
+        for name in others:  # evidence names the real sensor, whichever zone's copy cites it
+            out.extend(Reading(name, parameter, r.time, r.value, unit, 0, r.key) for r in batch)
+    return out
+
+
+def series_window(*, setup: EvaluationSetup, start: dt.datetime | None) -> list[SeriesReadings]:
+    """The configured series' readings after `start` (all when None) as arrays, one SeriesReadings per
+    sensor config: what a live run feeds the core without making a Reading per value."""
+    import numpy as np
+    import psycopg
+
+    names = setup.configs_of_series
+    if not names:
+        return []
+    where = "WHERE time > %s" if start is not None else ""
+    sql = ("SELECT series_id, array_agg((extract(epoch FROM time) * 1000000)::bigint ORDER BY time), "
+           f"array_agg(value ORDER BY time) FROM agent_flood_reading {where} GROUP BY series_id")
+    connection.ensure_connection()
+    # A server-side-binding cursor on Django's connection (same transaction) with binary results; the time
+    # range uses the BRIN index, and series that are not evaluated are dropped here rather than listed.
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(sql, [start] if start is not None else [], binary=True)
+        rows = cur.fetchall()
+    out = []
+    for series_id, micros, values in sorted(rows, key=lambda r: r[0]):
+        if series_id not in names:
+            continue
+        times = np.array(micros, dtype=np.int64) * 1000
+        vals = np.array(values, dtype=float)
+        parameter = setup.parameter_of_series[series_id]
+        first, *others = names[series_id]
+        out.append(SeriesReadings(sensor=first, parameter=parameter, times_ns=times, values=vals))
+        out.extend(SeriesReadings(sensor=name, parameter=parameter, times_ns=times, values=vals, key_sensor=first)
+                   for name in others)
+    return out
+
+
+def latest_reading_time():
+    """The newest reading time of any series (from the series' `last_time`, kept by the ingest)."""
+    from django.db.models import Max
+
+    return Series.objects.aggregate(t=Max("last_time"))["t"]
+
+
+def zone_segments(*, zone: FloodZone):
+    """The road segments in a zone (spatial query)."""
+    return RoadSegment.objects.filter(geom__intersects=zone.geom).order_by("id")
+
+
+def zone_assets(*, zone: FloodZone) -> list:
+    """Other agents' assets in a zone (bus stops, bins...), through the runtime's hook."""
+    from agents.core.registry import assets_in_area
+
+    return assets_in_area(area=zone.geom, exclude="flood")
+
+
+def open_alerts():
+    """Open alerts, most severe first."""
+    return (Alert.objects.filter(status=Alert.Status.OPEN).select_related("zone", "sensor", "acknowledged_by")
+            .order_by("-level", "raised_at", "id"))
+
+
+LEVEL_COLOURS = {0: "#2e7d32", 1: "#1f6feb", 2: "#f2c200", 3: "#f57c00", 4: "#d0021b"}
+FAULT_COLOUR = "#7f7f7f"
+
+
+def sensor_states() -> dict[int, dict]:
+    """Per sensor: the highest open alert level of its zones for its hazards, its fault, the colour to draw
+    it in (grey in fault, else the level's colour, green when calm)."""
+    from .core.domain import HAZARD_FOR_PARAMETER
+
+    hazards: dict[int, set[str]] = defaultdict(set)
+    for sensor_id, parameter in Series.objects.values_list("sensor_id", "parameter"):
+        hazards[sensor_id].add(HAZARD_FOR_PARAMETER[parameter])
+    open_by_zone: dict[tuple[int, str], int] = {}
+    for zone_id, hazard, level in Alert.objects.filter(status=Alert.Status.OPEN).values_list(
+            "zone_id", "hazard", "level"):
+        open_by_zone[(zone_id, hazard)] = level
+    states = {}
+    zones_of: dict[int, list[int]] = defaultdict(list)
+    for sensor_id, zone_id in sensor_zone_pairs():
+        zones_of[sensor_id].append(zone_id)
+    for sensor in Sensor.objects.all():
+        level = max((open_by_zone.get((z, h), 0) for z in zones_of.get(sensor.pk, []) for h in hazards[sensor.pk]),
+                    default=0)
+        fault = sensor.status == Sensor.Status.FAULT
+        states[sensor.pk] = {"level": level, "fault": fault,
+                             "color": FAULT_COLOUR if fault or sensor.status != Sensor.Status.ACTIVE
+                             else LEVEL_COLOURS[level]}
+    return states
+
+
+def sensors_geojson() -> dict:
+    """Sensors as GeoJSON points with their state, colour and latest value per parameter."""
+    states = sensor_states()
+    latest: dict[int, list[str]] = defaultdict(list)
+    for s in Series.objects.order_by("parameter"):
+        if s.last_value is not None:
+            latest[s.sensor_id].append(f"{s.parameter} {s.last_value:.3g} {s.unit}")
+    features = []
+    for sensor in Sensor.objects.exclude(geom__isnull=True).order_by("code"):
+        state = states.get(sensor.pk, {"level": 0, "fault": False, "color": LEVEL_COLOURS[0]})
+        features.append({
+            "type": "Feature", "id": sensor.pk,
+            "geometry": {"type": "Point", "coordinates": [round(sensor.geom.x, 6), round(sensor.geom.y, 6)]},
+            "properties": {
+                "code": sensor.code, "name": sensor.name, "kind": sensor.kind, "status": sensor.status,
+                "fault": sensor.fault, "level": Level(state["level"]).label, "color": state["color"],
+                "latest": "; ".join(latest.get(sensor.pk, [])),
+            },
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+def zones_geojson() -> dict:
+    """Flood zones as GeoJSON polygons with their level, colour and standby state."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    features = []
+    for zone in FloodZone.objects.order_by("code"):
+        standby = bool(zone.standby_until and zone.standby_until > now)
+        features.append({
+            "type": "Feature", "id": zone.pk,
+            "geometry": {"type": "Polygon", "coordinates": [[[round(x, 6), round(y, 6)] for x, y in ring]
+                                                            for ring in zone.geom.coords]},
+            "properties": {"code": zone.code, "name": zone.name, "kind": zone.kind,
+                           "level": Level(zone.level).label, "color": LEVEL_COLOURS[zone.level],
+                           "standby": standby,
+                           "standby_until": zone.standby_until.isoformat() if standby else None},
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+def hydrograph(*, sensor: Sensor, hours: float = 24.0, end: dt.datetime | None = None) -> dict:
+    """Each series of a sensor over the last `hours` before its latest reading (or `end`), with its
+    thresholds and the readings QC flagged, for the console chart."""
+    out = {"sensor": sensor.code, "name": sensor.name, "kind": sensor.kind, "series": []}
+    for series in sensor.series.order_by("parameter"):
+        stop = end or series.last_time
+        points, flagged = [], []
+        if stop is not None:
+            rows = (series.readings.filter(time__gt=stop - dt.timedelta(hours=hours), time__lte=stop)
+                    .order_by("time").values_list("time", "value", "qc"))
+            for time, value, qc in rows:
+                (flagged if qc else points).append({"t": time.isoformat(), "v": value})
+        thresholds = []
+        if series.parameter == "level":
+            if series.warning_level is not None:
+                thresholds.append({"label": "warning level", "value": series.warning_level, "level": "yellow"})
+            if series.guaranteed_level is not None:
+                thresholds.append({"label": "guaranteed level", "value": series.guaranteed_level, "level": "red"})
+        elif series.parameter == "depth":
+            thresholds.append({"label": "caution depth", "value": series.caution_depth or 15.0, "level": "blue"})
+            thresholds.append({"label": "closure depth", "value": series.closure_depth or 25.0, "level": "yellow"})
+        out["series"].append({"parameter": series.parameter, "unit": series.unit, "points": points,
+                              "flagged": flagged, "thresholds": thresholds})
+    return out

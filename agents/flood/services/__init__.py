@@ -1,0 +1,26 @@
+"""Writes and domain rules of the flood agent, by concern: ingest (readings in), evaluation (the live loop
+and drills), alerts (effects on the city and dispatcher actions), cap (CAP 1.2 in and out)."""
+from .alerts import alert_acknowledge, alert_escalate, closure_lift_confirm, events_apply
+from .cap import alert_cap_xml, alerts_atom_xml, cap_import, cap_xsd_default
+from .evaluation import DrillResult, EvaluationOutcome, drill_replay, evaluation_run
+from .ingest import IngestResult, evaluation_request, readings_ingest, readings_store, sensors_register
+
+__all__ = [
+    "DrillResult",
+    "EvaluationOutcome",
+    "IngestResult",
+    "alert_acknowledge",
+    "alert_cap_xml",
+    "alert_escalate",
+    "alerts_atom_xml",
+    "cap_import",
+    "cap_xsd_default",
+    "closure_lift_confirm",
+    "drill_replay",
+    "evaluation_request",
+    "evaluation_run",
+    "events_apply",
+    "readings_ingest",
+    "readings_store",
+    "sensors_register",
+]

@@ -1,0 +1,120 @@
+// The flood panel: roads as the base layer (no third-party tiles), flood zones coloured by level, active
+// closures, sensors coloured by state; clicking a sensor draws its hydrograph with its thresholds (Chart.js).
+// `#flood-map[data-loaded]` lists the layers on the map and `#hydrograph[data-sensor]` the sensor charted,
+// so people and tests can see what is drawn.
+(function () {
+  'use strict';
+  const el = document.getElementById('flood-map');
+  if (!el || typeof L === 'undefined') return;
+  const colours = JSON.parse(document.getElementById('flood-level-colours').textContent);
+
+  const map = L.map(el, { preferCanvas: true });
+  window.floodMap = map;
+  map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+  if (el.dataset.tileUrl) {
+    L.tileLayer(el.dataset.tileUrl, { attribution: el.dataset.tileAttribution || '', maxZoom: 19 }).addTo(map);
+  } else if (el.dataset.attribution) {
+    map.attributionControl.addAttribution(el.dataset.attribution);
+  }
+  const b = (el.dataset.bounds || '').split(',').map(Number);
+  if (b.length === 4 && b.every(Number.isFinite)) map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [8, 8] });
+  else map.setView([60.1715, 24.945], 15);
+  const panes = { zones: 330, roads: 340, closures: 450, sensors: 460 };
+  const renderers = {};
+  Object.entries(panes).forEach(([name, z]) => {
+    map.createPane(name).style.zIndex = String(z);
+    renderers[name] = L.canvas({ pane: name, tolerance: 5 });
+  });
+  const loaded = new Set();
+  function mark(id) { loaded.add(id); el.dataset.loaded = Array.from(loaded).sort().join(','); }
+  function esc(v) {
+    return String(v).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+  }
+  async function getJSON(url) {
+    const r = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+    if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+    return r.json();
+  }
+  const layers = {};
+  async function load(id, url, options) {
+    try {
+      const data = await getJSON(url);
+      if (layers[id]) map.removeLayer(layers[id]);
+      layers[id] = L.geoJSON(data, options).addTo(map);
+      mark(id);
+    } catch (e) { console.error(e); }
+  }
+  function roads() {
+    return load('roads', el.dataset.roads, { pane: 'roads', renderer: renderers.roads,
+      style: f => ({ color: '#8c96a1', weight: ['primary', 'secondary', 'trunk'].includes(f.properties.class) ? 3 : 1.4,
+        opacity: 0.9 }) });
+  }
+  function zones() {
+    return load('zones', el.dataset.zones, { pane: 'zones', renderer: renderers.zones,
+      style: f => ({ color: f.properties.color, weight: 2, fillColor: f.properties.color,
+        fillOpacity: f.properties.level === 'none' ? 0.12 : 0.35, dashArray: f.properties.standby ? '6 4' : null }),
+      onEachFeature: (f, layer) => layer.bindPopup(`<b>${esc(f.properties.name)}</b><br>${esc(f.properties.kind)} · ` +
+        `${esc(f.properties.level)}${f.properties.standby ? ' · standby' : ''}`) });
+  }
+  function closures() {
+    return load('closures', el.dataset.closures, { pane: 'closures', renderer: renderers.closures,
+      style: () => ({ color: '#d0021b', weight: 6, dashArray: '10 6', fillColor: '#d0021b', fillOpacity: 0.3 }),
+      onEachFeature: (f, layer) => layer.bindPopup(`⛔ ${esc(f.properties.reason)}`) });
+  }
+  function sensors() {
+    return load('sensors', el.dataset.sensors, {
+      pointToLayer: (f, latlng) => L.circleMarker(latlng, { pane: 'sensors', renderer: renderers.sensors, radius: 8,
+        weight: 2, color: '#fff', fillColor: f.properties.color, fillOpacity: 0.95 }),
+      onEachFeature: (f, layer) => {
+        layer.bindTooltip(`${esc(f.properties.code)} · ${esc(f.properties.status)} · ${esc(f.properties.level)}` +
+          (f.properties.latest ? `<br>${esc(f.properties.latest)}` : ''));
+        layer.on('click', () => hydrograph(f.id, f.properties.code));
+      } });
+  }
+  // Start on what the duty room watches: the zones and sensors, not the whole city.
+  roads().then(zones).then(closures).then(sensors).then(() => {
+    const watched = [layers.zones, layers.sensors].filter(Boolean);
+    const bounds = watched.length ? L.featureGroup(watched).getBounds() : null;
+    if (bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 17 });
+  });
+  setInterval(() => { if (!document.hidden) { zones(); closures(); sensors(); } }, 60000);
+
+  // --- hydrograph ---------------------------------------------------------------------------------------
+  const canvas = document.getElementById('hydrograph');
+  let chart = null;
+  const hhmm = t => { const d = new Date(t); return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`; };
+  async function hydrograph(id, code) {
+    if (typeof Chart === 'undefined') return;
+    const data = await getJSON(el.dataset.hydrograph.replace('/0/', `/${id}/`));
+    const series = data.series[0];
+    document.getElementById('hydrograph-title').textContent = `${data.sensor} · ${data.name}`;
+    const hint = document.getElementById('hydrograph-hint');
+    if (!series) { hint.textContent = 'no series'; return; }
+    hint.textContent = `${series.parameter} (${series.unit})` + (series.flagged.length ? ` · ${series.flagged.length} flagged by QC` : '');
+    const times = Array.from(new Set(series.points.map(p => p.t).concat(series.flagged.map(p => p.t)))).sort();
+    const good = new Map(series.points.map(p => [p.t, p.v]));
+    const bad = new Map(series.flagged.map(p => [p.t, p.v]));
+    const datasets = [{ label: `${series.parameter} (${series.unit})`, data: times.map(t => good.has(t) ? good.get(t) : null),
+      borderColor: '#1f6feb', backgroundColor: 'rgba(31,111,235,.12)', fill: true, pointRadius: 0, tension: 0.15, spanGaps: true }];
+    if (series.flagged.length) {
+      datasets.push({ label: 'QC flagged', data: times.map(t => bad.has(t) ? bad.get(t) : null), showLine: false,
+        pointRadius: 4, pointStyle: 'crossRot', borderColor: '#7f7f7f' });
+    }
+    series.thresholds.forEach(th => datasets.push({ label: `${th.label} ${th.value} ${series.unit}`,
+      data: times.map(() => th.value), borderColor: colours[th.level] || '#d0021b', borderDash: [6, 4],
+      borderWidth: 1.5, pointRadius: 0, fill: false }));
+    if (chart) chart.destroy();
+    chart = new Chart(canvas, { type: 'line', data: { labels: times.map(hhmm), datasets },
+      options: { responsive: true, maintainAspectRatio: false, animation: false,
+        interaction: { mode: 'index', intersect: false },
+        plugins: { legend: { labels: { boxWidth: 12 } } },
+        scales: { x: { ticks: { maxTicksLimit: 12 } }, y: { beginAtZero: series.parameter !== 'level' } } } });
+    canvas.dataset.sensor = code;
+    canvas.dataset.points = String(times.length);
+  }
+  window.floodHydrograph = hydrograph;
+  document.querySelectorAll('.sensor-pick').forEach(btn => btn.addEventListener('click',
+    () => hydrograph(btn.dataset.sensor, btn.dataset.code)));
+  const first = document.querySelector('.sensor-pick');
+  if (first) hydrograph(first.dataset.sensor, first.dataset.code);
+})();

@@ -1,0 +1,108 @@
+"""The flood panel: sensors on the map coloured by state, each sensor's hydrograph with its thresholds,
+active alerts with acknowledge / escalate / confirm-lift actions, closures, zones on standby, recent events.
+Thin: reads through selectors, changes through services."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from agents.core.models import AgentRun
+from city_ops.city.models import CityProfile, RoadClosure
+from city_ops.console.decorators import role_required
+from city_ops.core.roles import Role
+
+from .core import CapError
+from .core.domain import Level
+from .models import Alert, AlertEvent, CapImport, FloodZone, Sensor
+from .selectors import LEVEL_COLOURS, open_alerts, sensor_states
+from .services import alert_acknowledge, alert_escalate, cap_import, cap_xsd_default, closure_lift_confirm
+
+MAX_CAP_BYTES = 2 * 1024 * 1024
+
+
+@role_required(Role.DISPATCHER)
+def panel(request):
+    """The duty room's page."""
+    profile = CityProfile.objects.first()
+    states = sensor_states()
+    sensors = list(Sensor.objects.restrict(request.user).prefetch_related("series"))
+    for s in sensors:
+        s.state = states.get(s.pk, {"level": 0, "color": LEVEL_COLOURS[0], "fault": False})
+        s.level_label = Level(s.state["level"]).label
+    now = timezone.now()
+    zones = list(FloodZone.objects.restrict(request.user).order_by("-level", "code"))
+    for z in zones:
+        z.on_standby = bool(z.standby_until and z.standby_until > now)
+        z.level_label = Level(z.level).label
+    alerts = list(open_alerts().restrict(request.user))
+    return render(request, "flood/panel.html", {
+        "alerts": alerts, "zones": zones, "sensors": sensors,
+        "events": AlertEvent.objects.restrict(request.user).select_related("zone", "actor").order_by("-created_at",
+                                                                                                      "-id")[:25],
+        "closures": RoadClosure.objects.active().filter(source_agent="flood").order_by("-valid_from")[:20],
+        "caps": CapImport.objects.restrict(request.user).prefetch_related("zones")[:5],
+        "run": AgentRun.objects.filter(agent="flood").exclude(status=AgentRun.Status.PENDING).first(),
+        "levels": [level.label for level in Level if level > Level.NONE],
+        "level_colours": {Level(k).label: v for k, v in LEVEL_COLOURS.items()},
+        "bounds": profile.bounds.extent if profile and profile.bounds else None,
+        "attribution": (profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"),
+        "tile_url": settings.CITY_TILE_URL, "tile_attribution": settings.CITY_TILE_ATTRIBUTION,
+    })
+
+
+_ACTIONS = {"acknowledge": alert_acknowledge, "escalate": alert_escalate, "confirm_lift": closure_lift_confirm}
+
+
+@require_POST
+@role_required(Role.DISPATCHER)
+def alert_action(request, pk: int):
+    """Acknowledge, escalate (one level, or to the level chosen) or confirm a closure lift."""
+    alert = get_object_or_404(Alert.objects.restrict(request.user, "change").select_related("zone"), pk=pk)
+    action = request.POST.get("action", "")
+    if action not in _ACTIONS:
+        messages.error(request, _("Unknown action."))
+        return redirect(reverse("flood:panel"))
+    kwargs = {}
+    if action == "escalate":
+        raw = request.POST.get("level", "")
+        try:
+            kwargs = {"level": int(Level.parse(raw)) if raw else None, "note": request.POST.get("note", "")[:300]}
+        except ValueError:
+            messages.error(request, _("Choose a level: blue, yellow, orange or red."))
+            return redirect(reverse("flood:panel"))
+    try:
+        alert = _ACTIONS[action](alert=alert, user=request.user, **kwargs)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        done = {"acknowledge": _("acknowledged"), "escalate": _("escalated to %(level)s") % {"level": alert.level_label},
+                "confirm_lift": _("closure lifted")}[action]
+        messages.success(request, _("Alert in %(zone)s: %(done)s.") % {"zone": alert.zone.name, "done": done})
+    return redirect(reverse("flood:panel"))
+
+
+@require_POST
+@role_required(Role.DISPATCHER)
+def cap_upload(request):
+    """Import a CAP file from the weather service."""
+    upload = request.FILES.get("file")
+    if upload is None or upload.size == 0:
+        messages.error(request, _("Choose a CAP file to import."))
+    elif upload.size > MAX_CAP_BYTES:
+        messages.error(request, _("The file is too large for a CAP message."))
+    else:
+        try:
+            record = cap_import(data=upload.read(), xsd_path=cap_xsd_default(), user=request.user)
+        except CapError as exc:
+            messages.error(request, _("CAP refused: %(reason)s") % {"reason": exc})
+        else:
+            messages.success(request, _("Imported %(event)s from %(sender)s: %(notes)s") % {
+                "event": record.event or record.msg_type, "sender": record.sender,
+                "notes": "; ".join(record.warnings) or _("no zone affected")})
+    return redirect(reverse("flood:panel"))
