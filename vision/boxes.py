@@ -28,7 +28,9 @@ class Letterbox:
     gain_y: float
 
 
-def letterbox_plan(*, shape_hw: tuple[int, int], new_hw: tuple[int, int], stride: int = 32, auto: bool = False) -> tuple[Letterbox, tuple[int, int, int, int]]:
+def letterbox_plan(
+    *, shape_hw: tuple[int, int], new_hw: tuple[int, int], stride: int = 32, auto: bool = False
+) -> tuple[Letterbox, tuple[int, int, int, int]]:
     """Return the placement and (top, bottom, left, right) padding for an image of ``shape_hw``."""
     h, w = shape_hw
     r = min(new_hw[0] / h, new_hw[1] / w)
@@ -43,13 +45,22 @@ def letterbox_plan(*, shape_hw: tuple[int, int], new_hw: tuple[int, int], stride
     return plan, (top, bottom, left, right)
 
 
-def letterbox_apply(*, image: np.ndarray, new_hw: tuple[int, int], out: np.ndarray | None = None, stride: int = 32, auto: bool = False) -> tuple[np.ndarray, Letterbox]:
+def letterbox_apply(
+    *,
+    image: np.ndarray,
+    new_hw: tuple[int, int],
+    out: np.ndarray | None = None,
+    stride: int = 32,
+    auto: bool = False,
+) -> tuple[np.ndarray, Letterbox]:
     """Resize ``image`` (h, w, 3) uint8 into the model input, padded with grey; return (canvas, placement).
 
     With ``out`` (a (H, W, 3) uint8 buffer of the padded size) the result is written there, so a batch can be
     assembled without extra copies.
     """
-    plan, (top, bottom, left, right) = letterbox_plan(shape_hw=image.shape[:2], new_hw=new_hw, stride=stride, auto=auto)
+    plan, (top, bottom, left, right) = letterbox_plan(
+        shape_hw=image.shape[:2], new_hw=new_hw, stride=stride, auto=auto
+    )
     if image.shape[1] != plan.new_w or image.shape[0] != plan.new_h:
         resized = cv2.resize(image, (plan.new_w, plan.new_h), interpolation=cv2.INTER_LINEAR)
     else:

@@ -74,7 +74,10 @@ def detect_paths(
         )
     logger.info(
         "%d images: preprocess %.0f ms, inference %.0f ms, postprocess %.0f ms",
-        len(files), run.timings.preprocess_ms, run.timings.inference_ms, run.timings.postprocess_ms,
+        len(files),
+        run.timings.preprocess_ms,
+        run.timings.inference_ms,
+        run.timings.postprocess_ms,
     )
     return out
 
@@ -89,16 +92,23 @@ def report_write(*, records: Sequence[dict[str, Any]], as_json: bool, stream: Te
             stream.write(f"{rec['image']}: ERROR {rec['error']}\n")
             continue
         found = ", ".join(
-            f"{d['class']} {d['confidence']:.2f} [{', '.join(f'{v:.0f}' for v in d['box'])}]" for d in rec["detections"]
+            f"{d['class']} {d['confidence']:.2f} [{', '.join(f'{v:.0f}' for v in d['box'])}]"
+            for d in rec["detections"]
         )
-        stream.write(f"{rec['image']}: {len(rec['detections'])} detection(s){': ' + found if found else ''}\n")
+        stream.write(
+            f"{rec['image']}: {len(rec['detections'])} detection(s){': ' + found if found else ''}\n"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point. Exit status: 0 all images read, 1 some images unreadable, 2 no model or no input."""
-    parser = argparse.ArgumentParser(prog="python -m vision.detect", description="Detect road damage in photographs.")
+    parser = argparse.ArgumentParser(
+        prog="python -m vision.detect", description="Detect road damage in photographs."
+    )
     parser.add_argument("paths", nargs="+", help="image files or directories")
-    parser.add_argument("--conf", type=float, default=None, help="confidence threshold (default: model card's)")
+    parser.add_argument(
+        "--conf", type=float, default=None, help="confidence threshold (default: model card's)"
+    )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model (default: %(default)s)")
     parser.add_argument("--providers", default="cpu", help="comma-separated: cuda,cpu")
     parser.add_argument("--batch", type=int, default=8)

@@ -12,12 +12,12 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-ImageSource = Union[str, Path, bytes, bytearray, memoryview, np.ndarray]
+ImageSource = str | Path | bytes | bytearray | memoryview | np.ndarray
 
 EXIF_ORIENTATION = 0x0112
 # EXIF orientation -> PIL transpose that makes the pixels upright (same table as PIL.ImageOps.exif_transpose).
@@ -87,14 +87,7 @@ def image_decode(
     if isinstance(source, np.ndarray):
         return _array_wrap(source)
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
-    try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            fh = io.BytesIO(bytes(source))
-        else:
-            fh = open(source, "rb")
-    except OSError as exc:
-        raise ImageDecodeError(f"cannot open {source_label(source)}: {exc.strerror or exc}") from exc
-    with fh:
+    with _source_open(source) as fh:
         try:
             img = _PIL_OPEN(fh)
         except Image.DecompressionBombError as exc:
@@ -112,7 +105,18 @@ def image_decode(
             raise ImageDecodeError(f"corrupt or truncated image data: {exc}") from exc
 
 
-def _pil_decode(*, img: Image.Image, target_hw: tuple[int, int] | None, fast: bool, limit: int | None) -> DecodedImage:
+def _source_open(source: str | Path | bytes | bytearray | memoryview) -> BinaryIO:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(source))
+    try:
+        return open(source, "rb")
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot open {source_label(source)}: {exc.strerror or exc}") from exc
+
+
+def _pil_decode(
+    *, img: Image.Image, target_hw: tuple[int, int] | None, fast: bool, limit: int | None
+) -> DecodedImage:
     stored_w, stored_h = img.size
     if stored_w < 1 or stored_h < 1:
         raise ImageDecodeError("image has no pixels")

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from vision.boxes import Letterbox, boxes_unletterbox, letterbox_apply, predictions_decode
-from vision.decode import DecodedImage, ImageDecodeError, ImageSource, image_decode, source_label
+from vision.decode import ImageDecodeError, ImageSource, image_decode, source_label
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class RunTimings:
     preprocess_ms: float = 0.0
     inference_ms: float = 0.0
     postprocess_ms: float = 0.0
+    wall_ms: float = 0.0  # end to end; less than the sum of the steps when prefetch overlaps them
     images: int = 0
 
     @property
@@ -97,9 +99,13 @@ class DetectionRun:
 
 @dataclass
 class _Prepared:
+    # What postprocess needs to map boxes back; the decoded pixels themselves are not kept past letterboxing.
     index: int
-    decoded: DecodedImage
     plan: Letterbox
+    scale_x: float
+    scale_y: float
+    width: int
+    height: int
 
 
 class Detector:
@@ -116,12 +122,16 @@ class Detector:
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         try:
-            self.session = ort.InferenceSession(str(self.model_path), sess_options=options, providers=list(providers))
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors for bad files
+            self.session = ort.InferenceSession(
+                str(self.model_path), sess_options=options, providers=list(providers)
+            )
+        except Exception as exc:
             raise ModelLoadError(f"cannot load ONNX model {self.model_path}: {exc}") from exc
         self.providers = self.session.get_providers()
         if providers and providers[0] not in self.providers:
-            logger.warning("%s not active for %s; running on %s", providers[0], self.model_path.name, self.providers)
+            logger.warning(
+                "%s not active for %s; running on %s", providers[0], self.model_path.name, self.providers
+            )
         meta = self.session.get_modelmeta().custom_metadata_map
         self.metadata = dict(meta)
         inp = self.session.get_inputs()[0]
@@ -134,7 +144,9 @@ class Detector:
         self.dynamic_hw = len(inp.shape) == 4 and not all(isinstance(d, int) for d in inp.shape[2:])
         out_shape = self.session.get_outputs()[0].shape
         if len(out_shape) != 3:
-            raise ModelLoadError(f"{self.model_path.name}: expected a (batch, 4 + nc, anchors) output, got {out_shape}")
+            raise ModelLoadError(
+                f"{self.model_path.name}: expected a (batch, 4 + nc, anchors) output, got {out_shape}"
+            )
         if not self.names:
             nc = out_shape[1] - 4 if isinstance(out_shape[1], int) else 1
             self.names = {i: f"class{i}" for i in range(nc)}
@@ -158,17 +170,30 @@ class Detector:
             except ImageDecodeError as exc:
                 result.error = str(exc)
                 continue
-            except Exception as exc:  # noqa: BLE001 - one odd file must never stop the batch
+            except Exception as exc:
                 logger.exception("unexpected error decoding %s", result.source)
                 result.error = f"decode failed: {type(exc).__name__}: {exc}"
                 continue
-            result.width, result.height, result.reduced_decode = decoded.width, decoded.height, decoded.reduced
+            result.width, result.height, result.reduced_decode = (
+                decoded.width,
+                decoded.height,
+                decoded.reduced,
+            )
             canvas, plan = letterbox_apply(
                 image=decoded.pixels, new_hw=self.imgsz, stride=self.stride, auto=self.dynamic_hw
             )
             canvases, prepared = groups.setdefault(canvas.shape[:2], ([], []))
             canvases.append(canvas)
-            prepared.append(_Prepared(index=offset + i, decoded=decoded, plan=plan))
+            prepared.append(
+                _Prepared(
+                    index=offset + i,
+                    plan=plan,
+                    scale_x=decoded.scale_x,
+                    scale_y=decoded.scale_y,
+                    width=decoded.width,
+                    height=decoded.height,
+                )
+            )
         batches = []
         for (h, w), (canvases, prepared) in groups.items():
             # HWC uint8 -> CHW float in [0, 1] in one pass per image into one contiguous batch buffer.
@@ -187,14 +212,25 @@ class Detector:
         return np.concatenate(outs, axis=0).astype(np.float32, copy=False)
 
     def postprocess(
-        self, *, output: np.ndarray, prepared: list[_Prepared], results: list[ImageResult], conf: float, iou: float, max_det: int
+        self,
+        *,
+        output: np.ndarray,
+        prepared: list[_Prepared],
+        results: list[ImageResult],
+        conf: float,
+        iou: float,
+        max_det: int,
     ) -> None:
         """Threshold, NMS and map each image's boxes back to its full-resolution upright frame."""
         for row, item in zip(output, prepared):
             dets = predictions_decode(output=row, conf=conf, iou=iou, max_det=max_det)
-            d = item.decoded
             boxes = boxes_unletterbox(
-                boxes=dets[:, :4], plan=item.plan, scale_x=d.scale_x, scale_y=d.scale_y, width=d.width, height=d.height
+                boxes=dets[:, :4],
+                plan=item.plan,
+                scale_x=item.scale_x,
+                scale_y=item.scale_y,
+                width=item.width,
+                height=item.height,
             )
             results[item.index].detections = [
                 Detection(
@@ -216,28 +252,48 @@ class Detector:
         batch_size: int = 8,
         max_det: int = 300,
         fast: bool = True,
+        prefetch: bool = True,
     ) -> DetectionRun:
         """Detect defects in ``images`` (paths, bytes or RGB uint8 arrays); one ImageResult per input, in order.
 
         ``conf`` defaults to the model card's recommended threshold. An unreadable image gets ``error`` set and
-        the rest of the batch still runs.
+        the rest of the batch still runs. ``fast`` decodes big JPEGs reduced; ``prefetch`` decodes the next
+        batch while the model runs on the current one.
         """
         conf = self.default_conf if conf is None else float(conf)
         images = list(images)
         results = [ImageResult(source=source_label(s)) for s in images]
         timings = RunTimings(images=len(images))
         step = max(1, int(batch_size))
-        for start in range(0, len(images), step):
+        chunks = [(start, images[start : start + step]) for start in range(0, len(images), step)]
+        t_start = time.perf_counter()
+
+        def prepare(chunk: tuple[int, list[ImageSource]]):
             t0 = time.perf_counter()
-            batches = self.preprocess(sources=images[start : start + step], results=results, offset=start, fast=fast)
-            timings.preprocess_ms += (time.perf_counter() - t0) * 1e3
-            for tensor, prepared in batches:
-                t1 = time.perf_counter()
-                output = self.infer(tensor)
-                t2 = time.perf_counter()
-                timings.inference_ms += (t2 - t1) * 1e3
-                self.postprocess(output=output, prepared=prepared, results=results, conf=conf, iou=iou, max_det=max_det)
-                timings.postprocess_ms += (time.perf_counter() - t2) * 1e3
+            batches = self.preprocess(sources=chunk[1], results=results, offset=chunk[0], fast=fast)
+            return batches, (time.perf_counter() - t0) * 1e3
+
+        # Pipeline: decode the next chunk in a helper thread while the model runs on this one (PIL's decoder
+        # and ONNX Runtime both release the GIL), so decode time hides behind inference.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(prepare, chunks[0]) if chunks else None
+            for k in range(len(chunks)):
+                batches, pre_ms = pending.result()
+                timings.preprocess_ms += pre_ms
+                if k + 1 < len(chunks) and prefetch:
+                    pending = pool.submit(prepare, chunks[k + 1])
+                for tensor, prepared in batches:
+                    t1 = time.perf_counter()
+                    output = self.infer(tensor)
+                    t2 = time.perf_counter()
+                    timings.inference_ms += (t2 - t1) * 1e3
+                    self.postprocess(
+                        output=output, prepared=prepared, results=results, conf=conf, iou=iou, max_det=max_det
+                    )
+                    timings.postprocess_ms += (time.perf_counter() - t2) * 1e3
+                if k + 1 < len(chunks) and not prefetch:
+                    pending = pool.submit(prepare, chunks[k + 1])
+        timings.wall_ms = (time.perf_counter() - t_start) * 1e3
         return DetectionRun(results=results, timings=timings)
 
 

@@ -110,11 +110,20 @@ def regions_find(*, image: np.ndarray, faces: bool = True, plates: bool = True) 
         if (kind == "face" and not faces) or (kind == "plate" and not plates):
             continue
         rects = _classifier(kind).detectMultiScale(
-            grey, scaleFactor=1.1, minNeighbors=neighbours, minSize=(min_side, min_side // 2 if kind == "plate" else min_side)
+            grey,
+            scaleFactor=1.1,
+            minNeighbors=neighbours,
+            minSize=(min_side, min_side // 2 if kind == "plate" else min_side),
         )
         for x, y, rw, rh in np.asarray(rects).reshape(-1, 4):
             found.append(
-                Region(x=int(x / factor), y=int(y / factor), w=int(np.ceil(rw / factor)), h=int(np.ceil(rh / factor)), kind=kind)
+                Region(
+                    x=int(x / factor),
+                    y=int(y / factor),
+                    w=int(np.ceil(rw / factor)),
+                    h=int(np.ceil(rh / factor)),
+                    kind=kind,
+                )
             )
     return found
 
@@ -132,7 +141,9 @@ def region_blur(*, image: np.ndarray, region: Region, margin: float = 0.15) -> N
         return
     roi = image[y0:y1, x0:x1]
     cells = max(2, min(8, (x1 - x0) // 4))
-    small = cv2.resize(roi, (cells, max(2, round(cells * (y1 - y0) / (x1 - x0)))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        roi, (cells, max(2, round(cells * (y1 - y0) / (x1 - x0)))), interpolation=cv2.INTER_AREA
+    )
     coarse = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
     k = max(3, (min(x1 - x0, y1 - y0) // 4) | 1)
     image[y0:y1, x0:x1] = cv2.GaussianBlur(coarse, (k, k), 0)

@@ -78,7 +78,9 @@ def _split_pick(key: str, val_fraction: float) -> str:
     return "val" if h < val_fraction else "train"
 
 
-def annotation_read(*, xml_path: Path) -> tuple[str | None, int | None, int | None, list[tuple[str, float, float, float, float]]]:
+def annotation_read(
+    *, xml_path: Path
+) -> tuple[str | None, int | None, int | None, list[tuple[str, float, float, float, float]]]:
     """Read one VOC annotation: (filename, width, height, [(label, xmin, ymin, xmax, ymax)])."""
     root = ET.parse(xml_path).getroot()
     filename = (root.findtext("filename") or "").strip() or None
@@ -104,7 +106,9 @@ def annotation_read(*, xml_path: Path) -> tuple[str | None, int | None, int | No
     return filename, width or None, height or None, objects
 
 
-def rdd2022_convert(*, src: Path, dst: Path, val_fraction: float = 0.1, link: bool = False) -> ConversionReport:
+def rdd2022_convert(
+    *, src: Path, dst: Path, val_fraction: float = 0.1, link: bool = False
+) -> ConversionReport:
     """Convert RDD2022 VOC annotations under ``src`` into a YOLO dataset at ``dst``; return the report."""
     src, dst = Path(src), Path(dst)
     if not src.is_dir():

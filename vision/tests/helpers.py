@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+
 def ultralytics_load():
     """Import ultralytics offline (project-local config dir, no downloads); skip when not installed."""
     if importlib.util.find_spec("ultralytics") is None:
@@ -22,7 +23,9 @@ def ultralytics_load():
     return ultralytics
 
 
-def road_image(*, seed: int, size: tuple[int, int] = (128, 128), holes: int = 2) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
+def road_image(
+    *, seed: int, size: tuple[int, int] = (128, 128), holes: int = 2
+) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
     """A grey asphalt-like RGB image with dark elliptic 'potholes'; returns (pixels, YOLO boxes cx, cy, w, h)."""
     import cv2
 
@@ -51,4 +54,9 @@ def label_boxes(photo: Path) -> np.ndarray:
     label = photo.parent.parent / "labels" / (photo.stem + ".txt")
     w, h = Image.open(photo).size
     rows = [list(map(float, line.split()[1:5])) for line in label.read_text().splitlines() if line.strip()]
-    return np.array([[(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h] for cx, cy, bw, bh in rows])
+    return np.array(
+        [
+            [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+            for cx, cy, bw, bh in rows
+        ]
+    )

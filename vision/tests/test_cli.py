@@ -46,9 +46,23 @@ def test_detect_paths_reports_errors_and_keeps_going(tmp_path, model_path):
 def test_cli_json_stdout_only(tmp_path, model_path):
     folder = _folder(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "vision.detect", str(folder / "b.jpg"), str(folder / "broken.jpg"),
-         "--model", str(model_path), "--conf", "0.2", "--json"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "vision.detect",
+            str(folder / "b.jpg"),
+            str(folder / "broken.jpg"),
+            "--model",
+            str(model_path),
+            "--conf",
+            "0.2",
+            "--json",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 1, proc.stderr  # one unreadable image
     data = json.loads(proc.stdout)
@@ -59,7 +73,19 @@ def test_cli_json_stdout_only(tmp_path, model_path):
 
 def test_cli_missing_model_exit_2(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "vision.detect", str(tmp_path), "--model", str(tmp_path / "nope.onnx"), "--json"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "vision.detect",
+            str(tmp_path),
+            "--model",
+            str(tmp_path / "nope.onnx"),
+            "--json",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 2 and "model not found" in proc.stderr and proc.stdout == ""

@@ -9,6 +9,7 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.optimize import linear_sum_assignment
 
 from vision.boxes import box_iou
 from vision.engine import Detection, Detector, detector_get, providers_resolve
@@ -19,14 +20,25 @@ def _boxes(dets: list[Detection]) -> np.ndarray:
     return np.array([d.box for d in dets], dtype=np.float64).reshape(-1, 4)
 
 
-def _assert_same_defects(reference: list[Detection], other: list[Detection], *, min_iou: float, min_conf: float) -> int:
-    """Every confident reference box has a partner with IoU >= min_iou; returns how many were checked."""
-    ref = [d for d in reference if d.confidence >= min_conf]
+def _assert_same_defects(
+    reference: list[Detection], other: list[Detection], *, min_iou: float, min_conf: float
+) -> int:
+    """Every reference box scoring >= min_conf (at least the top one) has a partner with IoU >= min_iou.
+
+    Returns how many reference boxes were checked."""
+    if not reference:
+        return 0
+    floor = min(min_conf, max(d.confidence for d in reference))
+    ref = [d for d in reference if d.confidence >= floor]
     if not ref:
         return 0
     iou = box_iou(_boxes(ref), _boxes(other))
     assert iou.shape[1] > 0, "no detections where the reference has some"
-    best = iou.max(1)
+    # A partner must overlap AND score alike: many low-score boxes must not make a match by chance.
+    gap = np.abs(
+        np.array([d.confidence for d in ref])[:, None] - np.array([d.confidence for d in other])[None, :]
+    )
+    best = np.where(gap <= 0.15, iou, 0.0).max(1)
     assert best.min() >= min_iou, f"IoU {best.round(3).tolist()} < {min_iou}"
     return len(ref)
 
@@ -35,10 +47,20 @@ def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that declares ``width`` x ``height`` pixels but carries almost no data (a decompression bomb)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 # --- core suite (no ../shared needed) ------------------------------------------------------------------------
@@ -96,7 +118,10 @@ def test_bad_inputs_give_per_image_errors_and_batch_continues(model_path, tmp_pa
 
 def test_batches_match_one_by_one(model_path):
     det = detector_get(model_path=model_path)
-    images = [road_image(seed=s, size=size)[0] for s, size in enumerate([(200, 300), (300, 200), (200, 300), (256, 256)])]
+    images = [
+        road_image(seed=s, size=size)[0]
+        for s, size in enumerate([(200, 300), (300, 200), (200, 300), (256, 256)])
+    ]
     batched = det.detect(images, conf=0.01, batch_size=8)
     single = det.detect(images, conf=0.01, batch_size=1)
     for a, b in zip(batched.results, single.results):
@@ -109,7 +134,9 @@ def test_fixed_batch_model_falls_back_to_one_by_one(tiny_run, tmp_path):
     ultralytics = ultralytics_load()
     weights = tmp_path / "fixed.pt"  # a copy: exporting writes the .onnx beside the weights
     shutil.copyfile(tiny_run.onnx_path.parent / "best.pt", weights)
-    fixed = ultralytics.YOLO(str(weights)).export(format="onnx", imgsz=64, dynamic=False, simplify=False, verbose=False)
+    fixed = ultralytics.YOLO(str(weights)).export(
+        format="onnx", imgsz=64, dynamic=False, simplify=False, verbose=False
+    )
     det = Detector(model_path=fixed, providers=["CPUExecutionProvider"])
     assert not det.dynamic_batch and not det.dynamic_hw
     images = [road_image(seed=s, size=(96, 128))[0] for s in range(3)]
@@ -130,7 +157,9 @@ def test_tiny_model_parity_with_ultralytics(tiny_run):
 
 
 def _parity_check(ultralytics, onnx_path, rgb: np.ndarray, *, imgsz: int, conf: float) -> int:
-    result = ultralytics.YOLO(str(onnx_path), task="detect").predict(rgb[..., ::-1], imgsz=imgsz, conf=conf, verbose=False)[0]
+    result = ultralytics.YOLO(str(onnx_path), task="detect").predict(
+        rgb[..., ::-1], imgsz=imgsz, conf=conf, verbose=False
+    )[0]
     u_boxes = result.boxes.xyxy.numpy().astype(np.float64)
     u_conf = result.boxes.conf.numpy()
     ours = detector_get(model_path=onnx_path).detect([rgb], conf=conf).results[0].detections
@@ -138,10 +167,11 @@ def _parity_check(ultralytics, onnx_path, rgb: np.ndarray, *, imgsz: int, conf: 
     if not len(ours):
         return 0
     iou = box_iou(_boxes(ours), u_boxes)
-    match = iou.argmax(1)
-    assert len(set(match.tolist())) == len(ours), "boxes must match one to one"
-    assert iou.max(1).min() >= 0.99
-    np.testing.assert_allclose([d.confidence for d in ours], u_conf[match], atol=1e-3)
+    conf_gap = np.abs(np.array([d.confidence for d in ours])[:, None] - u_conf[None, :])
+    # One-to-one matching (an untrained model can emit near-duplicate boxes, so argmax alone is ambiguous).
+    rows, cols = linear_sum_assignment((1 - iou) + conf_gap)
+    assert iou[rows, cols].min() >= 0.99, iou[rows, cols].min()
+    assert conf_gap[rows, cols].max() <= 1e-3, conf_gap[rows, cols].max()
     return len(ours)
 
 
@@ -176,7 +206,9 @@ def test_shipped_model_parity_with_ultralytics(shipped_model, valid_photos):
     for photo in valid_photos[:2]:
         rgb = np.asarray(Image.open(photo).convert("RGB"))
         checked += _parity_check(ultralytics, shipped_model, rgb, imgsz=imgsz, conf=0.05)
-        wide = np.asarray(Image.open(photo).convert("RGB").resize((800, 600)))  # non-square: rectangle letterbox
+        wide = np.asarray(
+            Image.open(photo).convert("RGB").resize((800, 600))
+        )  # non-square: rectangle letterbox
         checked += _parity_check(ultralytics, shipped_model, wide, imgsz=imgsz, conf=0.05)
     assert checked >= 4
 
@@ -194,31 +226,37 @@ def test_shipped_model_finds_the_potholes(shipped_model, valid_photos):
 
 @pytest.mark.shared
 @pytest.mark.parametrize("orientation", [3, 6, 8])
-def test_exif_orientation_boxes_in_upright_frame(model_path, valid_photos, orientation):
+def test_exif_orientation_boxes_in_upright_frame(shipped_model, valid_photos, orientation):
     photo = valid_photos[0]
     upright = np.asarray(Image.open(photo).convert("RGB").resize((640, 480)))  # non-square shows w/h swaps
     # Store the pixels as a camera would (rotated) and tag how to turn them upright.
-    undo = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[orientation]
+    undo = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[
+        orientation
+    ]
     stored = np.asarray(Image.fromarray(upright).transpose(undo))
     exif = Image.Exif()
     exif[0x0112] = orientation
-    det = detector_get(model_path=model_path)
-    run = det.detect([jpeg_bytes(upright, quality=95), jpeg_bytes(stored, quality=95, exif=exif)])
+    det = detector_get(model_path=shipped_model)
+    # Reference boxes above the recommended threshold must have partners among everything above 0.01, so
+    # that a score moving a hair across the threshold does not count as a missed defect.
+    rec = det.default_conf
+    run = det.detect([jpeg_bytes(upright, quality=95), jpeg_bytes(stored, quality=95, exif=exif)], conf=0.01)
     ref, rotated = run.results
     assert (rotated.width, rotated.height) == (640, 480)
-    assert _assert_same_defects(ref.detections, rotated.detections, min_iou=0.85, min_conf=0.5) >= 1
+    assert _assert_same_defects(ref.detections, rotated.detections, min_iou=0.85, min_conf=rec) >= 1
 
 
 @pytest.mark.shared
-def test_fast_decode_matches_full_decode_on_12mp(model_path, valid_photos, tmp_path):
-    det = detector_get(model_path=model_path)
+def test_fast_decode_matches_full_decode_on_12mp(shipped_model, valid_photos, tmp_path):
+    det = detector_get(model_path=shipped_model)
     checked = 0
     for photo in valid_photos[:2]:
         big = tmp_path / f"{photo.stem}_12mp.jpg"
         Image.open(photo).convert("RGB").resize((4000, 3000), Image.Resampling.BILINEAR).save(big, quality=90)
-        fast = det.detect([str(big)], fast=True).results[0]
-        full = det.detect([str(big)], fast=False).results[0]
+        rec = det.default_conf
+        fast = det.detect([str(big)], fast=True, conf=0.01).results[0]
+        full = det.detect([str(big)], fast=False, conf=0.01).results[0]
         assert fast.reduced_decode and not full.reduced_decode
         assert (fast.width, fast.height) == (full.width, full.height) == (4000, 3000)
-        checked += _assert_same_defects(full.detections, fast.detections, min_iou=0.9, min_conf=0.5)
+        checked += _assert_same_defects(full.detections, fast.detections, min_iou=0.9, min_conf=rec)
     assert checked >= 2

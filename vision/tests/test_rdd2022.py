@@ -22,12 +22,23 @@ def _sample(root):
         Image.new("RGB", (600, 400), (90, 90, 90)).save(split / "images" / name)
     objs = "".join(
         OBJ.format(label=lab, x0=a, y0=b, x1=c, y1=d)
-        for lab, a, b, c, d in [("D00", 0, 0, 300, 200), ("D40", 300, 100, 600, 400), ("D43", 10, 10, 50, 50),
-                                ("D20", 100, 100, 100, 150), ("D10", 550, 350, 700, 450)]
+        for lab, a, b, c, d in [
+            ("D00", 0, 0, 300, 200),
+            ("D40", 300, 100, 600, 400),
+            ("D43", 10, 10, 50, 50),
+            ("D20", 100, 100, 100, 150),
+            ("D10", 550, 350, 700, 450),
+        ]
     )
-    (split / "annotations" / "xmls" / "Japan_000001.xml").write_text(VOC.format(name="Japan_000001.jpg", objects=objs))
-    (split / "annotations" / "xmls" / "Japan_000002.xml").write_text(VOC.format(name="Japan_000002.jpg", objects=""))
-    (split / "annotations" / "xmls" / "Japan_000003.xml").write_text(VOC.format(name="Japan_000003.jpg", objects=""))
+    (split / "annotations" / "xmls" / "Japan_000001.xml").write_text(
+        VOC.format(name="Japan_000001.jpg", objects=objs)
+    )
+    (split / "annotations" / "xmls" / "Japan_000002.xml").write_text(
+        VOC.format(name="Japan_000002.jpg", objects="")
+    )
+    (split / "annotations" / "xmls" / "Japan_000003.xml").write_text(
+        VOC.format(name="Japan_000003.jpg", objects="")
+    )
     (split / "annotations" / "xmls" / "broken.xml").write_text("<annotation><filename>")
 
 

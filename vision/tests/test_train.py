@@ -50,10 +50,40 @@ def test_train_refuses_pt_names_and_missing_data(tmp_path):
 
 
 def test_model_card_reports_metrics_and_threshold():
-    metrics = ValMetrics(map50=0.81, map50_95=0.45, precision=0.8, recall=0.75, f1_best=0.77,
-                         conf_recommended=0.31, images=24, instances=34)
-    card = model_card_render(metrics=metrics, imgsz=416, extra={"epochs_run": 200}, command="python -m vision.train",
-                             args={"imgsz": 416, "batch": 16})
+    metrics = ValMetrics(
+        map50=0.81,
+        map50_95=0.45,
+        precision=0.8,
+        recall=0.75,
+        f1_best=0.77,
+        conf_recommended=0.31,
+        images=24,
+        instances=34,
+    )
+    card = model_card_render(
+        metrics=metrics,
+        imgsz=416,
+        extra={"epochs_run": 200},
+        command="python -m vision.train",
+        args={"imgsz": 416, "batch": 16},
+    )
     assert "0.810" in card and "0.450" in card and "0.31" in card and "CC BY 4.0" in card
-    assert "potholedetector-rksfu" in card and "Epochs run: 200" in card
+    assert "potholedetector-rksfu" in card and "Epochs run (last stage): 200" in card
     json.dumps(metrics.__dict__)
+
+
+def test_export_ships_card_and_never_replaces_a_better_model(tiny_run, tiny_dataset, tmp_path):
+    from vision.train import run_export
+
+    run_dir = tiny_run.onnx_path.parent.parent
+    first = run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64, ship_dir=tmp_path)
+    assert first.extra["shipped"] and (tmp_path / "road_damage.onnx").is_file()
+    card = (tmp_path / "road_damage.md").read_text()
+    assert "Recommended confidence threshold" in card
+    meta = json.loads((tmp_path / "road_damage.json").read_text())
+    assert meta["conf_recommended"] == first.metrics.conf_recommended
+    meta["validation"]["map50"] = 2.0  # pretend a better model is shipped already
+    (tmp_path / "road_damage.json").write_text(json.dumps(meta))
+    second = run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64, ship_dir=tmp_path)
+    assert second.extra["shipped"] is False
+    assert json.loads((tmp_path / "road_damage.json").read_text())["validation"]["map50"] == 2.0
