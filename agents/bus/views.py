@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.core.models import AgentRun
@@ -40,9 +41,9 @@ from .services.realtime import warning_decide
 
 
 def _layers(agent_layers) -> list[dict]:
-    roads = {"id": "roads", "label": "Roads", "url": reverse("city-api:roads"), "on": True, "color": "#6b7785",
+    roads = {"id": "roads", "label": _("Roads"), "url": reverse("city-api:roads"), "on": True, "color": "#6b7785",
              "kind": "line"}
-    closures = {"id": "closures", "label": "Closures", "url": reverse("city-api:closures"), "on": True,
+    closures = {"id": "closures", "label": _("Closures"), "url": reverse("city-api:closures"), "on": True,
                 "color": "#d0021b", "kind": "closure", "refresh": 60}
     return [roads, closures, *({**layer, "on": True} for layer in agent_layers)]
 
@@ -52,7 +53,7 @@ def _panel_date(request, feed: Feed | None) -> dt.date:
         try:
             return date_parse(raw)
         except ValueError:
-            messages.error(request, f"{raw} is not a date (YYYY-MM-DD); showing today.")
+            messages.error(request, _("%(value)s is not a date (YYYY-MM-DD); showing today.") % {"value": raw})
     today = city_today()
     if feed is not None and not VehiclePlan.objects.filter(feed=feed, service_date=today).exists() and \
             VehiclePlan.objects.filter(feed=feed, service_date=today + dt.timedelta(days=1)).exists():
@@ -124,30 +125,34 @@ def plan_action(request, pk: int):
     def number(name: str) -> int:
         raw = request.POST.get(name, "").strip().upper().lstrip("B") or "0"
         if not raw.isdigit():
-            raise ValidationError(f"'{request.POST.get(name)}' is not a block number")
+            raise ValidationError(_("'%(value)s' is not a block number") % {"value": request.POST.get(name)})
         return int(raw)
 
     try:
         if action == "approve":
             plan_approve(plan=plan, user=request.user)
-            messages.success(request, f"Plan v{plan.version} for {plan.service_date} is approved.")
+            messages.success(request, _("Plan v%(version)s for %(day)s is approved.") % {
+                "version": plan.version, "day": plan.service_date})
         elif action == "move":
             key = request.POST.get("trip_key", "").strip()
             plan_trip_move(plan=plan, trip_key=key, to_block=number("to_block"), user=request.user)
-            messages.success(request, f"Trip {key} moved to B{number('to_block'):03d}.")
+            messages.success(request, _("Trip %(trip)s moved to %(block)s.") % {
+                "trip": key, "block": f"B{number('to_block'):03d}"})
         elif action in ("lock", "unlock"):
             plan_blocks_lock(plan=plan, sequences=[number("block")], locked=action == "lock", user=request.user)
-            messages.success(request, f"Block B{number('block'):03d} {action}ed.")
+            done = _("Block %(block)s locked.") if action == "lock" else _("Block %(block)s unlocked.")
+            messages.success(request, done % {"block": f"B{number('block'):03d}"})
         elif action == "reoptimise":
             plan = plan_reoptimise(plan=plan, user=request.user)
-            messages.success(request, f"Re-optimised: {plan.vehicles} buses (lower bound {plan.lower_bound}).")
+            messages.success(request, _("Re-optimised: %(vehicles)s buses (lower bound %(lower_bound)s).") % {
+                "vehicles": plan.vehicles, "lower_bound": plan.lower_bound})
         elif action == "assign":
             block = get_object_or_404(Block, plan=plan, sequence=number("block"))
             block_assign(block=block, vehicle=request.POST.get("vehicle"), driver=request.POST.get("driver"),
                          user=request.user)
-            messages.success(request, f"Block {block.code} assigned.")
+            messages.success(request, _("Block %(block)s assigned.") % {"block": block.code})
         else:
-            messages.error(request, "Unknown action.")
+            messages.error(request, _("Unknown action."))
     except ValidationError as exc:
         for m in exc.messages:
             messages.error(request, m)
@@ -169,12 +174,13 @@ def plan_request(request):
         try:
             params["layover_min"] = max(0.0, float(layover))
         except ValueError:
-            messages.error(request, f"the layover '{layover}' is not a number of minutes")
+            messages.error(request, _("the layover '%(value)s' is not a number of minutes") % {"value": layover})
             return redirect("bus:panel")
-    run, _ = agent_run_create(agent="bus", run_date=day, trigger=AgentRun.Trigger.REPLAN,
+    run, _created = agent_run_create(agent="bus", run_date=day, trigger=AgentRun.Trigger.REPLAN,
                               reason=request.POST.get("reason", "").strip()[:300] or "re-plan from the console",
                               params=params, user=request.user)
-    messages.success(request, f"Re-plan of {feed.name} for {day} queued (run #{run.pk}).")
+    messages.success(request, _("Re-plan of %(feed)s for %(day)s queued (run #%(run)s).") % {
+        "feed": feed.name, "day": day, "run": run.pk})
     return redirect(f"{reverse('bus:panel')}?feed={feed.pk}&date={day.isoformat()}")
 
 
@@ -185,9 +191,10 @@ def feed_upload(request):
     upload = request.FILES.get("file")
     limit = int(getattr(settings, "BUS_FEED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024))
     if upload is None:
-        messages.error(request, "Choose a GTFS zip to upload.")
+        messages.error(request, _("Choose a GTFS zip to upload."))
     elif upload.size > limit:
-        messages.error(request, f"The file is {upload.size} bytes; the limit is {limit}.")
+        messages.error(request, _("The file is %(size)s bytes; the limit is %(limit)s.") % {
+            "size": upload.size, "limit": limit})
     else:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "upload.zip"
@@ -200,9 +207,10 @@ def feed_upload(request):
                 for p in exc.problems[:8]:
                     messages.error(request, p)
                 return redirect("bus:panel")
-        messages.success(request, f"Feed #{result.feed.pk} {result.feed.name} "
-                                  f"{'imported' if result.created else 'replaced'}: "
-                                  + ", ".join(f"{v} {k}" for k, v in result.counts.items()))
+        done = _("Feed #%(id)s %(name)s imported: %(counts)s") if result.created else \
+            _("Feed #%(id)s %(name)s replaced: %(counts)s")
+        messages.success(request, done % {"id": result.feed.pk, "name": result.feed.name,
+                                          "counts": ", ".join(f"{v} {k}" for k, v in result.counts.items())})
         return redirect(f"{reverse('bus:panel')}?feed={result.feed.pk}")
     return redirect("bus:panel")
 
@@ -213,7 +221,8 @@ def warning_action(request, pk: int, decision: str):
     warning = get_object_or_404(HeadwayWarning.objects.restrict(request.user, "change"), pk=pk)
     try:
         warning_decide(warning=warning, decision=decision, user=request.user, note=request.POST.get("note", ""))
-        messages.success(request, f"{warning.advice_text}: {'accepted' if decision == 'accept' else 'dismissed'}.")
+        done = _("%(advice)s: accepted.") if decision == "accept" else _("%(advice)s: dismissed.")
+        messages.success(request, done % {"advice": warning.advice_text})
     except ValidationError as exc:
         for m in exc.messages:
             messages.error(request, m)

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from agents.core.models import AgentRun
@@ -81,7 +82,9 @@ def alert_action(request, pk: int):
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        done = {"acknowledge": _("acknowledged"), "escalate": _("escalated to %(level)s") % {"level": alert.level_label},
+        # the level's colour name in the user's language (its msgids come from flood/_level.html)
+        level = pgettext("flood warning level", alert.level_label)
+        done = {"acknowledge": _("acknowledged"), "escalate": _("escalated to %(level)s") % {"level": level},
                 "confirm_lift": _("closure lifted")}[action]
         messages.success(request, _("Alert in %(zone)s: %(done)s.") % {"zone": alert.zone.name, "done": done})
     return redirect(reverse("flood:panel"))
