@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+# One registration of the platform fixtures (demo_city, users, celery_worker_proc, browser, ...) for every
+# folder: conftests that imported them each made their own session browser, and Playwright allows one.
+pytest_plugins = ["tests.fixtures"]
+
 REPO_ROOT = Path(__file__).resolve().parent
 SHARED_DIR = Path(os.environ.get("CITY_OPS_SHARED", REPO_ROOT.parent / "shared"))
 

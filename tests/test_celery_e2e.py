@@ -10,7 +10,7 @@ from django.db import transaction
 from agents.core.models import AgentRun
 from agents.core.services import agent_run_create, agent_run_reap
 
-from .conftest import WorkerProcess, run_wait
+from tests.fixtures import WorkerProcess, run_wait
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 

@@ -42,3 +42,7 @@ if _suffix:
 # Static files come from the apps' folders (no collectstatic in tests); whitenoise looks them up per request.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# No persistent connections in tests: live-server threads and workers must not hold the test database open
+# when pytest-django drops it at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -16,7 +16,6 @@ from agents.bus.core.geo import point_offset
 from agents.bus.core.synthetic import feed_tiny_tables, feed_zip_write
 
 # The platform's fixtures (the demo city, role users, Chromium) live in tests/conftest.py at the top.
-from tests.conftest import browser, demo_city, users  # noqa: F401
 
 LAT0, LON0 = 40.0, -75.0  # far from the demo city: deadhead falls back to straight lines
 

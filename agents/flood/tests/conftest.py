@@ -9,7 +9,7 @@ import pytest
 from django.contrib.gis.geos import Point, Polygon
 from django.db import connection
 
-from tests.conftest import browser, browser_login, celery_worker_proc, demo_city, run_wait, users  # noqa: F401
+from tests.fixtures import browser_login, run_wait  # noqa: F401
 
 T0 = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)  # in the past of every test run (ingest refuses future times)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.gis.geos import Point
 
-from tests.conftest import browser, browser_login, celery_worker_proc, run_wait  # noqa: F401
+from tests.fixtures import browser_login, run_wait  # noqa: F401
 
 from .helpers import grid_model_build, pothole_photo
 

