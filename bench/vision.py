@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m bench.vision", description="Road-damage engine benchmark")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    p.add_argument("--images", type=int, default=8, help="images per case")
-    p.add_argument("--rounds", type=int, default=3, help="timed rounds per measurement (best is kept)")
+    p.add_argument("--images", type=int, default=6, help="images per case")
+    p.add_argument("--rounds", type=int, default=2, help="timed rounds per measurement (best is kept)")
     p.add_argument("--providers", default="cpu", help="cpu or cuda (falls back to CPU when absent)")
     p.add_argument("--conf", type=float, default=0.25)
     p.add_argument("--json", action="store_true")

@@ -195,13 +195,15 @@ def model_train(
         _threads_apply(threads)
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    yolo = YOLO(model, task="detect")
     if init_weights is not None:
-        # Continue from our own earlier run (a local file: nothing is downloaded).
+        # Continue from our own earlier run. Load the checkpoint itself (an existing local file: nothing is
+        # downloaded); YOLO(yaml).load(pt) would rebuild an 80-class head and drop the trained class layers.
         init_weights = Path(init_weights)
-        if not init_weights.is_file():
-            raise TrainError(f"initial weights not found: {init_weights}")
-        yolo.load(str(init_weights))
+        if not init_weights.is_file() or init_weights.suffix != ".pt":
+            raise TrainError(f"initial weights not found (a local .pt of an earlier run): {init_weights}")
+        yolo = YOLO(str(init_weights.resolve()), task="detect")
+    else:
+        yolo = YOLO(model, task="detect")
     kwargs: dict[str, Any] = {
         "data": str(data_yaml),
         "imgsz": imgsz,
@@ -393,17 +395,34 @@ def _run_summary(run_dir: Path) -> dict[str, Any]:
     cmd_file = run_dir / "command.txt"
     if cmd_file.is_file():
         summary["command"] = cmd_file.read_text().strip()
+    summary["epochs_total"] = _lineage_epochs(run_dir)
     return summary
+
+
+def _lineage_epochs(run_dir: Path, depth: int = 0) -> int:
+    """Epochs of this run plus those of the runs whose weights it started from (``model: .../weights/x.pt``)."""
+    import yaml
+
+    results = run_dir / "results.csv"
+    own = max(0, len(results.read_text().splitlines()) - 1) if results.is_file() else 0
+    args_file = run_dir / "args.yaml"
+    if depth > 5 or not args_file.is_file():
+        return own
+    model = str((yaml.safe_load(args_file.read_text()) or {}).get("model") or "")
+    parent = Path(model).parent.parent
+    if model.endswith(".pt") and (parent / "results.csv").is_file():
+        return own + _lineage_epochs(parent, depth + 1)
+    return own
 
 
 def _shortfall_note(*, metrics: ValMetrics, extra: dict[str, Any]) -> str:
     if metrics.map50 >= 0.72:
         return ""
     return (
-        f"\n**This model scores below that reference.** Only {extra.get('epochs_run', '?')} epochs (last stage) fitted "
+        f"\n**This model scores below that reference.** Only {extra.get('epochs_total', '?')} epochs in all fitted "
         "into the training time on a CPU shared with other jobs; it is under-trained. Train longer or continue from "
         "its weights (`--init-weights`, see `vision/README.md`) and re-export: an export only replaces the shipped "
-        "model when it scores higher.\n"
+        "model when it scores higher."
     )
 
 
@@ -467,7 +486,7 @@ def model_card_render(
 ```
 
 - Settings (last stage): {settings}
-- Epochs run (last stage): {extra.get("epochs_run", "?")} (best epoch {extra.get("best_epoch", "?")}, selected by
+- Epochs run: {extra.get("epochs_total", "?")} in all; last stage {extra.get("epochs_run", "?")} (best epoch {extra.get("best_epoch", "?")}, selected by
   ultralytics' fitness on the validation split), run dir `{extra.get("run_dir", "?")}` (git-ignored).
 - Software: Ultralytics (AGPL-3.0), PyTorch; the weights were produced here and carry no third-party weights.
 

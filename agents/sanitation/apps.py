@@ -6,8 +6,8 @@ class SanitationAgentConfig(AppConfig):
     label = "agent_sanitation"
     verbose_name = "Sanitation agent"
     url_prefix = "sanitation"  # mounts api_urls under /api/sanitation/ and console_urls under /sanitation/
-    api_urls: str | None = None
-    console_urls: str | None = None
+    api_urls: str | None = "agents.sanitation.api.urls"
+    console_urls: str | None = "agents.sanitation.urls"
 
     def ready(self) -> None:
         # The agent module registers itself; an agent still being built may not have one yet.

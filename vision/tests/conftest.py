@@ -16,7 +16,7 @@ POTHOLES_VALID = Path("datasets/potholes/valid/images")
 VALID_PHOTOS = (
     "pothole_172_jpg.rf.faa5fad82565e8f3dc3372277ddbf88b.jpg",
     "pothole_299_jpg.rf.d5587138357827045fd8cff888e34d9f.jpg",
-    "pothole_307_jpg.rf.c885a651d72e3c245e75c6789fcbfabb.jpg",
+    "pothole_227_jpg.rf.ca4e4b57079ee6477698b8931826d801.jpg",
     "pothole_319_jpg.rf.06d89159362cdc05ea1f9a66de6cc2ee.jpg",
 )
 

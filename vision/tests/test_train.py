@@ -63,12 +63,12 @@ def test_model_card_reports_metrics_and_threshold():
     card = model_card_render(
         metrics=metrics,
         imgsz=416,
-        extra={"epochs_run": 200},
+        extra={"epochs_run": 200, "epochs_total": 260},
         command="python -m vision.train",
         args={"imgsz": 416, "batch": 16},
     )
     assert "0.810" in card and "0.450" in card and "0.31" in card and "CC BY 4.0" in card
-    assert "potholedetector-rksfu" in card and "Epochs run (last stage): 200" in card
+    assert "potholedetector-rksfu" in card and "Epochs run: 260 in all; last stage 200" in card
     json.dumps(metrics.__dict__)
 
 
@@ -87,3 +87,8 @@ def test_export_ships_card_and_never_replaces_a_better_model(tiny_run, tiny_data
     second = run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64, ship_dir=tmp_path)
     assert second.extra["shipped"] is False
     assert json.loads((tmp_path / "road_damage.json").read_text())["validation"]["map50"] == 2.0
+
+
+def test_init_weights_must_be_a_local_checkpoint(tiny_dataset, tmp_path):
+    with pytest.raises(TrainError, match="initial weights not found"):
+        model_train(data=tiny_dataset, out=tmp_path / "run", init_weights=tmp_path / "yolov8n.pt")

@@ -15,16 +15,31 @@ break, when the truck is on duty during its window, may be taken anywhere betwee
 service and the start of the next (at a site, while waiting, or parked en route) and must start within
 its window; the checker tries every such gap and keeps the one that breaks the fewest rules.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from itertools import pairwise
 
 from agents.sanitation.vrp.instance import HORIZON, Instance, NodeId, VehicleType
 
-RULES = ("unknown_node", "unvisited", "duplicate", "fleet", "reload_site", "capacity", "daily_cap", "max_stops",
-         "unload_before_depot", "time_window", "shift_end", "shift_duration", "lunch")
+RULES = (
+    "unknown_node",
+    "unvisited",
+    "duplicate",
+    "fleet",
+    "reload_site",
+    "capacity",
+    "daily_cap",
+    "max_stops",
+    "unload_before_depot",
+    "time_window",
+    "shift_end",
+    "shift_duration",
+    "lunch",
+)
 
 
 @dataclass(frozen=True)
@@ -98,15 +113,26 @@ def plan_check(*, instance: Instance, routes: Sequence[PlanRoute | Sequence[Node
         if not route.visits:
             continue
         if not 0 <= route.vehicle_type < len(instance.vehicle_types):
-            violations.append(Violation("fleet", f"route {r} uses vehicle type {route.vehicle_type}, which does "
-                                                 f"not exist", route=r))
+            violations.append(
+                Violation(
+                    "fleet",
+                    f"route {r} uses vehicle type {route.vehicle_type}, which does not exist",
+                    route=r,
+                )
+            )
             continue
         used[route.vehicle_type] += 1
         stops: list[_Stop] = []
         for node in route.visits:
             if node not in kinds:
-                violations.append(Violation("unknown_node", f"route {r} visits {node!r}, which is not in the "
-                                                            f"instance", route=r, node=node))
+                violations.append(
+                    Violation(
+                        "unknown_node",
+                        f"route {r} visits {node!r}, which is not in the instance",
+                        route=r,
+                        node=node,
+                    )
+                )
                 continue
             stops.append(_stop(instance, node, *kinds[node]))
         served.update(s.id for s in stops if s.kind == "client")
@@ -117,18 +143,25 @@ def plan_check(*, instance: Instance, routes: Sequence[PlanRoute | Sequence[Node
     for t, n in used.items():
         vt = instance.vehicle_types[t]
         if n > vt.count:
-            violations.append(Violation("fleet", f"{n} routes use vehicle type {vt.name!r}, which has only "
-                                                 f"{vt.count} trucks"))
+            violations.append(
+                Violation(
+                    "fleet", f"{n} routes use vehicle type {vt.name!r}, which has only {vt.count} trucks"
+                )
+            )
     for client in instance.clients:
         n = served[client.id]
         if n == 0 and client.required:
             violations.append(Violation("unvisited", f"client {client.id!r} is not visited", node=client.id))
         elif n > 1:
-            violations.append(Violation("duplicate", f"client {client.id!r} is visited {n} times", node=client.id))
+            violations.append(
+                Violation("duplicate", f"client {client.id!r} is visited {n} times", node=client.id)
+            )
     return violations
 
 
-def plan_schedule(*, instance: Instance, routes: Sequence[PlanRoute | Sequence[NodeId]]) -> list[RouteSchedule]:
+def plan_schedule(
+    *, instance: Instance, routes: Sequence[PlanRoute | Sequence[NodeId]]
+) -> list[RouteSchedule]:
     """Each non-empty route's timetable (unknown nodes are skipped; run `plan_check` for the verdict)."""
     routes = plan_routes_coerce(routes=routes)
     kinds = instance.node_kinds()
@@ -145,8 +178,11 @@ def plan_schedule(*, instance: Instance, routes: Sequence[PlanRoute | Sequence[N
         record: list[VisitTime] = []
         slot = timing.slot
         _simulate(instance, vt, r, stops, release, earliest, slot, record)
-        out.append(RouteSchedule(route=r, depart=timing.depart, back=timing.end, visits=record,
-                                 lunch_start=timing.lunch_start))
+        out.append(
+            RouteSchedule(
+                route=r, depart=timing.depart, back=timing.end, visits=record, lunch_start=timing.lunch_start
+            )
+        )
     return out
 
 
@@ -157,18 +193,19 @@ def plan_cost(*, instance: Instance, routes: Sequence[PlanRoute | Sequence[NodeI
     obj = instance.objective_matrix
     total = 0
     for route in routes:
-        if not route.visits:
-            continue
+        if not route.visits or not 0 <= route.vehicle_type < len(instance.vehicle_types):
+            continue  # plan_check reports such routes; the cost counts the legs that can be driven
         vt = instance.vehicle_types[route.vehicle_type]
         locs = [instance.depots[vt.depot].loc]
         locs += [_stop(instance, node, *kinds[node]).loc for node in route.visits if node in kinds]
         locs.append(instance.depots[vt.end].loc)
-        total += int(sum(int(obj[a, b]) for a, b in zip(locs, locs[1:])))
+        total += sum(int(obj[a, b]) for a, b in pairwise(locs))
     return total / instance.cost_scale
 
 
 def _stop(instance: Instance, node: NodeId, kind: str, pos: int) -> _Stop:
-    item = {"client": instance.clients, "depot": instance.depots, "disposal": instance.disposal_sites}[kind][pos]
+    sites = {"client": instance.clients, "depot": instance.depots, "disposal": instance.disposal_sites}
+    item = sites[kind][pos]
     return _Stop(node, kind, pos, item.loc, item.tw_early, item.tw_late, item.service)
 
 
@@ -183,8 +220,14 @@ def _route_loads(instance: Instance, vt: VehicleType, r: int, stops: list[_Stop]
     def close_trip() -> None:
         for d in range(dims):
             if trip[d] > vt.capacity[d]:
-                out.append(Violation("capacity", f"route {r}, trip {trip_no}: load {trip[d]} exceeds capacity "
-                                                 f"{vt.capacity[d]} (dimension {d})", route=r))
+                out.append(
+                    Violation(
+                        "capacity",
+                        f"route {r}, trip {trip_no}: load {trip[d]} exceeds capacity "
+                        f"{vt.capacity[d]} (dimension {d})",
+                        route=r,
+                    )
+                )
 
     for stop in stops:
         if stop.kind == "client":
@@ -197,21 +240,42 @@ def _route_loads(instance: Instance, vt: VehicleType, r: int, stops: list[_Stop]
         allowed = (stop.pos in vt.reload_depots) if stop.kind == "depot" else (stop.pos in vt.unload_sites)
         if not allowed:
             what = "reload at depot" if stop.kind == "depot" else "unload at disposal site"
-            out.append(Violation("reload_site", f"route {r}: vehicle type {vt.name!r} may not {what} "
-                                                f"{stop.id!r}", route=r, node=stop.id))
+            out.append(
+                Violation(
+                    "reload_site",
+                    f"route {r}: vehicle type {vt.name!r} may not {what} {stop.id!r}",
+                    route=r,
+                    node=stop.id,
+                )
+            )
         close_trip()
         trip = [0] * dims
         trip_no += 1
     close_trip()
     if vt.daily_cap is not None and day[vt.daily_cap_dim] > vt.daily_cap:
-        out.append(Violation("daily_cap", f"route {r}: collects {day[vt.daily_cap_dim]} in the day, over the "
-                                          f"daily cap {vt.daily_cap}", route=r))
+        out.append(
+            Violation(
+                "daily_cap",
+                f"route {r}: collects {day[vt.daily_cap_dim]} in the day, over the daily cap {vt.daily_cap}",
+                route=r,
+            )
+        )
     if vt.max_stops is not None and n_clients > vt.max_stops:
-        out.append(Violation("max_stops", f"route {r}: serves {n_clients} stops, over the daily limit "
-                                          f"{vt.max_stops}", route=r))
+        out.append(
+            Violation(
+                "max_stops",
+                f"route {r}: serves {n_clients} stops, over the daily limit {vt.max_stops}",
+                route=r,
+            )
+        )
     if vt.unload_sites and n_clients and (not stops or stops[-1].kind != "disposal"):
-        out.append(Violation("unload_before_depot", f"route {r}: returns to the depot without unloading at a "
-                                                    f"disposal site after its last stop", route=r))
+        out.append(
+            Violation(
+                "unload_before_depot",
+                f"route {r}: returns to the depot without unloading at a disposal site after its last stop",
+                route=r,
+            )
+        )
     return out
 
 
@@ -245,14 +309,18 @@ def _with_lunch(instance, vt, r, stops, release, depart, base: _Timing) -> tuple
     best: _Timing | None = None
     for slot in range(len(stops) + 1):
         timing = _simulate(instance, vt, r, stops, release, depart, slot)
-        if timing.lunch_start is not None and timing.lunch_start <= lunch.latest:
-            if best is None or len(timing.violations) < len(best.violations):
-                best = timing
+        fits = timing.lunch_start is not None and timing.lunch_start <= lunch.latest
+        if fits and (best is None or len(timing.violations) < len(best.violations)):
+            best = timing
     if best is not None and len(best.violations) <= len(base.violations):
         return best, None
-    return base, Violation("lunch", f"route {r}: no gap for the {lunch.duration // 60}-minute break starting "
-                                    f"between {_clock(instance, lunch.earliest)} and {_clock(instance, lunch.latest)} without "
-                                    f"breaking a time window or the shift end", route=r)
+    return base, Violation(
+        "lunch",
+        f"route {r}: no gap for the {lunch.duration // 60}-minute break starting "
+        f"between {_clock(instance, lunch.earliest)} and {_clock(instance, lunch.latest)} without "
+        f"breaking a time window or the shift end",
+        route=r,
+    )
 
 
 def _shift_duration(instance, vt, r, stops, release, earliest, timing: _Timing) -> list[Violation]:
@@ -269,8 +337,13 @@ def _shift_duration(instance, vt, r, stops, release, earliest, timing: _Timing) 
             lo, best = mid, trial
     duration = best.end - best.depart
     if duration > vt.shift_duration:
-        return [Violation("shift_duration", f"route {r}: the day lasts {duration}, over the shift duration "
-                                            f"{vt.shift_duration}", route=r)]
+        return [
+            Violation(
+                "shift_duration",
+                f"route {r}: the day lasts {duration}, over the shift duration {vt.shift_duration}",
+                route=r,
+            )
+        ]
     return []
 
 
@@ -285,8 +358,16 @@ def _trip_releases(instance: Instance, stops: list[_Stop]) -> list[int]:
     return releases
 
 
-def _simulate(instance: Instance, vt: VehicleType, r: int, stops: list[_Stop], release: list[int],
-              depart: int, lunch_slot: int | None, record: list[VisitTime] | None = None) -> _Timing:
+def _simulate(
+    instance: Instance,
+    vt: VehicleType,
+    r: int,
+    stops: list[_Stop],
+    release: list[int],
+    depart: int,
+    lunch_slot: int | None,
+    record: list[VisitTime] | None = None,
+) -> _Timing:
     """Walk the route at the earliest times; `lunch_slot` k puts the break in the gap before stop k
     (k == len(stops): before arriving home). `record`, when given, receives each visit's times."""
     dur = instance.duration
@@ -308,9 +389,16 @@ def _simulate(instance: Instance, vt: VehicleType, r: int, stops: list[_Stop], r
         stop = stops[k]
         begin = max(ready, stop.tw_early)
         if begin > stop.tw_late:
-            out.append(Violation("time_window", f"route {r}: service at {stop.id!r} starts at "
-                                                f"{_clock(instance, begin)}, after its window closes at "
-                                                f"{_clock(instance, stop.tw_late)}", route=r, node=stop.id))
+            out.append(
+                Violation(
+                    "time_window",
+                    f"route {r}: service at {stop.id!r} starts at "
+                    f"{_clock(instance, begin)}, after its window closes at "
+                    f"{_clock(instance, stop.tw_late)}",
+                    route=r,
+                    node=stop.id,
+                )
+            )
         t = begin + stop.service
         if record is not None:
             record.append(VisitTime(node=stop.id, arrival=ready, start=begin, end=t))
@@ -320,8 +408,14 @@ def _simulate(instance: Instance, vt: VehicleType, r: int, stops: list[_Stop], r
         prev = loc
     shift_end = min(vt.tw_late, instance.depots[vt.end].tw_late)
     if end > shift_end:
-        out.append(Violation("shift_end", f"route {r}: back at the depot at {_clock(instance, end)}, after the "
-                                          f"shift ends at {_clock(instance, shift_end)}", route=r))
+        out.append(
+            Violation(
+                "shift_end",
+                f"route {r}: back at the depot at {_clock(instance, end)}, after the "
+                f"shift ends at {_clock(instance, shift_end)}",
+                route=r,
+            )
+        )
     return _Timing(out, start_time, end, lunch_start, lunch_slot if lunch_start is not None else None)
 
 

@@ -10,6 +10,7 @@ time unit (seconds for the city and Kim; the file's own unit, scaled by 10 for S
 set), loads in one integer unit per load dimension. `cost_scale` says how to turn the summed objective
 matrix back into the instance's published convention (10 where we work in tenths).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -168,7 +169,11 @@ class Instance:
     def node_kinds(self) -> dict[NodeId, tuple[str, int]]:
         """Map each node id to ('client' | 'depot' | 'disposal', position in its list)."""
         kinds: dict[NodeId, tuple[str, int]] = {}
-        for kind, items in (("depot", self.depots), ("disposal", self.disposal_sites), ("client", self.clients)):
+        for kind, items in (
+            ("depot", self.depots),
+            ("disposal", self.disposal_sites),
+            ("client", self.clients),
+        ):
             for pos, item in enumerate(items):
                 kinds[item.id] = (kind, pos)
         return kinds
@@ -184,6 +189,8 @@ def instance_validate(*, instance: Instance) -> None:
             raise InstanceError(f"distance and duration matrices differ in size ({n} vs {mat.shape[0]})")
         if (mat < 0).any():
             raise InstanceError(f"{name} matrix has negative entries")
+        if np.diagonal(mat).any():
+            raise InstanceError(f"{name} matrix must be zero from a location to itself")
     if instance.objective not in ("distance", "duration"):
         raise InstanceError(f"objective must be 'distance' or 'duration', not {instance.objective!r}")
     if not instance.depots:
@@ -194,15 +201,21 @@ def instance_validate(*, instance: Instance) -> None:
         raise InstanceError("cost_scale must be positive")
 
     seen: set[NodeId] = set()
-    for kind, items in (("depot", instance.depots), ("disposal site", instance.disposal_sites),
-                        ("client", instance.clients)):
+    for kind, items in (
+        ("depot", instance.depots),
+        ("disposal site", instance.disposal_sites),
+        ("client", instance.clients),
+    ):
         for item in items:
             if item.id in seen:
-                raise InstanceError(f"node id {item.id!r} is used twice (ids must be unique across all sites)")
+                raise InstanceError(
+                    f"node id {item.id!r} is used twice (ids must be unique across all sites)"
+                )
             seen.add(item.id)
             if not 0 <= item.loc < n:
-                raise InstanceError(f"{kind} {item.id!r} refers to location {item.loc}, outside the "
-                                    f"{n}x{n} matrices")
+                raise InstanceError(
+                    f"{kind} {item.id!r} refers to location {item.loc}, outside the {n}x{n} matrices"
+                )
             if item.tw_early > item.tw_late:
                 raise InstanceError(f"{kind} {item.id!r} has a time window that closes before it opens")
 
@@ -218,8 +231,9 @@ def instance_validate(*, instance: Instance) -> None:
                 raise InstanceError(f"{where} refers to depot #{pos}; there are {len(instance.depots)}")
         for pos in vt.unload_sites:
             if not 0 <= pos < len(instance.disposal_sites):
-                raise InstanceError(f"{where} refers to disposal site #{pos}; there are "
-                                    f"{len(instance.disposal_sites)}")
+                raise InstanceError(
+                    f"{where} refers to disposal site #{pos}; there are {len(instance.disposal_sites)}"
+                )
         if vt.daily_cap is not None and not 0 <= vt.daily_cap_dim < dims:
             raise InstanceError(f"{where} caps load dimension {vt.daily_cap_dim}, which does not exist")
         if vt.tw_early > vt.tw_late:
@@ -228,7 +242,8 @@ def instance_validate(*, instance: Instance) -> None:
             raise InstanceError(f"{where} has a lunch break whose window closes before it opens")
     for client in instance.clients:
         if len(client.demand) != dims:
-            raise InstanceError(f"client {client.id!r} has {len(client.demand)} load dimensions, "
-                                f"vehicles have {dims}")
+            raise InstanceError(
+                f"client {client.id!r} has {len(client.demand)} load dimensions, vehicles have {dims}"
+            )
         if any(d < 0 for d in client.demand) or client.service < 0 or client.prize < 0:
             raise InstanceError(f"client {client.id!r} has a negative demand, service time or prize")

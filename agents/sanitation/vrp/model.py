@@ -39,6 +39,7 @@ break fits). All vehicle types that have a break must share it; types without on
 they had it, which is conservative. Windows that fall entirely inside [a, a + D) cannot be expressed and
 are left to the checker.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -79,9 +80,12 @@ def instance_model(*, instance: Instance) -> PyvrpModel:
     ends = [t for t, vt in enumerate(instance.vehicle_types) if vt.unload_sites]
 
     # PyVRP locations, one per site: depots, disposal sites, virtual end depots, clients.
-    site_loc = ([d.loc for d in instance.depots] + [s.loc for s in instance.disposal_sites]
-                + [instance.depots[instance.vehicle_types[t].end].loc for t in ends]
-                + [c.loc for c in instance.clients])
+    site_loc = (
+        [d.loc for d in instance.depots]
+        + [s.loc for s in instance.disposal_sites]
+        + [instance.depots[instance.vehicle_types[t].end].loc for t in ends]
+        + [c.loc for c in instance.clients]
+    )
     site_loc = np.asarray(site_loc, dtype=np.int64)
     first_client = n_dep + n_site + len(ends)
     obj = instance.objective_matrix[np.ix_(site_loc, site_loc)].copy()
@@ -97,28 +101,67 @@ def instance_model(*, instance: Instance) -> PyvrpModel:
     if carrier is not None:
         big = _big(instance, obj, shift)
         if big * max(int(weights.sum()), 1) >= MAX_VALUE:
-            raise InstanceError(f"cannot model the daily {carrier} limit: loads x route length overflow PyVRP's "
-                                "integer range; rescale the load units")
+            raise InstanceError(
+                f"cannot model the daily {carrier} limit: loads x route length overflow PyVRP's "
+                "integer range; rescale the load units"
+            )
         dist[:, first_client:] += big * weights[None, :]
         np.fill_diagonal(dist, 0)
         dist[dist >= _MISSING] = _MISSING
 
     coords = instance.coords
-    locations = [Location(x=float(coords[loc][0]) if coords is not None else 0.0,
-                          y=float(coords[loc][1]) if coords is not None else 0.0) for loc in site_loc]
-    depots = ([PDepot(location=i, tw_early=shift.early(d.tw_early), tw_late=shift.late(d.tw_late),
-                      service_duration=d.service, name=str(d.id)) for i, d in enumerate(instance.depots)]
-              + [PDepot(location=n_dep + i, tw_early=shift.early(s.tw_early), tw_late=shift.late(s.tw_late),
-                        service_duration=s.service, name=str(s.id))
-                 for i, s in enumerate(instance.disposal_sites)]
-              + [PDepot(location=n_dep + n_site + k, tw_early=0,
-                        tw_late=shift.late(instance.depots[instance.vehicle_types[t].end].tw_late),
-                        name=f"end:{instance.vehicle_types[t].name}") for k, t in enumerate(ends)])
-    clients = [PClient(location=first_client + j, delivery=list(c.demand), service_duration=c.service,
-                       tw_early=shift.early(c.tw_early), tw_late=max(shift.early(c.tw_early), shift.late(c.tw_late)),
-                       release_time=shift.early(c.release),
-                       prize=c.prize + (big * int(weights[j]) if carrier is not None and not c.required else 0),
-                       required=c.required, name=str(c.id)) for j, c in enumerate(instance.clients)]
+    locations = [
+        Location(
+            x=float(coords[loc][0]) if coords is not None else 0.0,
+            y=float(coords[loc][1]) if coords is not None else 0.0,
+        )
+        for loc in site_loc
+    ]
+    depots = (
+        [
+            PDepot(
+                location=i,
+                tw_early=shift.early(d.tw_early),
+                tw_late=shift.late(d.tw_late),
+                service_duration=d.service,
+                name=str(d.id),
+            )
+            for i, d in enumerate(instance.depots)
+        ]
+        + [
+            PDepot(
+                location=n_dep + i,
+                tw_early=shift.early(s.tw_early),
+                tw_late=shift.late(s.tw_late),
+                service_duration=s.service,
+                name=str(s.id),
+            )
+            for i, s in enumerate(instance.disposal_sites)
+        ]
+        + [
+            PDepot(
+                location=n_dep + n_site + k,
+                tw_early=0,
+                tw_late=shift.late(instance.depots[instance.vehicle_types[t].end].tw_late),
+                name=f"end:{instance.vehicle_types[t].name}",
+            )
+            for k, t in enumerate(ends)
+        ]
+    )
+    clients = [
+        PClient(
+            location=first_client + j,
+            delivery=list(c.demand),
+            service_duration=c.service,
+            tw_early=shift.early(c.tw_early),
+            tw_late=max(shift.early(c.tw_early), shift.late(c.tw_late)),
+            release_time=shift.early(c.release),
+            prize=c.prize + (big * int(weights[j]) if carrier is not None and not c.required else 0),
+            required=c.required,
+            name=str(c.id),
+        )
+        for j, c in enumerate(instance.clients)
+    ]
 
     vehicle_types = []
     for t, vt in enumerate(instance.vehicle_types):
@@ -131,21 +174,44 @@ def instance_model(*, instance: Instance) -> PyvrpModel:
         max_distance = _INT_MAX
         if caps[t] is not None:
             max_distance = big * caps[t] + big - 1
-        vehicle_types.append(PVehicleType(
-            num_available=vt.count, capacity=list(vt.capacity), start_depot=vt.depot,
-            end_depot=n_dep + n_site + ends.index(t) if t in ends else vt.end, fixed_cost=vt.fixed_cost,
-            tw_early=tw_early, tw_late=tw_late, shift_duration=shift_duration, max_distance=max_distance,
-            unit_distance_cost=1, unit_duration_cost=0,
-            reload_depots=list(vt.reload_depots) + [n_dep + s for s in vt.unload_sites], name=vt.name,
-        ))
+        vehicle_types.append(
+            PVehicleType(
+                num_available=vt.count,
+                capacity=list(vt.capacity),
+                start_depot=vt.depot,
+                end_depot=n_dep + n_site + ends.index(t) if t in ends else vt.end,
+                fixed_cost=vt.fixed_cost,
+                tw_early=tw_early,
+                tw_late=tw_late,
+                shift_duration=shift_duration,
+                max_distance=max_distance,
+                unit_distance_cost=1,
+                unit_duration_cost=0,
+                reload_depots=list(vt.reload_depots) + [n_dep + s for s in vt.unload_sites],
+                name=vt.name,
+            )
+        )
 
-    data = ProblemData(locations=locations, clients=clients, depots=depots, vehicle_types=vehicle_types,
-                       distance_matrices=[dist], duration_matrices=[dur])
+    data = ProblemData(
+        locations=locations,
+        clients=clients,
+        depots=depots,
+        vehicle_types=vehicle_types,
+        distance_matrices=[dist],
+        duration_matrices=[dur],
+    )
     neighbour_data = data.replace(distance_matrices=[obj]) if carrier is not None else None
-    depot_nodes: list[NodeId | None] = ([d.id for d in instance.depots] + [s.id for s in instance.disposal_sites]
-                                        + [None] * len(ends))
-    return PyvrpModel(data=data, neighbour_data=neighbour_data, depot_nodes=depot_nodes,
-                      final_site=final_site, lunch=lunch, carrier=carrier)
+    depot_nodes: list[NodeId | None] = (
+        [d.id for d in instance.depots] + [s.id for s in instance.disposal_sites] + [None] * len(ends)
+    )
+    return PyvrpModel(
+        data=data,
+        neighbour_data=neighbour_data,
+        depot_nodes=depot_nodes,
+        final_site=final_site,
+        lunch=lunch,
+        carrier=carrier,
+    )
 
 
 class _Clock:
@@ -168,13 +234,22 @@ class _Clock:
 def _shared_lunch(instance: Instance) -> LunchBreak | None:
     lunches = {vt.lunch for vt in instance.vehicle_types if vt.lunch is not None}
     if len(lunches) > 1:
-        raise InstanceError("vehicle types with different lunch breaks cannot be modelled together; "
-                            "give them the same break window")
+        raise InstanceError(
+            "vehicle types with different lunch breaks cannot be modelled together; "
+            "give them the same break window"
+        )
     return lunches.pop() if lunches else None
 
 
-def _virtual_end(instance: Instance, t: int, end_idx: int, first_client: int,
-                 obj: np.ndarray, dur: np.ndarray, final_site: dict[tuple[int, int], int]) -> None:
+def _virtual_end(
+    instance: Instance,
+    t: int,
+    end_idx: int,
+    first_client: int,
+    obj: np.ndarray,
+    dur: np.ndarray,
+    final_site: dict[tuple[int, int], int],
+) -> None:
     """Fill the edges into vehicle type t's virtual end depot (module docstring)."""
     vt = instance.vehicle_types[t]
     n_dep = len(instance.depots)
@@ -194,8 +269,9 @@ def _virtual_end(instance: Instance, t: int, end_idx: int, first_client: int,
     best = via_obj.argmin(axis=1)
     rows = np.arange(via_obj.shape[0])
     obj[first_client:, end_idx] = via_obj[rows, best]
-    dur[first_client:, end_idx] = (dur[first_client:, sites][rows, best] + services[best]
-                                   + dur[np.array(sites)[best], home])
+    dur[first_client:, end_idx] = (
+        dur[first_client:, sites][rows, best] + services[best] + dur[np.array(sites)[best], home]
+    )
     for j, b in enumerate(best):
         final_site[(t, j)] = vt.unload_sites[int(b)]
 
@@ -223,9 +299,11 @@ def _big(instance: Instance, obj: np.ndarray, shift: _Clock) -> int:
     bound = int(finite.max(initial=0)) * (2 * n_clients + 2)
     if instance.objective == "duration":
         # Travel time fits inside the (compressed) shift when the route has no time warp.
-        spans = [shift.late(min(vt.tw_late, instance.depots[vt.end].tw_late))
-                 - shift.early(max(vt.tw_early, instance.depots[vt.depot].tw_early))
-                 for vt in instance.vehicle_types]
+        spans = [
+            shift.late(min(vt.tw_late, instance.depots[vt.end].tw_late))
+            - shift.early(max(vt.tw_early, instance.depots[vt.depot].tw_early))
+            for vt in instance.vehicle_types
+        ]
         if all(s < HORIZON // 2 for s in spans):
             bound = min(bound, max(spans))
     return max(bound, 1) + 1

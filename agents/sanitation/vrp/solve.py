@@ -4,6 +4,7 @@ The objective is the instance's own (distance, or travel time) within the fleet 
 per truck: we do not minimise the number of trucks first. The plan is verified by our own checker
 (`check.plan_check`); `feasible` in the result is that checker's verdict, not PyVRP's.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ from pyvrp import IteratedLocalSearch, PenaltyManager, RandomNumberGenerator, So
 from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
 from pyvrp.solve import SolveParams
 from pyvrp.solve import solve as pyvrp_solve
-from pyvrp.stop import MaxRuntime
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from agents.sanitation.vrp.check import PlanRoute, Violation, plan_check, plan_cost
 from agents.sanitation.vrp.instance import Instance, NodeId
@@ -27,7 +28,7 @@ class SolveResult:
 
     instance: str
     routes: list[PlanRoute]
-    cost: float
+    cost: float | int
     feasible: bool
     violations: list[Violation]
     time_limit: float
@@ -38,6 +39,7 @@ class SolveResult:
     skipped: list[NodeId] = field(default_factory=list)
     prizes: int = 0
     objective: str = "distance"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def vehicles(self) -> int:
@@ -65,37 +67,59 @@ class SolveResult:
             "time_limit": self.time_limit,
             "seed": self.seed,
             "runtime_s": round(self.runtime_s, 3),
-            "best_known": self.best_known,
+            "best_known": _whole(self.best_known),
             "gap_pct": None if gap is None else round(gap, 3),
             "solver_feasible": self.solver_feasible,
             "skipped": list(self.skipped),
             "prizes": self.prizes,
             "violations": [v.as_dict() for v in self.violations],
+            "notes": list(self.notes),
         }
 
 
-def instance_solve(*, instance: Instance, time_limit: float, seed: int = 1, display: bool = False) -> SolveResult:
-    """Solve with PyVRP for `time_limit` seconds and check the best plan found."""
+def instance_solve(
+    *,
+    instance: Instance,
+    time_limit: float,
+    seed: int = 1,
+    max_iterations: int | None = None,
+    display: bool = False,
+) -> SolveResult:
+    """Solve with PyVRP for `time_limit` seconds (or `max_iterations`, whichever ends first: an iteration
+    budget makes a seeded run repeatable on a busy machine) and check the best plan found."""
     started = time.perf_counter()
     model = instance_model(instance=instance)
-    result = _pyvrp_run(model, time_limit=time_limit, seed=seed, display=display)
+    stop = MaxRuntime(max(0.0, float(time_limit)))
+    if max_iterations is not None:
+        stop = MultipleCriteria([stop, MaxIterations(max_iterations)])
+    result = _pyvrp_run(model, stop=stop, seed=seed, display=display)
     routes = solution_decode(instance=instance, model=model, solution=result.best)
     violations = plan_check(instance=instance, routes=routes)
     visited = {node for r in routes for node in r.visits}
     skipped = [c.id for c in instance.clients if c.id not in visited]
     prizes = sum(c.prize for c in instance.clients if c.id in visited)
     return SolveResult(
-        instance=instance.name, routes=routes, cost=_rounded(plan_cost(instance=instance, routes=routes),
-                                                             instance.cost_scale),
-        feasible=not violations, violations=violations, time_limit=time_limit, seed=seed,
-        runtime_s=time.perf_counter() - started, best_known=instance.best_known,
-        solver_feasible=result.best.is_feasible(), skipped=skipped, prizes=prizes, objective=instance.objective,
+        instance=instance.name,
+        routes=routes,
+        cost=_rounded(plan_cost(instance=instance, routes=routes), instance.cost_scale),
+        feasible=not violations,
+        violations=violations,
+        time_limit=time_limit,
+        seed=seed,
+        runtime_s=time.perf_counter() - started,
+        best_known=instance.best_known,
+        solver_feasible=result.best.is_feasible(),
+        skipped=skipped,
+        notes=list(instance.notes),
+        prizes=prizes,
+        objective=instance.objective,
     )
 
 
 def solution_decode(*, instance: Instance, model: PyvrpModel, solution: Solution) -> list[PlanRoute]:
     """PyVRP routes -> `PlanRoute`s in node ids, with the final unload written in where the composite end
     edge implied it, and trailing empty reloads at the home depot dropped."""
+    kinds = instance.node_kinds()
     routes = []
     for route in solution.routes():
         t = route.vehicle_type()
@@ -109,7 +133,7 @@ def solution_decode(*, instance: Instance, model: PyvrpModel, solution: Solution
             elif activity.is_depot():
                 visits.append(model.depot_nodes[activity.idx])
                 last_client = None
-        if not any(instance.node_kinds()[v][0] == "client" for v in visits):
+        if not any(kinds[v][0] == "client" for v in visits):
             continue
         if vt.unload_sites and last_client is not None:
             visits.append(instance.disposal_sites[model.final_site[(t, last_client)]].id)
@@ -120,10 +144,9 @@ def solution_decode(*, instance: Instance, model: PyvrpModel, solution: Solution
     return routes
 
 
-def _pyvrp_run(model: PyvrpModel, *, time_limit: float, seed: int, display: bool):
+def _pyvrp_run(model: PyvrpModel, *, stop: StoppingCriterion, seed: int, display: bool):
     """PyVRP's own `solve`, except that granular neighbours come from the plain objective matrix when the
     distance dimension also carries a daily counter (see model.py)."""
-    stop = MaxRuntime(max(0.0, float(time_limit)))
     if model.neighbour_data is None:
         return pyvrp_solve(model.data, stop, seed=seed, collect_stats=False, display=display)
     params = SolveParams()
@@ -140,6 +163,12 @@ def _pyvrp_run(model: PyvrpModel, *, time_limit: float, seed: int, display: bool
     return algo.run(stop, False, display, params.display_interval)
 
 
-def _rounded(cost: float, scale: int) -> float:
-    digits = max(0, math.ceil(math.log10(scale))) if scale > 1 else 0
-    return round(cost, digits) if digits else float(round(cost))
+def _rounded(cost: float, scale: int) -> float | int:
+    """Whole numbers stay whole (784, not 784.0); tenths keep one decimal (827.3)."""
+    digits = math.ceil(math.log10(scale)) if scale > 1 else 0
+    return round(cost, digits) if digits else round(cost)
+
+
+def _whole(value: float | None) -> float | int | None:
+    """784.0 -> 784 for JSON; 827.3 stays as it is."""
+    return int(value) if value is not None and float(value).is_integer() else value

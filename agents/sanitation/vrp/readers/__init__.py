@@ -3,6 +3,7 @@
 `instance_read` is the entry point: VRPLIB (CVRP, VRPTW, multi-trip), Solomon and Kim et al. files all
 come back as one normalised `Instance`. A broken file raises `InstanceError` naming the line.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,26 +19,34 @@ FORMATS = ("vrplib", "solomon", "kim")
 # Published optima for instances whose files carry no reference value of their own (Solomon's text format
 # has no comment field). Values in each set's own convention; see ../shared/benchmarks/SOURCE.md.
 BEST_KNOWN: dict[str, float] = {
-    "C101": 827.3,   # Solomon (1987); 10 routes
+    "C101": 827.3,  # Solomon (1987); 10 routes
     "R101": 1637.7,  # Solomon (1987); 20 routes, distance-minimising optimum
 }
 
 
 def instance_format_detect(*, text: str) -> str:
     """'vrplib', 'solomon' or 'kim', judged from the content; `InstanceError` when none fits."""
-    if re.search(r"^\s*(NODE_COORD_SECTION|EDGE_WEIGHT_SECTION|DEMAND_SECTION)\b", text, re.M) or \
-            re.search(r"^\s*DIMENSION\s*:", text, re.M):
+    if re.search(
+        r"^\s*(NODE_COORD_SECTION|EDGE_WEIGHT_SECTION|DEMAND_SECTION)\b", text, re.MULTILINE
+    ) or re.search(r"^\s*DIMENSION\s*:", text, re.MULTILINE):
         return "vrplib"
-    if re.search(r"^\s*VEHICLE\s*$", text, re.M | re.I) and re.search(r"^\s*CUSTOMER\s*$", text, re.M | re.I):
+    if re.search(r"^\s*VEHICLE\s*$", text, re.MULTILINE | re.IGNORECASE) and re.search(
+        r"^\s*CUSTOMER\s*$", text, re.MULTILINE | re.IGNORECASE
+    ):
         return "solomon"
-    if re.search(r"^\s*Stop_ID\b", text, re.M | re.I) or re.search(r"^\s*[0-9.]+\s*//", text, re.M):
+    if re.search(r"^\s*Stop_ID\b", text, re.MULTILINE | re.IGNORECASE) or re.search(
+        r"^\s*[0-9.]+\s*//", text, re.MULTILINE
+    ):
         return "kim"
-    raise InstanceError("cannot tell the format: not VRPLIB (no DIMENSION or *_SECTION), not Solomon "
-                        "(no VEHICLE and CUSTOMER blocks), not Kim et al. (no 'value // comment' header)")
+    raise InstanceError(
+        "cannot tell the format: not VRPLIB (no DIMENSION or *_SECTION), not Solomon "
+        "(no VEHICLE and CUSTOMER blocks), not Kim et al. (no 'value // comment' header)"
+    )
 
 
-def instance_parse(*, text: str, fmt: str | None = None, source: str = "<text>",
-                   convention: str | None = None) -> Instance:
+def instance_parse(
+    *, text: str, fmt: str | None = None, source: str = "<text>", convention: str | None = None
+) -> Instance:
     """Parse instance text in the given or detected format."""
     fmt = fmt or instance_format_detect(text=text)
     if fmt == "vrplib":
@@ -73,9 +82,20 @@ def instance_read(*, path: str | Path, fmt: str | None = None, convention: str |
 
 def solution_cost_read(*, path: str | Path) -> float | None:
     """The ``Cost`` value of a VRPLIB solution file, or None when it has none."""
-    match = re.search(r"^\s*Cost\s*:?\s*([0-9.]+)\s*$", Path(path).read_text(errors="replace"), re.M | re.I)
+    match = re.search(
+        r"^\s*Cost\s*:?\s*([0-9.]+)\s*$", Path(path).read_text(errors="replace"), re.MULTILINE | re.IGNORECASE
+    )
     return float(match.group(1)) if match else None
 
 
-__all__ = ["BEST_KNOWN", "FORMATS", "instance_format_detect", "instance_parse", "instance_read",
-           "kim_parse", "solomon_parse", "solution_cost_read", "vrplib_parse"]
+__all__ = [
+    "BEST_KNOWN",
+    "FORMATS",
+    "instance_format_detect",
+    "instance_parse",
+    "instance_read",
+    "kim_parse",
+    "solomon_parse",
+    "solution_cost_read",
+    "vrplib_parse",
+]

@@ -1,4 +1,5 @@
 """Small helpers the text readers share: numbers with line numbers in their errors, and distance rules."""
+
 from __future__ import annotations
 
 import math

@@ -18,6 +18,7 @@ leg. The objective is total travel time (seconds). Loads are kept in hundredths 
 fractional capacities stay exact integers. The file gives no fleet size: we allow one truck more than
 the lower bound max(ceil(total load / daily cap), ceil(stops / daily stop limit)), and record both.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,13 +59,17 @@ def kim_parse(*, text: str, source: str = "<kim>") -> Instance:
             continue
         if not seen_columns:
             if not line.lower().startswith("stop_id"):
-                raise fail(source, lineno, f"expected the column header 'Stop_ID X(feet) ...', found {line[:30]!r}")
+                raise fail(
+                    source, lineno, f"expected the column header 'Stop_ID X(feet) ...', found {line[:30]!r}"
+                )
             seen_columns = True
             continue
         rows.append((lineno, line.split()))
     if len(header) < len(_HEADER_FIELDS):
-        raise InstanceError(f"{source}: the header needs {len(_HEADER_FIELDS)} lines "
-                            f"({', '.join(_HEADER_FIELDS)}), found {len(header)}")
+        raise InstanceError(
+            f"{source}: the header needs {len(_HEADER_FIELDS)} lines "
+            f"({', '.join(_HEADER_FIELDS)}), found {len(header)}"
+        )
     if not seen_columns:
         raise InstanceError(f"{source}: the 'Stop_ID ...' column header and the site rows are missing")
     capacity_yd, cap_yd, max_stops_f, lunch_s, mph = header
@@ -89,32 +94,64 @@ def kim_parse(*, text: str, source: str = "<kim>") -> Instance:
     duration = np.floor(feet / feet_per_second + 0.5).astype(np.int64)
 
     depot = depots[0]
-    lunch = LunchBreak(earliest=LUNCH_EARLIEST, latest=LUNCH_LATEST, duration=int(round(lunch_s)))
+    lunch = LunchBreak(earliest=LUNCH_EARLIEST, latest=LUNCH_LATEST, duration=round(lunch_s))
     capacity = _load_units(capacity_yd)
     daily_cap = _load_units(cap_yd)
     max_stops = int(max_stops_f)
-    clients = [Client(id=s["id"], loc=s["loc"], demand=(s["load"],), service=s["service"], tw_early=s["early"],
-                      tw_late=s["late"]) for s in stops]
+    clients = [
+        Client(
+            id=s["id"],
+            loc=s["loc"],
+            demand=(s["load"],),
+            service=s["service"],
+            tw_early=s["early"],
+            tw_late=s["late"],
+        )
+        for s in stops
+    ]
     total = sum(c.demand[0] for c in clients)
     big_stop = max(c.demand[0] for c in clients)
     if big_stop > capacity:
-        raise InstanceError(f"{source}: a stop's load ({big_stop / LOAD_UNITS_PER_YARD} yd) exceeds the truck")
+        raise InstanceError(
+            f"{source}: a stop's load ({big_stop / LOAD_UNITS_PER_YARD} yd) exceeds the truck"
+        )
     lower_bound = max(math.ceil(total / daily_cap), math.ceil(len(clients) / max_stops))
     vt = VehicleType(
-        name="truck", count=lower_bound + 1, capacity=(capacity,), depot=0,
-        tw_early=depot["early"], tw_late=depot["late"], unload_sites=tuple(range(len(landfills))),
-        daily_cap=daily_cap, max_stops=max_stops, lunch=lunch,
+        name="truck",
+        count=lower_bound + 1,
+        capacity=(capacity,),
+        depot=0,
+        tw_early=depot["early"],
+        tw_late=depot["late"],
+        unload_sites=tuple(range(len(landfills))),
+        daily_cap=daily_cap,
+        max_stops=max_stops,
+        lunch=lunch,
     )
     return Instance(
-        name=_name(source), clients=clients,
+        name=_name(source),
+        clients=clients,
         depots=[Depot(id=depot["id"], loc=depot["loc"], tw_early=depot["early"], tw_late=depot["late"])],
-        disposal_sites=[DisposalSite(id=s["id"], loc=s["loc"], tw_early=s["early"], tw_late=s["late"],
-                                     service=s["service"]) for s in landfills],
-        vehicle_types=[vt], distance=distance, duration=duration, objective="duration", cost_scale=1,
-        fmt="kim", coords=coords,
-        notes=[f"loads in 1/{LOAD_UNITS_PER_YARD} yd; travel time at {mph:g} mph, Manhattan feet",
-               f"fleet not given: lower bound {lower_bound} trucks ({total / LOAD_UNITS_PER_YARD:g} yd, "
-               f"{cap_yd:g} yd per truck per day); allowing {lower_bound + 1}"],
+        disposal_sites=[
+            DisposalSite(
+                id=s["id"], loc=s["loc"], tw_early=s["early"], tw_late=s["late"], service=s["service"]
+            )
+            for s in landfills
+        ],
+        vehicle_types=[vt],
+        distance=distance,
+        duration=duration,
+        objective="duration",
+        cost_scale=1,
+        fmt="kim",
+        coords=coords,
+        notes=[
+            f"loads in 1/{LOAD_UNITS_PER_YARD} yd; travel time at {mph:g} mph, Manhattan feet",
+            (
+                f"fleet not given: lower bound {lower_bound} trucks ({total / LOAD_UNITS_PER_YARD:g} yd, "
+                f"{cap_yd:g} yd per truck per day); allowing {lower_bound + 1}"
+            ),
+        ],
     )
 
 
@@ -132,8 +169,11 @@ def kim_fleet_lower_bound(*, instance: Instance) -> int:
 
 def _site(lineno: int, toks: list[str], index: int, source: str) -> dict:
     if len(toks) != 8:
-        raise fail(source, lineno, f"site rows need 8 values (id x y early late service load type), "
-                                   f"found {len(toks)}")
+        raise fail(
+            source,
+            lineno,
+            f"site rows need 8 values (id x y early late service load type), found {len(toks)}",
+        )
     node = integer(toks[0], source=source, lineno=lineno, what="Stop_ID")
     if node != index:
         raise fail(source, lineno, f"expected Stop_ID {index}, found {node} (ids must run 0, 1, 2 ...)")
@@ -148,9 +188,17 @@ def _site(lineno: int, toks: list[str], index: int, source: str) -> dict:
     load = number(toks[6], source=source, lineno=lineno, what="load (yards)")
     if service < 0 or load < 0:
         raise fail(source, lineno, "service time and load must not be negative")
-    return {"id": node, "loc": index, "x": number(toks[1], source=source, lineno=lineno, what="X (feet)"),
-            "y": number(toks[2], source=source, lineno=lineno, what="Y (feet)"), "early": early, "late": late,
-            "service": service, "load": _load_units(load) if kind == 1 else 0, "type": kind}
+    return {
+        "id": node,
+        "loc": index,
+        "x": number(toks[1], source=source, lineno=lineno, what="X (feet)"),
+        "y": number(toks[2], source=source, lineno=lineno, what="Y (feet)"),
+        "early": early,
+        "late": late,
+        "service": service,
+        "load": _load_units(load) if kind == 1 else 0,
+        "type": kind,
+    }
 
 
 def _clock(token: str, source: str, lineno: int, what: str) -> int:
@@ -164,7 +212,7 @@ def _clock(token: str, source: str, lineno: int, what: str) -> int:
 
 
 def _load_units(yards: float) -> int:
-    return int(round(yards * LOAD_UNITS_PER_YARD))
+    return round(yards * LOAD_UNITS_PER_YARD)
 
 
 def _name(source: str) -> str:

@@ -7,6 +7,7 @@ Convention (as the published optima, C101 827.3): Euclidean distance truncated t
 We keep every distance, time window and service time in integer tenths, so PyVRP's integer arithmetic is
 exact and the cost is reported as sum / 10.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,11 +30,14 @@ def solomon_parse(*, text: str, source: str = "<solomon>") -> Instance:
         if head not in heads:
             raise InstanceError(f"{source}: the {head} section is missing")
 
-    vehicle_rows = [(n, line) for n, line in lines[heads["VEHICLE"] + 1: heads["CUSTOMER"]]
-                    if _numeric_row(line)]
+    vehicle_rows = [
+        (n, line) for n, line in lines[heads["VEHICLE"] + 1 : heads["CUSTOMER"]] if _numeric_row(line)
+    ]
     if len(vehicle_rows) != 1:
         at = lines[heads["VEHICLE"]][0]
-        raise fail(source, at, f"the VEHICLE section needs one 'NUMBER CAPACITY' row, found {len(vehicle_rows)}")
+        raise fail(
+            source, at, f"the VEHICLE section needs one 'NUMBER CAPACITY' row, found {len(vehicle_rows)}"
+        )
     v_line, v_text = vehicle_rows[0]
     v_toks = v_text.split()
     if len(v_toks) != 2:
@@ -44,23 +48,30 @@ def solomon_parse(*, text: str, source: str = "<solomon>") -> Instance:
         raise fail(source, v_line, "vehicle number and capacity must be positive")
 
     rows = []
-    for lineno, line in lines[heads["CUSTOMER"] + 1:]:
+    for lineno, line in lines[heads["CUSTOMER"] + 1 :]:
         if not _numeric_row(line):
             if rows:
                 raise fail(source, lineno, f"unexpected text among customer rows: {line[:40]!r}")
             continue  # the column header ('CUST NO. XCOORD. ...')
         toks = line.split()
         if len(toks) != 7:
-            raise fail(source, lineno, f"customer rows need 7 values (id x y demand ready due service), "
-                                       f"found {len(toks)}")
+            raise fail(
+                source,
+                lineno,
+                f"customer rows need 7 values (id x y demand ready due service), found {len(toks)}",
+            )
         node = integer(toks[0], source=source, lineno=lineno, what="customer number")
         if node != len(rows):
-            raise fail(source, lineno, f"expected customer {len(rows)}, found {node} (rows must run 0, 1, 2 ...)")
+            raise fail(
+                source, lineno, f"expected customer {len(rows)}, found {node} (rows must run 0, 1, 2 ...)"
+            )
         x = number(toks[1], source=source, lineno=lineno, what="x coordinate")
         y = number(toks[2], source=source, lineno=lineno, what="y coordinate")
         demand = integer(toks[3], source=source, lineno=lineno, what="demand")
-        ready, due, service = (integer(t, source=source, lineno=lineno, what=w)
-                               for t, w in zip(toks[4:], ("ready time", "due date", "service time")))
+        ready, due, service = (
+            integer(t, source=source, lineno=lineno, what=w)
+            for t, w in zip(toks[4:], ("ready time", "due date", "service time"))
+        )
         if min(demand, ready, due, service) < 0:
             raise fail(source, lineno, "demand and times must not be negative")
         if ready > due:
@@ -73,13 +84,35 @@ def solomon_parse(*, text: str, source: str = "<solomon>") -> Instance:
     distance = euclid_floor10(coords)
     _, _, _, _, d_ready, d_due, _ = rows[0]
     depot = Depot(id=0, loc=0, tw_early=d_ready * _TENTHS, tw_late=d_due * _TENTHS)
-    clients = [Client(id=i, loc=i, demand=(r[3],), service=r[6] * _TENTHS, tw_early=r[4] * _TENTHS,
-                      tw_late=r[5] * _TENTHS) for i, r in enumerate(rows) if i > 0]
-    vt = VehicleType(name="vehicle", count=count, capacity=(capacity,), tw_early=depot.tw_early,
-                     tw_late=depot.tw_late)
-    return Instance(name=name, clients=clients, depots=[depot], vehicle_types=[vt], distance=distance,
-                    duration=distance.copy(), objective="distance", cost_scale=_TENTHS, fmt="solomon",
-                    coords=coords, time_unit="0.1 time unit", notes=["distance convention trunc1 (integer tenths)"])
+    clients = [
+        Client(
+            id=i,
+            loc=i,
+            demand=(r[3],),
+            service=r[6] * _TENTHS,
+            tw_early=r[4] * _TENTHS,
+            tw_late=r[5] * _TENTHS,
+        )
+        for i, r in enumerate(rows)
+        if i > 0
+    ]
+    vt = VehicleType(
+        name="vehicle", count=count, capacity=(capacity,), tw_early=depot.tw_early, tw_late=depot.tw_late
+    )
+    return Instance(
+        name=name,
+        clients=clients,
+        depots=[depot],
+        vehicle_types=[vt],
+        distance=distance,
+        duration=distance.copy(),
+        objective="distance",
+        cost_scale=_TENTHS,
+        fmt="solomon",
+        coords=coords,
+        time_unit="0.1 time unit",
+        notes=["distance convention trunc1 (integer tenths)"],
+    )
 
 
 def _numeric_row(line: str) -> bool:

