@@ -29,13 +29,15 @@ class Command(BaseCommand):
         if opts["if_empty"] and RoadSegment.objects.exists():
             self.stderr.write("a city is already loaded; reusing it (run without --if-empty to reload)")
             return
-        out = demo_city_load(synthetic=opts["synthetic"], scale=opts["scale"], seed=opts["seed"],
-                             progress=lambda m: self.stderr.write(m))
         if not opts["no_users"]:
-            # Demo logins only: the password comes from the environment (make demo prints it).
+            # Demo logins first, so agents' demo data can attach crews to them. Demo only: the password
+            # comes from the environment (make demo prints it).
             password = os.environ.get("CITY_OPS_DEMO_PASSWORD", "city-ops-demo")
             for name, roles in DEMO_USERS:
                 user_create(username=name, password=password, roles=roles, email=f"{name}@example.org")
+        out = demo_city_load(synthetic=opts["synthetic"], scale=opts["scale"], seed=opts["seed"],
+                             progress=lambda m: self.stderr.write(m))
+        if not opts["no_users"]:
             out["users"] = [u for u, _ in DEMO_USERS]
         if opts["json"]:
             self.stdout.write(json.dumps(out, default=str))
