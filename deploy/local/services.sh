@@ -40,7 +40,12 @@ cmd_install() {
   $SUDO apt-get update -q
   # Debian names the PostGIS package after the server's major version; Ubuntu too. Pick the one that exists.
   local postgis_pkg
-  postgis_pkg=$(apt-cache search --names-only '^postgresql-[0-9]+-postgis-3$' | awk '{print $1}' | sort -V | tail -n 1)
+  # The PostGIS build must match the server's major version: that of the distribution's `postgresql`.
+  local pg_major
+  pg_major=$(apt-cache depends postgresql 2>/dev/null | grep -oE 'postgresql-[0-9]+' | head -n 1 | cut -d- -f2)
+  postgis_pkg="postgresql-${pg_major}-postgis-3"
+  apt-cache show "$postgis_pkg" >/dev/null 2>&1 ||
+    postgis_pkg=$(apt-cache search --names-only '^postgresql-[0-9]+-postgis-3$' | awk '{print $1}' | sort -V | tail -n 1)
   local pkgs=()
   for p in "${APT_PACKAGES[@]}"; do [ "$p" = postgresql-15-postgis-3 ] && p="$postgis_pkg"; pkgs+=("$p"); done
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${pkgs[@]}"
