@@ -26,7 +26,7 @@ def _pg_bin() -> Path | None:
 def scratch_db():
     """A database of its own (name unique to this process) with PostGIS and a table of rows."""
     if _pg_bin() is None or shutil.which("bash") is None:
-        pytest.skip("pg_dump is not installed: `make test` installs PostgreSQL's client tools")
+        pytest.fail("pg_dump is not installed: `make test` installs PostgreSQL's client tools")
     db = settings.DATABASES["default"]
     conninfo = {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "password": db["PASSWORD"]}
     name = f"cityops_backup_test_{os.getpid()}"

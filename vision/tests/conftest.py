@@ -72,10 +72,10 @@ def model_path(request) -> Path:
 
 @pytest.fixture(scope="session")
 def shipped_model() -> Path:
-    """The shipped model (or the one named by VISION_TEST_MODEL), or a skip when there is none yet."""
+    """The shipped model (or the one named by VISION_TEST_MODEL); its absence is a broken checkout."""
     path = Path(os.environ.get("VISION_TEST_MODEL") or DEFAULT_MODEL)
     if not path.is_file():
-        pytest.skip(f"{path} not shipped yet (python -m vision.train ... --ship)")
+        pytest.fail(f"{path} is missing: the trained model ships in the repository (python -m vision.train ... --ship)")
     return path
 
 
@@ -85,5 +85,5 @@ def valid_photos(shared_dir) -> list[Path]:
     base = shared_dir / POTHOLES_VALID
     photos = [base / name for name in VALID_PHOTOS if (base / name).is_file()]
     if not photos:
-        pytest.skip(f"no validation photos under {base}")
+        pytest.skip(f"../shared has no pothole validation photos under {base}")
     return photos

@@ -12,9 +12,9 @@ from PIL import Image
 
 
 def ultralytics_load():
-    """Import ultralytics offline (project-local config dir, no downloads); skip when not installed."""
+    """Import ultralytics offline (project-local config dir, no downloads); `make test` installs it."""
     if importlib.util.find_spec("ultralytics") is None:
-        pytest.skip("ultralytics is not installed (it is in the 'train' extra)")
+        pytest.fail("ultralytics is not installed: `make test` installs the 'train' extra")
     from vision.train import ultralytics_offline_prepare
 
     ultralytics_offline_prepare()

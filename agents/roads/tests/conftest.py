@@ -82,7 +82,7 @@ def grid_model(tmp_path_factory):
 def tiny_model(grid_model):
     """Tests whose expectations follow from the tiny model's arithmetic (boxes, defects) need it."""
     if grid_model is None:
-        pytest.skip("building the tiny test model needs the onnx package (the 'train' extra)")
+        pytest.fail("building the tiny test model needs the onnx package: `make test` installs the 'train' extra")
     return grid_model
 
 
