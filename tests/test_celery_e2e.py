@@ -9,7 +9,6 @@ from django.db import transaction
 
 from agents.core.models import AgentRun
 from agents.core.services import agent_run_create, agent_run_reap
-
 from tests.fixtures import WorkerProcess, run_wait
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from django.contrib.gis.geos import LineString, Point
-from django.db.models import Q
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import Q
 
 from city_ops.city.models import CityEvent, RoadClosure, RoadSegment
 from city_ops.city.network import road_network

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from agents.core.base import Agent, AgentResult, Kpi
+from agents.core.base import Agent
 from agents.core.models import AgentRun, RunKpi
 from agents.core.registry import UnknownAgentError, _agents, register
 from agents.core.services import agent_run_create, agent_run_execute, agent_run_reap, event_dispatch

@@ -17,7 +17,9 @@ from vision.engine import DEFAULT_MODEL, ModelLoadError, detector_get
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".hif"}
+)
 
 
 def paths_expand(*, paths: Sequence[str | Path]) -> list[Path]:

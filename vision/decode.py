@@ -3,6 +3,9 @@
 JPEGs bigger than the model input are decoded at reduced size by libjpeg's DCT scaling (``Image.draft``):
 the model sees at most ``imgsz`` pixels, so decoding a 12 MP photo in full only to shrink it wastes most of the
 work. Boxes found on the reduced image are mapped back to full-resolution coordinates with ``scale``.
+
+HEIC/HEIF (iPhones) is read through pillow-heif (``vision.heif``, registered on import); libheif applies the
+file's own rotation, so those pixels arrive upright and their EXIF orientation reads 1.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from vision.heif import heif_brand, heif_register
+
+heif_register()
 
 ImageSource = str | Path | bytes | bytearray | memoryview | np.ndarray
 
@@ -93,6 +100,9 @@ def image_decode(
         except Image.DecompressionBombError as exc:
             raise ImageDecodeError(f"too many pixels (decompression bomb guard): {exc}") from exc
         except UnidentifiedImageError as exc:
+            if _head_is_heif(fh):
+                # libheif refuses a HEIC it cannot parse (cut short, damaged) at open: say so, not "unknown".
+                raise ImageDecodeError("corrupt or truncated HEIF/HEIC image") from exc
             raise ImageDecodeError("not a recognised image format") from exc
         except (OSError, ValueError, SyntaxError) as exc:
             raise ImageDecodeError(f"unreadable image header: {exc}") from exc
@@ -100,9 +110,18 @@ def image_decode(
             return _pil_decode(img=img, target_hw=target_hw, fast=fast, limit=limit)
         except ImageDecodeError:
             raise
-        except (OSError, ValueError, SyntaxError, MemoryError, EOFError) as exc:
-            # PIL reports truncated/corrupt data as OSError ("image file is truncated") or SyntaxError.
+        except (OSError, ValueError, SyntaxError, MemoryError, EOFError, RuntimeError) as exc:
+            # PIL reports truncated/corrupt data as OSError ("image file is truncated") or SyntaxError;
+            # pillow-heif reports a libheif decoding error as RuntimeError.
             raise ImageDecodeError(f"corrupt or truncated image data: {exc}") from exc
+
+
+def _head_is_heif(fh: BinaryIO) -> bool:
+    try:
+        fh.seek(0)
+        return heif_brand(fh.read(64)) is not None
+    except (OSError, ValueError):
+        return False
 
 
 def _source_open(source: str | Path | bytes | bytearray | memoryview) -> BinaryIO:

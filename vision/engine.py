@@ -301,18 +301,33 @@ _CACHE: dict[tuple[str, int, tuple[str, ...], int | None], Detector] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+_FALLBACKS_LOGGED: set[tuple[str, ...]] = set()
+
+
 def providers_resolve(providers: Iterable[str] | None) -> list[str]:
-    """Normalise provider names ("cuda", "cpu" or ORT names) and drop unavailable ones, keeping CPU last."""
+    """Normalise provider names ("cuda", "cpu" or ORT names) and drop unavailable ones, keeping CPU last.
+
+    The list comes from the caller's configuration (the road agent passes ``settings.VISION_PROVIDERS``). A
+    provider this onnxruntime build lacks (CUDA with the CPU-only wheel) is dropped with a warning, once per
+    process for each set of missing providers (this runs on every batch), and CPU takes over. A build that
+    has CUDA but cannot start it (no GPU, no driver) falls back inside ONNX Runtime; ``Detector`` logs that.
+    """
     import onnxruntime as ort
 
     wanted = [_PROVIDER_ALIASES.get(p.lower(), p) for p in (providers or ["CPUExecutionProvider"])]
-    available = set(ort.get_available_providers())
+    available = ort.get_available_providers()
     chosen = [p for p in dict.fromkeys(wanted) if p in available]
-    missing = [p for p in wanted if p not in available]
-    if missing:
-        logger.info("execution providers not available here: %s; falling back to CPU", ", ".join(missing))
+    missing = [p for p in dict.fromkeys(wanted) if p not in available]
     if "CPUExecutionProvider" not in chosen:
         chosen.append("CPUExecutionProvider")
+    if missing and tuple(missing) not in _FALLBACKS_LOGGED:
+        _FALLBACKS_LOGGED.add(tuple(missing))
+        logger.warning(
+            "execution provider(s) %s not available in this onnxruntime (it has %s); falling back to %s",
+            ", ".join(missing),
+            ", ".join(available),
+            ", ".join(chosen),
+        )
     return chosen
 
 

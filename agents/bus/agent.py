@@ -7,6 +7,7 @@ import logging
 
 from django.db.models import Avg, Count, Q
 from django.urls import reverse
+from django.utils.translation import gettext_noop
 
 from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedule
 from agents.core.registry import register
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 @register
 class BusAgent(Agent):
     name = "bus"
-    label = "Buses"
+    label = gettext_noop("Buses")
     description = ("Plans tomorrow's vehicle blocks with the fewest buses and least empty running, watches "
                    "live headways for bunching and gaps, and detours buses around road closures.")
     reads = ("bus.Feed", "bus.VehicleState", "city.RoadSegment", "city.RoadClosure", "city.Place")
@@ -35,13 +36,13 @@ class BusAgent(Agent):
     @property
     def map_layers(self) -> tuple[dict, ...]:
         return (
-            {"id": "bus-routes", "label": "Bus routes", "url": reverse("bus-api:layer-routes"), "on": False,
+            {"id": "bus-routes", "label": gettext_noop("Bus routes"), "url": reverse("bus-api:layer-routes"), "on": False,
              "color": "#0b7a75", "kind": "line"},
-            {"id": "bus-stops", "label": "Bus stops", "url": reverse("bus-api:layer-stops"), "on": False,
+            {"id": "bus-stops", "label": gettext_noop("Bus stops"), "url": reverse("bus-api:layer-stops"), "on": False,
              "color": "#0b7a75", "kind": "point"},
-            {"id": "bus-vehicles", "label": "Buses (live)", "url": reverse("bus-api:layer-vehicles"), "on": False,
+            {"id": "bus-vehicles", "label": gettext_noop("Buses (live)"), "url": reverse("bus-api:layer-vehicles"), "on": False,
              "color": "#1f6feb", "kind": "point", "refresh": 30},
-            {"id": "bus-detours", "label": "Bus detours", "url": reverse("bus-api:layer-detours"), "on": True,
+            {"id": "bus-detours", "label": gettext_noop("Bus detours"), "url": reverse("bus-api:layer-detours"), "on": True,
              "color": "#e8710a", "kind": "line", "refresh": 60},
         )
 
@@ -77,20 +78,20 @@ class BusAgent(Agent):
                                layover_s=float(layover) * 60.0 if layover not in (None, "") else None,
                                reason=ctx.run.reason or "nightly plan", user=ctx.run.created_by, run=ctx.run)
         except NoServiceError as exc:
-            return AgentResult(kpis=[Kpi("trips", 0, "trips", label="Trips planned")], summary=str(exc),
+            return AgentResult(kpis=[Kpi("trips", 0, "trips", label=gettext_noop("Trips planned"))], summary=str(exc),
                                details={"feed": feed.pk, "date": day.isoformat()})
         ctx.progress(2, 2, "plan stored")
         kpis = [
             Kpi("vehicles", plan.vehicles, "buses", baseline=plan.lower_bound,
-                label="Buses planned (baseline: fewest possible)"),
-            Kpi("lower_bound", plan.lower_bound, "buses", label="Fewest buses possible (peak trips at once)"),
-            Kpi("deadhead_km", plan.deadhead_km, "km", label="Empty running"),
-            Kpi("deadhead_min", plan.deadhead_min, "min", label="Empty running time"),
-            Kpi("trips", plan.trips, "trips", label="Trips planned"),
+                label=gettext_noop("Buses planned (baseline: fewest possible)")),
+            Kpi("lower_bound", plan.lower_bound, "buses", label=gettext_noop("Fewest buses possible (peak trips at once)")),
+            Kpi("deadhead_km", plan.deadhead_km, "km", label=gettext_noop("Empty running")),
+            Kpi("deadhead_min", plan.deadhead_min, "min", label=gettext_noop("Empty running time")),
+            Kpi("trips", plan.trips, "trips", label=gettext_noop("Trips planned")),
         ]
         if plan.feed_vehicles:
             kpis.append(Kpi("vehicles_vs_feed", plan.vehicles, "buses", baseline=plan.feed_vehicles,
-                            label="Buses planned (baseline: the feed's own blocks)"))
+                            label=gettext_noop("Buses planned (baseline: the feed's own blocks)")))
         against = f", feed blocks {plan.feed_vehicles}" if plan.feed_vehicles else ""
         return AgentResult(
             kpis=kpis,
@@ -128,11 +129,11 @@ class BusAgent(Agent):
                                details={"pruned_positions": pruned})
         share = 100.0 * agg["good"] / agg["n"]
         kpis = [
-            Kpi("headway_cv", round(agg["cv"], 3), "", baseline=0.39, label="Headway cv, mean (grade C <= 0.39)"),
-            Kpi("ewt_s", round(agg["ewt"] or 0.0, 1), "s", label="Excess wait time, mean"),
-            Kpi("grade_c_or_better", round(share, 1), "%", label="Route checks at grade C or better"),
-            Kpi("bunching_warnings", counts["bunching"], "", label="Bunching warnings"),
-            Kpi("gap_warnings", counts["gap"], "", label="Gap warnings"),
+            Kpi("headway_cv", round(agg["cv"], 3), "", baseline=0.39, label=gettext_noop("Headway cv, mean (grade C <= 0.39)")),
+            Kpi("ewt_s", round(agg["ewt"] or 0.0, 1), "s", label=gettext_noop("Excess wait time, mean")),
+            Kpi("grade_c_or_better", round(share, 1), "%", label=gettext_noop("Route checks at grade C or better")),
+            Kpi("bunching_warnings", counts["bunching"], "", label=gettext_noop("Bunching warnings")),
+            Kpi("gap_warnings", counts["gap"], "", label=gettext_noop("Gap warnings")),
         ]
         by_route = list(snaps.values("route_id", "direction_id").annotate(cv=Avg("cv"), ewt=Avg("ewt_s"), n=Count("id"))
                         .order_by("route_id", "direction_id"))
@@ -155,17 +156,17 @@ class BusAgent(Agent):
             return AgentResult(summary=f"closure #{ctx.params.get('closure_id')} no longer exists")
         detours = detours_lift(closure=closure) if lifted else detours_open(closure=closure)
         if lifted:
-            return AgentResult(kpis=[Kpi("detours_ended", len(detours), "", label="Bus detours ended")],
+            return AgentResult(kpis=[Kpi("detours_ended", len(detours), "", label=gettext_noop("Bus detours ended"))],
                                summary=f"closure #{closure.pk} lifted: {len(detours)} bus detour(s) ended",
                                details={"closure": closure.pk, "detours": [d.pk for d in detours]})
         trips = sum(d.affected_trips.count() for d in detours)
         skipped = sum(d.skipped_stops.count() for d in detours)
         extra = sum((d.detour_m or 0) - (d.replaced_m or 0) for d in detours if d.geom is not None) / 1000.0
         return AgentResult(
-            kpis=[Kpi("routes_detoured", len({d.route_id for d in detours}), "", label="Bus routes detoured"),
-                  Kpi("trips_affected", trips, "trips", label="Trips on a detour"),
-                  Kpi("stops_skipped", skipped, "", label="Stops not served"),
-                  Kpi("detour_extra_km", round(extra, 3), "km", label="Extra distance per trip (sum)")],
+            kpis=[Kpi("routes_detoured", len({d.route_id for d in detours}), "", label=gettext_noop("Bus routes detoured")),
+                  Kpi("trips_affected", trips, "trips", label=gettext_noop("Trips on a detour")),
+                  Kpi("stops_skipped", skipped, "", label=gettext_noop("Stops not served")),
+                  Kpi("detour_extra_km", round(extra, 3), "km", label=gettext_noop("Extra distance per trip (sum)"))],
             summary=(f"closure #{closure.pk} ({closure.reason}): {len(detours)} detour(s) on "
                      f"{len({d.route_id for d in detours})} route(s), {trips} trips, {skipped} stops skipped"),
             details={"closure": closure.pk, "detours": [d.pk for d in detours]})

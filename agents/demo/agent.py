@@ -2,6 +2,8 @@
 reports KPIs) without owning any domain data."""
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 from agents.core.base import Agent, AgentResult, Kpi, RunContext, Schedule
 from agents.core.registry import register
 from city_ops.queues import Queue
@@ -12,7 +14,7 @@ from . import selectors, services
 @register
 class DemoAgent(Agent):
     name = "demo"
-    label = "Demo"
+    label = gettext_noop("Demo")
     description = "Measures the road network and the travel times between the city's places."
     reads = ("city.RoadSegment", "city.Place", "city.RoadClosure")
     queue = Queue.DEFAULT
@@ -36,10 +38,10 @@ class DemoAgent(Agent):
         ctx.progress(2, 2, "done")
         return AgentResult(
             kpis=[
-                Kpi("road_km", round(stats["road_km"], 3), "km", label="Drivable road"),
-                Kpi("closed_km", round(stats["closed_km"], 3), "km", label="Road closed"),
-                Kpi("place_pairs", matrix["pairs"], "", label="Place pairs routed"),
-                Kpi("mean_travel_min", round(matrix["mean_min"], 2), "min", label="Mean travel time"),
+                Kpi("road_km", round(stats["road_km"], 3), "km", label=gettext_noop("Drivable road")),
+                Kpi("closed_km", round(stats["closed_km"], 3), "km", label=gettext_noop("Road closed")),
+                Kpi("place_pairs", matrix["pairs"], "", label=gettext_noop("Place pairs routed")),
+                Kpi("mean_travel_min", round(matrix["mean_min"], 2), "min", label=gettext_noop("Mean travel time")),
             ],
             summary=f"{stats['segments']} segments, {stats['road_km']:.1f} km of road, "
                     f"{matrix['pairs']} place pairs routed (mean {matrix['mean_min']:.1f} min)",

@@ -14,7 +14,13 @@ class RoadsAgentConfig(AppConfig):
         import importlib
         import importlib.util
 
+        from vision.heif import heif_register
+
         from . import signals  # noqa: F401  (follows the work orders it created)
+
+        # HEIC/HEIF (iPhones) becomes readable by Pillow in every process (web, workers, commands): the
+        # upload check, EXIF reading, the engine's decode and the privacy copy all go through Image.open.
+        heif_register()
 
         if importlib.util.find_spec(f"{self.name}.agent") is not None:
             importlib.import_module(f"{self.name}.agent")

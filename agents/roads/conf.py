@@ -1,5 +1,6 @@
 """The road agent's settings, each read from Django settings with a default (so a deployment overrides any
 of them in its environment-driven settings without this app changing)."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -34,6 +35,8 @@ DEFAULTS: dict[str, object] = {
     "ROADS_GROUND_WIDTH_M": {"crew": 4.0, "vehicle": 7.0, "fixed": 12.0},
     # A photo still received/processing after this long lost its message; the daily run re-queues it.
     "ROADS_REQUEUE_AFTER_S": 900,
+    # TTF font for the PDF report; None = DejaVu Sans where the system has it, "" = the PDF core font (Latin-1).
+    "ROADS_PDF_FONT": None,
 }
 
 

@@ -1,4 +1,5 @@
 """Reads for the road agent: spatial queries on segments and defects, the console's lists and layers."""
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,9 @@ def point_snap(*, point: Point, within_m: float, segment: RoadSegment | None = N
     return Snap(segment=seg, lon=lon, lat=lat, offset_m=float(offset))
 
 
-def defect_merge_candidate(*, segment_id: int, class_name: str, point: Point, within_m: float) -> Defect | None:
+def defect_merge_candidate(
+    *, segment_id: int, class_name: str, point: Point, within_m: float
+) -> Defect | None:
     """The open defect of the same class on the same segment nearest ``point``, if within ``within_m``."""
     return (
         Defect.objects.active()
@@ -106,18 +109,28 @@ def defects_geojson(*, user, status: str = "active") -> dict:
 
     features = []
     for d in defect_list(user=user, status=status)[:5000]:
-        features.append({
-            "type": "Feature", "id": d.pk,
-            "geometry": {"type": "Point", "coordinates": [round(d.location.x, 7), round(d.location.y, 7)]},
-            "properties": {
-                "title": f"{d.class_name} #{d.pk}", "class": d.class_name, "severity": d.severity_label,
-                "severity_level": d.severity_level, "priority_score": d.priority_score,
-                "sightings": d.sightings_count, "status": d.status,
-                "road": (d.segment.name or "") if d.segment else "",
-                "color": SEVERITY_COLORS.get(d.severity_level, "#8a3ffc"),
-                "url": reverse("roads:defect_detail", args=[d.pk]),
-            },
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "id": d.pk,
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": [round(d.location.x, 7), round(d.location.y, 7)],
+                },
+                "properties": {
+                    "title": f"{d.class_name} #{d.pk}",
+                    "class": d.class_name,
+                    "severity": d.severity_label,
+                    "severity_level": d.severity_level,
+                    "priority_score": d.priority_score,
+                    "sightings": d.sightings_count,
+                    "status": d.status,
+                    "road": (d.segment.name or "") if d.segment else "",
+                    "color": SEVERITY_COLORS.get(d.severity_level, "#8a3ffc"),
+                    "url": reverse("roads:defect_detail", args=[d.pk]),
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -141,8 +154,11 @@ def conditions_geojson() -> dict:
 
 def condition_worst(*, limit: int = 10):
     """The segments in the worst condition (lowest index first)."""
-    return SegmentCondition.objects.select_related("segment").filter(open_defects__gt=0).order_by(
-        "condition_index", "segment_id")[:limit]
+    return (
+        SegmentCondition.objects.select_related("segment")
+        .filter(open_defects__gt=0)
+        .order_by("condition_index", "segment_id")[:limit]
+    )
 
 
 def photo_stats(*, since=None) -> dict:
@@ -159,8 +175,32 @@ def photo_stats(*, since=None) -> dict:
 
 
 def camera_runs_recent(*, limit: int = 5):
-    """The newest camera runs (their progress counters)."""
-    return CameraRun.objects.order_by("-created_at")[:limit]
+    """The newest camera runs (their progress counters), with their mean model time per frame."""
+    return CameraRun.objects.order_by("-created_at").annotate(
+        mean_inference_ms=Avg("photos__inference_ms", filter=Q(photos__status=InspectionPhoto.Status.DONE))
+    )[:limit]
+
+
+def camera_run_kpis(*, run: CameraRun) -> dict:
+    """A camera run's KPIs: frames processed, new defects found, sightings merged into known defects, repair
+    orders created for the defects it saw (after it started), mean model time per processed frame (ms)."""
+    from city_ops.workorders.models import WorkOrder
+
+    from .models import DefectSighting
+
+    sightings = DefectSighting.objects.filter(photo__camera_run=run).count()
+    seen = Defect.objects.filter(sightings__photo__camera_run=run).values("work_order_id")
+    orders = WorkOrder.objects.filter(pk__in=seen, created_at__gte=run.created_at).count()
+    mean_ms = InspectionPhoto.objects.filter(camera_run=run, status=InspectionPhoto.Status.DONE).aggregate(
+        m=Avg("inference_ms")
+    )["m"]
+    return {
+        "photos_processed": run.frames_processed,
+        "defects_found": run.defects_found,
+        "sightings_merged": max(0, sightings - run.defects_found),
+        "orders_created": orders,
+        "mean_inference_ms": round(mean_ms, 2) if mean_ms is not None else None,
+    }
 
 
 def defect_counts() -> dict:
@@ -169,3 +209,114 @@ def defect_counts() -> dict:
     by_status = dict(Defect.objects.values_list("status").annotate(n=Count("id")))
     sightings = Defect.objects.aggregate(n=Sum("sightings_count"))["n"] or 0
     return {"by_level": by_level, "by_status": by_status, "sightings": sightings}
+
+
+# --- the inspection report (HTML and PDF are two renderings of this one read) --------------------------------
+
+
+@dataclass
+class ReportShot:
+    """One photo of a defect in a report: the photo, the sighting, and the defect's box in the photo's
+    full-resolution upright pixels (x, y, w, h)."""
+
+    photo: InspectionPhoto
+    sighting: object
+    box: dict
+    stroke: float
+
+
+@dataclass
+class ReportSection:
+    """One defect of a report with its photos (at most four) and its segment's condition record."""
+
+    defect: Defect
+    shots: list[ReportShot]
+    condition: SegmentCondition | None
+
+
+@dataclass
+class InspectionReport:
+    """What an inspection report shows, for one segment (``segment``) or one day (``day``)."""
+
+    title: str
+    segment: RoadSegment | None
+    day: object | None  # datetime.date
+    sections: list[ReportSection]
+    condition: SegmentCondition | None  # the segment's, for a segment report
+    photo_count: int
+    days: list  # the newest days with photos (the report's day picker)
+    generated: object  # aware datetime
+
+
+REPORT_MAX_DEFECTS = 200
+REPORT_SHOTS_PER_DEFECT = 4
+
+
+def report_stroke(photo: InspectionPhoto) -> float:
+    """Box line width in the photo's own pixels (so boxes look alike on big and small photos)."""
+    return max(2.0, (photo.width or 1000) / 320)
+
+
+def inspection_report(*, user, segment_id: int | None = None, day=None) -> InspectionReport:
+    """The defects of one road segment (``segment_id``; all its sightings) or of one day in the city's time
+    zone (``day``; the defects seen in that day's photos, and only those photos), most urgent first, with
+    their photos and boxes and the segments' condition indices. Raises RoadSegment.DoesNotExist for an
+    unknown segment. Only defects the user may see are included."""
+    from django.utils import timezone
+    from django.utils.translation import gettext as _
+
+    from city_ops.core.timeutil import city_today, city_tz, day_bounds
+
+    qs = Defect.objects.restrict(user).select_related("segment", "work_order", "best_photo")
+    segment = None
+    if segment_id is not None:
+        segment = RoadSegment.objects.get(pk=segment_id)
+        qs = qs.filter(segment=segment)
+        photos_qs = InspectionPhoto.objects.filter(sightings__defect__segment=segment)
+        title = _("Inspection report: %(road)s") % {"road": segment.name or _("unnamed road")}
+    else:
+        day = day or city_today()
+        start, end = day_bounds(day)
+        photos_qs = InspectionPhoto.objects.filter(taken_at__gte=start, taken_at__lt=end)
+        qs = qs.filter(sightings__photo__in=photos_qs)
+        title = _("Inspection report: %(day)s") % {"day": day.isoformat()}
+    defects = list(qs.distinct().order_by("-priority_score", "id")[:REPORT_MAX_DEFECTS])
+    photo_ids = set(photos_qs.values_list("pk", flat=True))
+    conditions = {
+        c.segment_id: c
+        for c in SegmentCondition.objects.filter(
+            segment_id__in={d.segment_id for d in defects if d.segment_id}
+        )
+    }
+    sections = []
+    for d in defects:
+        shots = []
+        for s in d.sightings.select_related("photo").order_by("seen_at"):
+            if segment is None and s.photo_id not in photo_ids:
+                continue
+            x1, y1, x2, y2 = s.box
+            shots.append(
+                ReportShot(
+                    photo=s.photo,
+                    sighting=s,
+                    box={"x": x1, "y": y1, "w": x2 - x1, "h": y2 - y1},
+                    stroke=report_stroke(s.photo),
+                )
+            )
+            if len(shots) == REPORT_SHOTS_PER_DEFECT:
+                break
+        sections.append(ReportSection(defect=d, shots=shots, condition=conditions.get(d.segment_id)))
+    days = [
+        d.date()
+        for d in InspectionPhoto.objects.datetimes("taken_at", "day", order="DESC", tzinfo=city_tz())[:60]
+    ]
+    return InspectionReport(
+        title=title,
+        segment=segment,
+        day=day if segment is None else None,
+        sections=sections,
+        condition=SegmentCondition.objects.filter(segment=segment).first() if segment else None,
+        photo_count=len(photo_ids),
+        days=sorted(set(days), reverse=True),
+        generated=timezone.now(),
+    )

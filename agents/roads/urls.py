@@ -1,4 +1,5 @@
 """The road inspection console panel (mounted under /roads/ by the AppConfig)."""
+
 from django.urls import path
 
 from . import views
@@ -18,5 +19,6 @@ urlpatterns = [
     path("defects/<int:pk>/order/", views.defect_order, name="defect_order"),
     path("camera-runs/<int:pk>/progress.json", views.camera_run_progress, name="camera_run_progress"),
     path("report/", views.report, name="report"),
+    path("report.pdf", views.report_pdf, name="report_pdf"),
     path("my-orders/", views.my_orders_redirect, name="my_orders"),
 ]

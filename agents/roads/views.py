@@ -1,12 +1,16 @@
 """The road inspection console (thin views): the dispatcher's panel (defects on the map by severity, segment
 condition, the repair queue, camera runs), the crews' upload page and photo viewer with boxes, and the
 printable inspection report. Images are served through views that check who may see them."""
+
 from __future__ import annotations
 
+from dataclasses import fields
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,12 +21,12 @@ from agents.core.models import AgentRun
 from city_ops.city.models import CityProfile, RoadSegment
 from city_ops.console.decorators import role_required
 from city_ops.core.roles import Role, user_has_role
-from city_ops.core.timeutil import city_today, city_tz, date_parse, day_bounds
+from city_ops.core.timeutil import city_today, date_parse
 from city_ops.workorders.models import WorkOrder
 
 from . import selectors
 from .conf import conf
-from .models import CameraRun, Defect, InspectionPhoto, SegmentCondition
+from .models import CameraRun, Defect, InspectionPhoto
 from .services.defects import SOURCE_AGENT, defect_order_if_due
 from .services.photos import PhotoRejected, PhotosRejected, form_position_parse, photos_receive
 
@@ -35,22 +39,37 @@ def _latest_run(user):
 def panel(request):
     """The dispatcher's inspection panel."""
     profile = CityProfile.objects.first()
-    orders = (WorkOrder.objects.restrict(request.user).filter(source_agent=SOURCE_AGENT)
-              .exclude(status__in=WorkOrder.CLOSED_STATES).select_related("assignee", "segment")[:50])
+    orders = (
+        WorkOrder.objects.restrict(request.user)
+        .filter(source_agent=SOURCE_AGENT)
+        .exclude(status__in=WorkOrder.CLOSED_STATES)
+        .select_related("assignee", "segment")[:50]
+    )
     defects = list(selectors.defect_list(user=request.user)[:25])
     counts = selectors.defect_counts()
-    return render(request, "roads/panel.html", {
-        "bounds": profile.bounds.extent if profile and profile.bounds else None,
-        "attribution": (profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"),
-        "defects": defects, "counts": counts,
-        "open_total": counts["by_status"].get("open", 0) + counts["by_status"].get("ordered", 0), "levels": [(lvl, counts["by_level"].get(lvl, 0)) for lvl in (4, 3, 2, 1)],
-        "orders": orders, "worst": selectors.condition_worst(limit=10),
-        "photos": selectors.photo_list(user=request.user)[:12], "runs": selectors.camera_runs_recent(),
-        "latest_run": _latest_run(request.user), "threshold": conf("ROADS_ORDER_THRESHOLD"),
-        "severity_colors": selectors.SEVERITY_COLORS,
-        "photo_counts": dict(InspectionPhoto.objects.values_list("status").annotate(n=Count("id"))),
-        "latest_day": _latest_inspection_day(),
-    })
+    return render(
+        request,
+        "roads/panel.html",
+        {
+            "bounds": profile.bounds.extent if profile and profile.bounds else None,
+            "attribution": (
+                profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"
+            ),
+            "defects": defects,
+            "counts": counts,
+            "open_total": counts["by_status"].get("open", 0) + counts["by_status"].get("ordered", 0),
+            "levels": [(lvl, counts["by_level"].get(lvl, 0)) for lvl in (4, 3, 2, 1)],
+            "orders": orders,
+            "worst": selectors.condition_worst(limit=10),
+            "photos": selectors.photo_list(user=request.user)[:12],
+            "runs": selectors.camera_runs_recent(),
+            "latest_run": _latest_run(request.user),
+            "threshold": conf("ROADS_ORDER_THRESHOLD"),
+            "severity_colors": selectors.SEVERITY_COLORS,
+            "photo_counts": dict(InspectionPhoto.objects.values_list("status").annotate(n=Count("id"))),
+            "latest_day": _latest_inspection_day(),
+        },
+    )
 
 
 def _latest_inspection_day():
@@ -65,7 +84,9 @@ def _latest_inspection_day():
 @require_GET
 def defects_geojson(request):
     """Active defects as GeoJSON points coloured by severity."""
-    return JsonResponse(selectors.defects_geojson(user=request.user, status=request.GET.get("status", "active")))
+    return JsonResponse(
+        selectors.defects_geojson(user=request.user, status=request.GET.get("status", "active"))
+    )
 
 
 @role_required(Role.DISPATCHER)
@@ -88,24 +109,38 @@ def upload(request):
             return redirect("roads:upload")
         except PhotosRejected as exc:
             for e in exc.errors:
-                messages.error(request, _("%(file)s was refused: %(reason)s") % {
-                    "file": e.file_name or _("the upload"), "reason": e.message})
+                messages.error(
+                    request,
+                    _("%(file)s was refused: %(reason)s")
+                    % {"file": e.file_name or _("the upload"), "reason": e.message},
+                )
             if len(exc.errors) < len(request.FILES.getlist("image")):
-                messages.warning(request, _("Nothing was stored: send the other photos again without the refused ones."))
+                messages.warning(
+                    request, _("Nothing was stored: send the other photos again without the refused ones.")
+                )
             return redirect("roads:upload")
         new = sum(1 for r in received if r.created)
         if new:
-            messages.success(request, _("%(n)s photo(s) received; the detector is looking at them.") % {"n": new})
+            messages.success(
+                request, _("%(n)s photo(s) received; the detector is looking at them.") % {"n": new}
+            )
         if len(received) - new:
             messages.info(request, _("%(n)s photo(s) had been sent before.") % {"n": len(received) - new})
         if len(received) == 1:
             return redirect("roads:photo_detail", pk=received[0].photo.pk)
         return redirect("roads:photos")
     mine = InspectionPhoto.objects.filter(uploader=request.user).order_by("-uploaded_at")[:10]
-    return render(request, "roads/upload.html", {
-        "recent": mine, "bounds": profile.bounds.extent if profile and profile.bounds else None,
-        "attribution": (profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"),
-    })
+    return render(
+        request,
+        "roads/upload.html",
+        {
+            "recent": mine,
+            "bounds": profile.bounds.extent if profile and profile.bounds else None,
+            "attribution": (
+                profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"
+            ),
+        },
+    )
 
 
 @role_required(Role.FIELD_CREW, Role.DISPATCHER)
@@ -114,8 +149,16 @@ def photos(request):
     status = request.GET.get("status", "")
     qs = selectors.photo_list(user=request.user, status=status, source=request.GET.get("source", ""))
     page = Paginator(qs, 48).get_page(request.GET.get("page"))
-    return render(request, "roads/photos.html", {"page": page, "photos": page.object_list, "status": status,
-                                                 "statuses": InspectionPhoto.Status.values})
+    return render(
+        request,
+        "roads/photos.html",
+        {
+            "page": page,
+            "photos": page.object_list,
+            "status": status,
+            "statuses": InspectionPhoto.Status.values,
+        },
+    )
 
 
 def _photo_for(request, pk: int) -> InspectionPhoto:
@@ -127,13 +170,23 @@ def _boxes(photo: InspectionPhoto) -> list[dict]:
     out = []
     for i, d in enumerate(photo.detections or []):
         x1, y1, x2, y2 = d["box"]
-        out.append({"i": i + 1, "x": x1, "y": y1, "w": max(1.0, x2 - x1), "h": max(1.0, y2 - y1),
-                    "label": f"{d['class']} {d['confidence']:.2f}", "class": d["class"], "confidence": d["confidence"]})
+        out.append(
+            {
+                "i": i + 1,
+                "x": x1,
+                "y": y1,
+                "w": max(1.0, x2 - x1),
+                "h": max(1.0, y2 - y1),
+                "label": f"{d['class']} {d['confidence']:.2f}",
+                "class": d["class"],
+                "confidence": d["confidence"],
+            }
+        )
     return out
 
 
 def _stroke(photo: InspectionPhoto) -> float:
-    return max(2.0, (photo.width or 1000) / 320)
+    return selectors.report_stroke(photo)
 
 
 @role_required(Role.FIELD_CREW, Role.DISPATCHER)
@@ -145,11 +198,18 @@ def photo_detail(request, pk: int):
     boxes = _boxes(photo)
     for b in boxes:
         b["defect"] = defects.get(b["i"] - 1)
-    return render(request, "roads/photo_detail.html", {
-        "photo": photo, "boxes": boxes, "stroke": _stroke(photo), "font": _stroke(photo) * 7,
-        "original_available": bool(photo.original) and _original_allowed(request.user),
-        "refresh": photo.status in (InspectionPhoto.Status.RECEIVED, InspectionPhoto.Status.PROCESSING),
-    })
+    return render(
+        request,
+        "roads/photo_detail.html",
+        {
+            "photo": photo,
+            "boxes": boxes,
+            "stroke": _stroke(photo),
+            "font": _stroke(photo) * 7,
+            "original_available": bool(photo.original) and _original_allowed(request.user),
+            "refresh": photo.status in (InspectionPhoto.Status.RECEIVED, InspectionPhoto.Status.PROCESSING),
+        },
+    )
 
 
 @role_required(Role.FIELD_CREW, Role.DISPATCHER)
@@ -157,8 +217,9 @@ def photo_detail(request, pk: int):
 def photo_status(request, pk: int):
     """Status for the viewer's polling: {status, boxes, error}."""
     photo = _photo_for(request, pk)
-    return JsonResponse({"id": photo.pk, "status": photo.status, "boxes": len(photo.detections or []),
-                         "error": photo.error})
+    return JsonResponse(
+        {"id": photo.pk, "status": photo.status, "boxes": len(photo.detections or []), "error": photo.error}
+    )
 
 
 @role_required(Role.FIELD_CREW, Role.DISPATCHER)
@@ -200,17 +261,31 @@ def photo_original(request, pk: int):
 @role_required(Role.FIELD_CREW, Role.DISPATCHER)
 def defect_detail(request, pk: int):
     """One defect: where, how bad, its sightings (photos with boxes) and its work order."""
-    defect = get_object_or_404(Defect.objects.restrict(request.user).select_related("segment", "work_order"), pk=pk)
+    defect = get_object_or_404(
+        Defect.objects.restrict(request.user).select_related("segment", "work_order"), pk=pk
+    )
     sightings = defect.sightings.select_related("photo").order_by("seen_at")
     items = []
     for s in sightings:
         x1, y1, x2, y2 = s.box
-        items.append({"s": s, "photo": s.photo, "box": {"x": x1, "y": y1, "w": x2 - x1, "h": y2 - y1},
-                      "stroke": _stroke(s.photo)})
-    return render(request, "roads/defect_detail.html", {
-        "defect": defect, "sightings": items, "is_dispatcher": user_has_role(request.user, Role.DISPATCHER),
-        "threshold": conf("ROADS_ORDER_THRESHOLD"),
-    })
+        items.append(
+            {
+                "s": s,
+                "photo": s.photo,
+                "box": {"x": x1, "y": y1, "w": x2 - x1, "h": y2 - y1},
+                "stroke": _stroke(s.photo),
+            }
+        )
+    return render(
+        request,
+        "roads/defect_detail.html",
+        {
+            "defect": defect,
+            "sightings": items,
+            "is_dispatcher": user_has_role(request.user, Role.DISPATCHER),
+            "threshold": conf("ROADS_ORDER_THRESHOLD"),
+        },
+    )
 
 
 @require_POST
@@ -231,55 +306,67 @@ def defect_order(request, pk: int):
 def camera_run_progress(request, pk: int):
     """A camera run's counters, for the panel's progress bars."""
     run = get_object_or_404(CameraRun, pk=pk)
-    return JsonResponse({"id": run.pk, "status": run.status, "placed": run.frames_placed,
-                         "duplicate": run.frames_duplicate, "processed": run.frames_processed,
-                         "failed": run.frames_failed, "defects": run.defects_found, "progress_pct": run.progress_pct})
+    return JsonResponse(
+        {
+            "id": run.pk,
+            "status": run.status,
+            "placed": run.frames_placed,
+            "duplicate": run.frames_duplicate,
+            "processed": run.frames_processed,
+            "failed": run.frames_failed,
+            "defects": run.defects_found,
+            "progress_pct": run.progress_pct,
+            "kpis": selectors.camera_run_kpis(run=run),
+        }
+    )
 
 
-@role_required(Role.DISPATCHER)
-def report(request):
-    """A printable inspection report for one segment (?segment=ID) or one day (?date=YYYY-MM-DD)."""
-    segment = None
-    day = None
-    qs = Defect.objects.restrict(request.user).select_related("segment", "work_order", "best_photo")
+def _report_read(request) -> selectors.InspectionReport:
+    """The report the query asks for (?segment=ID or ?date=YYYY-MM-DD, default today); ValueError for a bad
+    date, Http404 for an unknown segment. HTML and PDF read the same."""
     if seg := request.GET.get("segment", ""):
         if not seg.isdigit():
             raise Http404("no such segment")
-        segment = get_object_or_404(RoadSegment, pk=int(seg))
-        qs = qs.filter(segment=segment)
-        photos_qs = InspectionPhoto.objects.filter(sightings__defect__segment=segment)
-        title = _("Inspection report: %(road)s") % {"road": segment.name or _("unnamed road")}
-    else:
         try:
-            day = date_parse(request.GET.get("date") or city_today().isoformat())
-        except ValueError as exc:
-            messages.error(request, str(exc))
-            return redirect("roads:panel")
-        start, end = day_bounds(day)
-        photos_qs = InspectionPhoto.objects.filter(taken_at__gte=start, taken_at__lt=end)
-        qs = qs.filter(sightings__photo__in=photos_qs)
-        title = _("Inspection report: %(day)s") % {"day": day.isoformat()}
-    defects = list(qs.distinct().order_by("-priority_score", "id")[:200])
-    photo_ids = set(photos_qs.values_list("pk", flat=True))
-    sections = []
-    for d in defects:
-        shots = []
-        for s in d.sightings.select_related("photo").order_by("seen_at")[:4]:
-            if s.photo_id in photo_ids or segment is not None:
-                x1, y1, x2, y2 = s.box
-                shots.append({"s": s, "photo": s.photo, "box": {"x": x1, "y": y1, "w": x2 - x1, "h": y2 - y1},
-                              "stroke": _stroke(s.photo)})
-        sections.append({"defect": d, "shots": shots})
-    condition = SegmentCondition.objects.filter(segment=segment).first() if segment else None
-    days = [d.date() for d in InspectionPhoto.objects.datetimes("taken_at", "day", order="DESC", tzinfo=city_tz())[:60]]
-    return render(request, "roads/report.html", {
-        "title": title, "segment": segment, "day": day, "sections": sections, "condition": condition,
-        "photo_count": len(photo_ids), "generated": timezone.now(), "days": sorted(set(days), reverse=True),
-    })
+            return selectors.inspection_report(user=request.user, segment_id=int(seg))
+        except RoadSegment.DoesNotExist:
+            raise Http404("no such segment") from None
+    day = date_parse(request.GET.get("date") or city_today().isoformat())
+    return selectors.inspection_report(user=request.user, day=day)
+
+
+@role_required(Role.DISPATCHER)
+@require_GET
+def report(request):
+    """A printable inspection report for one segment (?segment=ID) or one day (?date=YYYY-MM-DD)."""
+    try:
+        rep = _report_read(request)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("roads:panel")
+    context = {f.name: getattr(rep, f.name) for f in fields(rep)}
+    return render(request, "roads/report.html", {**context, "report": rep, "query": request.GET.urlencode()})
+
+
+@role_required(Role.DISPATCHER)
+@require_GET
+def report_pdf(request):
+    """The same report as a PDF (fpdf2): defects table, photos with their boxes, condition indices."""
+    from .report_pdf import report_filename, report_pdf_render
+
+    try:
+        rep = _report_read(request)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    response = HttpResponse(
+        report_pdf_render(report=rep, city_name=settings.CITY_NAME), content_type="application/pdf"
+    )
+    response["Content-Disposition"] = f'inline; filename="{report_filename(report=rep)}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @role_required(Role.FIELD_CREW, Role.DISPATCHER)
 def my_orders_redirect(request):
     """Crews' orders live in the platform's "My orders" page."""
     return redirect(reverse("console:my_orders"))
-

@@ -112,8 +112,10 @@ def _map_layers() -> list[dict]:
         for layer in agent_layers:
             if layer.get("id") and layer["id"] not in seen:
                 seen.add(layer["id"])
-                layers.append({"kind": "point", "color": "#8a3ffc", "on": False, "agent": agent.label or agent.name,
-                               **layer})
+                # Agents mark their layer labels with gettext_noop; translated here, per request.
+                layers.append({"kind": "point", "color": "#8a3ffc", "on": False, **layer,
+                               "label": _(str(layer.get("label") or layer["id"])),
+                               "agent": _(agent.label or agent.name)})
     return layers
 
 
@@ -225,7 +227,7 @@ def results(request):
     labels = dict(qs.values_list("name", "label").distinct())
     charts: OrderedDict[tuple[str, str], dict] = OrderedDict()
     for r in rows:
-        r["label"] = labels.get(r["name"]) or r["name"]
+        r["label"] = _(labels.get(r["name"]) or r["name"])  # stored in English, marked with gettext_noop
         chart = charts.setdefault((r["agent"], r["name"]), {
             "id": f"chart-{r['agent']}-{r['name']}", "agent": r["agent"], "name": r["name"], "label": r["label"],
             "unit": r["unit"], "dates": [], "values": [], "baselines": []})

@@ -9,6 +9,10 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, UnidentifiedImageError
 
+from vision.heif import heif_brand, heif_register
+
+heif_register()  # HEIC (iPhones) readable by Image.open in every process that validates uploads
+
 # 12 MP phones and 50 MP flagships fit; a 30,000 x 30,000 "bomb" does not.
 MAX_PIXELS = 80_000_000
 ALLOWED_FORMATS = {"JPEG", "PNG", "HEIF", "WEBP"}
@@ -34,7 +38,7 @@ def image_upload_validate(*, file: UploadedFile | None, max_bytes: int | None = 
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.format not in ALLOWED_FORMATS:
-                raise UploadError(f"{im.format} images are not accepted; send JPEG or PNG", status=415)
+                raise UploadError(f"{im.format} images are not accepted; send JPEG, PNG or HEIC", status=415)
             if im.width * im.height > MAX_PIXELS:
                 raise UploadError(f"the image is {im.width}x{im.height} pixels; the limit is {MAX_PIXELS} pixels")
             im.load()  # decodes every byte: a truncated file fails here, not later in a worker
@@ -44,8 +48,10 @@ def image_upload_validate(*, file: UploadedFile | None, max_bytes: int | None = 
     except Image.DecompressionBombError as exc:
         raise UploadError(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
+        if heif_brand(data):  # libheif refuses a HEIC cut short already when opening it
+            raise UploadError("the HEIC image is damaged or truncated") from None
         raise UploadError("the file is not an image that can be read", status=415) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, RuntimeError) as exc:  # RuntimeError: libheif decoding errors
         raise UploadError(f"the image is damaged or truncated: {exc}") from None
     file.sha256 = hashlib.sha256(data).hexdigest()
     file.image_size = size

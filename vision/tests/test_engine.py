@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import struct
 import zlib
@@ -179,6 +180,27 @@ def test_providers_fall_back_to_cpu():
     chosen = providers_resolve(["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert chosen[-1] == "CPUExecutionProvider"
     assert providers_resolve(["cpu"]) == ["CPUExecutionProvider"]
+
+
+def test_cuda_asked_on_a_cpu_only_onnxruntime_runs_on_cpu_and_says_so(model_path, caplog, monkeypatch):
+    import onnxruntime as ort
+
+    from vision import engine
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA: test_cuda_matches_cpu covers it")
+    monkeypatch.setattr(engine, "_FALLBACKS_LOGGED", set())
+    caplog.set_level(logging.WARNING, logger="vision.engine")
+    det = detector_get(model_path=model_path, providers=["CUDAExecutionProvider"])
+    assert det.providers == ["CPUExecutionProvider"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "vision.engine"]
+    assert len(lines) == 1 and "CUDAExecutionProvider not available" in lines[0]
+    assert "falling back to CPUExecutionProvider" in lines[0]
+    img, _ = road_image(seed=3, size=(96, 128))
+    assert det.detect([img]).results[0].ok  # and it detects
+    # the same configuration again (every batch asks): the same cached detector, no second line
+    assert detector_get(model_path=model_path, providers=["cuda", "cpu"]) is det
+    assert len([r for r in caplog.records if r.name == "vision.engine"]) == 1
 
 
 @pytest.mark.gpu

@@ -1,4 +1,5 @@
 """Serializers of the road agent's API (read shapes; uploads are multipart and parsed by the services)."""
+
 from __future__ import annotations
 
 from django.urls import reverse
@@ -17,10 +18,33 @@ class PhotoSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = InspectionPhoto
-        fields = ["id", "status", "error", "source", "uploader", "file_name", "taken_at", "taken_at_source", "lon",
-                  "lat", "location_source", "width", "height", "detections", "model_name", "inference_ms",
-                  "privacy_mode", "uploaded_at", "processed_at", "camera_run", "fixed_camera", "image_url",
-                  "viewer_url", "defects", "synthetic"]
+        fields = (
+            "id",
+            "status",
+            "error",
+            "source",
+            "uploader",
+            "file_name",
+            "taken_at",
+            "taken_at_source",
+            "lon",
+            "lat",
+            "location_source",
+            "width",
+            "height",
+            "detections",
+            "model_name",
+            "inference_ms",
+            "privacy_mode",
+            "uploaded_at",
+            "processed_at",
+            "camera_run",
+            "fixed_camera",
+            "image_url",
+            "viewer_url",
+            "defects",
+            "synthetic",
+        )
 
     def get_lon(self, obj) -> float:
         return round(obj.location.x, 7)
@@ -48,10 +72,32 @@ class DefectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Defect
-        fields = ["id", "class_name", "confidence", "area_share", "width_m", "length_m", "segment", "road",
-                  "road_class", "lon", "lat", "offset_m", "severity", "severity_level", "severity_label",
-                  "priority_score", "priority", "first_seen", "last_seen", "sightings_count", "status", "work_order",
-                  "best_photo", "synthetic"]
+        fields = (
+            "id",
+            "class_name",
+            "confidence",
+            "area_share",
+            "width_m",
+            "length_m",
+            "segment",
+            "road",
+            "road_class",
+            "lon",
+            "lat",
+            "offset_m",
+            "severity",
+            "severity_level",
+            "severity_label",
+            "priority_score",
+            "priority",
+            "first_seen",
+            "last_seen",
+            "sightings_count",
+            "status",
+            "work_order",
+            "best_photo",
+            "synthetic",
+        )
 
     def get_lon(self, obj) -> float:
         return round(obj.location.x, 7)
@@ -68,12 +114,36 @@ class DefectSerializer(serializers.ModelSerializer):
 
 class CameraRunSerializer(serializers.ModelSerializer):
     progress_pct = serializers.IntegerField(read_only=True)
+    kpis = serializers.SerializerMethodField()
 
     class Meta:
         model = CameraRun
-        fields = ["id", "vehicle", "track_name", "track_start", "track_end", "status", "frames_received",
-                  "frames_placed", "frames_duplicate", "frames_off_track", "frames_rejected", "frames_processed",
-                  "frames_failed", "defects_found", "progress_pct", "created_at", "finished_at"]
+        fields = (
+            "id",
+            "vehicle",
+            "track_name",
+            "track_start",
+            "track_end",
+            "status",
+            "frames_received",
+            "frames_placed",
+            "frames_duplicate",
+            "frames_off_track",
+            "frames_rejected",
+            "frames_processed",
+            "frames_failed",
+            "defects_found",
+            "progress_pct",
+            "kpis",
+            "created_at",
+            "finished_at",
+        )
+
+    def get_kpis(self, obj) -> dict:
+        """photos_processed, defects_found, sightings_merged, orders_created, mean_inference_ms."""
+        from ..selectors import camera_run_kpis
+
+        return camera_run_kpis(run=obj)
 
 
 class FixedCameraSerializer(serializers.ModelSerializer):
@@ -82,7 +152,7 @@ class FixedCameraSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = FixedCamera
-        fields = ["id", "name", "lon", "lat", "segment", "active", "synthetic"]
+        fields = ("id", "name", "lon", "lat", "segment", "active", "synthetic")
 
     def get_lon(self, obj) -> float:
         return obj.location.x
@@ -109,5 +179,8 @@ class CameraRunCreateSerializer(serializers.Serializer):
 
 class FramesSerializer(serializers.Serializer):
     image = serializers.ListField(child=serializers.ImageField())
-    taken_at = serializers.ListField(child=serializers.DateTimeField(), required=False,
-                                     help_text="per frame, used when the frame has no EXIF or file-name time")
+    taken_at = serializers.ListField(
+        child=serializers.DateTimeField(),
+        required=False,
+        help_text="per frame, used when the frame has no EXIF or file-name time",
+    )

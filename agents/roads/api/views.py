@@ -1,10 +1,10 @@
 """The road agent's API: crews upload photos (token or session), vehicles and fixed cameras post frames
 (machine tokens with the `roads.frames:write` scope), dispatchers read defects, runs and cameras."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -14,7 +14,6 @@ from rest_framework.views import APIView
 from city_ops.core.models import ApiClient
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
 from city_ops.core.roles import Role
-from city_ops.core.timeutil import city_tz
 
 from ..models import CameraRun, FixedCamera, InspectionPhoto
 from ..selectors import defect_list, photo_list
@@ -27,7 +26,13 @@ from ..services.cameras import (
     fixed_camera_snapshot,
     upload_time_read,
 )
-from ..services.photos import PhotoRejected, PhotosRejected, form_position_parse, photos_receive
+from ..services.photos import (
+    PhotoRejected,
+    PhotosRejected,
+    form_position_parse,
+    photos_receive,
+    time_field_parse,
+)
 from .serializers import (
     CameraRunCreateSerializer,
     CameraRunSerializer,
@@ -56,15 +61,20 @@ def _client_name(request) -> str:
 class PhotoListUploadView(generics.ListAPIView):
     """GET: the photos the user may see (a crew member: their own). POST: upload one or many photos."""
 
-    permission_classes = [IsCrewOrDispatcher]
+    permission_classes = (IsCrewOrDispatcher,)
     serializer_class = PhotoSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = (MultiPartParser, FormParser)
 
     def get_queryset(self):
-        return photo_list(user=self.request.user, status=self.request.query_params.get("status", ""),
-                          source=self.request.query_params.get("source", "")).prefetch_related("sightings")
+        return photo_list(
+            user=self.request.user,
+            status=self.request.query_params.get("status", ""),
+            source=self.request.query_params.get("source", ""),
+        ).prefetch_related("sightings")
 
-    @extend_schema(request={"multipart/form-data": UploadFormSerializer}, responses={201: PhotoSerializer(many=True)})
+    @extend_schema(
+        request={"multipart/form-data": UploadFormSerializer}, responses={201: PhotoSerializer(many=True)}
+    )
     def post(self, request):
         """Store the photos (all or none) and queue them for detection; the same file again answers 200."""
         try:
@@ -75,15 +85,18 @@ class PhotoListUploadView(generics.ListAPIView):
         except PhotosRejected as exc:
             return _rejected(exc)
         created = sum(1 for r in received if r.created)
-        body = {"created": created, "existing": len(received) - created,
-                "photos": [dict(PhotoSerializer(r.photo).data, created=r.created) for r in received]}
+        body = {
+            "created": created,
+            "existing": len(received) - created,
+            "photos": [dict(PhotoSerializer(r.photo).data, created=r.created) for r in received],
+        }
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class PhotoDetailView(generics.RetrieveAPIView):
     """One photo: status, and when done its boxes (original pixel coordinates) and the blurred image's URL."""
 
-    permission_classes = [IsCrewOrDispatcher]
+    permission_classes = (IsCrewOrDispatcher,)
     serializer_class = PhotoSerializer
 
     def get_queryset(self):
@@ -93,17 +106,20 @@ class PhotoDetailView(generics.RetrieveAPIView):
 class DefectListView(generics.ListAPIView):
     """Defects, most urgent first (a crew member: those on their own photos or orders)."""
 
-    permission_classes = [IsCrewOrDispatcher]
+    permission_classes = (IsCrewOrDispatcher,)
     serializer_class = DefectSerializer
 
     def get_queryset(self):
         segment = self.request.query_params.get("segment")
-        return defect_list(user=self.request.user, status=self.request.query_params.get("status", "active"),
-                           segment_id=int(segment) if segment and segment.isdigit() else None)
+        return defect_list(
+            user=self.request.user,
+            status=self.request.query_params.get("status", "active"),
+            segment_id=int(segment) if segment and segment.isdigit() else None,
+        )
 
 
 class DefectDetailView(generics.RetrieveAPIView):
-    permission_classes = [IsCrewOrDispatcher]
+    permission_classes = (IsCrewOrDispatcher,)
     serializer_class = DefectSerializer
 
     def get_queryset(self):
@@ -115,7 +131,7 @@ class CameraRunListView(generics.ListAPIView):
     with the vehicle's GPX track (multipart: vehicle, track)."""
 
     serializer_class = CameraRunSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = (MultiPartParser, FormParser)
 
     def get_permissions(self):
         return [CanPostFrames() if self.request.method == "POST" else IsDispatcher()]
@@ -123,7 +139,9 @@ class CameraRunListView(generics.ListAPIView):
     def get_queryset(self):
         return CameraRun.objects.all()
 
-    @extend_schema(request={"multipart/form-data": CameraRunCreateSerializer}, responses={201: CameraRunSerializer})
+    @extend_schema(
+        request={"multipart/form-data": CameraRunCreateSerializer}, responses={201: CameraRunSerializer}
+    )
     def post(self, request):
         track = request.FILES.get("track")
         if track is None:
@@ -131,8 +149,12 @@ class CameraRunListView(generics.ListAPIView):
         if track.size > 20 * 1024 * 1024:
             return Response({"detail": "the GPX track is larger than 20 MB"}, status=413)
         try:
-            run = camera_run_start(vehicle=request.data.get("vehicle", ""), gpx=track.read(), user=request.user,
-                                   client_name=_client_name(request))
+            run = camera_run_start(
+                vehicle=request.data.get("vehicle", ""),
+                gpx=track.read(),
+                user=request.user,
+                client_name=_client_name(request),
+            )
         except CameraRunError as exc:
             return Response({"detail": str(exc)}, status=400)
         return Response(CameraRunSerializer(run).data, status=201)
@@ -155,7 +177,7 @@ class CameraRunFramesView(APIView):
     placed on the run's track by its capture time; near-duplicates and frames off the track are skipped; a
     bad frame is reported and the rest are kept. Stored frames go to the vision queue in batches."""
 
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = (MultiPartParser, FormParser)
 
     def get_permissions(self):
         return [CanPostFrames()]
@@ -169,13 +191,12 @@ class CameraRunFramesView(APIView):
         times = request.data.getlist("taken_at") if hasattr(request.data, "getlist") else []
         frames = []
         for i, upload in enumerate(uploads):
-            fallback = None
-            if i < len(times) and times[i]:
-                fallback = parse_datetime(times[i])
-                if fallback is None:
-                    return Response({"detail": f"taken_at #{i + 1} is not an ISO 8601 time"}, status=400)
-                if fallback.tzinfo is None:
-                    fallback = fallback.replace(tzinfo=city_tz())
+            try:
+                fallback = time_field_parse(
+                    raw=times[i] if i < len(times) else None, name=f"taken_at #{i + 1}"
+                )
+            except PhotoRejected as exc:
+                return Response({"detail": exc.message, "errors": [exc.as_dict()]}, status=400)
             when, source = upload_time_read(upload=upload, fallback=fallback)
             frames.append(FrameIn(upload=upload, when=when, time_source=source))
         try:
@@ -199,7 +220,7 @@ class CameraRunFinishView(APIView):
 
 
 class FixedCameraListView(generics.ListAPIView):
-    permission_classes = [IsDispatcher]
+    permission_classes = (IsDispatcher,)
     serializer_class = FixedCameraSerializer
 
     def get_queryset(self):
@@ -210,7 +231,7 @@ class FixedCameraSnapshotView(APIView):
     """A fixed camera posts a snapshot (multipart 'image', optional 'taken_at'); detection snaps its defects to
     the segment the camera watches."""
 
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = (MultiPartParser, FormParser)
 
     def get_permissions(self):
         return [CanPostFrames()]
@@ -219,14 +240,27 @@ class FixedCameraSnapshotView(APIView):
     def post(self, request, pk: int):
         camera = get_object_or_404(FixedCamera, pk=pk)
         upload = request.FILES.get("image")
-        taken = parse_datetime(request.data.get("taken_at") or "") if request.data.get("taken_at") else None
+        if upload is None:
+            return Response(
+                {
+                    "detail": "no snapshot was sent (form field 'image')",
+                    "errors": [{"file": "", "code": "no_file", "detail": "no file"}],
+                },
+                status=400,
+            )
         try:
-            received = fixed_camera_snapshot(camera=camera, upload=upload, taken_at=taken,
-                                             client_name=_client_name(request))
+            taken = time_field_parse(raw=request.data.get("taken_at"))
+        except PhotoRejected as exc:
+            return Response({"detail": exc.message, "errors": [exc.as_dict()]}, status=400)
+        try:
+            received = fixed_camera_snapshot(
+                camera=camera, upload=upload, taken_at=taken, client_name=_client_name(request)
+            )
         except PhotosRejected as exc:
             return _rejected(exc)
         except (CameraRunError, DjangoValidationError) as exc:
             return Response({"detail": str(exc)}, status=409)
-        return Response(dict(PhotoSerializer(received.photo).data, created=received.created),
-                        status=201 if received.created else 200)
-
+        return Response(
+            dict(PhotoSerializer(received.photo).data, created=received.created),
+            status=201 if received.created else 200,
+        )

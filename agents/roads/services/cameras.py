@@ -1,5 +1,6 @@
 """Camera runs and fixed cameras: frames placed on a GPS track (or at the camera's spot), near-duplicates of
 the same spot skipped, the rest stored like any photo and sent to the vision queue in batches."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,7 +26,7 @@ from ..models import CameraRun, FixedCamera, InspectionPhoto
 from .photos import PhotosRejected, Placement, photos_enqueue, photos_receive
 
 log = logging.getLogger(__name__)
-FRAME_SUFFIXES = {".jpg", ".jpeg", ".png"}
+FRAME_SUFFIXES = {".jpg", ".jpeg", ".png", ".heic", ".heif"}
 
 
 class CameraRunError(Exception):
@@ -52,14 +53,20 @@ class FramesOutcome:
 
     def as_dict(self) -> dict:
         """JSON-ready counts and reasons."""
-        return {"placed": len(self.placed), "duplicate": self.duplicate, "off_track": self.off_track,
-                "rejected": self.rejected}
+        return {
+            "placed": len(self.placed),
+            "duplicate": self.duplicate,
+            "off_track": self.off_track,
+            "rejected": self.rejected,
+        }
 
 
 def run_track(run: CameraRun) -> Track:
     """The run's stored GPS track."""
     pts = run.track_points or []
-    return Track(times=[p[0] for p in pts], lons=[p[1] for p in pts], lats=[p[2] for p in pts], name=run.track_name)
+    return Track(
+        times=[p[0] for p in pts], lons=[p[1] for p in pts], lats=[p[2] for p in pts], name=run.track_name
+    )
 
 
 def camera_run_start(*, vehicle: str, gpx: str | bytes, user=None, client_name: str = "") -> CameraRun:
@@ -74,18 +81,32 @@ def camera_run_start(*, vehicle: str, gpx: str | bytes, user=None, client_name: 
     coords = track.coords()
     line = LineString(coords if len(coords) > 1 else coords * 2, srid=4326)
     run = CameraRun.objects.create(
-        vehicle=vehicle[:60], track_name=track.name[:200], track=line,
+        vehicle=vehicle[:60],
+        track_name=track.name[:200],
+        track=line,
         track_points=[[round(t, 3), lon, lat] for t, lon, lat in zip(track.times, track.lons, track.lats)],
-        track_start=track.start, track_end=track.end,
-        created_by=user if getattr(user, "is_authenticated", False) else None, client_name=client_name[:100])
-    audit_record(action="camera_run.started", obj=run, actor=user, actor_label=client_name,
-                 changes={"vehicle": vehicle, "track_points": len(coords)})
+        track_start=track.start,
+        track_end=track.end,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        client_name=client_name[:100],
+    )
+    audit_record(
+        action="camera_run.started",
+        obj=run,
+        actor=user,
+        actor_label=client_name,
+        changes={"vehicle": vehicle, "track_points": len(coords)},
+    )
     return run
 
 
 def _last_kept_before(run: CameraRun, when: dt.datetime) -> tuple[float, float] | None:
-    prev = (InspectionPhoto.objects.filter(camera_run=run, taken_at__lte=when).order_by("-taken_at", "-id")
-            .values_list("location", flat=True).first())
+    prev = (
+        InspectionPhoto.objects.filter(camera_run=run, taken_at__lte=when)
+        .order_by("-taken_at", "-id")
+        .values_list("location", flat=True)
+        .first()
+    )
     return (prev.x, prev.y) if prev is not None else None
 
 
@@ -101,8 +122,13 @@ def camera_frames_add(*, run: CameraRun, frames: Sequence[FrameIn], enqueue: boo
     timed = [(str(i), f.when) for i, f in enumerate(frames) if f.when is not None]
     for i, f in enumerate(frames):
         if f.when is None:
-            out.rejected.append({"file": getattr(f.upload, "name", str(i)), "code": "no_time",
-                                 "detail": "no capture time (EXIF, file name or taken_at) to place it on the track"})
+            out.rejected.append(
+                {
+                    "file": getattr(f.upload, "name", str(i)),
+                    "code": "no_time",
+                    "detail": "no capture time (EXIF, file name or taken_at) to place it on the track",
+                }
+            )
     track = run_track(run)
     first = min((w for _, w in timed), default=None)
     new_ids: list[int] = []
@@ -112,10 +138,22 @@ def camera_frames_add(*, run: CameraRun, frames: Sequence[FrameIn], enqueue: boo
         frame = frames[int(fp.key)]
         try:
             received = photos_receive(
-                files=[frame.upload], source=InspectionPhoto.Source.VEHICLE, camera_run=run,
-                uploader=run.created_by, client_name=run.client_name, enqueue=False,
-                placements=[Placement(lon=fp.lon, lat=fp.lat, location_source=InspectionPhoto.LocationSource.TRACK,
-                                      taken_at=fp.when, taken_at_source=frame.time_source)])
+                files=[frame.upload],
+                source=InspectionPhoto.Source.VEHICLE,
+                camera_run=run,
+                uploader=run.created_by,
+                client_name=run.client_name,
+                enqueue=False,
+                placements=[
+                    Placement(
+                        lon=fp.lon,
+                        lat=fp.lat,
+                        location_source=InspectionPhoto.LocationSource.TRACK,
+                        taken_at=fp.when,
+                        taken_at_source=frame.time_source,
+                    )
+                ],
+            )
         except PhotosRejected as exc:
             out.rejected.extend(e.as_dict() for e in exc.errors)
             return False
@@ -125,15 +163,23 @@ def camera_frames_add(*, run: CameraRun, frames: Sequence[FrameIn], enqueue: boo
         return True
 
     if timed:
-        placement = frames_place(frames=timed, track=track, min_spacing_m=float(conf("ROADS_FRAME_MIN_SPACING_M")),
-                                 tolerance_s=float(conf("ROADS_TRACK_TOLERANCE_S")),
-                                 last_kept=_last_kept_before(run, first), accept=store)
+        placement = frames_place(
+            frames=timed,
+            track=track,
+            min_spacing_m=float(conf("ROADS_FRAME_MIN_SPACING_M")),
+            tolerance_s=float(conf("ROADS_TRACK_TOLERANCE_S")),
+            last_kept=_last_kept_before(run, first),
+            accept=store,
+        )
         out.duplicate = placement.count("duplicate")
         out.off_track = placement.count("off_track")
     CameraRun.objects.filter(pk=run.pk).update(
-        frames_received=F("frames_received") + len(frames), frames_placed=F("frames_placed") + len(new_ids),
-        frames_duplicate=F("frames_duplicate") + out.duplicate, frames_off_track=F("frames_off_track") + out.off_track,
-        frames_rejected=F("frames_rejected") + len(out.rejected))
+        frames_received=F("frames_received") + len(frames),
+        frames_placed=F("frames_placed") + len(new_ids),
+        frames_duplicate=F("frames_duplicate") + out.duplicate,
+        frames_off_track=F("frames_off_track") + out.off_track,
+        frames_rejected=F("frames_rejected") + len(out.rejected),
+    )
     if enqueue:
         photos_enqueue(photo_ids=new_ids)
     return out
@@ -141,10 +187,14 @@ def camera_frames_add(*, run: CameraRun, frames: Sequence[FrameIn], enqueue: boo
 
 def camera_run_finish(*, run: CameraRun) -> CameraRun:
     """No more frames: the run is processing until detection has finished every placed frame (then done)."""
-    CameraRun.objects.filter(pk=run.pk, status=CameraRun.Status.RECEIVING).update(status=CameraRun.Status.PROCESSING)
-    CameraRun.objects.filter(pk=run.pk, status=CameraRun.Status.PROCESSING,
-                             frames_placed__lte=F("frames_processed") + F("frames_failed")).update(
-        status=CameraRun.Status.DONE, finished_at=timezone.now())
+    CameraRun.objects.filter(pk=run.pk, status=CameraRun.Status.RECEIVING).update(
+        status=CameraRun.Status.PROCESSING
+    )
+    CameraRun.objects.filter(
+        pk=run.pk,
+        status=CameraRun.Status.PROCESSING,
+        frames_placed__lte=F("frames_processed") + F("frames_failed"),
+    ).update(status=CameraRun.Status.DONE, finished_at=timezone.now())
     run.refresh_from_db()
     return run
 
@@ -183,29 +233,44 @@ def directory_frames(*, directory: Path, offset_s: float = 0.0) -> list[tuple[Pa
 
 
 def camera_run_ingest_directory(
-    *, directory: Path, gpx: str | bytes, vehicle: str, offset_s: float = 0.0, user=None, batch: int = 50,
-    progress: Callable[[str], None] | None = None, enqueue: bool = True,
+    *,
+    directory: Path,
+    gpx: str | bytes,
+    vehicle: str,
+    offset_s: float = 0.0,
+    user=None,
+    batch: int = 50,
+    progress: Callable[[str], None] | None = None,
+    enqueue: bool = True,
 ) -> tuple[CameraRun, FramesOutcome]:
     """The `ingest_camera_run` command's work: start a run, add the folder's frames in chunks, finish it."""
     run = camera_run_start(vehicle=vehicle, gpx=gpx, user=user)
     frames = directory_frames(directory=directory, offset_s=offset_s)
     total = FramesOutcome()
     for start in range(0, len(frames), batch):
-        chunk = [f for _, f in frames[start:start + batch]]
+        chunk = [f for _, f in frames[start : start + batch]]
         res = camera_frames_add(run=run, frames=chunk, enqueue=enqueue)
         total.placed += res.placed
         total.duplicate += res.duplicate
         total.off_track += res.off_track
         total.rejected += res.rejected
         if progress:
-            progress(f"frames {min(start + batch, len(frames))}/{len(frames)}: placed {len(total.placed)}, "
-                     f"near-duplicates {total.duplicate}, off the track {total.off_track}, "
-                     f"rejected {len(total.rejected)}")
+            progress(
+                f"frames {min(start + batch, len(frames))}/{len(frames)}: placed {len(total.placed)}, "
+                f"near-duplicates {total.duplicate}, off the track {total.off_track}, "
+                f"rejected {len(total.rejected)}"
+            )
     return camera_run_finish(run=run), total
 
 
-def fixed_camera_snapshot(*, camera: FixedCamera, upload, taken_at: dt.datetime | None = None,
-                          client_name: str = "", enqueue: bool = True):
+def fixed_camera_snapshot(
+    *,
+    camera: FixedCamera,
+    upload,
+    taken_at: dt.datetime | None = None,
+    client_name: str = "",
+    enqueue: bool = True,
+):
     """A fixed camera's snapshot: placed at the camera, snapped to the segment it watches, sent to detection."""
     if not camera.active:
         raise CameraRunError(f"camera {camera.name} is not active")
@@ -213,9 +278,19 @@ def fixed_camera_snapshot(*, camera: FixedCamera, upload, taken_at: dt.datetime 
     if when is None or when > timezone.now() + dt.timedelta(hours=1):
         when, source = timezone.now(), "received"
     received = photos_receive(
-        files=[upload], source=InspectionPhoto.Source.FIXED, fixed_camera=camera, client_name=client_name,
+        files=[upload],
+        source=InspectionPhoto.Source.FIXED,
+        fixed_camera=camera,
+        client_name=client_name,
         enqueue=enqueue,
-        placements=[Placement(lon=camera.location.x, lat=camera.location.y,
-                              location_source=InspectionPhoto.LocationSource.CAMERA, taken_at=when,
-                              taken_at_source=source)])
+        placements=[
+            Placement(
+                lon=camera.location.x,
+                lat=camera.location.y,
+                location_source=InspectionPhoto.LocationSource.CAMERA,
+                taken_at=when,
+                taken_at_source=source,
+            )
+        ],
+    )
     return received[0]

@@ -10,6 +10,7 @@ Where a photo was taken, in this order:
 otherwise the upload is refused as missing its location. When it was taken: EXIF DateTimeOriginal, else the
 form's ``taken_at``, else the time it was received.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,6 +32,7 @@ from PIL import Image
 from city_ops.core.timeutil import city_tz
 from city_ops.core.uploads import UploadError, image_upload_validate
 from city_ops.queues import Queue
+from vision.heif import heif_brand, heif_register
 
 from ..conf import conf
 from ..core.exif import PhotoMeta, photo_meta_read
@@ -115,7 +117,7 @@ def form_position_parse(*, data) -> FormPosition:
     """Read lat/lon/accuracy_m/location_source/taken_at from a form or JSON mapping; PhotoRejected if malformed."""
 
     def _float(name: str, lo: float, hi: float) -> float | None:
-        raw = (data.get(name) or "")
+        raw = data.get(name) or ""
         raw = str(raw).strip()
         if raw == "":
             return None
@@ -134,50 +136,82 @@ def form_position_parse(*, data) -> FormPosition:
     source = str(data.get("location_source") or "phone").strip().lower()
     if source not in ("phone", "pin"):
         raise PhotoRejected("'location_source' is 'phone' or 'pin'", code="bad_field")
-    taken_at = None
-    if raw := str(data.get("taken_at") or "").strip():
-        taken_at = parse_datetime(raw)
-        if taken_at is None:
-            raise PhotoRejected(f"'taken_at' must be an ISO 8601 time, not {raw[:40]!r}", code="bad_field")
-        if timezone.is_naive(taken_at):
-            taken_at = taken_at.replace(tzinfo=city_tz())
-    return FormPosition(lon=lon, lat=lat, location_source=source, accuracy_m=_float("accuracy_m", 0, 100_000),
-                        taken_at=taken_at)
+    taken_at = time_field_parse(raw=data.get("taken_at"))
+    return FormPosition(
+        lon=lon,
+        lat=lat,
+        location_source=source,
+        accuracy_m=_float("accuracy_m", 0, 100_000),
+        taken_at=taken_at,
+    )
+
+
+def time_field_parse(*, raw, name: str = "taken_at") -> dt.datetime | None:
+    """An ISO 8601 time from a form field (zone-less = the city's time); None when empty; PhotoRejected when it
+    is not a time, or names one that does not exist (month 13)."""
+    raw = str(raw or "").strip()
+    if not raw:
+        return None
+    try:
+        when = parse_datetime(raw)
+    except ValueError:  # well-formed but impossible: Django raises instead of returning None
+        when = None
+    if when is None:
+        raise PhotoRejected(f"'{name}' must be an ISO 8601 time, not {raw[:40]!r}", code="bad_field")
+    return when.replace(tzinfo=city_tz()) if timezone.is_naive(when) else when
 
 
 def _position_check(*, lon: float, lat: float, what: str, code_prefix: str, file_name: str) -> None:
     if abs(lon) < NULL_ISLAND_M and abs(lat) < NULL_ISLAND_M:
-        raise PhotoRejected(f"{what} is 0,0 (a position written without a GPS fix); drop a pin on the map instead",
-                            code=f"{code_prefix}_null_island", file_name=file_name)
+        raise PhotoRejected(
+            f"{what} is 0,0 (a position written without a GPS fix); drop a pin on the map instead",
+            code=f"{code_prefix}_null_island",
+            file_name=file_name,
+        )
     margin = float(conf("ROADS_CITY_MARGIN_M"))
     inside, dist = city_area_check(lon=lon, lat=lat, margin_m=margin)
     if not inside:
         raise PhotoRejected(
             f"{what} ({lat:.5f}, {lon:.5f}) is {dist / 1000:.1f} km outside the city; drop a pin on the map instead",
-            code=f"{code_prefix}_outside_city", file_name=file_name)
+            code=f"{code_prefix}_outside_city",
+            file_name=file_name,
+        )
 
 
-def location_resolve(*, meta: PhotoMeta, form: FormPosition, file_name: str = ""
-                     ) -> tuple[Point, str, float | None, Point | None]:
+def location_resolve(
+    *, meta: PhotoMeta, form: FormPosition, file_name: str = ""
+) -> tuple[Point, str, float | None, Point | None]:
     """(location, source, accuracy_m, phone position) by the rules in the module docstring."""
     phone = Point(form.lon, form.lat, srid=4326) if form.lon is not None else None
     if phone is not None and form.location_source == "pin":
         _position_check(lon=form.lon, lat=form.lat, what="the pin", code_prefix="pin", file_name=file_name)
         return phone, InspectionPhoto.LocationSource.PIN, form.accuracy_m, None
     if meta.has_gps:
-        _position_check(lon=meta.lon, lat=meta.lat, what="the photo's GPS position", code_prefix="exif_gps",
-                        file_name=file_name)
+        _position_check(
+            lon=meta.lon,
+            lat=meta.lat,
+            what="the photo's GPS position",
+            code_prefix="exif_gps",
+            file_name=file_name,
+        )
         return Point(meta.lon, meta.lat, srid=4326), InspectionPhoto.LocationSource.EXIF, None, phone
     if phone is not None:
-        _position_check(lon=form.lon, lat=form.lat, what="the phone's position", code_prefix="phone",
-                        file_name=file_name)
+        _position_check(
+            lon=form.lon, lat=form.lat, what="the phone's position", code_prefix="phone", file_name=file_name
+        )
         return phone, InspectionPhoto.LocationSource.PHONE, form.accuracy_m, phone
     why = f" ({meta.gps_problem})" if meta.gps_problem else ""
-    raise PhotoRejected(f"the photo has no usable GPS tags{why}: send the phone's position (lat, lon) or drop a pin "
-                        "on the map", code="missing_location", file_name=file_name)
+    raise PhotoRejected(
+        f"the photo has no usable GPS tags{why}: send the phone's position (lat, lon) or drop a pin "
+        "on the map",
+        code="missing_location",
+        file_name=file_name,
+    )
 
 
-def time_resolve(*, meta: PhotoMeta, form: FormPosition, now: dt.datetime | None = None) -> tuple[dt.datetime, str]:
+def time_resolve(
+    *, meta: PhotoMeta, form: FormPosition, now: dt.datetime | None = None
+) -> tuple[dt.datetime, str]:
     """(taken_at, source): EXIF time unless the camera clock is clearly wrong (in the future), else the form's,
     else now. A zone-less EXIF time is the city's local time (what a phone in the city shows)."""
     now = now or timezone.now()
@@ -215,9 +249,20 @@ def _prepare(*, checked, name: str, form: FormPosition, placement: Placement | N
     else:
         location, loc_source, accuracy, device = location_resolve(meta=meta, form=form, file_name=name)
         taken_at, time_source = time_resolve(meta=meta, form=form)
-    return _Prepared(data=data, sha256=checked.sha256, file_name=name, image_format=image_format, width=w, height=h,
-                     location=location, location_source=loc_source, accuracy_m=accuracy, device_location=device,
-                     taken_at=taken_at, taken_at_source=time_source)
+    return _Prepared(
+        data=data,
+        sha256=checked.sha256,
+        file_name=name,
+        image_format=image_format,
+        width=w,
+        height=h,
+        location=location,
+        location_source=loc_source,
+        accuracy_m=accuracy,
+        device_location=device,
+        taken_at=taken_at,
+        taken_at_source=time_source,
+    )
 
 
 def photos_enqueue(*, photo_ids: Sequence[int]) -> None:
@@ -235,16 +280,23 @@ def photos_enqueue(*, photo_ids: Sequence[int]) -> None:
             detect_photo.apply_async(args=[ids[0]], queue=Queue.VISION.value)
             return
         for start in range(0, len(ids), size):
-            detect_batch.apply_async(args=[ids[start:start + size]], queue=Queue.VISION.value)
+            detect_batch.apply_async(args=[ids[start : start + size]], queue=Queue.VISION.value)
 
     transaction.on_commit(_send)
 
 
 def photos_receive(
-    *, files: Sequence, form: FormPosition | None = None, uploader=None, client_name: str = "",
-    source: str = InspectionPhoto.Source.CREW, camera_run: CameraRun | None = None,
-    fixed_camera: FixedCamera | None = None, placements: Sequence[Placement | None] | None = None,
-    enqueue: bool = True, synthetic: bool = False,
+    *,
+    files: Sequence,
+    form: FormPosition | None = None,
+    uploader=None,
+    client_name: str = "",
+    source: str = InspectionPhoto.Source.CREW,
+    camera_run: CameraRun | None = None,
+    fixed_camera: FixedCamera | None = None,
+    placements: Sequence[Placement | None] | None = None,
+    enqueue: bool = True,
+    synthetic: bool = False,
 ) -> list[Received]:
     """Validate and store uploaded image files; all or none. Returns one Received per file, in order.
 
@@ -258,8 +310,15 @@ def photos_receive(
         raise PhotosRejected([PhotoRejected("no file was sent (form field 'image')", code="no_file")])
     limit = int(conf("ROADS_MAX_FILES_PER_REQUEST"))
     if len(files) > limit and placements is None:
-        raise PhotosRejected([PhotoRejected(f"{len(files)} files in one request; the limit is {limit}",
-                                            status=413, code="too_many_files")])
+        raise PhotosRejected(
+            [
+                PhotoRejected(
+                    f"{len(files)} files in one request; the limit is {limit}",
+                    status=413,
+                    code="too_many_files",
+                )
+            ]
+        )
     placements = list(placements) if placements is not None else [None] * len(files)
     prepared: list[_Prepared | InspectionPhoto] = []
     errors: list[PhotoRejected] = []
@@ -286,15 +345,26 @@ def photos_receive(
                     results[i] = Received(photo=results[seen[item.sha256]].photo, created=False)
                     continue
                 photo = InspectionPhoto(
-                    sha256=item.sha256, source=source, uploader=uploader if getattr(uploader, "is_authenticated",
-                                                                                    False) else None,
-                    client_name=client_name[:100], file_name=item.file_name, image_format=item.image_format,
-                    width=item.width, height=item.height, taken_at=item.taken_at,
-                    taken_at_source=item.taken_at_source, location=item.location,
-                    location_source=item.location_source, location_accuracy_m=item.accuracy_m,
-                    device_location=item.device_location, camera_run=camera_run, fixed_camera=fixed_camera,
+                    sha256=item.sha256,
+                    source=source,
+                    uploader=uploader if getattr(uploader, "is_authenticated", False) else None,
+                    client_name=client_name[:100],
+                    file_name=item.file_name,
+                    image_format=item.image_format,
+                    width=item.width,
+                    height=item.height,
+                    taken_at=item.taken_at,
+                    taken_at_source=item.taken_at_source,
+                    location=item.location,
+                    location_source=item.location_source,
+                    location_accuracy_m=item.accuracy_m,
+                    device_location=item.device_location,
+                    camera_run=camera_run,
+                    fixed_camera=fixed_camera,
                     synthetic=synthetic,
-                    original_expires_at=timezone.now() + dt.timedelta(days=retention) if retention > 0 else None,
+                    original_expires_at=timezone.now() + dt.timedelta(days=retention)
+                    if retention > 0
+                    else None,
                 )
                 ext = _FORMAT_EXT.get(item.image_format, "img")
                 photo.original.save(f"{item.sha256}.{ext}", ContentFile(item.data), save=False)
@@ -306,7 +376,9 @@ def photos_receive(
                     # Another request stored the same content a moment ago: answer with its photo.
                     default_storage.delete(photo.original.name)
                     written.remove(photo.original.name)
-                    results[i] = Received(photo=InspectionPhoto.objects.get(sha256=item.sha256), created=False)
+                    results[i] = Received(
+                        photo=InspectionPhoto.objects.get(sha256=item.sha256), created=False
+                    )
                     continue
                 seen[item.sha256] = i
                 results[i] = Received(photo=photo, created=True)
@@ -323,13 +395,40 @@ def photos_receive(
     return [r for r in results if r is not None]
 
 
-def _prepare_or_existing(*, upload, form: FormPosition, placement: Placement | None) -> _Prepared | InspectionPhoto:
+def _heif_rejection(*, upload, exc: UploadError, file_name: str) -> PhotoRejected:
+    """The upload check's refusal, except that a HEIC libheif could not parse (cut short, damaged: Pillow then
+    "cannot identify" it) is a damaged photo (400), not a file that is no image at all (415)."""
+    message, status = str(exc), exc.status
+    if status == 415:
+        try:
+            pos = upload.tell()
+            upload.seek(0)
+            head = upload.read(64)
+            upload.seek(pos)
+        except (OSError, ValueError):
+            head = b""
+        if heif_brand(head) and heif_register():
+            message, status = "the HEIC/HEIF image is damaged or truncated (it cannot be decoded)", 400
+        elif heif_brand(head):
+            message = (
+                "HEIC/HEIF photos cannot be read on this server (pillow-heif is missing); send JPEG or PNG"
+            )
+    return PhotoRejected(message, status=status, code="bad_image", file_name=file_name)
+
+
+def _prepare_or_existing(
+    *, upload, form: FormPosition, placement: Placement | None
+) -> _Prepared | InspectionPhoto:
     # Validate first (a broken file is refused even if its hash were known), then short-cut a re-upload.
     name = _safe_name(getattr(upload, "name", "") or "")
     try:
         checked = image_upload_validate(file=upload)
     except UploadError as exc:
-        raise PhotoRejected(str(exc), status=exc.status, code="bad_image", file_name=name) from None
+        raise _heif_rejection(upload=upload, exc=exc, file_name=name) from None
+    except RuntimeError as exc:  # libheif's decoding errors (pillow-heif) are RuntimeErrors, not OSErrors
+        raise PhotoRejected(
+            f"the image is damaged or truncated: {exc}", code="bad_image", file_name=name
+        ) from None
     existing = InspectionPhoto.objects.filter(sha256=checked.sha256).first()
     if existing is not None:
         return existing

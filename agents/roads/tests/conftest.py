@@ -2,6 +2,7 @@
 kept across tests), the tiny hand-built ONNX detector (tests never depend on the shipped model's accuracy),
 a private media folder, photos with EXIF GPS written by the test, and a Celery worker that uses the tiny model.
 """
+
 from __future__ import annotations
 
 import io
@@ -19,8 +20,10 @@ from .helpers import grid_model_build, pothole_photo
 def _city_loaded() -> bool:
     from city_ops.city.models import CityProfile, RoadSegment
 
-    return RoadSegment.objects.filter(osm_id__isnull=False).exists() and CityProfile.objects.exclude(
-        bounds__isnull=True).exists()
+    return (
+        RoadSegment.objects.filter(osm_id__isnull=False).exists()
+        and CityProfile.objects.exclude(bounds__isnull=True).exists()
+    )
 
 
 def _city_load() -> None:
@@ -82,7 +85,9 @@ def grid_model(tmp_path_factory):
 def tiny_model(grid_model):
     """Tests whose expectations follow from the tiny model's arithmetic (boxes, defects) need it."""
     if grid_model is None:
-        pytest.fail("building the tiny test model needs the onnx package: `make test` installs the 'train' extra")
+        pytest.fail(
+            "building the tiny test model needs the onnx package: `make test` installs the 'train' extra"
+        )
     return grid_model
 
 
@@ -108,8 +113,12 @@ def no_broker(monkeypatch):
     from agents.roads import tasks
 
     sent: list[tuple[str, list]] = []
-    monkeypatch.setattr(tasks.detect_photo, "apply_async", lambda args=None, **kw: sent.append(("photo", args[0])))
-    monkeypatch.setattr(tasks.detect_batch, "apply_async", lambda args=None, **kw: sent.append(("batch", args[0])))
+    monkeypatch.setattr(
+        tasks.detect_photo, "apply_async", lambda args=None, **kw: sent.append(("photo", args[0]))
+    )
+    monkeypatch.setattr(
+        tasks.detect_batch, "apply_async", lambda args=None, **kw: sent.append(("batch", args[0]))
+    )
     return sent
 
 
@@ -129,8 +138,11 @@ def spot_on(segment, fraction: float = 0.5, east_m: float = 0.0, north_m: float 
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_LineInterpolatePoint(geom, %s) p "
-                    "FROM city_roadsegment WHERE id = %s) t", [fraction, segment.pk])
+        cur.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_LineInterpolatePoint(geom, %s) p "
+            "FROM city_roadsegment WHERE id = %s) t",
+            [fraction, segment.pk],
+        )
         lon, lat = cur.fetchone()
     lon += east_m / (111_320 * math.cos(math.radians(lat)))
     lat += north_m / 110_574
@@ -142,15 +154,27 @@ def long_segment(city):
     """A long named residential street of the real network (room for sightings 2 m and 30 m apart)."""
     from city_ops.city.models import RoadSegment
 
-    seg = (RoadSegment.objects.filter(road_class="residential", length_m__gte=90).exclude(name="")
-           .order_by("-length_m", "osm_id").first())
+    seg = (
+        RoadSegment.objects.filter(road_class="residential", length_m__gte=90)
+        .exclude(name="")
+        .order_by("-length_m", "osm_id")
+        .first()
+    )
     assert seg is not None, "the demo extract has long residential streets"
     return seg
 
 
-def photo_bytes(*, lon: float | None = None, lat: float | None = None, seed: int = 1, taken: str | None = None,
-                cell: tuple[int, int] = (1, 2), fmt: str = "JPEG", size=(640, 480), orientation: int | None = None
-                ) -> bytes:
+def photo_bytes(
+    *,
+    lon: float | None = None,
+    lat: float | None = None,
+    seed: int = 1,
+    taken: str | None = None,
+    cell: tuple[int, int] = (1, 2),
+    fmt: str = "JPEG",
+    size=(640, 480),
+    orientation: int | None = None,
+) -> bytes:
     """A generated road photo with a pothole in a known grid cell, EXIF GPS and time written by the test."""
     from PIL import Image
 
@@ -162,6 +186,34 @@ def photo_bytes(*, lon: float | None = None, lat: float | None = None, seed: int
     # Bytes, not the Exif object: PIL's PNG writer drops an Exif object silently.
     kwargs = {"exif": exif.tobytes()} if (lon is not None or taken or orientation) else {}
     Image.fromarray(pixels).save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def heic_bytes(
+    *,
+    lon: float | None = None,
+    lat: float | None = None,
+    seed: int = 1,
+    taken: str | None = None,
+    cell: tuple[int, int] = (1, 2),
+    size=(640, 480),
+    sideways: bool = False,
+) -> bytes:
+    """The road photo of ``photo_bytes`` as an iPhone writes it: HEIC (pillow-heif, encoded here) with EXIF GPS and
+    time. ``sideways``: the pixels are stored turned a quarter (a phone held upright) and the file says how to
+    turn them back (EXIF orientation 6 plus the HEIF rotation box, as iPhones write both)."""
+    from PIL import Image
+
+    from agents.roads.core.synthetic import gps_exif
+    from vision.heif import heif_register
+
+    assert heif_register(), "pillow-heif is a dependency of the project"
+    img = Image.fromarray(pothole_photo(seed=seed, size=size, cell=cell))
+    if sideways:
+        img = img.transpose(Image.Transpose.ROTATE_90)
+    exif = gps_exif(lon=lon, lat=lat, taken=taken, orientation=6 if sideways else None)
+    buf = io.BytesIO()
+    img.save(buf, format="HEIF", quality=80, exif=exif.tobytes())
     return buf.getvalue()
 
 

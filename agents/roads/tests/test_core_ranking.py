@@ -49,5 +49,5 @@ def test_condition_index_falls_with_density():
 def test_box_share_and_size_estimate():
     assert box_area_share(box=[0, 0, 64, 48], width=640, height=480) == pytest.approx(0.01)
     assert box_area_share(box=[10, 10, 5, 5], width=640, height=480) == 0.0
-    w, l = size_estimate_m(box=[0, 0, 160, 80], width=640, height=480, ground_width_m=4.0)
-    assert (w, l) == (1.0, 0.5)
+    w, length = size_estimate_m(box=[0, 0, 160, 80], width=640, height=480, ground_width_m=4.0)
+    assert (w, length) == (1.0, 0.5)

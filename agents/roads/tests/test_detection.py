@@ -1,6 +1,7 @@
 """Detection in-process (the task's service) with the real vision engine and the tiny test model: boxes stored
 in original pixels, a privacy-safe copy without EXIF, defects on the real network, one bad photo never stopping
 the batch, a missing model leaving photos waiting, and retention of originals."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -132,3 +133,49 @@ def test_zero_retention_drops_the_original_right_after_detection(long_segment, s
     photos_detect(photo_ids=[photo.pk])
     photo.refresh_from_db()
     assert not photo.original and not default_storage.exists(name) and photo.status == "done"
+
+
+def _cuda_available() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def test_configured_cuda_runs_on_cpu_with_a_log_line_where_there_is_none(
+    long_segment, settings, caplog, monkeypatch
+):
+    """The providers come from settings.VISION_PROVIDERS (the GPU worker image's default lists CUDA first);
+    with the CPU-only onnxruntime the photo is still processed, on CPU, and the log says why."""
+    from agents.roads.services.detection import _detector
+    from vision import engine
+
+    if _cuda_available():
+        pytest.skip("this onnxruntime has CUDA: test_detection_on_cuda covers it")
+    settings.VISION_PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(engine, "_FALLBACKS_LOGGED", set())
+    caplog.set_level("WARNING", logger="vision.engine")
+    here = spot_on(long_segment)
+    [photo] = receive(photo_bytes(lon=here.lon, lat=here.lat, cell=(1, 2)))
+    assert photos_detect(photo_ids=[photo.pk]).done == 1
+    photo.refresh_from_db()
+    assert photo.detections[0]["box"] == pytest.approx([160, 240, 320, 400], abs=1.0)
+    assert _detector().providers == ["CPUExecutionProvider"]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "vision.engine"]
+    assert "CUDAExecutionProvider not available" in line and "falling back to CPUExecutionProvider" in line
+
+
+@pytest.mark.gpu
+def test_detection_on_cuda(long_segment, settings):
+    """Where onnxruntime-gpu sees a GPU: the worker's detector runs on CUDA and finds the same box."""
+    from agents.roads.services.detection import _detector
+
+    if not _cuda_available():
+        pytest.skip("no CUDAExecutionProvider in this onnxruntime (onnxruntime-gpu on a GPU machine has it)")
+    settings.VISION_PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert _detector().providers[0] == "CUDAExecutionProvider"
+    here = spot_on(long_segment)
+    photos = receive(*[photo_bytes(lon=here.lon, lat=here.lat, seed=i, cell=(1, 2)) for i in range(3)])
+    assert photos_detect(photo_ids=[p.pk for p in photos]).done == 3
+    for p in photos:
+        p.refresh_from_db()
+        assert p.detections[0]["box"] == pytest.approx([160, 240, 320, 400], abs=1.0)

@@ -1,5 +1,6 @@
 """Who may see and do what: the permission matrix of the road agent's console and API for every role, crews
 seeing only their own uploads (dispatchers all), and unblurred originals for admins only."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,10 +17,14 @@ pytestmark = pytest.mark.usefixtures("tiny_model")
 
 def _two_crews_photos(segment, users):
     a, b = spot_on(segment, 0.3), spot_on(segment, 0.7)
-    mine = photos_receive(files=[upload_file(photo_bytes(lon=a.lon, lat=a.lat, seed=1))], uploader=users.crew,
-                          enqueue=False)[0].photo
-    theirs = photos_receive(files=[upload_file(photo_bytes(lon=b.lon, lat=b.lat, seed=2, cell=(2, 1)))],
-                            uploader=users.crew_other, enqueue=False)[0].photo
+    mine = photos_receive(
+        files=[upload_file(photo_bytes(lon=a.lon, lat=a.lat, seed=1))], uploader=users.crew, enqueue=False
+    )[0].photo
+    theirs = photos_receive(
+        files=[upload_file(photo_bytes(lon=b.lon, lat=b.lat, seed=2, cell=(2, 1)))],
+        uploader=users.crew_other,
+        enqueue=False,
+    )[0].photo
     photos_detect(photo_ids=[mine.pk, theirs.pk])
     mine.refresh_from_db()
     theirs.refresh_from_db()
@@ -38,19 +43,33 @@ class TestMatrix(PermissionMatrixMixin):
             ("GET", f"/roads/photos/{p}/", {"anonymous": 302, "crew": 200, "dispatcher": 200}),
             ("GET", f"/roads/photos/{p}/image.jpg", {"anonymous": 302, "crew": 200, "dispatcher": 200}),
             ("GET", f"/roads/photos/{p}/status.json", {"anonymous": 302, "crew": 200, "dispatcher": 200}),
-            ("GET", f"/roads/photos/{p}/original", {"anonymous": 302, "crew": 403, "dispatcher": 403, "admin": 200}),
+            (
+                "GET",
+                f"/roads/photos/{p}/original",
+                {"anonymous": 302, "crew": 403, "dispatcher": 403, "admin": 200},
+            ),
             ("GET", f"/roads/defects/{defect.pk}/", {"anonymous": 302, "crew": 200, "dispatcher": 200}),
-            ("POST", f"/roads/defects/{defect.pk}/order/", {"anonymous": 302, "crew": 403, "dispatcher": 302}),
+            (
+                "POST",
+                f"/roads/defects/{defect.pk}/order/",
+                {"anonymous": 302, "crew": 403, "dispatcher": 302},
+            ),
             ("GET", "/roads/map/defects.geojson", {"anonymous": 302, "crew": 403, "dispatcher": 200}),
             ("GET", "/roads/map/conditions.geojson", {"anonymous": 302, "crew": 403, "dispatcher": 200}),
             ("GET", "/roads/report/", {"anonymous": 302, "crew": 403, "dispatcher": 200}),
             ("GET", f"/roads/report/?segment={long_segment.pk}", {"crew": 403, "dispatcher": 200}),
+            ("GET", "/roads/report.pdf", {"anonymous": 302, "crew": 403, "dispatcher": 200, "admin": 200}),
+            ("GET", f"/roads/report.pdf?segment={long_segment.pk}", {"crew": 403, "dispatcher": 200}),
             ("GET", "/roads/my-orders/", {"anonymous": 302, "crew": 302, "dispatcher": 302}),
             ("GET", "/api/roads/photos/", {"anonymous": (401, 403), "crew": 200, "dispatcher": 200}),
             ("GET", f"/api/roads/photos/{p}/", {"anonymous": (401, 403), "crew": 200, "dispatcher": 200}),
             ("GET", "/api/roads/defects/", {"anonymous": (401, 403), "crew": 200, "dispatcher": 200}),
             ("GET", "/api/roads/camera-runs/", {"anonymous": (401, 403), "crew": 403, "dispatcher": 200}),
-            ("POST", "/api/roads/camera-runs/", {"anonymous": (401, 403), "crew": 403, "dispatcher": (400, 415)}),
+            (
+                "POST",
+                "/api/roads/camera-runs/",
+                {"anonymous": (401, 403), "crew": 403, "dispatcher": (400, 415)},
+            ),
             ("GET", "/api/roads/cameras/", {"anonymous": (401, 403), "crew": 403, "dispatcher": 200}),
         ]
         self.matrix_check(users)
@@ -63,17 +82,25 @@ def test_crews_see_only_their_own_uploads_dispatchers_all(long_segment, users, s
     crew.force_login(users.crew)
     listed = [p["id"] for p in crew.get("/api/roads/photos/").json()["results"]]
     assert listed == [mine.pk]
-    for url in (f"/api/roads/photos/{theirs.pk}/", f"/roads/photos/{theirs.pk}/", f"/roads/photos/{theirs.pk}/image.jpg",
-                f"/roads/photos/{theirs.pk}/status.json"):
+    for url in (
+        f"/api/roads/photos/{theirs.pk}/",
+        f"/roads/photos/{theirs.pk}/",
+        f"/roads/photos/{theirs.pk}/image.jpg",
+        f"/roads/photos/{theirs.pk}/status.json",
+    ):
         assert crew.get(url).status_code == 404, url
     page = crew.get("/roads/photos/").content.decode()
     assert f'data-photo="{mine.pk}"' in page and f'data-photo="{theirs.pk}"' not in page
     their_defect = theirs.sightings.first().defect
     assert crew.get(f"/roads/defects/{their_defect.pk}/").status_code == 404
-    assert [d["id"] for d in crew.get("/api/roads/defects/").json()["results"]] == [mine.sightings.first().defect_id]
+    assert [d["id"] for d in crew.get("/api/roads/defects/").json()["results"]] == [
+        mine.sightings.first().defect_id
+    ]
     dispatcher = Client()
     dispatcher.force_login(users.dispatcher)
-    assert sorted(p["id"] for p in dispatcher.get("/api/roads/photos/").json()["results"]) == sorted([mine.pk, theirs.pk])
+    assert sorted(p["id"] for p in dispatcher.get("/api/roads/photos/").json()["results"]) == sorted(
+        [mine.pk, theirs.pk]
+    )
     assert dispatcher.get(f"/roads/photos/{theirs.pk}/image.jpg").status_code == 200
 
 

@@ -12,9 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher
-from city_ops.core.roles import Role
 
-from ..models import CityProfile, District, Place, RoadClosure
+from ..models import CityProfile, RoadClosure
 from ..network import NoRouteError, road_network
 from ..services import closure_create, closure_lift
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from agents.core.registry import agents_all
@@ -36,6 +37,16 @@ TRIGGER_LABELS = {
     "monitor": _("Monitor"),
 }
 LEVEL_LABELS = {0: _("Info"), 1: _("Green"), 2: _("Yellow"), 3: _("Orange"), 4: _("Red")}
+
+
+@register.filter
+def stored_label(value) -> str:
+    """A label stored in English (a KPI's, marked with gettext_noop where it is defined) in the user's language.
+
+    Run KPIs keep their English label in the database so a report reads the same whatever language the run was
+    started in; the console translates at display time, and a label without a translation shows as stored.
+    """
+    return gettext(str(value)) if value else ""
 
 
 @register.filter
@@ -74,7 +85,7 @@ def agent_nav_items(context) -> list[dict]:
             url = reverse(url_name)
         except NoReverseMatch:  # the agent's app is not mounted in this deployment
             continue
-        items.append({"url": url, "label": agent.label or agent.name, "name": agent.name,
+        items.append({"url": url, "label": gettext(agent.label or agent.name), "name": agent.name,
                       "active": current == url_name})
     return items
 
@@ -134,7 +145,7 @@ def agent_label(name: str) -> str:
         agent = agent_get(name)
     except UnknownAgentError:
         return name
-    return agent.label or agent.name
+    return gettext(agent.label or agent.name)
 
 
 @register.filter

@@ -4,6 +4,7 @@ Places a patrol camera's frames on the vehicle's GPS track by capture time (EXIF
 timestamp in the file name, else the file's mtime; zone-less times are the city's local time), skips
 near-duplicates of the same spot, stores the rest and sends them to the vision queue in batches. `--sync`
 runs detection here instead (no worker needed) and shows its progress; `--wait` follows the workers."""
+
 from __future__ import annotations
 
 import json
@@ -14,14 +15,20 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Ingest a folder of patrol-camera frames placed on a GPX track; detection runs on the vision queue."
+    help = (
+        "Ingest a folder of patrol-camera frames placed on a GPX track; detection runs on the vision queue."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("directory", type=Path)
         parser.add_argument("--track", type=Path, required=True, help="the vehicle's GPX track")
         parser.add_argument("--vehicle", default="", help="vehicle name (default: the folder's name)")
-        parser.add_argument("--time-offset", type=float, default=0.0,
-                            help="seconds to add to the frames' times (camera clock drift)")
+        parser.add_argument(
+            "--time-offset",
+            type=float,
+            default=0.0,
+            help="seconds to add to the frames' times (camera clock drift)",
+        )
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--sync", action="store_true", help="run detection in this process (no worker)")
         mode.add_argument("--wait", action="store_true", help="wait for the workers and show progress")
@@ -30,6 +37,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from agents.roads.models import CameraRun, InspectionPhoto
+        from agents.roads.selectors import camera_run_kpis
         from agents.roads.services.cameras import CameraRunError, camera_run_ingest_directory
         from agents.roads.services.detection import photos_detect
 
@@ -38,44 +46,73 @@ class Command(BaseCommand):
             raise CommandError(f"{directory} is not a directory")
         if not opts["track"].is_file():
             raise CommandError(f"{opts['track']} does not exist")
-        say = (lambda m: self.stderr.write(m))
+        say = self.stderr.write
         try:
             run, outcome = camera_run_ingest_directory(
-                directory=directory, gpx=opts["track"].read_bytes(), vehicle=opts["vehicle"] or directory.name,
-                offset_s=opts["time_offset"], progress=say, enqueue=not opts["sync"])
+                directory=directory,
+                gpx=opts["track"].read_bytes(),
+                vehicle=opts["vehicle"] or directory.name,
+                offset_s=opts["time_offset"],
+                progress=say,
+                enqueue=not opts["sync"],
+            )
         except CameraRunError as exc:
             raise CommandError(str(exc)) from None
-        say(f"camera run #{run.pk}: {len(outcome.placed)} frames placed, {outcome.duplicate} near-duplicates "
-            f"skipped, {outcome.off_track} off the track, {len(outcome.rejected)} rejected")
+        say(
+            f"camera run #{run.pk}: {len(outcome.placed)} frames placed, {outcome.duplicate} near-duplicates "
+            f"skipped, {outcome.off_track} off the track, {len(outcome.rejected)} rejected"
+        )
         for r in outcome.rejected:
             say(f"  rejected {r['file']}: {r['detail']}")
         if opts["sync"]:
             from agents.roads.conf import conf
 
-            ids = list(InspectionPhoto.objects.filter(camera_run=run, status=InspectionPhoto.Status.RECEIVED)
-                       .order_by("taken_at").values_list("pk", flat=True))
+            ids = list(
+                InspectionPhoto.objects.filter(camera_run=run, status=InspectionPhoto.Status.RECEIVED)
+                .order_by("taken_at")
+                .values_list("pk", flat=True)
+            )
             size = int(conf("ROADS_BATCH_SIZE"))
             for start in range(0, len(ids), size):
-                photos_detect(photo_ids=ids[start:start + size])
+                photos_detect(photo_ids=ids[start : start + size])
                 run.refresh_from_db()
-                say(f"detection {run.frames_processed + run.frames_failed}/{run.frames_placed}: "
-                    f"{run.defects_found} defects")
+                say(
+                    f"detection {run.frames_processed + run.frames_failed}/{run.frames_placed}: "
+                    f"{run.defects_found} defects"
+                )
         elif opts["wait"]:
             deadline = time.monotonic() + opts["timeout"]
             while True:
                 run.refresh_from_db()
-                say(f"detection {run.frames_processed + run.frames_failed}/{run.frames_placed} ({run.progress_pct} %)")
+                say(
+                    f"detection {run.frames_processed + run.frames_failed}/{run.frames_placed} ({run.progress_pct} %)"
+                )
                 if run.status == CameraRun.Status.DONE or time.monotonic() > deadline:
                     break
                 time.sleep(2)
         run.refresh_from_db()
-        summary = {"run": run.pk, "vehicle": run.vehicle, "status": run.status, "placed": run.frames_placed,
-                   "duplicate": run.frames_duplicate, "off_track": run.frames_off_track,
-                   "rejected": outcome.rejected, "processed": run.frames_processed, "failed": run.frames_failed,
-                   "defects": run.defects_found}
+        kpis = camera_run_kpis(run=run)
+        summary = {
+            "run": run.pk,
+            "vehicle": run.vehicle,
+            "status": run.status,
+            "placed": run.frames_placed,
+            "duplicate": run.frames_duplicate,
+            "off_track": run.frames_off_track,
+            "rejected": outcome.rejected,
+            "processed": run.frames_processed,
+            "failed": run.frames_failed,
+            "defects": run.defects_found,
+            "kpis": kpis,
+        }
         if opts["json"]:
             self.stdout.write(json.dumps(summary))
         else:
-            self.stdout.write(f"camera run #{run.pk} ({run.status}): {summary['placed']} placed, "
-                              f"{summary['duplicate']} near-duplicates, {summary['processed']} processed, "
-                              f"{summary['defects']} defects")
+            mean = kpis["mean_inference_ms"]
+            self.stdout.write(
+                f"camera run #{run.pk} ({run.status}): {summary['placed']} placed, "
+                f"{summary['duplicate']} near-duplicates, {summary['processed']} processed, "
+                f"{summary['defects']} new defects, {kpis['sightings_merged']} sightings merged, "
+                f"{kpis['orders_created']} orders created"
+                + (f", {mean:.1f} ms model time per frame" if mean is not None else "")
+            )
