@@ -41,7 +41,7 @@ def kpis_window(*, start: dt.datetime, end: dt.datetime) -> dict[str, float]:
         "sightings_merged": max(0, sightings - new_defects),
         "orders_created": WorkOrder.objects.filter(source_agent=SOURCE_AGENT, created_at__gte=start,
                                                    created_at__lt=end).count(),
-        "mean_inference_ms": round(mean_ms or 0.0, 2),
+        "mean_inference_ms": round(mean_ms, 2) if mean_ms is not None else None,  # None: no real photo ran
         "open_defects": Defect.objects.active().count(),
     }
 
