@@ -24,7 +24,6 @@ from vision.heif import heif_brand, heif_register
 
 heif_register()
 
-ImageSource = str | Path | bytes | bytearray | memoryview | np.ndarray
 
 EXIF_ORIENTATION = 0x0112
 # EXIF orientation -> PIL transpose that makes the pixels upright (same table as PIL.ImageOps.exif_transpose).
@@ -69,12 +68,19 @@ class DecodedImage:
     reduced: bool = False
 
 
+# A DecodedImage is taken as it is: a caller that already decoded the file (the road agent's worker, which needs
+# the pixels for the kept copy too) passes pixels and full size, and boxes still come back in full-size pixels.
+ImageSource = str | Path | bytes | bytearray | memoryview | np.ndarray | DecodedImage
+
+
 def source_label(source: ImageSource) -> str:
     """A short human-readable name for an input (its path, or its kind and size)."""
     if isinstance(source, (str, Path)):
         return str(source)
     if isinstance(source, np.ndarray):
         return f"<array {'x'.join(str(d) for d in source.shape)}>"
+    if isinstance(source, DecodedImage):
+        return f"<decoded {source.width}x{source.height}>"
     return f"<{len(source)} bytes>"
 
 
@@ -89,10 +95,13 @@ def image_decode(
 
     ``target_hw`` is the model input (height, width): with ``fast`` a JPEG is decoded at the smallest DCT scale
     (1/2, 1/4, 1/8) whose letterboxed size still covers it. Arrays are taken as RGB (h, w, 3) uint8 and used
-    as they are (already upright). Raises ImageDecodeError for anything unreadable.
+    as they are (already upright); a DecodedImage is returned as it is (its pixels checked). Raises
+    ImageDecodeError for anything unreadable.
     """
     if isinstance(source, np.ndarray):
         return _array_wrap(source)
+    if isinstance(source, DecodedImage):
+        return _decoded_check(source)
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     with _source_open(source) as fh:
         try:
@@ -193,6 +202,30 @@ def _rgb_convert(img: Image.Image) -> Image.Image:
         peak = arr.max() or 1.0
         return Image.fromarray((arr * (255.0 / peak)).astype(np.uint8)).convert("RGB")
     return img.convert("RGB")
+
+
+def _decoded_check(decoded: DecodedImage) -> DecodedImage:
+    pixels = decoded.pixels
+    if (
+        not isinstance(pixels, np.ndarray)
+        or pixels.dtype != np.uint8
+        or pixels.ndim != 3
+        or pixels.shape[2] != 3
+    ):
+        raise ImageDecodeError("decoded images must carry (h, w, 3) uint8 RGB pixels")
+    if pixels.shape[0] < 1 or pixels.shape[1] < 1 or decoded.width < 1 or decoded.height < 1:
+        raise ImageDecodeError("image has no pixels")
+    h, w = pixels.shape[:2]
+    # The scale follows from the sizes (boxes found on the pixels map back to the full-size picture).
+    return DecodedImage(
+        pixels=np.ascontiguousarray(pixels),
+        width=decoded.width,
+        height=decoded.height,
+        scale_x=decoded.width / w,
+        scale_y=decoded.height / h,
+        orientation=decoded.orientation,
+        reduced=decoded.reduced or (w, h) != (decoded.width, decoded.height),
+    )
 
 
 def _array_wrap(arr: np.ndarray) -> DecodedImage:

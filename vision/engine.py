@@ -254,7 +254,8 @@ class Detector:
         fast: bool = True,
         prefetch: bool = True,
     ) -> DetectionRun:
-        """Detect defects in ``images`` (paths, bytes or RGB uint8 arrays); one ImageResult per input, in order.
+        """Detect defects in ``images`` (paths, bytes, RGB uint8 arrays, or a caller's ``DecodedImage``: pixels
+        plus the full size its boxes are mapped to); one ImageResult per input, in order.
 
         ``conf`` defaults to the model card's recommended threshold. An unreadable image gets ``error`` set and
         the rest of the batch still runs. ``fast`` decodes big JPEGs reduced; ``prefetch`` decodes the next

@@ -13,6 +13,7 @@ from PIL import Image
 from scipy.optimize import linear_sum_assignment
 
 from vision.boxes import box_iou
+from vision.decode import DecodedImage
 from vision.engine import Detection, Detector, detector_get, providers_resolve
 from vision.tests.helpers import jpeg_bytes, label_boxes, road_image, ultralytics_load
 
@@ -115,6 +116,21 @@ def test_bad_inputs_give_per_image_errors_and_batch_continues(model_path, tmp_pa
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     limited = det.detect([good_jpeg]).results[0]
     assert limited.error and "too many pixels" in limited.error
+
+
+def test_a_decoded_image_is_taken_as_it_is_with_boxes_in_its_full_size(model_path):
+    """A caller that decoded a photo itself (the road worker: one HEIC decode for the model and the kept copy)
+    passes reduced pixels with the full size; the model sees those pixels, the boxes come back full size."""
+    det = detector_get(model_path=model_path)
+    reduced, _ = road_image(seed=3, size=(300, 400))
+    full = DecodedImage(pixels=reduced, width=1200, height=900, scale_x=3.0, scale_y=3.0)
+    broken = DecodedImage(pixels=reduced.astype(np.float32), width=1200, height=900, scale_x=3.0, scale_y=3.0)
+    alone, scaled, bad = det.detect([reduced, full, broken], conf=0.01).results
+    assert alone.detections and (alone.width, alone.height) == (400, 300)
+    assert (scaled.width, scaled.height) == (1200, 900) and scaled.reduced_decode
+    np.testing.assert_allclose(_boxes(scaled.detections), _boxes(alone.detections) * 3, atol=1e-3)
+    assert [d.confidence for d in scaled.detections] == [d.confidence for d in alone.detections]
+    assert "uint8" in bad.error
 
 
 def test_batches_match_one_by_one(model_path):

@@ -5,6 +5,7 @@ dropped the cascade classifier), this module fails closed: it blurs the **whole 
 road damage** (the boxes, grown by a margin), which keeps what the crew needs and hides what it must not see.
 The result says which way was taken, so the console can tell the user.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,9 @@ class PrivacyResult:
     regions: int
 
 
-def context_blur(*, image: np.ndarray, keep: Sequence[Sequence[float]], margin: float = 0.15,
-                 cells: int = 48) -> np.ndarray:
+def context_blur(
+    *, image: np.ndarray, keep: Sequence[Sequence[float]], margin: float = 0.15, cells: int = 48
+) -> np.ndarray:
     """Pixelate and smooth the whole (h, w, 3) uint8 image except the ``keep`` boxes (x1, y1, x2, y2).
 
     The picture is reduced to about ``cells`` blocks across (a face or a plate becomes a few blocks) and
@@ -66,7 +68,9 @@ def image_make_safe(*, image: np.ndarray, keep: Sequence[Sequence[float]]) -> Pr
             return PrivacyResult(image=res.image, mode="faces_plates", regions=res.count)
         except PrivacyUnavailableError as exc:
             if not _warned:
-                log.warning("face/plate blurring unavailable (%s); blurring everything but the damage instead", exc)
+                log.warning(
+                    "face/plate blurring unavailable (%s); blurring everything but the damage instead", exc
+                )
                 _warned = True
     return PrivacyResult(image=context_blur(image=image, keep=keep), mode="context", regions=len(keep))
 
@@ -75,7 +79,8 @@ def kept_copy_decode(*, data: bytes, max_side: int = 1600) -> np.ndarray:
     """The upright RGB pixels of the copy to keep, longest side at most ``max_side``.
 
     A big JPEG is decoded by libjpeg at a reduced DCT scale (1/2, 1/4, 1/8) that still covers ``max_side``:
-    the kept copy never needs the 12 MP a phone writes, and a full decode costs more than the model.
+    the kept copy never needs the 12 MP a phone writes, and a full decode costs more than the model. Formats
+    without a reduced decode (HEIC, PNG) are decoded once by the worker and reduced with ``kept_copy_reduce``.
     """
     from PIL import ImageOps
 
@@ -89,9 +94,24 @@ def kept_copy_decode(*, data: bytes, max_side: int = 1600) -> np.ndarray:
         rgb = upright.convert("RGB") if upright.mode != "RGB" else upright
         if max(rgb.size) > max_side:
             rgb = rgb.copy() if rgb is img else rgb
-            # Bilinear with reducing_gap: a viewing copy, ~5x cheaper than Lanczos on a 2000 x 1500 decode.
-            rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            _thumbnail(rgb, max_side)
         return np.ascontiguousarray(np.asarray(rgb))
+
+
+def kept_copy_reduce(*, image: np.ndarray, max_side: int = 1600) -> np.ndarray:
+    """The copy to keep from pixels already decoded (upright RGB): the same reduction as ``kept_copy_decode``;
+    the pixels themselves when they already fit."""
+    h, w = image.shape[:2]
+    if max(w, h) <= max_side:
+        return image
+    pil = Image.fromarray(image)
+    _thumbnail(pil, max_side)
+    return np.ascontiguousarray(np.asarray(pil))
+
+
+def _thumbnail(img: Image.Image, max_side: int) -> None:
+    # Bilinear with reducing_gap: a viewing copy, ~5x cheaper than Lanczos on a 2000 x 1500 decode.
+    img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def jpeg_encode(*, image: np.ndarray, max_side: int = 1600, quality: int = 85) -> tuple[bytes, int, int]:

@@ -174,13 +174,14 @@ def photo_bytes(
     fmt: str = "JPEG",
     size=(640, 480),
     orientation: int | None = None,
+    plain: bool = False,
 ) -> bytes:
     """A generated road photo with a pothole in a known grid cell, EXIF GPS and time written by the test."""
     from PIL import Image
 
     from agents.roads.core.synthetic import gps_exif
 
-    pixels = pothole_photo(seed=seed, size=size, cell=cell)
+    pixels = pothole_photo(seed=seed, size=size, cell=cell, plain=plain)
     exif = gps_exif(lon=lon, lat=lat, taken=taken, orientation=orientation)
     buf = io.BytesIO()
     # Bytes, not the Exif object: PIL's PNG writer drops an Exif object silently.
@@ -215,6 +216,40 @@ def heic_bytes(
     buf = io.BytesIO()
     img.save(buf, format="HEIF", quality=80, exif=exif.tobytes())
     return buf.getvalue()
+
+
+@dataclass
+class PixelDecode:
+    """One image file decoded into pixels: its format and the size the decoder produced (after any reduced
+    decode that was asked for)."""
+
+    format: str
+    size: tuple[int, int]
+
+
+def pixel_decodes(monkeypatch) -> list[PixelDecode]:
+    """Record every JPEG and HEIC decode from now on in this test (the real decoders still run): the first
+    ``load()`` of an opened image is where its pixels are decoded, at the size ``draft`` left it."""
+    from PIL import Image, JpegImagePlugin
+    from pillow_heif.as_plugin import HeifImageFile
+
+    decodes: list[PixelDecode] = []
+    loaded: list[Image.Image] = []  # held, so that no two images share an id during the test
+
+    def spy(cls):
+        original = cls.load
+
+        def load(im, *args, **kwargs):
+            if not any(seen is im for seen in loaded):
+                loaded.append(im)
+                decodes.append(PixelDecode(format=im.format, size=im.size))
+            return original(im, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "load", load)
+
+    spy(JpegImagePlugin.JpegImageFile)
+    spy(HeifImageFile)
+    return decodes
 
 
 def upload_file(data: bytes, name: str = "road.jpg", content_type: str = "image/jpeg"):

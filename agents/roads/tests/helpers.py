@@ -7,6 +7,7 @@ cell is one anchor whose box is the cell and whose confidence is ``clip((0.40 - 
 Asphalt grey (~0.47) and the letterbox grey (0.447) score 0; a dark pothole filling a cell (~0.15) scores
 ~1. So a test knows exactly what will be found, whatever the shipped model's accuracy is.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,9 @@ def grid_model_build(path: Path, *, conf_recommended: float = 0.5) -> Path:
 
     n = GRID * GRID
     centres = [(c * CELL + CELL / 2, r * CELL + CELL / 2) for r in range(GRID) for c in range(GRID)]
-    boxes = np.array([[cx for cx, _ in centres], [cy for _, cy in centres], [CELL] * n, [CELL] * n],
-                     dtype=np.float32).reshape(1, 4, n)
+    boxes = np.array(
+        [[cx for cx, _ in centres], [cy for _, cy in centres], [CELL] * n, [CELL] * n], dtype=np.float32
+    ).reshape(1, 4, n)
     inits = [
         helper.make_tensor("boxes", TensorProto.FLOAT, boxes.shape, boxes.ravel().tolist()),
         helper.make_tensor("shape", TensorProto.INT64, [3], [0, 1, n]),
@@ -48,14 +50,21 @@ def grid_model_build(path: Path, *, conf_recommended: float = 0.5) -> Path:
         helper.make_node("Concat", ["xywh", "score"], ["output0"], axis=1),
     ]
     graph = helper.make_graph(
-        nodes, "grid_detector",
+        nodes,
+        "grid_detector",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, IMGSZ, IMGSZ])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", 5, n])],
-        initializer=inits)
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="roads-tests")
     model.ir_version = 8
-    for key, value in {"names": "{0: 'pothole'}", "imgsz": f"[{IMGSZ}, {IMGSZ}]", "stride": "32",
-                       "task": "detect", "description": "test grid detector (dark cells)"}.items():
+    for key, value in {
+        "names": "{0: 'pothole'}",
+        "imgsz": f"[{IMGSZ}, {IMGSZ}]",
+        "stride": "32",
+        "task": "detect",
+        "description": "test grid detector (dark cells)",
+    }.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(model)
@@ -65,9 +74,12 @@ def grid_model_build(path: Path, *, conf_recommended: float = 0.5) -> Path:
     return path
 
 
-def pothole_photo(*, seed: int = 1, size: tuple[int, int] = (640, 480), cell: tuple[int, int] = (1, 2)) -> np.ndarray:
+def pothole_photo(
+    *, seed: int = 1, size: tuple[int, int] = (640, 480), cell: tuple[int, int] = (1, 2), plain: bool = False
+) -> np.ndarray:
     """A road picture whose letterboxed grid cell ``(col, row)`` is filled by a dark pothole (so the tiny model
-    finds exactly that cell), with the rest asphalt grey."""
+    finds exactly that cell), with the rest asphalt grey. ``plain``: flat grey instead of the generated asphalt
+    texture (which takes seconds to draw at 12 MP)."""
     from agents.roads.core.synthetic import road_photo
 
     w, h = size
@@ -78,6 +90,10 @@ def pothole_photo(*, seed: int = 1, size: tuple[int, int] = (640, 480), cell: tu
     # The cell's extent in original pixels, shrunk slightly so the blob stays inside the cell.
     x0, x1 = (col * CELL - pad_x) / scale, ((col + 1) * CELL - pad_x) / scale
     y0, y1 = (row * CELL - pad_y) / scale, ((row + 1) * CELL - pad_y) / scale
-    img, _ = road_photo(seed=seed, size=size, holes=[])
-    img[max(0, int(y0)):int(y1), max(0, int(x0)):int(x1)] = (30, 28, 26)
+    if plain:
+        img = np.empty((h, w, 3), dtype=np.uint8)
+        img[:] = (122, 120, 116)
+    else:
+        img, _ = road_photo(seed=seed, size=size, holes=[])
+    img[max(0, int(y0)) : int(y1), max(0, int(x0)) : int(x1)] = (30, 28, 26)
     return img

@@ -18,7 +18,7 @@ from agents.roads.services.photos import FormPosition, photos_receive
 from agents.roads.services.retention import retention_apply
 from city_ops.workorders.models import WorkOrder
 
-from .conftest import photo_bytes, spot_on, upload_file
+from .conftest import photo_bytes, pixel_decodes, spot_on, upload_file
 
 pytestmark = pytest.mark.usefixtures("tiny_model")
 
@@ -64,6 +64,46 @@ def test_exif_orientation_keeps_boxes_on_the_upright_picture(long_segment):
     photos_detect(photo_ids=[photo.pk])
     photo.refresh_from_db()
     assert photo.detections[0]["box"] == pytest.approx([160, 240, 320, 400], abs=1.0)
+
+
+def test_a_12mp_jpeg_is_never_decoded_in_full_and_is_blurred_on_the_reduced_copy(long_segment, monkeypatch):
+    """What keeps the worker's cost near the engine's: libjpeg decodes a phone's 12 MP JPEG at reduced scale
+    for the model and again for the kept copy, never in full, and faces/plates are looked for on the kept
+    copy (at most ROADS_KEPT_MAX_SIDE), not on 12 MP; EXIF orientation and boxes in original pixels hold."""
+    import vision.privacy
+    from agents.roads.core.synthetic import gps_exif
+
+    here = spot_on(long_segment, 0.5)
+    # A phone held upright: 3000 x 4000 stored, EXIF orientation 6; upright it is 4000 x 3000.
+    upright = Image.open(io.BytesIO(photo_bytes(size=(4000, 3000), cell=(1, 2), plain=True)))
+    buf = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(
+        buf, "JPEG", quality=90, exif=gps_exif(lon=here.lon, lat=here.lat, orientation=6).tobytes()
+    )
+    [photo] = receive(buf.getvalue())
+    assert (photo.width, photo.height) == (4000, 3000)
+
+    decodes = pixel_decodes(monkeypatch)
+    searched: list[tuple[int, ...]] = []
+    regions_find = vision.privacy.regions_find
+
+    def regions_find_seen(*, image, **kwargs):
+        searched.append(image.shape)
+        return regions_find(image=image, **kwargs)
+
+    monkeypatch.setattr(vision.privacy, "regions_find", regions_find_seen)
+    report = photos_detect(photo_ids=[photo.pk])
+    photo.refresh_from_db()
+    assert report.done == 1 and photo.status == "done", photo.error
+    assert photo.detections[0]["box"] == pytest.approx([1000, 1500, 2000, 2500], abs=2.0)
+    # Stored sideways: the model's decode at 1/8 (375 x 500), the kept copy's at 1/2 (1500 x 2000).
+    sizes = [d.size for d in decodes if d.format == "JPEG"]
+    assert sorted(sizes) == [(375, 500), (1500, 2000)], sizes
+    # The face/plate search ran once, on the upright kept copy (also when OpenCV cannot run it: then it
+    # raised there and the whole copy but the damage was blurred instead).
+    assert searched == [(1200, 1600, 3)]
+    with default_storage.open(photo.image.name) as fh:
+        assert Image.open(io.BytesIO(fh.read())).size == (1600, 1200)
 
 
 def test_one_bad_photo_never_stops_the_batch(long_segment):

@@ -22,7 +22,7 @@ from agents.roads.models import CameraRun, FixedCamera, InspectionPhoto
 from agents.roads.services.detection import photos_detect
 from city_ops.core.services import api_client_create
 
-from .conftest import heic_bytes, photo_bytes, spot_on, upload_file
+from .conftest import heic_bytes, photo_bytes, pixel_decodes, spot_on, upload_file
 from .test_cameras import T0, track_gpx
 
 pytestmark = pytest.mark.usefixtures("tiny_model")
@@ -79,6 +79,26 @@ def test_iphone_heic_held_upright_is_placed_by_its_gps_and_boxed_upright(crew_cl
     # the same file again is the same photo
     again = crew_client.post("/api/roads/photos/", {"image": [upload_file(data, "copy.heic", HEIC)]})
     assert again.status_code == 200 and again.json()["photos"][0]["id"] == photo.pk
+
+
+def test_a_heic_is_decoded_once_for_the_engine_and_the_kept_copy(here, settings, monkeypatch):
+    """HEVC has no reduced decode: a 12 MP HEIC costs a full decode, so the worker pays it once. The kept copy
+    is made from that decode and the engine runs on the copy, its boxes still in the original's pixels.
+    (A kept copy smaller than the picture, as 1600 px is for 12 MP; x265 is too slow to encode 12 MP here.)"""
+    from agents.roads.services.photos import photos_receive
+
+    settings.ROADS_KEPT_MAX_SIDE = 320
+    data = heic_bytes(lon=here.lon, lat=here.lat, sideways=True)
+    [received] = photos_receive(files=[upload_file(data, "IMG_0043.HEIC", HEIC)], enqueue=False)
+    decodes = pixel_decodes(monkeypatch)
+    report = photos_detect(photo_ids=[received.photo.pk])
+    photo = InspectionPhoto.objects.get(pk=received.photo.pk)
+    assert report.done == 1 and photo.status == "done", photo.error
+    assert [(d.format, d.size) for d in decodes] == [("HEIF", (640, 480))]  # once, turned upright by libheif
+    assert (photo.width, photo.height) == (640, 480)
+    assert [d["box"] for d in photo.detections] == [pytest.approx([160, 240, 320, 400], abs=1.0)]
+    with default_storage.open(photo.image.name) as fh:
+        assert Image.open(io.BytesIO(fh.read())).size == (320, 240)
 
 
 def _bomb_guard(monkeypatch):
