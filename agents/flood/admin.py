@@ -2,7 +2,7 @@
 read-only here: they change through the agent and the flood panel, which keep the audit trail."""
 from django.contrib.gis import admin
 
-from .models import Alert, AlertEvent, CapImport, FloodZone, Sensor, Series
+from .models import Alert, AlertEvent, CapImport, Drill, FloodZone, Sensor, Series
 
 
 class SeriesInline(admin.TabularInline):
@@ -54,3 +54,10 @@ class AlertEventAdmin(ReadOnlyAdmin):
 @admin.register(CapImport)
 class CapImportAdmin(ReadOnlyAdmin):
     list_display = ["sent", "sender", "identifier", "msg_type", "event", "rainstorm"]
+
+
+@admin.register(Drill)
+class DrillAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "name", "status", "speed", "step_min", "clock", "ticks", "started_by"]
+    list_filter = ["status"]
+    exclude = ["data", "position"]

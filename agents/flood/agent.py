@@ -59,7 +59,7 @@ class FloodAgent(Agent):
             summary=f"{out.readings_new} new readings of {out.sensors} sensor configs: {changes}",
             details={"evaluated_at": out.evaluated_at.isoformat() if out.evaluated_at else None,
                      "since": out.since.isoformat() if out.since else None, "counts": counts,
-                     "readings_loaded": out.readings_loaded, "skipped": out.skipped,
+                     "readings_loaded": out.readings_loaded, "carried": out.carried, "skipped": out.skipped,
                      "seconds": {k: round(v, 4) for k, v in out.seconds.items()},
                      "lead_times_min": out.lead_times_min},
         )

@@ -10,6 +10,8 @@ time and value, updated by the ingest, for the map and the "latest per series" l
 """
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.indexes import BrinIndex
@@ -94,6 +96,9 @@ class Series(models.Model):
     typical_high = models.FloatField(null=True, blank=True)
     last_time = models.DateTimeField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
+    # Counts the ingests that stored readings at or before the series' latest time (a backfill): a live run
+    # that kept this series' recent readings from its previous run checks them again when it moves.
+    backfills = models.PositiveBigIntegerField(default=0)
 
     objects = FloodQuerySet.as_manager()
     restrict_for = FloodQuerySet.restrict_for
@@ -265,6 +270,8 @@ class TrackerState(models.Model):
     name = models.CharField(max_length=40, unique=True, default="live")
     state = models.JSONField(default=dict, blank=True)
     evaluated_at = models.DateTimeField(null=True, blank=True)
+    # New with every row: what a worker kept from its previous run belongs to this row's history only.
+    generation = models.UUIDField(default=uuid.uuid4, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -306,3 +313,51 @@ class CapImport(models.Model):
 
     def __str__(self) -> str:
         return f"CAP {self.msg_type} {self.event} from {self.sender}"
+
+
+class Drill(models.Model):
+    """A drill started from the flood panel: a readings file (uploaded, or a bundled scenario) replayed
+    through the evaluation loop tick by tick at a chosen speed, against the city's sensors and zones. It
+    runs in memory: its alert log is kept here and nowhere else (no live alert, closure, notification or
+    work order). Between ticks it keeps the tracker's state and where it stands."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        PAUSED = "paused"
+        STOPPED = "stopped"
+        FINISHED = "finished"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=200, help_text="the file's name or the scenario's title")
+    scenario = models.CharField(max_length=40, blank=True, help_text="the bundled scenario, if one")
+    data = models.BinaryField(help_text="the readings file as given")
+    fmt = models.CharField(max_length=16, blank=True)
+    tz = models.CharField(max_length=64, blank=True)
+    speed = models.FloatField(help_text="times real time; 0: as fast as possible")
+    step_min = models.FloatField(default=15.0, help_text="reading-time minutes per tick")
+    auto_confirm_min = models.FloatField(null=True, blank=True,
+                                         help_text="proposed closure lifts confirmed this much later; empty: never")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    start = models.DateTimeField(help_text="the first reading's time")
+    end = models.DateTimeField(help_text="the last reading's time")
+    clock = models.DateTimeField(help_text="reading time replayed up to")
+    ticks = models.PositiveIntegerField(default=0)
+    readings = models.PositiveIntegerField(default=0)
+    rejected = models.JSONField(default=list, blank=True, help_text="rows the parser refused")
+    skipped = models.JSONField(default=dict, blank=True)
+    position = models.JSONField(default=dict, blank=True, help_text="the tracker and tick cursor between ticks")
+    events = models.JSONField(default=list, blank=True, help_text="the drill's alert log so far")
+    error = models.TextField(blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FloodQuerySet.as_manager()
+    restrict_for = FloodQuerySet.restrict_for
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"drill {self.name} ({self.status})"

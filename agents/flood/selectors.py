@@ -24,11 +24,12 @@ from .core import (
     qc_settings_default,
 )
 from .core.domain import CANONICAL_UNITS, Level
-from .models import Alert, FloodZone, Sensor, Series
+from .models import Alert, Drill, FloodZone, Sensor, Series
 
 # Same-parameter sensors within this distance are a sensor's neighbours for the stuck-sensor check.
 NEIGHBOUR_RADIUS_M = 5000
 NEIGHBOURS_MAX = 4
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def rainfall_settings() -> RainfallSettings:
@@ -116,13 +117,15 @@ def config_sensor_code(name: str) -> str:
 
 def configuration_fingerprint() -> str:
     """A digest of everything `evaluation_setup` reads (sensors, series thresholds, zones, assignments,
-    the city's rain signals): equal digests, equal setups. One cheap query."""
+    the city's rain signals): equal digests, equal setups. One cheap query. Of a sensor's status only
+    whether it is evaluated counts: a fault coming and going changes no configuration."""
     with connection.cursor() as cur:
         cur.execute(
             """
             SELECT md5(concat_ws('|',
-              (SELECT string_agg(concat_ws(',', id, code, kind, status, expected_interval_s, ST_AsEWKT(geom)), ';'
-                                 ORDER BY id) FROM agent_flood_sensor),
+              (SELECT string_agg(concat_ws(',', id, code, kind, status IN ('retired', 'maintenance'),
+                                           expected_interval_s, ST_AsEWKT(geom)), ';' ORDER BY id)
+                 FROM agent_flood_sensor),
               (SELECT string_agg(concat_ws(',', id, sensor_id, parameter, warning_level, guaranteed_level,
                                            caution_depth, closure_depth, typical_low, typical_high), ';' ORDER BY id)
                  FROM agent_flood_series),
@@ -239,7 +242,6 @@ def readings_window(*, setup: EvaluationSetup, start: dt.datetime | None, end: d
 def series_window(*, setup: EvaluationSetup, start: dt.datetime | None) -> list[SeriesReadings]:
     """The configured series' readings after `start` (all when None) as arrays, one SeriesReadings per
     sensor config: what a live run feeds the core without making a Reading per value."""
-    import numpy as np
     import psycopg
 
     names = setup.configs_of_series
@@ -253,13 +255,21 @@ def series_window(*, setup: EvaluationSetup, start: dt.datetime | None) -> list[
     # range uses the BRIN index, and series that are not evaluated are dropped here rather than listed.
     with psycopg.Cursor(connection.connection) as cur:
         cur.execute(sql, [start] if start is not None else [], binary=True)
-        rows = cur.fetchall()
+        return _series_arrays(setup, cur.fetchall())
+
+
+def _series_arrays(setup: EvaluationSetup, rows) -> list[SeriesReadings]:
+    """(series id, epoch microseconds[], values[]) rows as one SeriesReadings per sensor config (a sensor in
+    two zones twice, its copy's evidence naming the real sensor); series not evaluated are dropped."""
+    import numpy as np
+
+    names = setup.configs_of_series
     out = []
     for series_id, micros, values in sorted(rows, key=lambda r: r[0]):
         if series_id not in names:
             continue
-        times = np.array(micros, dtype=np.int64) * 1000
-        vals = np.array(values, dtype=float)
+        times = np.asarray(micros, dtype=np.int64) * 1000
+        vals = np.asarray(values, dtype=float)
         parameter = setup.parameter_of_series[series_id]
         first, *others = names[series_id]
         out.append(SeriesReadings(sensor=first, parameter=parameter, times_ns=times, values=vals))
@@ -268,11 +278,71 @@ def series_window(*, setup: EvaluationSetup, start: dt.datetime | None) -> list[
     return out
 
 
-def latest_reading_time():
-    """The newest reading time of any series (from the series' `last_time`, kept by the ingest)."""
-    from django.db.models import Max
+def series_after(*, setup: EvaluationSetup, after_us: dict[int, int], start: dt.datetime) -> list[SeriesReadings]:
+    """The configured series' readings after each series' own time in `after_us` (epoch microseconds, UTC;
+    after `start` for a series not in it), as arrays: what a live run that kept the earlier readings needs."""
+    import numpy as np
+    import psycopg
 
-    return Series.objects.aggregate(t=Max("last_time"))["t"]
+    ids = list(setup.configs_of_series)
+    if not ids:
+        return []
+    start_us = (start - EPOCH) // dt.timedelta(microseconds=1)
+    bounds = [after_us.get(series_id, start_us) for series_id in ids]
+    # One index range per series on the (series, time) key; the lower bound on time alone keeps any plan on
+    # the time index's recent end too. Bounds travel as integers (cheaper to send than a thousand datetimes).
+    # Three flat arrays in one row (a run's few new readings of many series): one row to decode, split by
+    # series here, rather than a row and two small arrays per series.
+    sql = """
+        SELECT array_agg(r.series_id ORDER BY r.series_id, r.time),
+               array_agg((extract(epoch FROM r.time) * 1000000)::bigint ORDER BY r.series_id, r.time),
+               array_agg(r.value ORDER BY r.series_id, r.time)
+          FROM unnest(%s::bigint[], %s::bigint[]) AS w(series_id, after_us)
+          JOIN agent_flood_reading r ON r.series_id = w.series_id
+           AND r.time > timestamptz 'epoch' + w.after_us * interval '1 microsecond'
+         WHERE r.time > %s
+    """
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(sql, [ids, bounds, EPOCH + dt.timedelta(microseconds=min(bounds))], binary=True)
+        series_ids, micros, values = cur.fetchone()
+    if not series_ids:
+        return []
+    ids_ = np.array(series_ids, dtype=np.int64)
+    cuts = np.flatnonzero(np.diff(ids_)) + 1
+    times, vals = np.array(micros, dtype=np.int64), np.array(values, dtype=float)
+    rows = zip(ids_[np.concatenate([[0], cuts])].tolist(), np.split(times, cuts), np.split(vals, cuts))
+    return _series_arrays(setup, rows)
+
+
+def readings_counted(*, spans: dict[int, tuple[dt.datetime, dt.datetime]]) -> dict[int, int]:
+    """Per series, how many readings it has from the first to the last time of its span (inclusive)."""
+    import psycopg
+
+    if not spans:
+        return {}
+    ids = list(spans)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(
+            """
+            SELECT w.series_id, count(r.time)
+              FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(series_id, first, last)
+              LEFT JOIN agent_flood_reading r ON r.series_id = w.series_id AND r.time >= w.first AND r.time <= w.last
+             GROUP BY w.series_id
+            """,
+            [ids, [spans[i][0] for i in ids], [spans[i][1] for i in ids]],
+        )
+        return {int(series_id): int(n) for series_id, n in cur.fetchall()}
+
+
+def series_marks() -> tuple[dt.datetime | None, dict[int, int]]:
+    """The newest reading time of any series, and the backfill count of each series that has one."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT max(last_time), array_agg(id) FILTER (WHERE backfills > 0), "
+                    "array_agg(backfills) FILTER (WHERE backfills > 0) FROM agent_flood_series")
+        latest, ids, counts = cur.fetchone()
+    return latest, dict(zip(ids or [], counts or []))
 
 
 def zone_segments(*, zone: FloodZone):
@@ -389,3 +459,27 @@ def hydrograph(*, sensor: Sensor, hours: float = 24.0, end: dt.datetime | None =
         out["series"].append({"parameter": series.parameter, "unit": series.unit, "points": points,
                               "flagged": flagged, "thresholds": thresholds})
     return out
+
+
+def drill_latest() -> Drill | None:
+    """The most recent drill (the panel shows and controls one at a time)."""
+    return Drill.objects.order_by("-created_at", "-id").first()
+
+
+def drill_status(*, drill: Drill) -> dict:
+    """What the panel shows of a drill: its state, the replayed clock and how far through the file it is,
+    and its alert log (every event, marked as a drill's)."""
+    span = (drill.end - drill.start).total_seconds()
+    done = (drill.clock - drill.start).total_seconds()
+    counts: dict[str, int] = {}
+    for event in drill.events:
+        counts[event["kind"]] = counts.get(event["kind"], 0) + 1
+    return {
+        "id": drill.pk, "drill": True, "name": drill.name, "status": drill.status, "speed": drill.speed,
+        "step_min": drill.step_min, "start": drill.start.isoformat(), "end": drill.end.isoformat(),
+        "clock": drill.clock.isoformat(), "ticks": drill.ticks, "readings": drill.readings,
+        "progress": round(done / span, 4) if span > 0 else 1.0, "error": drill.error,
+        "rejected": len(drill.rejected), "skipped": drill.skipped, "counts": counts,
+        "events": [{k: e[k] for k in ("seq", "time", "zone", "hazard", "kind", "level", "rule", "actor")}
+                   for e in drill.events],
+    }

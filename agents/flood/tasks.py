@@ -1,3 +1,27 @@
-"""The flood agent has no tasks of its own: its evaluations are agent runs, which the runtime's
-`agents.run_agent` executes on the realtime queue. Beat creates one every minute (trigger `monitor`) and
-each ingest asks for one after its commit (`services.ingest.evaluation_request`, one pending at a time)."""
+"""Thin Celery tasks of the flood agent. Its evaluations are agent runs, which the runtime's
+`agents.run_agent` executes on the realtime queue: beat creates one every minute (trigger `monitor`) and
+each ingest asks for one after its commit (`services.ingest.evaluation_request`, one pending at a time).
+Drills started from the panel run here, one tick per task on the default queue, paced by the countdown
+the previous tick set (`services.drills`)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from agents.core.errors import TRANSIENT_ERRORS
+
+
+@shared_task(
+    name="flood.drill_tick",
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=30,
+    max_retries=5,
+)
+def drill_tick(drill_id: int, tick: int) -> str:
+    """Run one tick of a drill (a repeated or stale message does nothing)."""
+    from .services.drills import drill_tick_advance
+
+    drill = drill_tick_advance(drill_id=drill_id, tick=tick)
+    return drill.status if drill else "skipped"

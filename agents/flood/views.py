@@ -1,11 +1,15 @@
 """The flood panel: sensors on the map coloured by state, each sensor's hydrograph with its thresholds,
-active alerts with acknowledge / escalate / confirm-lift actions, closures, zones on standby, recent events.
+active alerts with acknowledge / escalate / confirm-lift actions, closures, zones on standby, recent events,
+and drills (a readings file or a bundled scenario replayed in memory, started, paused and stopped here).
 Thin: reads through selectors, changes through services."""
 from __future__ import annotations
+
+import datetime as dt
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,11 +24,24 @@ from city_ops.core.roles import Role
 
 from .core import CapError
 from .core.domain import Level
-from .models import Alert, AlertEvent, CapImport, FloodZone, Sensor
-from .selectors import LEVEL_COLOURS, open_alerts, sensor_states
-from .services import alert_acknowledge, alert_escalate, cap_import, cap_xsd_default, closure_lift_confirm
+from .models import Alert, AlertEvent, CapImport, Drill, FloodZone, Sensor
+from .scenarios import SCENARIOS
+from .selectors import LEVEL_COLOURS, drill_latest, drill_status, open_alerts, sensor_states
+from .services import (
+    alert_acknowledge,
+    alert_escalate,
+    cap_import,
+    cap_xsd_default,
+    closure_lift_confirm,
+    drill_pause,
+    drill_resume,
+    drill_start,
+    drill_stop,
+)
+from .services.drills import MAX_DRILL_BYTES
 
 MAX_CAP_BYTES = 2 * 1024 * 1024
+DRILL_SPEEDS = (60.0, 300.0, 900.0, 3600.0, 0.0)  # x real time; 0: as fast as possible
 
 
 @role_required(Role.DISPATCHER)
@@ -42,7 +59,12 @@ def panel(request):
         z.on_standby = bool(z.standby_until and z.standby_until > now)
         z.level_label = Level(z.level).label
     alerts = list(open_alerts().restrict(request.user))
+    drill = drill_latest()
     return render(request, "flood/panel.html", {
+        "drill": drill, "drill_state": drill_status(drill=drill) if drill else None,
+        "scenarios": list(SCENARIOS.values()), "drill_speeds": DRILL_SPEEDS, "drill_actions": [
+            ({"name": "pause", "when": "running"}, _("Pause")), ({"name": "resume", "when": "paused"}, _("Resume")),
+            ({"name": "stop", "when": "running paused"}, _("Stop"))],
         "alerts": alerts, "zones": zones, "sensors": sensors,
         "events": AlertEvent.objects.restrict(request.user).select_related("zone", "actor").order_by("-created_at",
                                                                                                       "-id")[:25],
@@ -109,3 +131,68 @@ def cap_upload(request):
                 "event": record.event or record.msg_type, "sender": record.sender,
                 "notes": "; ".join(record.warnings) or _("no zone affected")})
     return redirect(reverse("flood:panel"))
+
+
+def _number(raw: str, default: float) -> float:
+    try:
+        return float(raw) if raw not in (None, "") else default
+    except ValueError:
+        raise ValidationError(_("Speed and tick length are numbers.")) from None
+
+
+@require_POST
+@role_required(Role.DISPATCHER)
+def drill_begin(request):
+    """Start a drill of a bundled scenario or an uploaded readings file."""
+    back = reverse("flood:panel") + "#flood-drill"
+    key, upload = request.POST.get("scenario", ""), request.FILES.get("file")
+    try:
+        speed = _number(request.POST.get("speed"), 60.0)
+        step = dt.timedelta(minutes=_number(request.POST.get("step_min"), 15.0))
+        if key:
+            if key not in SCENARIOS:
+                raise ValidationError(_("Unknown scenario."))
+            name, data = SCENARIOS[key].title, SCENARIOS[key].build()
+        elif upload is not None and upload.size:
+            if upload.size > MAX_DRILL_BYTES:
+                raise ValidationError(_("The file is too large for a drill."))
+            name, data = upload.name, upload.read()
+        else:
+            raise ValidationError(_("Choose a scenario or a readings file."))
+        drill = drill_start(data=data, name=name, user=request.user, speed=speed, step=step, scenario=key)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Drill started: %(name)s (%(n)s readings).") % {"name": drill.name,
+                                                                                   "n": drill.readings})
+    return redirect(back)
+
+
+_DRILL_ACTIONS = {"pause": drill_pause, "resume": drill_resume, "stop": drill_stop}
+
+
+@require_POST
+@role_required(Role.DISPATCHER)
+def drill_action(request, pk: int):
+    """Pause, resume or stop a drill."""
+    drill = get_object_or_404(Drill.objects.restrict(request.user, "change"), pk=pk)
+    action = request.POST.get("action", "")
+    if action not in _DRILL_ACTIONS:
+        messages.error(request, _("Unknown action."))
+    else:
+        try:
+            _DRILL_ACTIONS[action](drill=drill, user=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    return redirect(reverse("flood:panel") + "#flood-drill")
+
+
+@role_required(Role.DISPATCHER)
+def drill_state(request, pk: int):
+    """A drill's state, replayed clock and alert log as JSON (the panel polls it while the drill runs)."""
+    drill = get_object_or_404(Drill.objects.restrict(request.user), pk=pk)
+    state = drill_status(drill=drill)
+    for event in state["events"]:  # the words the panel shows, in the user's language
+        event["kind_label"] = pgettext("flood alert event", event["kind"])
+        event["level_label"] = pgettext("flood warning level", event["level"])
+    return JsonResponse(state)

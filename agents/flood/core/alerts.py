@@ -144,10 +144,68 @@ class AlertTracker:
         return dict(self._faults)
 
     # ------------------------------------------------------------------ helpers
-    def _emit(self, **kwargs: object) -> AlertEvent:
-        event = AlertEvent(seq=self._seq_offset + len(self.events) + 1, **kwargs)  # type: ignore[arg-type]
+    def _emit(
+        self,
+        kind: str,
+        *,
+        zone: str,
+        hazard: str,
+        alert: OpenAlert | None,
+        time: dt.datetime,
+        rule: str,
+        evidence: tuple[str, ...] = (),
+        level: Level | None = None,
+        previous_level: Level | None = None,
+        sensor: str | None = None,
+        actor: str | None = None,
+        detail: Mapping[str, object] | None = None,
+    ) -> AlertEvent:
+        """Append one event of the key (zone, hazard), citing its alert (if any). The level before and after
+        are the alert's current one (none without an alert) unless the change says otherwise."""
+        current = alert.level if alert is not None else Level.NONE
+        event = AlertEvent(
+            seq=self._seq_offset + len(self.events) + 1,
+            kind=kind,
+            time=time,
+            zone=zone,
+            hazard=hazard,
+            level=current if level is None else level,
+            previous_level=current if previous_level is None else previous_level,
+            rule=rule,
+            evidence=evidence,
+            alert_id=alert.alert_id if alert is not None else "",
+            actor=actor,
+            sensor=sensor,
+            detail=detail if detail is not None else {},
+        )
         self.events.append(event)
         return event
+
+    def _emit_led(
+        self,
+        kind: str,
+        *,
+        alert: OpenAlert,
+        leader: RuleResult,
+        time: dt.datetime,
+        detail: Mapping[str, object],
+        level: Level | None = None,
+        previous_level: Level | None = None,
+    ) -> AlertEvent:
+        """An event of `alert` that the deciding rule result (`leader`) explains: its rule, evidence, sensor."""
+        return self._emit(
+            kind,
+            zone=alert.zone,
+            hazard=alert.hazard,
+            alert=alert,
+            time=time,
+            rule=leader.rule,
+            evidence=leader.evidence,
+            level=level,
+            previous_level=previous_level,
+            sensor=leader.sensor,
+            detail=detail,
+        )
 
     def _fresh(self, state: _KeyState, now: dt.datetime) -> list[RuleResult]:
         horizon = now - self.settings.stale_after
@@ -194,17 +252,12 @@ class AlertTracker:
                     raised_by_forecast=leader.forecast,
                 )
                 state.alert = alert
-                self._emit(
-                    kind="raised",
+                self._emit_led(
+                    "raised",
+                    alert=alert,
+                    leader=leader,
                     time=now,
-                    zone=zone,
-                    hazard=result.hazard,
-                    level=level,
                     previous_level=Level.NONE,
-                    rule=leader.rule,
-                    evidence=leader.evidence,
-                    alert_id=alert.alert_id,
-                    sensor=leader.sensor,
                     detail={**leader.detail, "forecast": leader.forecast},
                 )
         elif level > alert.level:
@@ -217,17 +270,12 @@ class AlertTracker:
             )
             alert.lower_since, alert.lower_target = None, Level.NONE
             alert.acknowledged_by = alert.acknowledged_at = None  # a higher level needs a new acknowledgement
-            self._emit(
-                kind="escalated",
+            self._emit_led(
+                "escalated",
+                alert=alert,
+                leader=leader,
                 time=now,
-                zone=zone,
-                hazard=result.hazard,
-                level=level,
                 previous_level=previous,
-                rule=leader.rule,
-                evidence=leader.evidence,
-                alert_id=alert.alert_id,
-                sensor=leader.sensor,
                 detail={**leader.detail, "forecast": leader.forecast},
             )
         elif hold < alert.level:
@@ -250,38 +298,17 @@ class AlertTracker:
         target = alert.lower_target
         previous = alert.level
         held_for = round((now - alert.lower_since).total_seconds() / 60, 1) if alert.lower_since else 0.0
+        detail = {"below_for_minutes": held_for, "implied_level": leader.level.label}
         if target == Level.NONE and alert.closure == "none":
-            self._emit(
-                kind="cleared",
-                time=now,
-                zone=alert.zone,
-                hazard=alert.hazard,
-                level=Level.NONE,
-                previous_level=previous,
-                rule=leader.rule,
-                evidence=leader.evidence,
-                alert_id=alert.alert_id,
-                sensor=leader.sensor,
-                detail={"below_for_minutes": held_for, "implied_level": leader.level.label},
-            )
+            self._emit_led("cleared", alert=alert, leader=leader, time=now, level=Level.NONE, detail=detail)
             state.alert = None
             return
         if target == Level.NONE:
             return  # a closure is still in force: keep the alert (and keep counting) until it is lifted
         alert.level, alert.rule, alert.evidence = target, leader.rule, leader.evidence
         alert.lower_since, alert.lower_target = None, Level.NONE
-        self._emit(
-            kind="de-escalated",
-            time=now,
-            zone=alert.zone,
-            hazard=alert.hazard,
-            level=target,
-            previous_level=previous,
-            rule=leader.rule,
-            evidence=leader.evidence,
-            alert_id=alert.alert_id,
-            sensor=leader.sensor,
-            detail={"below_for_minutes": held_for, "implied_level": leader.level.label},
+        self._emit_led(
+            "de-escalated", alert=alert, leader=leader, time=now, previous_level=previous, detail=detail
         )
 
     def _closure_update(
@@ -290,50 +317,40 @@ class AlertTracker:
         alert = state.alert
         assert alert is not None
         needed = [r for r in fresh if r.closure_needed]
-        common = {"zone": alert.zone, "hazard": alert.hazard, "alert_id": alert.alert_id}
         if alert.closure == "none":
             if needed:
                 trigger = needed[0] if leader not in needed else leader
                 alert.closure, alert.closure_requested_at = "requested", now
-                self._emit(
-                    kind="closure_requested",
+                self._emit_led(
+                    "closure_requested",
+                    alert=alert,
+                    leader=trigger,
                     time=now,
-                    level=alert.level,
-                    previous_level=alert.level,
-                    rule=trigger.rule,
-                    evidence=trigger.evidence,
-                    sensor=trigger.sensor,
                     detail={"depth_cm": trigger.detail.get("depth_cm")},
-                    **common,
                 )
             return
         ready = not needed and all(r.lift_ready for r in fresh)
         if alert.closure == "requested" and ready:
             alert.closure = "lift_proposed"
-            evidence = tuple(key for r in fresh for key in r.evidence)
             self._emit(
-                kind="closure_lift_proposed",
+                "closure_lift_proposed",
+                zone=alert.zone,
+                hazard=alert.hazard,
+                alert=alert,
                 time=now,
-                level=alert.level,
-                previous_level=alert.level,
                 rule="depth_clear_for_hold",
-                evidence=evidence,
+                evidence=tuple(key for r in fresh for key in r.evidence),
                 sensor=leader.sensor,
                 detail={"clear_minutes": min(float(r.detail.get("clear_minutes", 0.0)) for r in fresh)},
-                **common,
             )
         elif alert.closure == "lift_proposed" and not ready:
             alert.closure = "requested"
-            self._emit(
-                kind="closure_lift_withdrawn",
+            self._emit_led(
+                "closure_lift_withdrawn",
+                alert=alert,
+                leader=leader,
                 time=now,
-                level=alert.level,
-                previous_level=alert.level,
-                rule=leader.rule,
-                evidence=leader.evidence,
-                sensor=leader.sensor,
                 detail={"depth_cm": leader.detail.get("depth_cm")},
-                **common,
             )
 
     # ------------------------------------------------------------------ input events
@@ -349,16 +366,7 @@ class AlertTracker:
         alert.acknowledged_by, alert.acknowledged_at = actor, now
         return [
             self._emit(
-                kind="acknowledged",
-                time=now,
-                zone=zone,
-                hazard=hazard,
-                level=alert.level,
-                previous_level=alert.level,
-                rule=alert.rule,
-                evidence=(),
-                alert_id=alert.alert_id,
-                actor=actor,
+                "acknowledged", zone=zone, hazard=hazard, alert=alert, time=now, rule=alert.rule, actor=actor
             )
         ]
 
@@ -372,19 +380,15 @@ class AlertTracker:
             raise AlertStateError(f"no closure lift proposed in zone {zone!r} ({hazard}) to confirm")
         if not actor:
             raise AlertStateError("a closure lift needs the dispatcher who confirms it")
-        now = utc(time)
         alert.closure = "none"
         return [
             self._emit(
-                kind="closure_lifted",
-                time=now,
+                "closure_lifted",
                 zone=zone,
                 hazard=hazard,
-                level=alert.level,
-                previous_level=alert.level,
+                alert=alert,
+                time=utc(time),
                 rule="dispatcher_confirmed",
-                evidence=(),
-                alert_id=alert.alert_id,
                 actor=actor,
             )
         ]
@@ -398,19 +402,14 @@ class AlertTracker:
         self._faults[key] = fault.kind
         state = self._keys.setdefault((zone, hazard), _KeyState())
         state.latest.pop(sensor, None)
-        alert = state.alert
-        level = alert.level if alert else Level.NONE
         return [
             self._emit(
-                kind="sensor_fault",
-                time=utc(fault.at),
+                "sensor_fault",
                 zone=zone,
                 hazard=hazard,
-                level=level,
-                previous_level=level,
+                alert=state.alert,
+                time=utc(fault.at),
                 rule=f"sensor_{fault.kind}",
-                evidence=(),
-                alert_id=alert.alert_id if alert else "",
                 sensor=sensor,
                 detail={"fault": fault.kind, "since": fault.since.isoformat(), "reason": fault.reason},
             )
@@ -422,25 +421,29 @@ class AlertTracker:
         if kind is None:
             return []
         state = self._keys.get((zone, hazard))
-        alert = state.alert if state else None
-        level = alert.level if alert else Level.NONE
         return [
             self._emit(
-                kind="sensor_restored",
-                time=utc(time),
+                "sensor_restored",
                 zone=zone,
                 hazard=hazard,
-                level=level,
-                previous_level=level,
+                alert=state.alert if state else None,
+                time=utc(time),
                 rule=f"sensor_{kind}_ended",
-                evidence=(),
-                alert_id=alert.alert_id if alert else "",
                 sensor=sensor,
                 detail={"fault": kind},
             )
         ]
 
     # ------------------------------------------------------------------ persistence
+    def resumed(self) -> AlertTracker:
+        """The same state with the event log handed over (sequence numbers go on): what
+        `state_load(state_dump())` gives, without the round trip, for a caller that keeps its tracker
+        between runs. This tracker should not be fed any more."""
+        tracker = AlertTracker(settings=self.settings)
+        tracker._keys, tracker._faults = self._keys, self._faults
+        tracker._seq_offset = self._seq_offset + len(self.events)
+        return tracker
+
     def state_dump(self) -> dict[str, object]:
         """The tracker's state as JSON-friendly data (open alerts, sensors' latest results, faults).
 

@@ -20,6 +20,7 @@ Everything is judged on the readings' own times, so a replay gives the same flag
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -31,6 +32,7 @@ from .domain import Station, utc
 NS_PER_HOUR = 3_600_000_000_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
+_FALSE = np.zeros(1, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ class SensorFault:
 
 def times_ns(times: Sequence[dt.datetime] | np.ndarray) -> np.ndarray:
     """Aware datetimes (or datetime64 in UTC) as int64 nanoseconds since the epoch, UTC."""
+    if isinstance(times, np.ndarray) and times.dtype == np.int64:
+        return times  # already so (the live loop's arrays): no copy
     if isinstance(times, np.ndarray) and np.issubdtype(times.dtype, np.datetime64):
         return times.astype("datetime64[ns]").astype(np.int64)
     if isinstance(times, np.ndarray) and np.issubdtype(times.dtype, np.integer):
@@ -183,12 +187,59 @@ class SeriesQC:
     flagged: np.ndarray
     resolved_at: np.ndarray
     notes: list[str] = field(default_factory=list)
+    # Where the spike test stands after the last reading, so a later call can go on from here
+    # (`series_qc_run(resume=...)`): the last good readings (four: the recent trend), the departure not yet
+    # resolved as spike or shift, and the limit it broke.
+    good: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
+    pending_limit: float = 0.0
+    # The last reading in range, and the one step (ns) between all readings in range when they are evenly
+    # spaced (0: they are not, or too few to say): a resumed run's usual new reading needs nothing else.
+    last_ok: int = -1
+    regular_step: int = 0
 
     def flagged_as_of(self, index: int, now: int) -> bool:
         """Whether reading `index` counted as flagged when reading `now` (>= index) had arrived."""
         if self.resolved_at[index] <= now:
             return bool(self.flagged[index])
         return bool(self.flagged_now[index])
+
+    def without_first(self, cut: int) -> SeriesQC:
+        """The same judgements with the first `cut` readings dropped (indices shift down by `cut`); the
+        readings the spike test still refers to (`good`, `pending`) must not be among them."""
+        if cut <= 0:
+            return self
+        if (self.good and self.good[0] < cut) or (self.pending and self.pending[0] < cut):
+            raise ValueError("cannot drop readings the spike test still refers to")
+        return SeriesQC(
+            self.kinds[cut:],
+            self.reasons[cut:],
+            self.flagged_now[cut:],
+            self.flagged[cut:],
+            self.resolved_at[cut:] - cut,
+            list(self.notes),
+            [g - cut for g in self.good],
+            [p - cut for p in self.pending],
+            self.pending_limit,
+            self.last_ok - cut if self.last_ok >= cut else -1,
+            self.regular_step,
+        )
+
+    def with_calm(self, i: int, *, ok: bool, good: bool) -> SeriesQC:
+        """These judgements and reading i (the next one) unflagged: in range, and taken as good or not."""
+        return SeriesQC(
+            self.kinds + [None],
+            self.reasons + [None],
+            np.concatenate([self.flagged_now, _FALSE]),
+            np.concatenate([self.flagged, _FALSE]),
+            np.concatenate([self.resolved_at, [i]]),
+            self.notes,
+            (self.good + [i])[-4:] if good else self.good,
+            self.pending,
+            self.pending_limit,
+            i if ok else self.last_ok,
+            self.regular_step,
+        )
 
 
 def _regular_gap(t: np.ndarray, ok_idx: np.ndarray) -> np.ndarray | None:
@@ -202,6 +253,22 @@ def _regular_gap(t: np.ndarray, ok_idx: np.ndarray) -> np.ndarray | None:
     if not (steps[0] > 0 and np.all(steps == steps[0])):
         return None
     gap[ok_idx[2:]] = float(steps[0])  # reading idx[j+1] sees the steps before step j (none for j < 1)
+    return gap
+
+
+def _typical_gaps(t: np.ndarray, ok_idx: np.ndarray, start: int, window: dt.timedelta) -> np.ndarray:
+    """The typical gap per reading from `start` on, as `_step_scale` computes it (the median of the gaps
+    between good readings that end within the trailing window before the previous good reading), one
+    reading at a time: a resumed series judges a few new readings, not the whole window again."""
+    gap = np.zeros(len(t))
+    ends = t[ok_idx]
+    span = int(window.total_seconds() * 1e9)
+    for j1 in range(int(np.searchsorted(ok_idx, start)), len(ok_idx)):
+        j = j1 - 1  # reading ok_idx[j + 1] sees the steps that end at or before ok_idx[j]
+        if j < 1:
+            continue
+        first = max(1, int(np.searchsorted(ends, ends[j] - span, side="right")))
+        gap[ok_idx[j1]] = float(np.median(np.diff(ends[first - 1 : j + 1]).astype(float)))
     return gap
 
 
@@ -233,9 +300,17 @@ def _step_scale(
 
 
 def series_qc_run(
-    *, times: Sequence[dt.datetime] | np.ndarray, values: Sequence[float] | np.ndarray, settings: QCSettings
+    *,
+    times: Sequence[dt.datetime] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    settings: QCSettings,
+    resume: SeriesQC | None = None,
 ) -> SeriesQC:
-    """Range and spike tests over a time-ordered series, with provisional and settled flags."""
+    """Range and spike tests over a time-ordered series, with provisional and settled flags.
+
+    `resume` is this function's result for the first readings of the same series: their judgements stand
+    and the test goes on from where it stood after them (the live loop, run after run, judges only the new
+    readings; the series must still reach back as far as the step scale looks)."""
     t = times_ns(times)
     x = np.asarray(values, dtype=float)
     n = len(x)
@@ -243,11 +318,21 @@ def series_qc_run(
         raise ValueError(f"{len(t)} times but {n} values")
     if n > 1 and np.any(np.diff(t) < 0):
         raise ValueError("series_qc needs readings in time order")
-    kinds: list[str | None] = [None] * n
-    reasons: list[str | None] = [None] * n
+    start = len(resume.flagged) if resume is not None else 0
+    if start > n:
+        raise ValueError(f"resuming after {start} readings, but the series has {n}")
+    if resume is not None and n - start == 1:
+        quick = _qc_one_more(resume=resume, t=t, x=x, settings=settings)
+        if quick is not None:
+            return quick
+    fresh = n - start
+    kinds: list[str | None] = (resume.kinds if resume is not None else []) + [None] * fresh
+    reasons: list[str | None] = (resume.reasons if resume is not None else []) + [None] * fresh
     now = np.zeros(n, dtype=bool)
     final = np.zeros(n, dtype=bool)
     resolved = np.arange(n)
+    if resume is not None:
+        now[:start], final[:start], resolved[:start] = resume.flagged_now, resume.flagged, resume.resolved_at
     low, high = settings.plausible_band
     unit_note = settings.parameter
     with np.errstate(invalid="ignore"):
@@ -256,7 +341,7 @@ def series_qc_run(
             gross |= x < low
         if high is not None:
             gross |= x > high
-    for i in np.flatnonzero(gross):
+    for i in start + np.flatnonzero(gross[start:]):
         if not np.isfinite(x[i]):
             reasons[i] = "not a finite number"
         elif low is not None and x[i] < low:
@@ -265,12 +350,15 @@ def series_qc_run(
             reasons[i] = f"{x[i]:g} above the plausible {unit_note} limit {high:g}"
         kinds[i] = "out_of_range"
         now[i] = final[i] = True
-    if settings.jump_min is None or n < 2:
+    if settings.jump_min is None:
         return SeriesQC(kinds, reasons, now, final, resolved)
 
     ok = ~gross
     ok_idx = np.flatnonzero(ok)
-    typical_gap = _regular_gap(t, ok_idx)
+    typical_gap = regular_gap = _regular_gap(t, ok_idx)
+    if typical_gap is None and start > 0:
+        # an irregular series resumed: the typical gap of the new readings only, not the whole rolling window
+        typical_gap = _typical_gaps(t, ok_idx, start, settings.scale_window)
     scale: list[np.ndarray] = []  # the step scale, computed the first time a reading needs it
 
     def sigma_all() -> np.ndarray:
@@ -284,7 +372,7 @@ def series_qc_run(
 
     if typical_gap is None:
         sigma_all()  # an irregular series: the typical gap comes from the same rolling window
-    good: list[int] = []  # accepted readings so far, for the recent trend
+    good: list[int] = list(resume.good) if resume is not None else []  # accepted readings, for the recent trend
 
     def expected(i: int) -> tuple[float, float]:
         """(value expected at i from the last good reading and the recent trend, allowed deviation)."""
@@ -338,9 +426,19 @@ def series_qc_run(
         failing = np.flatnonzero(~passes)
         return int(failing[0]) if len(failing) else len(cand)
 
-    pending: list[int] = []  # a departure not yet resolved as spike (comes back) or shift (stays)
-    pending_limit = 0.0
-    pos = 0
+    def calm_one(i: int) -> bool:
+        """Whether reading i passes `calm_run`'s floor test, for a single reading (a live run's usual new
+        one) without a dozen array operations around it. False sends it through `calm_run`, which also
+        tries the step scale."""
+        head = good[-4:]
+        return _calm_within_floor(head=[float(x[j]) for j in head], value=float(x[i]),
+                                  gap=int(t[i]) - int(t[head[-1]]), typical_gap=float(typical_gap[i]),
+                                  settings=settings)
+
+    # a departure not yet resolved as spike (comes back) or shift (stays), and the limit it broke
+    pending: list[int] = list(resume.pending) if resume is not None else []
+    pending_limit = resume.pending_limit if resume is not None else 0.0
+    pos = int(np.searchsorted(ok_idx, start))
     while pos < len(ok_idx):
         if not good:
             good.append(int(ok_idx[pos]))
@@ -348,7 +446,7 @@ def series_qc_run(
             continue
         if not pending:
             # the calm stretch ahead in one vectorised step; the reading that ends it goes on below
-            run = calm_run(pos)
+            run = 1 if pos == len(ok_idx) - 1 and calm_one(int(ok_idx[pos])) else calm_run(pos)
             good.extend(ok_idx[pos : pos + run].tolist())
             pos += run
             if pos >= len(ok_idx):
@@ -387,7 +485,54 @@ def series_qc_run(
     for p in pending:  # the series ends before these could show either way: still suspect
         final[p] = True
         resolved[p] = n
-    return SeriesQC(kinds, reasons, now, final, resolved)
+    regular = len(ok_idx) >= 3 and regular_gap is not None
+    return SeriesQC(kinds, reasons, now, final, resolved, good=good[-4:], pending=pending, pending_limit=pending_limit,
+                    last_ok=int(ok_idx[-1]) if len(ok_idx) else -1,
+                    regular_step=int(t[ok_idx[1]] - t[ok_idx[0]]) if regular else 0)
+
+
+def _qc_one_more(*, resume: SeriesQC, t: np.ndarray, x: np.ndarray, settings: QCSettings) -> SeriesQC | None:
+    """`series_qc_run` for one reading after `resume` in the usual case, with Python floats: in range, and
+    (with the jump test) evenly spaced after the others, no departure open, and within the floor of the
+    calm test. The same decisions as the general path (the same arithmetic as its `calm_one`); None for
+    any other case, which the general path then takes."""
+    i = len(x) - 1
+    if i > 0 and t[i] < t[i - 1]:
+        return None  # the general path says what is wrong
+    value = float(x[i])
+    low, high = settings.plausible_band
+    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        return None
+    if settings.jump_min is None:
+        return resume.with_calm(i, ok=True, good=False)
+    head = resume.good
+    if resume.pending or len(head) < 2 or resume.regular_step <= 0 or resume.last_ok < 0:
+        return None
+    if int(t[i]) - int(t[resume.last_ok]) != resume.regular_step:
+        return None  # no longer evenly spaced: the general path works out the typical gap
+    if not _calm_within_floor(head=[float(x[j]) for j in head], value=value, gap=int(t[i]) - int(t[head[-1]]),
+                              typical_gap=float(resume.regular_step), settings=settings):
+        return None
+    return resume.with_calm(i, ok=True, good=True)
+
+
+def _calm_within_floor(*, head: list[float], value: float, gap: int, typical_gap: float,
+                       settings: QCSettings) -> bool:
+    """`calm_run`'s floor test for one reading, on Python floats with the same arithmetic: `head` the last
+    good values (up to four, oldest first), `gap` ns since the last of them, `typical_gap` as at the reading
+    (0: unknown)."""
+    steps = max(1.0, gap / typical_gap) if typical_gap > 0 else 1.0
+    if len(head) >= 4:
+        a, b, c = head[1] - head[0], head[2] - head[1], head[3] - head[2]
+        trend = max(min(a, b), min(max(a, b), c))  # the median of the three steps
+    elif len(head) == 3:
+        trend = ((head[1] - head[0]) + (head[2] - head[1])) / 2
+    else:
+        trend = 0.0
+    deviation = value - (head[-1] + trend * steps)
+    floor = max(settings.jump_min or 0.0, settings.jump_rate_per_hour * gap / NS_PER_HOUR,
+                settings.jump_relative * abs(head[-1]))
+    return abs(deviation) <= floor
 
 
 def series_qc(
@@ -423,12 +568,14 @@ def stuck_check(
     settings: QCSettings,
     neighbours: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     run_start: int | None = None,
+    run_start_ns: int | None = None,
 ) -> SensorFault | None:
     """Whether the series ending at index `end` is stuck there (see module doc), as a fault or None.
 
     `neighbours` are (times_ns, values) of nearby sensors of the same parameter, good readings only.
     `run_start` is where the run of identical values ending at `end` begins, when the caller knows it
-    (`value_run_starts`); otherwise it is found by walking back."""
+    (`value_run_starts`); otherwise it is found by walking back. A negative `run_start` is a run that began
+    before the readings given (a live run keeps only recent ones), at `run_start_ns`."""
     if end < 0:
         return None
     value = values[end]
@@ -439,8 +586,11 @@ def stuck_check(
         while start > 0 and values[start - 1] == value:
             start -= 1
     count = end - start + 1
-    duration = times_ns_[end] - times_ns_[start]
-    since = ns_datetime(times_ns_[start])
+    if start < 0 and run_start_ns is None:
+        raise ValueError("a run that began before the readings given needs its run_start_ns")
+    first_ns = run_start_ns if start < 0 else int(times_ns_[start])
+    duration = times_ns_[end] - first_ns
+    since = ns_datetime(first_ns)
     at = ns_datetime(times_ns_[end])
     normal = settings.stuck_normal_max is not None and value <= settings.stuck_normal_max
     if (
@@ -460,8 +610,7 @@ def stuck_check(
     changes = []
     lo = times_ns_[end] - window
     for n_times, n_values in neighbours:
-        a = np.searchsorted(n_times, lo, side="right")
-        b = np.searchsorted(n_times, times_ns_[end], side="right")
+        a, b = n_times.searchsorted([lo, times_ns_[end]], side="right")
         if b - a < 2:
             continue
         chunk = n_values[a:b]
@@ -470,7 +619,9 @@ def stuck_check(
         )
     if not changes:
         return None
-    change = float(np.median(changes))
+    changes.sort()  # the median as np.median takes it: the middle one, or the mean of the middle two
+    half = len(changes) // 2
+    change = changes[half] if len(changes) % 2 else (changes[half - 1] + changes[half]) / 2
     if change >= settings.neighbour_change:
         what = "recorded" if settings.parameter == "rainfall" else "changed by"
         return SensorFault(

@@ -8,6 +8,7 @@ give the same event log."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import heapq
 import itertools
@@ -132,10 +133,37 @@ class ReplayResult:
     evaluated_at: dt.datetime | None
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count of readings not used
     input_errors: list[str] = field(default_factory=list)  # recorded inputs that did not fit the state
+    carry: ReplayCarry | None = None  # where each sensor stands, for the next run (`readings_replay(carry=)`)
+    # per sensor, the time from which `qc` lists every flagged reading (flags before it did not change)
+    qc_from: dict[str, dt.datetime] = field(default_factory=dict)
 
     def event_log(self) -> list[dict[str, object]]:
         """The events as JSON-friendly dicts (what determinism is checked on)."""
         return [event.as_dict() for event in self.events]
+
+
+@dataclass
+class ReplayCarry:
+    """Where each sensor stood at the end of a run, for the next run of the live loop: its readings as far
+    back as later rules, QC and stuck checks look, the QC state, stuck and silent, the last valid value.
+    `readings_replay(carry=...)` then takes only the readings after each sensor's last one and gives the
+    events, flags and state one replay over all the readings would."""
+
+    tracks: dict[str, _Track]
+    configs: dict[str, SensorConfig]
+    auto: list[tuple[int, str, str]] = field(default_factory=list)  # automatic confirmations not yet due
+
+    def last_times(self) -> dict[str, int]:
+        """Per sensor, the time (int64 ns, UTC) of the last reading it holds: the next run starts after it."""
+        return {sensor: int(track.times[-1]) for sensor, track in self.tracks.items()}
+
+    def held(self) -> dict[str, tuple[dt.datetime, dt.datetime, int]]:
+        """Per sensor, the first and last time of the readings it holds, and how many: a caller checks that
+        no reading has come in among them since (a backfill) before going on from it."""
+        return {
+            sensor: (ns_datetime(int(track.times[0])), ns_datetime(int(track.times[-1])), len(track.times))
+            for sensor, track in self.tracks.items()
+        }
 
 
 @dataclass
@@ -151,13 +179,91 @@ class _Track:
     silent: bool = False
     last_valid: float | None = None
     key_sensor: str | None = None
+    run_head_ns: int = 0  # when the run of identical values that began before times[0] began (after a trim)
+    window_ns: int = 0  # how far back the rule looks (0: not yet worked out)
+    keep_ns: int = 0  # how far back anything looks: what a carry keeps
+    keys: dict[int, str] = field(default_factory=dict)  # evidence keys made so far, by reading time
+
+    def __post_init__(self) -> None:
+        if not self.window_ns:
+            settings = self.config.qc_settings
+            self.window_ns = _window(self.config)
+            self.keep_ns = max(self.window_ns, int(settings.scale_window.total_seconds() * NS_PER_SECOND),
+                               int(settings.neighbour_window.total_seconds() * NS_PER_SECOND))
+
+    def extended(self, times: np.ndarray, values: np.ndarray, readings: list[Reading] | None) -> _Track:
+        """The track with later readings appended: QC, intervals and value runs go on from where they
+        stood; nothing already judged is judged again."""
+        if (readings is None) != (self.readings is None):
+            raise ValueError(f"sensor {self.config.sensor!r} must come the same way (readings or series) each run")
+        if times[0] <= self.times[-1]:
+            raise ValueError(f"readings of {self.config.sensor!r} must come after the ones the carry holds")
+        n0 = len(self.times)
+        all_times = np.concatenate([self.times, times])
+        all_values = np.concatenate([self.values, values])
+        settings = self.config.qc_settings
+        # the runs of identical values in the new readings; one that continues the last run keeps its start
+        if len(values) == 1:
+            tail = np.array([self.run_starts[-1] if values[0] == self.values[-1] else n0], dtype=np.int64)
+        else:
+            tail = value_run_starts(all_values[n0 - 1 :]) + (n0 - 1)
+            tail[tail == n0 - 1] = self.run_starts[-1]
+            tail = tail[1:]
+        return _Track(
+            config=self.config,
+            readings=None if readings is None else self.readings + readings,
+            times=all_times,
+            values=all_values,
+            qc=series_qc_run(times=all_times, values=all_values, settings=settings, resume=self.qc),
+            intervals=np.concatenate([self.intervals, _intervals(all_times, settings, start=n0)]),
+            run_starts=np.concatenate([self.run_starts, tail]),
+            stuck=self.stuck,
+            silent=self.silent,
+            last_valid=self.last_valid,
+            key_sensor=self.key_sensor,
+            run_head_ns=self.run_head_ns,
+            window_ns=self.window_ns,
+            keep_ns=self.keep_ns,
+            keys=self.keys,
+        )
+
+    def trimmed(self) -> _Track:
+        """The track without the readings no later reading's rule, QC or stuck check looks back to."""
+        # one reading before the horizon stays: the step into the window counts for the step scale
+        cut = int(np.searchsorted(self.times, int(self.times[-1]) - self.keep_ns, side="right")) - 1
+        cut = min(cut, len(self.times) - INTERVAL_STEPS - 1, *self.qc.good[:1], *self.qc.pending[:1])
+        if cut < TRIM_SLACK:
+            return self  # a few readings too many cost less than copying the rest every run
+        head = int(self.run_starts[cut])
+        first = int(self.times[cut])
+        return _Track(
+            config=self.config,
+            readings=None if self.readings is None else self.readings[cut:],
+            times=self.times[cut:],
+            values=self.values[cut:],
+            qc=self.qc.without_first(cut),
+            intervals=self.intervals[cut:],
+            run_starts=self.run_starts[cut:] - cut,
+            stuck=self.stuck,
+            silent=self.silent,
+            last_valid=self.last_valid,
+            key_sensor=self.key_sensor,
+            run_head_ns=int(self.times[head]) if head >= 0 else self.run_head_ns,
+            window_ns=self.window_ns,
+            keep_ns=self.keep_ns,
+            keys={t: k for t, k in self.keys.items() if t >= first},
+        )
 
     def key(self, i: int) -> str:
         """The evidence key of reading i (without making the Reading when the track holds arrays)."""
         if self.readings is not None:
             return self.readings[i].key
-        time = ns_datetime(int(self.times[i]))
-        return f"{self.key_sensor or self.config.sensor}:{self.config.parameter}:{time.isoformat()}"
+        t = int(self.times[i])
+        key = self.keys.get(t)
+        if key is None:  # a dry road's evidence cites the same recent readings run after run
+            key = self.keys[t] = f"{self.key_sensor or self.config.sensor}:{self.config.parameter}:" \
+                                 f"{ns_datetime(t).isoformat()}"
+        return key
 
     def reading(self, i: int) -> Reading:
         """Reading i of the track (made from the arrays when the track came as SeriesReadings)."""
@@ -181,7 +287,7 @@ class _Keys(SequenceABC):
 
     __slots__ = ("index", "track")
 
-    def __init__(self, track: _Track, index: np.ndarray) -> None:
+    def __init__(self, track: _Track, index: np.ndarray | range) -> None:
         self.track, self.index = track, index
 
     def __len__(self) -> int:
@@ -209,15 +315,20 @@ def _window(config: SensorConfig) -> int:
 
 def _evaluate(track: _Track, k: int) -> RuleResult | None:
     config = track.config
-    lo = int(np.searchsorted(track.times, track.times[k] - _window(config), side="right"))
+    lo = int(np.searchsorted(track.times, track.times[k] - track.window_ns, side="right"))
     qc = track.qc
-    # each reading's flag as it was known when reading k arrived (see SeriesQC.flagged_as_of)
-    known = qc.resolved_at[lo : k + 1] <= k
-    flagged = np.where(known, qc.flagged[lo : k + 1], qc.flagged_now[lo : k + 1])
-    keep = lo + np.flatnonzero(~flagged)
-    view = SeriesView(
-        sensor=config.sensor, times=track.times[keep], values=track.values[keep], keys=_Keys(track, keep)
-    )
+    if not (qc.flagged[lo : k + 1].any() or qc.flagged_now[lo : k + 1].any()):
+        # nothing in the window was ever flagged (the usual case): the window itself, without copies
+        view = SeriesView(sensor=config.sensor, times=track.times[lo : k + 1], values=track.values[lo : k + 1],
+                          keys=_Keys(track, range(lo, k + 1)))
+    else:
+        # each reading's flag as it was known when reading k arrived (see SeriesQC.flagged_as_of)
+        known = qc.resolved_at[lo : k + 1] <= k
+        flagged = np.where(known, qc.flagged[lo : k + 1], qc.flagged_now[lo : k + 1])
+        keep = lo + np.flatnonzero(~flagged)
+        view = SeriesView(
+            sensor=config.sensor, times=track.times[keep], values=track.values[keep], keys=_Keys(track, keep)
+        )
     if config.parameter == "rainfall":
         return rainfall_rule(series=view, settings=config.rain or RainfallSettings())
     if config.parameter == "depth":
@@ -227,13 +338,22 @@ def _evaluate(track: _Track, k: int) -> RuleResult | None:
     return None
 
 
-def _intervals(times: np.ndarray, settings: QCSettings) -> np.ndarray:
-    """The expected reporting interval (ns) as known at each reading: configured, or the median of the
-    last 20 steps up to it (0 while unknown)."""
+INTERVAL_STEPS = 20  # a sensor's usual interval: the median of its last 20 steps
+TRIM_SLACK = 64  # a carried track drops old readings in batches of at least this many
+
+
+def _intervals(times: np.ndarray, settings: QCSettings, start: int = 0) -> np.ndarray:
+    """The expected reporting interval (ns) as known at each reading from `start` on: configured, or the
+    median of the last 20 steps up to it (0 while unknown)."""
     if settings.expected_interval is not None:
-        return np.full(len(times), int(settings.expected_interval.total_seconds() * NS_PER_SECOND))
+        return np.full(len(times) - start, int(settings.expected_interval.total_seconds() * NS_PER_SECOND))
+    if start > 0:
+        # a few new readings of a resumed track: the same medians, without a rolling pass over the rest
+        steps = np.diff(times).astype(float)
+        return np.array([np.median(steps[max(0, i - INTERVAL_STEPS) : i]) for i in range(start, len(times))],
+                        dtype=np.int64)
     steps = pd.Series(np.diff(times).astype(float)).where(lambda v: v > 0)
-    rolling = steps.rolling(20, min_periods=1).median().fillna(0).to_numpy()
+    rolling = steps.rolling(INTERVAL_STEPS, min_periods=1).median().fillna(0).to_numpy()
     return np.concatenate([[0], rolling]).astype(np.int64)
 
 
@@ -248,6 +368,7 @@ def readings_replay(
     auto_confirm_after: dt.timedelta | None = None,
     auto_actor: str = "replay:auto-confirm",
     since: dt.datetime | None = None,
+    carry: ReplayCarry | None = None,
 ) -> ReplayResult:
     """Run QC, rules and the alert tracker over `readings` in reading-time order.
 
@@ -259,8 +380,16 @@ def readings_replay(
     Live use, run after run: pass the tracker resumed from the previous run's `state_dump`, readings
     from a day before the previous run's `evaluated_at` onwards, and `since=` that `evaluated_at`. Readings
     and inputs up to `since` then only give context (QC history, rule windows, sensor states) and emit
-    nothing again, so the runs together emit exactly the events of one replay over all the readings."""
+    nothing again, so the runs together emit exactly the events of one replay over all the readings.
+
+    Cheaper, when the previous run's result is at hand: pass its `carry` and only the readings after each
+    sensor's last one (`carry.last_times()`; a sensor must come the same way, readings or series, each
+    time). Nothing is judged again: new readings up to `since` are stepped through as context, the later
+    ones evaluated, and `qc` lists the flags from `qc_from` on (the new readings and the departures that
+    were still open). The carry given is left as it was."""
     configs = dict(sensors) if isinstance(sensors, Mapping) else {c.sensor: c for c in sensors}
+    if carry is not None and carry.configs != configs:
+        raise ValueError("the carry was made for other sensor configurations")
     tracker = tracker or AlertTracker(settings=tracker_settings)
     skipped: dict[str, int] = {}
     by_sensor: dict[str, list[Reading]] = {}
@@ -281,38 +410,39 @@ def readings_replay(
             raise ValueError(f"sensor {item.sensor!r} is given twice (as readings and series, or two series)")
         arrays[item.sensor] = item
 
+    carried = carry.tracks if carry is not None else {}
     tracks: dict[str, _Track] = {}
+    start_at: dict[str, int] = {sensor: len(track.times) for sensor, track in carried.items()}
+    qc_start: dict[str, int] = {}  # where the flags may have changed: new readings, departures still open
     for sensor in sorted([*by_sensor, *arrays]):
+        key_sensor = None
         if sensor in arrays:
             item = arrays[sensor]
             times = np.asarray(item.times_ns, dtype=np.int64)
             if len(times) > 1 and np.any(np.diff(times) <= 0):
                 raise ValueError(f"series of {sensor!r} must be strictly increasing in time")
             values = np.asarray(item.values, dtype=float)
-            settings = configs[sensor].qc_settings
-            tracks[sensor] = _Track(
-                config=configs[sensor],
-                readings=None,
-                times=times,
-                values=values,
-                qc=series_qc_run(times=times, values=values, settings=settings),
-                intervals=_intervals(times, settings),
-                run_starts=value_run_starts(values),
-                key_sensor=item.key_sensor,
-            )
+            ordered, key_sensor = None, item.key_sensor
+            if len(times) == 0:
+                continue
+        else:
+            ordered = by_sensor[sensor]
+            if any(b.time <= a.time for a, b in itertools.pairwise(ordered)):
+                # canonical order, first of equal times kept (readings usually come in time order already)
+                unique: dict[dt.datetime, Reading] = {}
+                for reading in sorted(ordered, key=lambda r: (r.time, r.row, r.value)):
+                    if reading.time in unique:
+                        skipped["duplicate time"] = skipped.get("duplicate time", 0) + 1
+                        continue
+                    unique[reading.time] = reading
+                ordered = list(unique.values())
+            times = times_ns([r.time for r in ordered])
+            values = np.array([r.value for r in ordered], dtype=float)
+        old = carried.get(sensor)
+        if old is not None:
+            tracks[sensor] = old.extended(times, values, ordered)
+            qc_start[sensor] = min([len(old.times), *old.qc.pending])
             continue
-        ordered = by_sensor[sensor]
-        if any(b.time <= a.time for a, b in itertools.pairwise(ordered)):
-            # canonical order, first of equal times kept (readings usually come in time order already)
-            series: dict[dt.datetime, Reading] = {}
-            for reading in sorted(ordered, key=lambda r: (r.time, r.row, r.value)):
-                if reading.time in series:
-                    skipped["duplicate time"] = skipped.get("duplicate time", 0) + 1
-                    continue
-                series[reading.time] = reading
-            ordered = list(series.values())
-        times = times_ns([r.time for r in ordered])
-        values = np.array([r.value for r in ordered], dtype=float)
         settings = configs[sensor].qc_settings
         tracks[sensor] = _Track(
             config=configs[sensor],
@@ -322,20 +452,28 @@ def readings_replay(
             qc=series_qc_run(times=times, values=values, settings=settings),
             intervals=_intervals(times, settings),
             run_starts=value_run_starts(values),
+            key_sensor=key_sensor,
         )
+        start_at[sensor] = qc_start[sensor] = 0
 
+    for sensor, track in carried.items():
+        if sensor not in tracks:
+            tracks[sensor] = copy.copy(track)  # no new readings: a copy, as the run changes its state (silent)
     since_ns = int(times_ns([since])[0]) if since is not None else None
-    first_loud = {
-        sensor: (int(np.searchsorted(track.times, since_ns, side="right")) if since_ns is not None else 0)
-        for sensor, track in tracks.items()
-    }
+    if carry is None:
+        # without a carry, the readings up to `since` are context: settled in bulk below, not stepped through
+        start_at = {
+            sensor: (int(np.searchsorted(track.times, since_ns, side="right")) if since_ns is not None else 0)
+            for sensor, track in tracks.items()
+        }
     order = sorted(
         (int(track.times[k]), sensor, k)
         for sensor, track in tracks.items()
-        for k in range(first_loud[sensor], len(track.times))
+        for k in range(start_at[sensor], len(track.times))
     )
     pending_inputs = sorted(inputs, key=lambda e: (utc(e.time), e.kind, e.zone, e.hazard, e.actor))
-    auto: list[tuple[int, str, str]] = []  # (due ns, zone, hazard) heap of automatic confirmations
+    # (due ns, zone, hazard) heap of automatic confirmations (a carry brings the ones due after its run)
+    auto: list[tuple[int, str, str]] = list(carry.auto) if carry is not None else []
     deadlines: list[tuple[int, str, int]] = []  # (deadline ns, sensor, reading index) heap for silence
     lead_times: list[LeadTime] = []
     input_errors: list[str] = []
@@ -368,23 +506,13 @@ def readings_replay(
                 input_pos += 1
                 if quiet(input_ns):
                     continue  # applied by the run that saw it
+                action = {"acknowledge": tracker.acknowledge, "closure_lift_confirm": tracker.closure_lift_confirm}
                 try:
-                    if next_input.kind == "acknowledge":
-                        tracker.acknowledge(
-                            zone=next_input.zone,
-                            hazard=next_input.hazard,
-                            actor=next_input.actor,
-                            time=next_input.time,
-                        )
-                    elif next_input.kind == "closure_lift_confirm":
-                        tracker.closure_lift_confirm(
-                            zone=next_input.zone,
-                            hazard=next_input.hazard,
-                            actor=next_input.actor,
-                            time=next_input.time,
-                        )
-                    else:
+                    if next_input.kind not in action:
                         raise AlertStateError(f"unknown input event kind {next_input.kind!r}")
+                    action[next_input.kind](
+                        zone=next_input.zone, hazard=next_input.hazard, actor=next_input.actor, time=next_input.time
+                    )
                 except AlertStateError as exc:
                     input_errors.append(
                         f"{next_input.time.isoformat()} {next_input.kind} by {next_input.actor}: {exc}"
@@ -414,25 +542,39 @@ def readings_replay(
             )
 
     def stuck_at(track: _Track, k: int, now_ns: int) -> SensorFault | None:
-        neighbours = [
-            (
-                tracks[n].times[: int(np.searchsorted(tracks[n].times, now_ns, side="right"))],
-                tracks[n].values[: int(np.searchsorted(tracks[n].times, now_ns, side="right"))],
-            )
-            for n in track.config.neighbours
-            if n in tracks
-        ]
+        settings = track.config.qc_settings
+        start = int(track.run_starts[k])
+        start_ns = int(track.times[start]) if start >= 0 else track.run_head_ns
+        neighbours: list[tuple[np.ndarray, np.ndarray]] = []
+        # stuck_check asks the neighbours only once the run has lasted their window, and only up to `now_ns`
+        # (the time of reading k: it cuts them there itself)
+        if (
+            settings.neighbour_change is not None
+            and int(track.times[k]) - start_ns >= int(settings.neighbour_window.total_seconds() * 1e9)
+        ):
+            neighbours = [(tracks[n].times, tracks[n].values) for n in track.config.neighbours if n in tracks]
         return stuck_check(
             times_ns_=track.times,
             values=track.values,
             end=k,
-            settings=track.config.qc_settings,
+            settings=settings,
             neighbours=neighbours,
-            run_start=int(track.run_starts[k]),
+            run_start=start,
+            run_start_ns=track.run_head_ns,
         )
 
     track_last: dict[str, int] = {}
-    quiet_ends = [int(track.times[first_loud[s_] - 1]) for s_, track in tracks.items() if first_loud[s_] > 0]
+    for sensor, track in carried.items():
+        # where each carried sensor stood: its last reading, and the silence deadline that reading set
+        k = len(track.times) - 1
+        track_last[sensor] = k
+        interval = int(track.intervals[k])
+        if interval and not track.silent:
+            deadline = int(track.times[k]) + int(track.config.qc_settings.silent_factor * interval)
+            heapq.heappush(deadlines, (deadline, sensor, k))
+    quiet_ends = [] if carry is not None else [
+        int(track.times[start_at[s_] - 1]) for s_, track in tracks.items() if start_at[s_] > 0
+    ]
     if quiet_ends:
         # Readings up to `since` were seen by an earlier run: they emit nothing and only leave each sensor in
         # a state (silent, stuck, last valid value, pending silence deadline). That state depends only on
@@ -441,7 +583,7 @@ def readings_replay(
         while input_pos < len(pending_inputs) and int(times_ns([pending_inputs[input_pos].time])[0]) <= last_quiet:
             input_pos += 1  # applied by the run that saw it
         for sensor, track in tracks.items():
-            k = first_loud[sensor] - 1
+            k = start_at[sensor] - 1
             if k < 0:
                 continue
             track_last[sensor] = k
@@ -518,8 +660,13 @@ def readings_replay(
         silence_until(order[-1][0])
 
     qc_records = []
+    qc_from: dict[str, dt.datetime] = {}
     for sensor, track in sorted(tracks.items()):
-        for i in np.flatnonzero(track.qc.flagged):
+        first = qc_start.get(sensor, 0 if carry is None else len(track.times))
+        if first >= len(track.times):
+            continue
+        qc_from[sensor] = ns_datetime(int(track.times[first]))
+        for i in first + np.flatnonzero(track.qc.flagged[first:]):
             reading = track.reading(int(i))
             qc_records.append(
                 QCRecord(
@@ -540,6 +687,9 @@ def readings_replay(
         evaluated_at=evaluated_at,
         skipped=skipped,
         input_errors=input_errors,
+        carry=ReplayCarry(tracks={sensor: track.trimmed() for sensor, track in tracks.items()}, configs=configs,
+                          auto=list(auto)),
+        qc_from=qc_from,
     )
 
 

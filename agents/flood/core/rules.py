@@ -76,6 +76,45 @@ def _at_ns(series: SeriesView, at: dt.datetime | None) -> int:
     return int(series.times[-1])
 
 
+def _at_end(series: SeriesView, at: dt.datetime | None) -> tuple[int, int]:
+    """The evaluation time (ns) and how many readings lie at or before it (at least one)."""
+    at_ns = _at_ns(series, at)
+    end = int(np.searchsorted(series.times, at_ns, side="right"))
+    if end == 0:
+        raise ValueError(f"no readings of {series.sensor} at or before {ns_datetime(at_ns).isoformat()}")
+    return at_ns, end
+
+
+def _result(
+    *,
+    hazard: str,
+    series: SeriesView,
+    at_ns: int,
+    rule: str,
+    level: Level,
+    hold: Level,
+    evidence: tuple[str, ...],
+    detail: Mapping[str, object],
+    forecast: bool = False,
+    closure_needed: bool = False,
+    lift_ready: bool = False,
+) -> RuleResult:
+    """A rule's result at `at_ns`; the level it holds is never below the one it implies."""
+    return RuleResult(
+        hazard=hazard,
+        sensor=series.sensor,
+        rule=rule,
+        level=level,
+        hold_level=max(hold, level),
+        time=ns_datetime(at_ns),
+        evidence=evidence,
+        detail=detail,
+        forecast=forecast,
+        closure_needed=closure_needed,
+        lift_ready=lift_ready,
+    )
+
+
 # ----------------------------------------------------------------------------------------------- rainfall
 
 
@@ -145,13 +184,13 @@ def rainfall_rule(
         for hours, total in totals.items()
         if hours in settings.windows_h
     }
-    return RuleResult(
+    return _result(
         hazard="rainstorm",
-        sensor=series.sensor,
+        series=series,
+        at_ns=at_ns,
         rule=rule,
         level=level,
-        hold_level=max(hold, level),
-        time=ns_datetime(at_ns),
+        hold=hold,
         evidence=evidence,
         detail=detail,
     )
@@ -206,10 +245,7 @@ def _level_observed(value: float, gauge: GaugeSettings) -> tuple[Level, str]:
 
 def level_rule(*, series: SeriesView, gauge: GaugeSettings, at: dt.datetime | None = None) -> RuleResult:
     """The level a river gauge implies at `at` (default: its latest reading), with the rise forecast."""
-    at_ns = _at_ns(series, at)
-    end = int(np.searchsorted(series.times, at_ns, side="right"))
-    if end == 0:
-        raise ValueError(f"no readings of {series.sensor} at or before {ns_datetime(at_ns).isoformat()}")
+    at_ns, end = _at_end(series, at)
     latest = float(series.values[end - 1])
     level, rule = _level_observed(latest, gauge)
     hold, _ = _level_observed(latest + gauge.margin, gauge)
@@ -247,13 +283,13 @@ def level_rule(*, series: SeriesView, gauge: GaugeSettings, at: dt.datetime | No
                     hold = max(hold, Level.BLUE)
                 elif next_level == Level.YELLOW and eta_h <= 1.5 * lead_h:
                     hold = max(hold, Level.BLUE)  # hysteresis on the forecast horizon too
-    return RuleResult(
+    return _result(
         hazard="river_flood",
-        sensor=series.sensor,
+        series=series,
+        at_ns=at_ns,
         rule=rule,
         level=level,
-        hold_level=max(hold, level),
-        time=ns_datetime(at_ns),
+        hold=hold,
         evidence=evidence,
         detail=detail,
         forecast=forecast,
@@ -284,14 +320,14 @@ class DepthSettings:
     margin_cm: float = 2.0  # hysteresis on levels
 
 
-def _depth_level(values: np.ndarray, settings: DepthSettings) -> tuple[Level, str]:
-    latest = float(values[-1])
-    run = values[-settings.closure_consecutive :]
+def _depth_level(run: Sequence[float], settings: DepthSettings) -> tuple[Level, str]:
+    """The level the last readings imply (`run`: the last `closure_consecutive` of them, or fewer)."""
+    latest = run[-1]
     if latest >= settings.red_cm:
         return Level.RED, "depth>=red"
     if latest >= settings.orange_cm:
         return Level.ORANGE, "depth>=orange"
-    if len(run) >= settings.closure_consecutive and bool(np.all(run >= settings.closure_cm)):
+    if len(run) >= settings.closure_consecutive and all(v >= settings.closure_cm for v in run):
         return Level.YELLOW, "depth>=closure_x2"
     if latest >= settings.caution_cm:
         return Level.BLUE, "depth>=caution"
@@ -300,22 +336,18 @@ def _depth_level(values: np.ndarray, settings: DepthSettings) -> tuple[Level, st
 
 def depth_rule(*, series: SeriesView, settings: DepthSettings, at: dt.datetime | None = None) -> RuleResult:
     """The waterlogging level at `at` (default: the latest reading), closure need and lift readiness."""
-    at_ns = _at_ns(series, at)
-    end = int(np.searchsorted(series.times, at_ns, side="right"))
-    if end == 0:
-        raise ValueError(f"no readings of {series.sensor} at or before {ns_datetime(at_ns).isoformat()}")
+    at_ns, end = _at_end(series, at)
     values = series.values[:end]
-    level, rule = _depth_level(values, settings)
-    hold, _ = _depth_level(values[-settings.closure_consecutive :] + settings.margin_cm, settings)
+    run = values[-settings.closure_consecutive :].tolist()
+    level, rule = _depth_level(run, settings)
+    hold, _ = _depth_level([v + settings.margin_cm for v in run], settings)
     closure_needed = rule == "depth>=closure_x2" or level >= Level.ORANGE
     count = settings.closure_consecutive if rule == "depth>=closure_x2" else 1
     evidence = tuple(series.keys[end - count : end])
 
     # lift readiness: how long has it stayed below closure - margin without interruption?
-    below = values < settings.closure_cm - settings.lift_margin_cm
-    clear_from = end
-    while clear_from > 0 and below[clear_from - 1]:
-        clear_from -= 1
+    wet = np.flatnonzero(~(values < settings.closure_cm - settings.lift_margin_cm))
+    clear_from = int(wet[-1]) + 1 if len(wet) else 0  # the clear run that ends the view starts after it
     detail: dict[str, object] = {"depth_cm": float(values[-1])}
     lift_ready = False
     if clear_from < end:
@@ -325,14 +357,24 @@ def depth_rule(*, series: SeriesView, settings: DepthSettings, at: dt.datetime |
         if clear_minutes >= settings.lift_hold.total_seconds() / 60:
             lift_ready = True
             if level == Level.NONE:
-                evidence = tuple(series.keys[clear_from:end])
-    return RuleResult(
+                # the readings that show the hold: from the last one at or before its start (citing a dry
+                # road's whole day would weigh down every result the tracker keeps)
+                held_from = (
+                    int(
+                        series.times.searchsorted(
+                            at_ns - int(settings.lift_hold.total_seconds() * 1e9), side="right"
+                        )
+                    )
+                    - 1
+                )
+                evidence = tuple(series.keys[max(clear_from, held_from) : end])
+    return _result(
         hazard="waterlogging",
-        sensor=series.sensor,
+        series=series,
+        at_ns=at_ns,
         rule=rule,
         level=level,
-        hold_level=max(hold, level),
-        time=ns_datetime(at_ns),
+        hold=hold,
         evidence=evidence,
         detail=detail,
         closure_needed=closure_needed,

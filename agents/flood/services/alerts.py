@@ -41,9 +41,11 @@ def _label(level: int) -> str:
     return Level(level).label
 
 
-def tracker_state_lock() -> TrackerState:
-    """The live tracker row, locked for the rest of the transaction (runs and dispatcher actions queue)."""
-    state, _ = TrackerState.objects.select_for_update().get_or_create(name="live")
+def tracker_state_lock(*, with_state: bool = True) -> TrackerState:
+    """The live tracker row, locked for the rest of the transaction (runs and dispatcher actions queue).
+    Without `with_state` the tracker's JSON is read only when used (a worker may hold it already)."""
+    rows = TrackerState.objects.select_for_update()
+    state, _ = (rows if with_state else rows.defer("state")).get_or_create(name="live")
     return state
 
 

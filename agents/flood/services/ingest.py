@@ -113,23 +113,31 @@ def readings_copy_stage(*, rows: Iterable[tuple[int, dt.datetime, float]]) -> in
 
 def readings_merge_stage() -> int:
     """Move the staged readings into the readings table: new (series, time) pairs are inserted, the rest
-    left alone; each series' latest time and value follow its newest stored reading. Returns how many
-    were inserted."""
+    left alone; each series' latest time and value follow its newest stored reading, and a series that got
+    readings at or before its latest time counts a backfill. Returns how many were inserted."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO agent_flood_reading (series_id, time, value, qc) "
             f"SELECT series_id, time, value, 0 FROM {STAGE_TABLE} ON CONFLICT (series_id, time) DO NOTHING"
         )
         inserted = cursor.rowcount
-        # The newest staged time per series (a hash aggregate, no sort), its value read back from the table:
-        # the value stored, whichever copy of a repeated reading won.
+        # The newest and oldest staged time per series (one hash aggregate, no sort), the newest one's value
+        # read back from the table: the value stored, whichever copy of a repeated reading won. SET reads the
+        # row as it was, so the backfill test sees the latest time before this ingest. A re-sent batch that
+        # stored nothing is no backfill; one that stored something may be (the live run checks).
+        advances = "s.last_time IS NULL OR m.time > s.last_time"
+        backfill = "m.first <= s.last_time AND %s"
         cursor.execute(
             f"""
-            UPDATE agent_flood_series s SET last_time = m.time, last_value = r.value
-              FROM (SELECT series_id, max(time) AS time FROM {STAGE_TABLE} GROUP BY series_id) m
+            UPDATE agent_flood_series s
+               SET last_time = CASE WHEN {advances} THEN m.time ELSE s.last_time END,
+                   last_value = CASE WHEN {advances} THEN r.value ELSE s.last_value END,
+                   backfills = s.backfills + CASE WHEN {backfill} THEN 1 ELSE 0 END
+              FROM (SELECT series_id, max(time) AS time, min(time) AS first FROM {STAGE_TABLE} GROUP BY series_id) m
               JOIN agent_flood_reading r ON r.series_id = m.series_id AND r.time = m.time
-             WHERE s.id = m.series_id AND (s.last_time IS NULL OR m.time > s.last_time)
-            """
+             WHERE s.id = m.series_id AND ({advances} OR ({backfill}))
+            """,
+            [inserted > 0, inserted > 0],
         )
     return int(inserted)
 

@@ -19,7 +19,7 @@ from agents.flood.core import (
     qc_settings_default,
     readings_replay,
 )
-from agents.flood.core.qc import series_qc_run, times_ns
+from agents.flood.core.qc import ns_datetime, series_qc_run, times_ns
 
 T0 = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
 
@@ -127,3 +127,99 @@ def test_vectorised_spike_test_matches_reading_by_reading():
                     for k in range(n)]
             # a reading's flag on arrival depends only on the readings before it
             assert list(fast.flagged_now) == slow
+
+
+def _carried_runs(readings, configs, cuts, *, as_series: bool):
+    """Live runs that keep the previous run's carry: each is given only the readings after each sensor's
+    last one. Returns the event log, the QC flags as the runs left them, and the tracker's state."""
+    log, flags, state, since, carry = [], {}, None, None, None
+    for cut in cuts:
+        last = {s: ns_datetime(t) for s, t in carry.last_times().items()} if carry else {}
+        part = [r for r in readings if r.time <= cut and (r.sensor not in last or r.time > last[r.sensor])]
+        tracker = AlertTracker.state_load(json.loads(json.dumps(state))) if state else None
+        kwargs = {"series": _as_series(part)} if as_series else {"readings": part}
+        result = readings_replay(sensors=configs, tracker=tracker, since=since, carry=carry,
+                                 auto_confirm_after=dt.timedelta(minutes=20), **kwargs)
+        log += result.event_log()
+        for sensor, start in result.qc_from.items():  # what the run says about its part replaces the old
+            flags = {k: v for k, v in flags.items() if not (k[0] == sensor and k[1] >= start)}
+        flags.update({(q.sensor, q.time): (q.kind, q.key) for q in result.qc})
+        state, since, carry = result.tracker.state_dump(), result.evaluated_at, result.carry
+    return log, flags, state
+
+
+def test_runs_with_a_carry_give_the_one_replay_log_flags_and_state():
+    for seed in (1, 2, 3, 5):
+        readings, configs = _scenario(seed)
+        end = max(r.time for r in readings)
+        whole = readings_replay(readings=readings, sensors=configs, auto_confirm_after=dt.timedelta(minutes=20))
+        flags = {(q.sensor, q.time): (q.kind, q.key) for q in whole.qc}
+        assert flags and any(kind == "spike" for kind, _ in flags.values())
+        times = sorted({r.time for r in readings})
+        cuts = sorted(random.Random(seed).sample(times, 40)) + [end]  # runs close together, as the live loop's
+        for as_series in (False, True):
+            log, carried_flags, state = _carried_runs(readings, configs, cuts, as_series=as_series)
+            assert log == whole.event_log(), (seed, as_series)
+            assert carried_flags == flags, (seed, as_series)
+            assert state == whole.tracker.state_dump()
+
+
+def test_a_carry_keeps_only_what_later_readings_look_back_to():
+    """A week of readings every 5 minutes, a run a day: the carry holds about a day of them (the step
+    scale's window), not the week, and a run of one value longer than what is held still counts from its
+    real start (a blocked gauge at 0 for a week while its neighbour fills up)."""
+    configs = [SensorConfig(sensor="RG-1", parameter="rainfall", zone="Z1", neighbours=("RG-2",)),
+               SensorConfig(sensor="RG-2", parameter="rainfall", zone="Z1", neighbours=("RG-1",))]
+    times = [T0 + dt.timedelta(minutes=5 * i) for i in range(7 * 288)]
+    wet = [0.0] * (len(times) - 12) + [3.0, 3.2, 2.8, 3.1] * 3  # 36 mm in the last hour: below every signal
+    readings = [Reading(sensor=s, parameter="rainfall", time=t, value=0.0 if s == "RG-1" else w, unit="mm",
+                        row=i + 1) for s in ("RG-1", "RG-2") for i, (t, w) in enumerate(zip(times, wet))]
+    whole = readings_replay(readings=readings, sensors=configs)
+    [fault] = whole.events
+    assert fault.kind == "sensor_fault" and fault.sensor == "RG-1" and "unchanged for 167" in fault.detail["reason"]
+    carry, tracker, events = None, None, []
+    for day in range(7):
+        part = [r for r in readings if day * 288 <= (r.time - T0) // dt.timedelta(minutes=5) < (day + 1) * 288]
+        result = readings_replay(readings=part, sensors=configs, carry=carry, tracker=tracker)
+        carry, tracker, events = result.carry, result.tracker, events + result.events
+        assert max(n for _, _, n in carry.held().values()) <= 300, day
+    assert [e.as_dict() for e in events] == [e.as_dict() for e in whole.events]
+
+
+def test_resumed_qc_intervals_and_gaps_match_the_whole_series():
+    from agents.flood.core.qc import _step_scale, _typical_gaps
+    from agents.flood.core.replay import _intervals
+
+    rng = random.Random(11)
+    for parameter in ("level", "depth", "discharge"):
+        settings = qc_settings_default(parameter=parameter)
+        for _ in range(25):
+            n = rng.randint(30, 400)
+            t, times = T0, []
+            regular = rng.random() < 0.5  # evenly spaced (the lean path), or not
+            for _ in range(n):
+                t += dt.timedelta(minutes=5 if regular else rng.choice([5, 5, 5, 7, 15, 60]))
+                times.append(t)
+            v, values = 2.0, []
+            for _ in range(n):
+                v += rng.gauss(0, 0.05)
+                values.append(v + (rng.choice([-1, 1]) * rng.uniform(1, 60) if rng.random() < 0.06 else 0.0))
+            whole = series_qc_run(times=times, values=values, settings=settings)
+            cut = rng.randint(1, n - 1)
+            part = series_qc_run(times=times[:cut], values=values[:cut], settings=settings)
+            resumed = series_qc_run(times=times, values=values, settings=settings, resume=part)
+            for name in ("flagged_now", "flagged", "resolved_at"):
+                assert list(getattr(resumed, name)) == list(getattr(whole, name)), (parameter, name)
+            assert resumed.kinds == whole.kinds and resumed.reasons == whole.reasons
+            # one reading at a time, as the live loop's runs mostly go (the lean path where it applies)
+            stepped = series_qc_run(times=times[:1], values=values[:1], settings=settings)
+            for k in range(2, n + 1):
+                stepped = series_qc_run(times=times[:k], values=values[:k], settings=settings, resume=stepped)
+            for name in ("flagged_now", "flagged", "resolved_at"):
+                assert list(getattr(stepped, name)) == list(getattr(whole, name)), (parameter, name, "stepped")
+            assert stepped.kinds == whole.kinds and stepped.good == whole.good and stepped.pending == whole.pending
+            t_ns = times_ns(times)
+            ok = np.ones(n, dtype=bool)
+            _, gap = _step_scale(t_ns, np.array(values), ok, settings.scale_window)
+            assert list(_typical_gaps(t_ns, np.arange(n), cut, settings.scale_window)[cut:]) == list(gap[cut:])
+            assert list(_intervals(t_ns, settings, start=cut)) == list(_intervals(t_ns, settings)[cut:])

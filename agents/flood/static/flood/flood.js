@@ -118,3 +118,41 @@
   const first = document.querySelector('.sensor-pick');
   if (first) hydrograph(first.dataset.sensor, first.dataset.code);
 })();
+
+// --- drills: while a drill runs, its replayed clock, progress and alert log follow it (polled) ------------
+// `#flood-drill[data-status]` says where the drill is, so people and tests can see it move.
+(function () {
+  'use strict';
+  const box = document.getElementById('flood-drill');
+  if (!box || !box.dataset.url) return;
+  const $ = id => document.getElementById(id);
+  const esc = v => String(v).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+  const utc = iso => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+  const list = $('drill-events');
+  const empty = list.innerHTML;
+  function show(d) {
+    box.dataset.status = d.status;
+    $('drill-clock').textContent = utc(d.clock);
+    $('drill-clock').setAttribute('datetime', d.clock);
+    $('drill-progress').value = d.progress;
+    $('drill-status').textContent = d.status;
+    $('drill-ticks').textContent = d.ticks;
+    if (d.error) { $('drill-error').textContent = d.error; $('drill-error').hidden = false; }
+    $('drill-actions').hidden = !['running', 'paused'].includes(d.status);
+    $('drill-actions').querySelectorAll('form').forEach(f => { f.hidden = !f.dataset.when.split(' ').includes(d.status); });
+    if (d.events.length !== list.querySelectorAll('li[data-seq]').length) {
+      list.innerHTML = d.events.slice().reverse().map(e => `<li class="level-${esc(e.level)}" data-seq="${esc(e.seq)}">` +
+        `<small>${esc(e.time.slice(11, 16))}</small> <span class="level-pill level-${esc(e.level)}">${esc(e.level_label)}</span> ` +
+        `${esc(e.kind_label)} · ${esc(e.zone)}</li>`).join('') || empty;
+    }
+  }
+  async function poll() {
+    try {
+      const r = await fetch(box.dataset.url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      if (!r.ok) throw new Error(`${box.dataset.url}: HTTP ${r.status}`);
+      show(await r.json());
+    } catch (e) { console.error(e); }
+    if (['running', 'paused'].includes(box.dataset.status)) setTimeout(poll, 1000);
+  }
+  if (['running', 'paused'].includes(box.dataset.status)) setTimeout(poll, 500);
+})();
