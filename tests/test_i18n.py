@@ -134,3 +134,21 @@ def test_catalogue_is_complete_and_compiled():
              if compiled.gettext(m.encode().decode("unicode_escape").encode("latin-1").decode()) ==
              m.encode().decode("unicode_escape").encode("latin-1").decode()]
     assert not stale, f"not in django.mo (run compilemessages): {stale[:5]}"
+
+
+def test_stored_kpi_and_agent_labels_shown_in_the_users_language(users):
+    """KPI labels are stored in English (a report reads the same whatever language started the run) and shown
+    translated: the agents mark them with gettext_noop, the console translates them per request."""
+    from agents.core.models import AgentRun, RunKpi
+    from agents.core.services import agent_run_create
+
+    run, _ = agent_run_create(agent="bus", reason="test", enqueue=False)
+    AgentRun.objects.filter(pk=run.pk).update(status="succeeded")
+    RunKpi.objects.create(run=run, agent="bus", run_date=run.run_date, name="trips", label="Trips planned", value=12)
+    RunKpi.objects.create(run=run, agent="bus", run_date=run.run_date, name="own", label="A label nobody translated",
+                          value=1)
+    _set_language(users.dispatcher, "zh-hans")
+    html = client_for("dispatcher", users).get("/runs/?agent=bus").content.decode()
+    assert "计划车次" in html and "Trips planned" not in html
+    assert "A label nobody translated" in html  # shown as stored, not dropped
+    assert "公交调度" in html  # the agent's name, translated in the top bar

@@ -5,6 +5,7 @@ from __future__ import annotations
 from statistics import mean
 
 from django.urls import reverse_lazy
+from django.utils.translation import gettext_noop
 
 from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedule
 from agents.core.registry import register
@@ -14,7 +15,7 @@ from city_ops.queues import Queue
 @register
 class FloodAgent(Agent):
     name = "flood"
-    label = "Flood"
+    label = gettext_noop("Flood")
     description = ("Watches rain gauges, river and sea-level gauges and waterlogging sensors; raises rainstorm, "
                    "river-flood and waterlogging alerts with hysteresis; closes flooded roads.")
     reads = ("agent_flood.Reading", "agent_flood.FloodZone", "city.RoadSegment")
@@ -24,9 +25,9 @@ class FloodAgent(Agent):
     daily = False
     console_url_name = "flood:panel"
     map_layers = (
-        {"id": "flood-zones", "label": "Flood zones", "url": reverse_lazy("flood-api:zones"), "on": True,
+        {"id": "flood-zones", "label": gettext_noop("Flood zones"), "url": reverse_lazy("flood-api:zones"), "on": True,
          "kind": "area", "color": "#1f6feb", "refresh": 60},
-        {"id": "flood-sensors", "label": "Flood sensors", "url": reverse_lazy("flood-api:sensors"), "on": True,
+        {"id": "flood-sensors", "label": gettext_noop("Flood sensors"), "url": reverse_lazy("flood-api:sensors"), "on": True,
          "kind": "point", "color": "#2e7d32", "refresh": 60},
     )
 
@@ -35,24 +36,24 @@ class FloodAgent(Agent):
 
         out = evaluation_run(run=ctx.run)
         if out.nothing_new:
-            return AgentResult(kpis=[Kpi("readings_evaluated", 0, "", label="Readings evaluated")],
+            return AgentResult(kpis=[Kpi("readings_evaluated", 0, "", label=gettext_noop("Readings evaluated"))],
                                summary="no new readings since the last evaluation",
                                details={"evaluated_at": out.evaluated_at.isoformat() if out.evaluated_at else None})
         counts = out.counts
         kpis = [
-            Kpi("alerts_raised", counts.get("raised", 0), "", label="Alerts raised"),
-            Kpi("alerts_escalated", counts.get("escalated", 0), "", label="Alerts escalated"),
-            Kpi("alerts_cleared", counts.get("cleared", 0), "", label="Alerts cleared"),
-            Kpi("closures", counts.get("closure_requested", 0), "", label="Road closures"),
-            Kpi("closures_lifted", counts.get("closure_lifted", 0), "", label="Closures lifted"),
-            Kpi("sensor_faults", counts.get("sensor_fault", 0), "", label="Sensor faults"),
-            Kpi("readings_evaluated", out.readings_new, "", label="Readings evaluated"),
-            Kpi("qc_flagged", out.qc_flagged, "", label="Readings flagged by QC"),
-            Kpi("evaluation_ms", round(out.seconds.get("total", 0.0) * 1000, 1), "ms", label="Evaluation time"),
+            Kpi("alerts_raised", counts.get("raised", 0), "", label=gettext_noop("Alerts raised")),
+            Kpi("alerts_escalated", counts.get("escalated", 0), "", label=gettext_noop("Alerts escalated")),
+            Kpi("alerts_cleared", counts.get("cleared", 0), "", label=gettext_noop("Alerts cleared")),
+            Kpi("closures", counts.get("closure_requested", 0), "", label=gettext_noop("Road closures")),
+            Kpi("closures_lifted", counts.get("closure_lifted", 0), "", label=gettext_noop("Closures lifted")),
+            Kpi("sensor_faults", counts.get("sensor_fault", 0), "", label=gettext_noop("Sensor faults")),
+            Kpi("readings_evaluated", out.readings_new, "", label=gettext_noop("Readings evaluated")),
+            Kpi("qc_flagged", out.qc_flagged, "", label=gettext_noop("Readings flagged by QC")),
+            Kpi("evaluation_ms", round(out.seconds.get("total", 0.0) * 1000, 1), "ms", label=gettext_noop("Evaluation time")),
         ]
         if out.lead_times_min:
             kpis.append(Kpi("lead_time_min", round(mean(out.lead_times_min), 1), "min",
-                            label="Lead time before warning crossing"))
+                            label=gettext_noop("Lead time before warning crossing")))
         changes = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no alert changes"
         return AgentResult(
             kpis=kpis,
