@@ -128,8 +128,9 @@ def test_any_street_name_prints(users, long_segment, inspected):
     core = report_pdf_render(report=report, compress=False, ttf=None)  # Latin-1 font: stand-ins, no failure
     assert "~" in " ".join(_tj_strings(core)) and "- Esplanadi" in " ".join(_tj_strings(core))
     ttf = font_path()
-    if ttf is None:
-        pytest.skip("no DejaVu Sans on this system (Debian: fonts-dejavu-core)")
+    # make test installs fonts-dejavu-core (deploy/local/services.sh), as the Dockerfile does: a missing font is a
+    # broken install, not a reason to skip
+    assert ttf is not None, "no DejaVu Sans on this system (Debian: fonts-dejavu-core)"
     full = report_pdf_render(report=report, ttf=ttf)
     assert full.startswith(b"%PDF-") and b"/FontFile2" in full  # the TrueType font is embedded
 
