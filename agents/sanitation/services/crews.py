@@ -1,5 +1,6 @@
 """What crews do with their routes: mark each stop collected (with the fill they saw) or skipped (why, with
 a photo), which records the pickup the fill model learns from; and take the route along as GPX."""
+
 from __future__ import annotations
 
 import gpxpy
@@ -24,8 +25,17 @@ def _may_work(route: PlanRoute, user) -> bool:
 
 
 @transaction.atomic
-def stop_mark(*, stop: PlanStop, user, status: str, observed_fill: float | None = None, reason: str = "",
-              overflowing: bool = False, photo: UploadedFile | None = None, note: str = "") -> Pickup:
+def stop_mark(
+    *,
+    stop: PlanStop,
+    user,
+    status: str,
+    observed_fill: float | None = None,
+    reason: str = "",
+    overflowing: bool = False,
+    photo: UploadedFile | None = None,
+    note: str = "",
+) -> Pickup:
     """Record what the crew did at a bin stop. Marking the same stop again corrects the record (one pickup
     per stop). Only the route's crew (or a dispatcher) may, and only on an approved plan."""
     route = stop.route
@@ -51,9 +61,17 @@ def stop_mark(*, stop: PlanStop, user, status: str, observed_fill: float | None 
             raise ValidationError(f"a skipped stop needs a reason: {', '.join(Pickup.Reason.values)}")
     if reason == Pickup.Reason.OVERFLOWING:
         overflowing = True
-    fields = {"bin_id": stop.bin_id, "at": timezone.now(), "status": status, "reason": reason,
-              "observed_fill": observed_fill, "overflowing": overflowing or (observed_fill or 0) > 1.0,
-              "note": note[:300], "crew": route.crew, "reported_by": user}
+    fields = {
+        "bin_id": stop.bin_id,
+        "at": timezone.now(),
+        "status": status,
+        "reason": reason,
+        "observed_fill": observed_fill,
+        "overflowing": overflowing or (observed_fill or 0) > 1.0,
+        "note": note[:300],
+        "crew": route.crew,
+        "reported_by": user,
+    }
     pickup = Pickup.objects.select_for_update().filter(stop=stop).first()
     if pickup is None:
         pickup = Pickup(stop=stop, **fields)
@@ -63,8 +81,12 @@ def stop_mark(*, stop: PlanStop, user, status: str, observed_fill: float | None 
     if photo is not None:
         pickup.photo.save(photo.name or "photo.jpg", photo, save=False)
     pickup.save()
-    audit_record(action=f"sanitation.stop_{status}", obj=pickup, actor=user,
-                 changes={"stop": stop.pk, "bin": stop.bin_id, "observed_fill": observed_fill, "reason": reason})
+    audit_record(
+        action=f"sanitation.stop_{status}",
+        obj=pickup,
+        actor=user,
+        changes={"stop": stop.pk, "bin": stop.bin_id, "observed_fill": observed_fill, "reason": reason},
+    )
     return pickup
 
 
@@ -84,19 +106,50 @@ def route_gpx(*, route: PlanRoute) -> str:
     gpx.tracks.append(track)
     rte = gpxpy.gpx.GPXRoute(name=name)
     depot = route.truck.depot
-    rte.points.append(gpxpy.gpx.GPXRoutePoint(latitude=depot.geom.y, longitude=depot.geom.x, name=f"0 {depot.name}",
-                                              time=route.depart_at))
+    head = (route.profile or [{}])[0].get("label", "depot")
+    if head != "depot" and route.geom is not None:  # re-planned on the road: it starts where the truck was
+        lon, lat = route.geom.coords[0]
+        rte.points.append(
+            gpxpy.gpx.GPXRoutePoint(latitude=lat, longitude=lon, name=f"0 {head}", time=route.depart_at)
+        )
+    else:
+        rte.points.append(
+            gpxpy.gpx.GPXRoutePoint(
+                latitude=depot.geom.y, longitude=depot.geom.x, name=f"0 {depot.name}", time=route.depart_at
+            )
+        )
     for stop in route.stops.select_related("bin", "disposal_site").order_by("order"):
         site = stop.bin or stop.disposal_site
         label = stop.bin.code if stop.bin else f"unload: {stop.disposal_site.name}"
-        desc = (f"{stop.bin.capacity_l} L {stop.bin.get_waste_type_display()}, {stop.bin.street}".strip(", ")
-                if stop.bin else f"unload ({stop.disposal_site.unload_min} min)")
-        point = gpxpy.gpx.GPXRoutePoint(latitude=site.geom.y, longitude=site.geom.x, name=f"{stop.order} {label}",
-                                        time=stop.arrival, description=desc)
+        desc = (
+            f"{stop.bin.capacity_l} L {stop.bin.get_waste_type_display()}, {stop.bin.street}".strip(", ")
+            if stop.bin
+            else f"unload ({stop.disposal_site.unload_min} min)"
+        )
+        point = gpxpy.gpx.GPXRoutePoint(
+            latitude=site.geom.y,
+            longitude=site.geom.x,
+            name=f"{stop.order} {label}",
+            time=stop.arrival,
+            description=desc,
+        )
         rte.points.append(point)
-        gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(latitude=site.geom.y, longitude=site.geom.x,
-                                                  name=f"{stop.order} {label}", time=stop.arrival, description=desc))
-    rte.points.append(gpxpy.gpx.GPXRoutePoint(latitude=depot.geom.y, longitude=depot.geom.x,
-                                              name=f"{route.stops.count() + 1} {depot.name}", time=route.back_at))
+        gpx.waypoints.append(
+            gpxpy.gpx.GPXWaypoint(
+                latitude=site.geom.y,
+                longitude=site.geom.x,
+                name=f"{stop.order} {label}",
+                time=stop.arrival,
+                description=desc,
+            )
+        )
+    rte.points.append(
+        gpxpy.gpx.GPXRoutePoint(
+            latitude=depot.geom.y,
+            longitude=depot.geom.x,
+            name=f"{route.stops.count() + 1} {depot.name}",
+            time=route.back_at,
+        )
+    )
     gpx.routes.append(rte)
     return gpx.to_xml(version="1.1")

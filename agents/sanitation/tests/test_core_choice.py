@@ -1,5 +1,6 @@
 """Which bins a day visits (mandatory before they overflow, optional with prizes growing with fill), the
 fixed-schedule baseline, and the city instance built from them solved and checked."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,19 +20,33 @@ H = 3600
 
 
 def outlook(bid, level_end, level_next, sd=0.0, overflow_s=None, capacity=660):
-    return BinOutlook(id=bid, capacity_l=capacity, density_kg_l=0.12, level_end=level_end, level_next=level_next,
-                      sd_next=sd, overflow_s=overflow_s)
+    return BinOutlook(
+        id=bid,
+        capacity_l=capacity,
+        density_kg_l=0.12,
+        level_end=level_end,
+        level_next=level_next,
+        sd_next=sd,
+        overflow_s=overflow_s,
+    )
 
 
 def test_mandatory_optional_and_left_out():
     policy = ChoicePolicy(min_fill=0.35, safety_z=1.5)
-    chosen = {c.id: c for c in bins_choose(outlooks=[
-        outlook("full", 1.1, 1.3, overflow_s=9 * H),       # overflows today at 09:00
-        outlook("tomorrow", 0.8, 1.05),                    # would overflow before tomorrow's first visit
-        outlook("risky", 0.7, 0.85, sd=0.12),              # 0.85 + 1.5 x 0.12 > 1: the margin makes it a must
-        outlook("half", 0.6, 0.75, sd=0.05),               # optional
-        outlook("empty", 0.1, 0.2),                        # not worth a stop
-    ], policy=policy, shift_start_s=6 * H)}
+    chosen = {
+        c.id: c
+        for c in bins_choose(
+            outlooks=[
+                outlook("full", 1.1, 1.3, overflow_s=9 * H),  # overflows today at 09:00
+                outlook("tomorrow", 0.8, 1.05),  # would overflow before tomorrow's first visit
+                outlook("risky", 0.7, 0.85, sd=0.12),  # 0.85 + 1.5 x 0.12 > 1: the margin makes it a must
+                outlook("half", 0.6, 0.75, sd=0.05),  # optional
+                outlook("empty", 0.1, 0.2),  # not worth a stop
+            ],
+            policy=policy,
+            shift_start_s=6 * H,
+        )
+    }
     assert set(chosen) == {"full", "tomorrow", "risky", "half"}
     assert chosen["full"].required and chosen["full"].deadline_s == 9 * H
     assert chosen["tomorrow"].required and chosen["tomorrow"].deadline_s is None
@@ -79,12 +94,30 @@ def test_city_instance_prize_collecting_solve_is_checked():
     outlooks += [outlook("bin:12", 0.95, 0.99), outlook("bin:13", 0.4, 0.5)]
     choices = bins_choose(outlooks=outlooks, policy=ChoicePolicy(min_fill=0.35, prize_full=1500))
     lunch = LunchBreak(earliest=int(10.5 * H), latest=12 * H, duration=1800)
-    trucks = [TruckSpec(id=f"T{k}", depot="depot:1", capacity_l=9000, capacity_kg=1200, shift_start=6 * H,
-                        shift_end=int(14.5 * H), daily_cap_kg=1500, lunch=lunch, fixed_cost=15000) for k in range(2)]
+    trucks = [
+        TruckSpec(
+            id=f"T{k}",
+            depot="depot:1",
+            capacity_l=9000,
+            capacity_kg=1200,
+            shift_start=6 * H,
+            shift_end=int(14.5 * H),
+            daily_cap_kg=1500,
+            lunch=lunch,
+            fixed_cost=15000,
+        )
+        for k in range(2)
+    ]
     inst = city_instance_build(
-        name="test", depots=[SiteSpec(id="depot:1", loc=0, tw_early=5 * H, tw_late=20 * H)],
-        sites=[SiteSpec(id="site:1", loc=1, tw_early=6 * H, tw_late=18 * H, service=900)], trucks=trucks, bins=bins,
-        choices=choices, duration=seconds, distance=metres)
+        name="test",
+        depots=[SiteSpec(id="depot:1", loc=0, tw_early=5 * H, tw_late=20 * H)],
+        sites=[SiteSpec(id="site:1", loc=1, tw_early=6 * H, tw_late=18 * H, service=900)],
+        trucks=trucks,
+        bins=bins,
+        choices=choices,
+        duration=seconds,
+        distance=metres,
+    )
     result = instance_solve(instance=inst, time_limit=2, seed=1, max_iterations=2000)
     assert result.feasible and not plan_check(instance=inst, routes=result.routes)
     visited = {v for r in result.routes for v in r.visits}
@@ -104,21 +137,41 @@ def test_a_deadline_no_truck_can_meet_is_dropped_not_fatal():
     metres = np.rint(np.abs(xy[:, None, 0] - xy[None, :, 0])).astype(int)
     seconds = metres // 5
     bins = {"bin:far": BinSpec(id="bin:far", loc=2), "bin:near": BinSpec(id="bin:near", loc=3)}
-    choices = bins_choose(outlooks=[outlook("bin:far", 1.3, 1.5, overflow_s=6 * H + 600),
-                                    outlook("bin:near", 0.9, 1.1)], shift_start_s=6 * H,
-                          policy=ChoicePolicy(min_deadline_s=60))
-    truck = TruckSpec(id="T1", depot="depot:1", capacity_l=9000, capacity_kg=900, shift_start=6 * H,
-                      shift_end=14 * H)
-    spec = {"name": "d", "depots": [SiteSpec(id="depot:1", loc=0)], "sites": [SiteSpec(id="site:1", loc=1)],
-            "trucks": [truck], "bins": bins, "duration": seconds, "distance": metres}
+    choices = bins_choose(
+        outlooks=[outlook("bin:far", 1.3, 1.5, overflow_s=6 * H + 600), outlook("bin:near", 0.9, 1.1)],
+        shift_start_s=6 * H,
+        policy=ChoicePolicy(min_deadline_s=60),
+    )
+    truck = TruckSpec(
+        id="T1", depot="depot:1", capacity_l=9000, capacity_kg=900, shift_start=6 * H, shift_end=14 * H
+    )
+    spec = {
+        "name": "d",
+        "depots": [SiteSpec(id="depot:1", loc=0)],
+        "sites": [SiteSpec(id="site:1", loc=1)],
+        "trucks": [truck],
+        "bins": bins,
+        "duration": seconds,
+        "distance": metres,
+    }
     inst = city_instance_build(choices=choices, **spec)
-    day = day_solve(instance=inst, truck_types=[["mixed"]], client_stream={"bin:far": "mixed", "bin:near": "mixed"},
-                    time_limit=1, max_iterations=500)
+    day = day_solve(
+        instance=inst,
+        truck_types=[["mixed"]],
+        client_stream={"bin:far": "mixed", "bin:near": "mixed"},
+        time_limit=1,
+        max_iterations=500,
+    )
     missed = deadlines_missed(violations=day.violations, choices=choices)
     assert missed == {"bin:far"}  # 30 km away: no truck is there by 06:10
     relaxed = city_instance_build(choices=choices_relaxed(choices=choices, ids=missed), **spec)
-    day = day_solve(instance=relaxed, truck_types=[["mixed"]],
-                    client_stream={"bin:far": "mixed", "bin:near": "mixed"}, time_limit=1, max_iterations=500)
+    day = day_solve(
+        instance=relaxed,
+        truck_types=[["mixed"]],
+        client_stream={"bin:far": "mixed", "bin:near": "mixed"},
+        time_limit=1,
+        max_iterations=500,
+    )
     assert day.violations == [] and {v for r in day.routes for v in r.visits} >= {"bin:far", "bin:near"}
 
 
@@ -129,8 +182,120 @@ def test_a_sparse_streams_bins_are_worth_more():
     scales = stream_prize_scales(streams=streams, policy=ChoicePolicy(stream_boost=1.0))
     assert scales[0] == pytest.approx(20 / 18) and scales[-1] == pytest.approx(10.0)
     assert stream_prize_scales(streams=streams, policy=ChoicePolicy(stream_boost=0.0)) == [1.0] * 20
-    (mixed, bio) = bins_choose(outlooks=[
-        BinOutlook(id="m", capacity_l=240, density_kg_l=0.12, level_end=0.6, level_next=0.7, prize_scale=scales[0]),
-        BinOutlook(id="b", capacity_l=240, density_kg_l=0.4, level_end=0.6, level_next=0.7, prize_scale=scales[-1]),
-    ])
+    (mixed, bio) = bins_choose(
+        outlooks=[
+            BinOutlook(
+                id="m",
+                capacity_l=240,
+                density_kg_l=0.12,
+                level_end=0.6,
+                level_next=0.7,
+                prize_scale=scales[0],
+            ),
+            BinOutlook(
+                id="b",
+                capacity_l=240,
+                density_kg_l=0.4,
+                level_end=0.6,
+                level_next=0.7,
+                prize_scale=scales[-1],
+            ),
+        ]
+    )
     assert bio.prize == pytest.approx(mixed.prize * 9, rel=0.01)
+
+
+def test_loads_forecast_at_the_service_time_fill_the_trucks():
+    """Twelve bins that hold 900 L each by the end of the shift but 400 L when the truck gets there: the
+    first pass plans two trips of 9,000 L, the second (demand re-forecast at each planned start) one
+    trip, and the plan is checked against the loads it was made with."""
+    from agents.sanitation.core.routing import day_plan_solve
+
+    xy = np.array([[0, 0], [3000, 0]] + [[500 + 30 * k, 400] for k in range(12)])
+    metres = np.rint(np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))).astype(int)
+    seconds = np.rint(metres / 8.0).astype(int)
+    bins = {f"bin:{i}": BinSpec(id=f"bin:{i}", loc=2 + i, service=60) for i in range(12)}
+    choices = bins_choose(outlooks=[outlook(f"bin:{i}", 0.9, 1.2, capacity=1000) for i in range(12)])
+    truck = TruckSpec(
+        id="T1",
+        depot="depot:1",
+        capacity_l=9000,
+        capacity_kg=9000,
+        shift_start=6 * H,
+        shift_end=14 * H,
+        fixed_cost=15000,
+        second_cost=1,
+    )
+    spec = {
+        "name": "d",
+        "depots": [SiteSpec(id="depot:1", loc=0)],
+        "trucks": [truck],
+        "bins": bins,
+        "sites": [SiteSpec(id="site:1", loc=1, service=900)],
+        "duration": seconds,
+        "distance": metres,
+    }
+    seen = []
+
+    def demand_at(node, at):
+        seen.append((node, at))
+        return 400, 48
+
+    def build(ch):
+        return city_instance_build(choices=ch, **spec)
+
+    common = {
+        "build": build,
+        "choices": choices,
+        "truck_types": [["mixed"]],
+        "client_stream": dict.fromkeys(bins, "mixed"),
+        "time_limit": 2,
+        "max_iterations": 300,
+    }
+    plain = day_plan_solve(**common)
+    assert (
+        plain.solution.violations == []
+        and sum(v == "site:1" for r in plain.solution.routes for v in r.visits) == 2
+    )
+    refined = day_plan_solve(**common, demand_at=demand_at)
+    assert (
+        refined.solution.violations == []
+        and plan_check(instance=refined.instance, routes=refined.solution.routes) == []
+    )
+    assert sum(v == "site:1" for r in refined.solution.routes for v in r.visits) == 1
+    assert {c.demand_l for c in refined.choices} == {400}
+    assert {c.demand for c in refined.instance.clients} == {(400, 48)}
+    # Asked at each bin's planned start in the first pass (seconds after midnight, within the shift).
+    assert {n for n, _ in seen} == set(bins) and all(6 * H < at < 14 * H for _, at in seen)
+
+
+def test_demand_at_a_time_is_the_forecast_then_plus_a_reserve():
+    from agents.sanitation.core.choice import bin_demand_at
+    from agents.sanitation.core.fill import (
+        FillObservation,
+        fill_forecast,
+        fill_forecast_sd,
+        fill_state_new,
+        fill_state_update,
+    )
+
+    state = fill_state_update(
+        state=fill_state_new(prior_rates=[0.24] * 7),
+        observations=[
+            FillObservation(at=739000.25, level=0.0, emptied=True),
+            FillObservation(at=739001.25, level=0.24),
+        ],
+    )
+    early, late = 739002.30, 739002.60
+    for at in (early, late):
+        expected = fill_forecast(state=state, at=at) + 0.3 * fill_forecast_sd(state=state, at=at)
+        litres, kg = bin_demand_at(
+            state=state, capacity_l=660, density_kg_l=0.12, at=at, policy=ChoicePolicy(demand_z=0.3)
+        )
+        assert litres == round(expected * 660) and kg == round(litres * 0.12)
+    assert (
+        bin_demand_at(state=state, capacity_l=660, density_kg_l=0.12, at=early)[0]
+        < bin_demand_at(state=state, capacity_l=660, density_kg_l=0.12, at=late)[0]
+    )
+    # Never more than a bin holds with waste beside it.
+    assert bin_demand_at(state=state, capacity_l=660, density_kg_l=0.12, at=739010.0)[0] == round(1.2 * 660)

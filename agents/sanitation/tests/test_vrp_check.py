@@ -125,6 +125,33 @@ def test_schedule_waits_for_windows_and_places_lunch_in_the_wait(line):
     assert second.lunch_start is None and second.back < 11 * H
 
 
+def test_a_late_start_spends_the_wait_at_the_depot():
+    """A first bin that opens at nine, ten minutes from the depot: the earliest timetable leaves at six and
+    waits there; a late start leaves at 8:50, serves everything at the same times, is back as early."""
+    gaps = np.array([[0, 600, 900], [600, 0, 400], [900, 400, 0]])
+    inst = Instance(
+        name="wait",
+        depots=[Depot(id="D", loc=0)],
+        clients=[Client(id="a", loc=1, demand=(1,), service=300, tw_early=9 * H, tw_late=10 * H)],
+        disposal_sites=[DisposalSite(id="L", loc=2, service=600)],
+        vehicle_types=[
+            VehicleType(name="t", count=1, capacity=(5,), tw_early=6 * H, tw_late=14 * H, unload_sites=(0,))
+        ],
+        distance=gaps,
+        duration=gaps,
+    )
+    plan = [PlanRoute(0, ["a", "L"])]
+    (early,) = plan_schedule(instance=inst, routes=plan)
+    (late,) = plan_schedule(instance=inst, routes=plan, late_start=True)
+    assert early.depart == 6 * H and early.visits[0].arrival == 6 * H + 600 and early.visits[0].start == 9 * H
+    assert late.depart == 9 * H - 600 and late.visits[0].arrival == late.visits[0].start == 9 * H
+    assert [(v.start, v.end) for v in late.visits] == [(v.start, v.end) for v in early.visits]
+    assert late.back == early.back == 9 * H + 300 + 400 + 600 + 900
+    # No wait at the first stop (the line's first routes): the late start is the earliest one.
+    (plain,) = plan_schedule(instance=inst, routes=[PlanRoute(0, ["L"])], late_start=True)
+    assert plain.depart == 6 * H
+
+
 @pytest.mark.parametrize(
     ("rule", "plan"),
     [

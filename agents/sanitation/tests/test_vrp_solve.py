@@ -14,7 +14,9 @@ from agents.sanitation.vrp import (
     Depot,
     DisposalSite,
     Instance,
+    InstanceError,
     LunchBreak,
+    PlanRoute,
     VehicleType,
     instance_read,
     instance_solve,
@@ -309,3 +311,110 @@ def test_shared_instances_solve_feasibly_at_two_seconds(shared_dir, name, max_ga
         assert all(r.visits[-1] in {s.id for s in inst.disposal_sites} for r in result.routes)
     else:
         assert not any(depot_ids & set(r.visits) for r in result.routes)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("which", ["city", "C201R0.25.vrp", "kim_102_stop.txt"])
+def test_a_plan_warm_starts_the_solver(which, shared_dir):
+    """Our routes encode into a PyVRP solution that decodes to the same routes (trips and the final unload
+    included), and a solve started from them is feasible and no worse."""
+    from agents.sanitation.vrp.solve import solution_decode, solution_encode
+
+    inst = city() if which == "city" else instance_read(path=shared_dir / "benchmarks" / "vrp" / which)
+    first = instance_solve(instance=inst, time_limit=5, seed=1, max_iterations=300)
+    assert first.feasible
+    model = instance_model(instance=inst)
+    solution = solution_encode(instance=inst, model=model, routes=first.routes)
+    assert solution.is_feasible()
+    back = solution_decode(instance=inst, model=model, solution=solution)
+    assert sorted((r.vehicle_type, tuple(r.visits)) for r in back) == sorted(
+        (r.vehicle_type, tuple(r.visits)) for r in first.routes
+    )
+    again = instance_solve(instance=inst, time_limit=5, seed=2, max_iterations=50, initial=first.routes)
+    assert again.feasible and again.cost <= first.cost
+
+
+def test_a_price_on_time_makes_the_solver_take_the_faster_order():
+    """Two stops on a one-way triangle: going round one way is 30 m shorter, the other ten times quicker.
+    On distance alone the solver takes the short way; a unit duration cost makes it take the quick one."""
+    distance = np.array([[0, 1000, 990], [990, 0, 1000], [1000, 990, 0]])  # 0->2->1->0 shortest
+    duration = np.array([[0, 100, 1000], [1000, 0, 100], [100, 1000, 0]])  # 0->1->2->0 quickest
+    clients = [Client(id="a", loc=1, demand=(1,)), Client(id="b", loc=2, demand=(1,))]
+
+    def solved(cost: int):
+        inst = Instance(
+            name="tri",
+            clients=clients,
+            depots=[Depot(id="D", loc=0)],
+            vehicle_types=[VehicleType(name="t", count=1, capacity=(5,), unit_duration_cost=cost)],
+            distance=distance,
+            duration=duration,
+        )
+        result = instance_solve(instance=inst, time_limit=2, seed=1, max_iterations=200)
+        (sched,) = plan_schedule(instance=inst, routes=result.routes)
+        return result.routes[0].visits, result.cost, sched.back - sched.depart
+
+    assert solved(0) == (["b", "a"], 2970, 3000)
+    assert solved(1) == (["a", "b"], 3000, 300)
+    with pytest.raises(InstanceError, match="negative fixed or duration cost"):
+        Instance(
+            name="bad",
+            clients=clients,
+            depots=[Depot(id="D", loc=0)],
+            vehicle_types=[VehicleType(name="t", count=1, capacity=(5,), unit_duration_cost=-1)],
+            distance=distance,
+            duration=duration,
+        )
+
+
+def test_a_truck_already_loaded_unloads_on_its_first_trip():
+    """A re-plan on the road starts a truck with a load: it counts on the first trip only, so the solver
+    unloads before the trip would overflow, and the checker agrees."""
+    inst = line_instance(n=3, demand=3, count=1)
+    vt = inst.vehicle_types[0]
+    loaded = Instance(
+        name="loaded",
+        clients=inst.clients,
+        depots=inst.depots,
+        disposal_sites=inst.disposal_sites,
+        vehicle_types=[
+            VehicleType(
+                name=vt.name,
+                count=1,
+                capacity=vt.capacity,
+                tw_early=vt.tw_early,
+                tw_late=vt.tw_late,
+                unload_sites=vt.unload_sites,
+                initial_load=(5,),
+            )
+        ],
+        distance=inst.distance,
+        duration=inst.duration,
+    )
+    plain = instance_solve(instance=inst, time_limit=2, seed=1, max_iterations=300)
+    assert plain.feasible and plain.routes[0].visits.count("L") == 1  # 3 x 3 fits one trip of 9
+    result = instance_solve(instance=loaded, time_limit=2, seed=1, max_iterations=300)
+    assert result.feasible and result.routes[0].visits.count("L") == 2  # 5 on board: one client, unload, two
+    assert plan_check(instance=loaded, routes=[PlanRoute(0, ["c0", "c1", "c2", "L"])])[0].rule == "capacity"
+    # Nothing left to collect, but a load on board: it must still unload before the depot.
+    assert [v.rule for v in plan_check(instance=loaded, routes=[PlanRoute(0, ["L"])])] == ["unvisited"] * 3
+    empty = Instance(
+        name="e",
+        clients=[],
+        depots=inst.depots,
+        disposal_sites=inst.disposal_sites,
+        vehicle_types=loaded.vehicle_types,
+        distance=inst.distance,
+        duration=inst.duration,
+    )
+    assert plan_check(instance=empty, routes=[PlanRoute(0, ["L"])]) == []
+    with pytest.raises(InstanceError, match="initial load"):
+        Instance(
+            name="bad",
+            clients=inst.clients,
+            depots=inst.depots,
+            disposal_sites=inst.disposal_sites,
+            vehicle_types=[VehicleType(name="t", count=1, capacity=(9,), initial_load=(1, 2))],
+            distance=inst.distance,
+            duration=inst.duration,
+        )

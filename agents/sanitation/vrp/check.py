@@ -160,9 +160,13 @@ def plan_check(*, instance: Instance, routes: Sequence[PlanRoute | Sequence[Node
 
 
 def plan_schedule(
-    *, instance: Instance, routes: Sequence[PlanRoute | Sequence[NodeId]]
+    *, instance: Instance, routes: Sequence[PlanRoute | Sequence[NodeId]], late_start: bool = False
 ) -> list[RouteSchedule]:
-    """Each non-empty route's timetable (unknown nodes are skipped; run `plan_check` for the verdict)."""
+    """Each non-empty route's timetable (unknown nodes are skipped; run `plan_check` for the verdict).
+
+    Trucks leave at the start of their shift, or with `late_start` just in time for their first stop's
+    window: a wait for a bin that opens later is then spent at the depot, not on the road, every service
+    keeps its time, and the truck's day (depart to back) is what it really works."""
     routes = plan_routes_coerce(routes=routes)
     kinds = instance.node_kinds()
     out = []
@@ -175,9 +179,12 @@ def plan_schedule(
         earliest = max(vt.tw_early, instance.depots[vt.depot].tw_early)
         base = _simulate(instance, vt, r, stops, release, earliest, None)
         timing, _ = _with_lunch(instance, vt, r, stops, release, earliest, base)
+        depart = earliest
+        if late_start:
+            depart, timing = _latest_start(instance, vt, r, stops, release, earliest, timing)
         record: list[VisitTime] = []
         slot = timing.slot
-        _simulate(instance, vt, r, stops, release, earliest, slot, record)
+        _simulate(instance, vt, r, stops, release, depart, slot, record)
         out.append(
             RouteSchedule(
                 route=r, depart=timing.depart, back=timing.end, visits=record, lunch_start=timing.lunch_start
@@ -212,7 +219,7 @@ def _stop(instance: Instance, node: NodeId, kind: str, pos: int) -> _Stop:
 def _route_loads(instance: Instance, vt: VehicleType, r: int, stops: list[_Stop]) -> list[Violation]:
     out: list[Violation] = []
     dims = len(vt.capacity)
-    trip = [0] * dims
+    trip = list(vt.initial_load) if vt.initial_load else [0] * dims  # goes at the first unload
     day = [0] * dims
     trip_no = 1
     n_clients = 0
@@ -268,7 +275,11 @@ def _route_loads(instance: Instance, vt: VehicleType, r: int, stops: list[_Stop]
                 route=r,
             )
         )
-    if vt.unload_sites and n_clients and (not stops or stops[-1].kind != "disposal"):
+    if (
+        vt.unload_sites
+        and (n_clients or any(vt.initial_load))
+        and (not stops or stops[-1].kind != "disposal")
+    ):
         out.append(
             Violation(
                 "unload_before_depot",
@@ -345,6 +356,26 @@ def _shift_duration(instance, vt, r, stops, release, earliest, timing: _Timing) 
             )
         ]
     return []
+
+
+def _latest_start(instance, vt, r, stops, release, earliest, timing: _Timing) -> tuple[int, _Timing]:
+    """Leave so as to reach the first stop as it opens: the earliest timetable's wait there is spent at
+    the depot, and every service keeps its time (kept only if the day ends no later and breaks no more
+    rules, which holds unless the lunch break falls before the first stop)."""
+    record: list[VisitTime] = []
+    _simulate(instance, vt, r, stops, release, earliest, timing.slot, record)
+    if not record or record[0].start <= record[0].arrival:
+        return earliest, timing
+    depart = earliest + (record[0].start - record[0].arrival)
+    base = _simulate(instance, vt, r, stops, release, depart, None)
+    trial, lunch_violation = _with_lunch(instance, vt, r, stops, release, depart, base)
+    if (
+        trial.end <= timing.end
+        and len(trial.violations) <= len(timing.violations)
+        and lunch_violation is None
+    ):
+        return depart, trial
+    return earliest, timing
 
 
 def _trip_releases(instance: Instance, stops: list[_Stop]) -> list[int]:

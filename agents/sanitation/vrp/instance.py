@@ -97,6 +97,13 @@ class VehicleType:
     - `daily_cap`: the most it may collect in a day over all trips, on load dimension `daily_cap_dim`.
     - `max_stops`: the most clients a truck may serve in a day.
     - `lunch`: the driver's break, if any.
+    - `fixed_cost`: objective units for using a truck at all.
+    - `initial_load`: what the truck already carries when it starts (a re-plan during the day): it counts
+      on the first trip, goes at the first unload, and is not part of `daily_cap` (the caller passes
+      the cap left for the rest of the day).
+    - `unit_duration_cost`: objective units per time unit the truck is out (depart to back, waits and
+      services included; the lunch break is not), so plans do not idle on the road needlessly. 0 (the
+      benchmarks' convention) minimises the objective matrix alone.
     """
 
     name: str
@@ -114,6 +121,8 @@ class VehicleType:
     max_stops: int | None = None
     lunch: LunchBreak | None = None
     fixed_cost: int = 0
+    unit_duration_cost: int = 0
+    initial_load: tuple[int, ...] = ()
 
     @property
     def end(self) -> int:
@@ -226,6 +235,10 @@ def instance_validate(*, instance: Instance) -> None:
             raise InstanceError(f"{where} has {len(vt.capacity)} load dimensions, others have {dims}")
         if vt.count < 0:
             raise InstanceError(f"{where} has a negative count")
+        if vt.fixed_cost < 0 or vt.unit_duration_cost < 0:
+            raise InstanceError(f"{where} has a negative fixed or duration cost")
+        if vt.initial_load and (len(vt.initial_load) != dims or any(x < 0 for x in vt.initial_load)):
+            raise InstanceError(f"{where} has an initial load that is negative or not one per load dimension")
         for pos in (vt.depot, vt.end, *vt.reload_depots):
             if not 0 <= pos < len(instance.depots):
                 raise InstanceError(f"{where} refers to depot #{pos}; there are {len(instance.depots)}")

@@ -26,7 +26,10 @@ clients we add the same amount to the prize so skipping one is neither rewarded 
 these inflated distances would mislead PyVRP's granular neighbourhoods, neighbours are computed from the
 plain objective matrix (our `solve` wires that in). Without a cap, a binding daily stop limit is carried
 the same way with w_j = 1. The objective is therefore always on PyVRP's distance dimension (unit distance
-cost 1, unit duration cost 0): the distance matrix, or travel time when `objective == "duration"`.
+cost 1): the distance matrix, or travel time when `objective == "duration"`, plus the vehicle type's
+`unit_duration_cost` per unit of route duration (0 unless the caller prices the truck's time, as the city
+does; PyVRP lets a route start late, so a wait before the first stop is not charged). It is a whole
+number: scaling every cost to price time in fractions drove PyVRP's penalties to their bounds.
 
 **Lunch break** (a break of D that must start in [a, b]). PyVRP has no breaks, so we solve in a
 *compressed clock*: the break is taken at a (or as soon as the service in progress at a ends), so every
@@ -181,12 +184,13 @@ def instance_model(*, instance: Instance) -> PyvrpModel:
                 start_depot=vt.depot,
                 end_depot=n_dep + n_site + ends.index(t) if t in ends else vt.end,
                 fixed_cost=vt.fixed_cost,
+                initial_load=list(vt.initial_load),
                 tw_early=tw_early,
                 tw_late=tw_late,
                 shift_duration=shift_duration,
                 max_distance=max_distance,
                 unit_distance_cost=1,
-                unit_duration_cost=0,
+                unit_duration_cost=vt.unit_duration_cost,
                 reload_depots=list(vt.reload_depots) + [n_dep + s for s in vt.unload_sites],
                 name=vt.name,
             )

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pyvrp import IteratedLocalSearch, PenaltyManager, RandomNumberGenerator, Solution
+from pyvrp import (
+    Activity,
+    ActivityType,
+    IteratedLocalSearch,
+    PenaltyManager,
+    RandomNumberGenerator,
+    Route,
+    Solution,
+)
 from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
 from pyvrp.solve import SolveParams
 from pyvrp.solve import solve as pyvrp_solve
@@ -84,15 +93,20 @@ def instance_solve(
     seed: int = 1,
     max_iterations: int | None = None,
     display: bool = False,
+    initial: Sequence[PlanRoute] | None = None,
 ) -> SolveResult:
     """Solve with PyVRP for `time_limit` seconds (or `max_iterations`, whichever ends first: an iteration
-    budget makes a seeded run repeatable on a busy machine) and check the best plan found."""
+    budget makes a seeded run repeatable on a busy machine) and check the best plan found.
+
+    `initial` routes (e.g. the plan of a first pass with other demands) warm-start the search; they need
+    not be feasible, PyVRP repairs them."""
     started = time.perf_counter()
     model = instance_model(instance=instance)
     stop = MaxRuntime(max(0.0, float(time_limit)))
     if max_iterations is not None:
         stop = MultipleCriteria([stop, MaxIterations(max_iterations)])
-    result = _pyvrp_run(model, stop=stop, seed=seed, display=display)
+    start = solution_encode(instance=instance, model=model, routes=initial) if initial else None
+    result = _pyvrp_run(model, stop=stop, seed=seed, display=display, initial=start)
     routes = solution_decode(instance=instance, model=model, solution=result.best)
     violations = plan_check(instance=instance, routes=routes)
     visited = {node for r in routes for node in r.visits}
@@ -144,11 +158,40 @@ def solution_decode(*, instance: Instance, model: PyvrpModel, solution: Solution
     return routes
 
 
-def _pyvrp_run(model: PyvrpModel, *, stop: StoppingCriterion, seed: int, display: bool):
+def solution_encode(*, instance: Instance, model: PyvrpModel, routes: Sequence[PlanRoute]) -> Solution:
+    """The inverse of `solution_decode`: our routes as a PyVRP solution (a final unload that the composite
+    end edge implies is left out; visits the instance does not know are dropped)."""
+    kinds = instance.node_kinds()
+    n_dep = len(instance.depots)
+    pyvrp_routes = []
+    for route in routes:
+        t = route.vehicle_type
+        vt = instance.vehicle_types[t]
+        visits = [v for v in route.visits if v in kinds]
+        if vt.unload_sites and visits and kinds[visits[-1]][0] == "disposal":
+            visits = visits[:-1]
+        if not any(kinds[v][0] == "client" for v in visits):
+            continue
+        acts = []  # PyVRP adds the start and end depots of the vehicle type itself
+        for v in visits:
+            kind, pos = kinds[v]
+            if kind == "client":
+                acts.append(Activity(ActivityType.CLIENT, pos))
+            else:
+                acts.append(Activity(ActivityType.DEPOT, pos if kind == "depot" else n_dep + pos))
+        pyvrp_routes.append(Route(model.data, acts, t))
+    return Solution(model.data, pyvrp_routes)
+
+
+def _pyvrp_run(
+    model: PyvrpModel, *, stop: StoppingCriterion, seed: int, display: bool, initial: Solution | None = None
+):
     """PyVRP's own `solve`, except that granular neighbours come from the plain objective matrix when the
     distance dimension also carries a daily counter (see model.py)."""
     if model.neighbour_data is None:
-        return pyvrp_solve(model.data, stop, seed=seed, collect_stats=False, display=display)
+        return pyvrp_solve(
+            model.data, stop, seed=seed, collect_stats=False, display=display, initial_solution=initial
+        )
     params = SolveParams()
     data = model.data
     rng = RandomNumberGenerator(seed=seed)
@@ -158,7 +201,7 @@ def _pyvrp_run(model: PyvrpModel, *, stop: StoppingCriterion, seed: int, display
         if op.supports(data):
             ls.add_operator(op(data))
     pm = PenaltyManager(params.penalty.midpoint_penalties(data), params.penalty)
-    init = ls(Solution.make_random(data, rng), pm.max_cost_evaluator(), exhaustive=True)
+    init = initial or ls(Solution.make_random(data, rng), pm.max_cost_evaluator(), exhaustive=True)
     algo = IteratedLocalSearch(data, pm, ls, init, params.ils)
     return algo.run(stop, False, display, params.display_interval)
 
