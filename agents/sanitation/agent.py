@@ -10,6 +10,7 @@ import datetime as dt
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedule
 from agents.core.registry import register
@@ -48,7 +49,7 @@ def _positions(payload: dict) -> dict[str, tuple[float, float]]:
 @register
 class SanitationAgent(Agent):
     name = "sanitation"
-    label = "Sanitation"
+    label = gettext_noop("Sanitation")
     description = (
         "Learns how fast each bin fills, chooses the bins that must and may be emptied, and routes "
         "the trucks on the road network with unloads, lunch and daily caps."
@@ -67,7 +68,7 @@ class SanitationAgent(Agent):
         Schedule(name="nightly collection plan", crontab={"minute": "0", "hour": "21"}, for_tomorrow=True),
     )
     console_url_name = "sanitation:panel"
-    crew_links = (("sanitation:crew", "My route"),)
+    crew_links = (("sanitation:crew", gettext_noop("My route")),)
 
     @property
     def map_layers(self) -> tuple[dict, ...]:
@@ -76,7 +77,7 @@ class SanitationAgent(Agent):
             return (
                 {
                     "id": "sanitation-bins",
-                    "label": "Bins by forecast fill",
+                    "label": gettext_noop("Bins by forecast fill"),
                     "url": reverse("sanitation:bins_geojson"),
                     "on": False,
                     "kind": "point",
@@ -84,7 +85,7 @@ class SanitationAgent(Agent):
                 },
                 {
                     "id": "sanitation-routes",
-                    "label": "Collection routes",
+                    "label": gettext_noop("Collection routes"),
                     "url": reverse("sanitation:routes_geojson"),
                     "on": False,
                     "kind": "line",
@@ -138,9 +139,9 @@ class SanitationAgent(Agent):
                 "forecast_mae",
                 mae_pct if mae_pct is not None else 0.0,
                 "%",
-                label="Fill forecast error (MAE)",
+                label=gettext_noop("Fill forecast error (MAE)"),
             ),
-            Kpi("overflows", overflows, "", label="Bins seen overflowing (24 h)"),
+            Kpi("overflows", overflows, "", label=gettext_noop("Bins seen overflowing (24 h)")),
         ]
         extra = {"forecast_mae": mae_pct, "overflows": overflows}
         kind = params.get("event_kind", "")
@@ -198,18 +199,18 @@ class SanitationAgent(Agent):
         plan = plans[-1]
         k = plan.kpis
         kpis = [
-            Kpi("km", k.get("km", 0.0), "km", baseline=k.get("baseline_km"), label="Distance driven"),
-            Kpi("hours", k.get("hours", 0.0), "h", baseline=k.get("baseline_hours"), label="Truck-hours"),
+            Kpi("km", k.get("km", 0.0), "km", baseline=k.get("baseline_km"), label=gettext_noop("Distance driven")),
+            Kpi("hours", k.get("hours", 0.0), "h", baseline=k.get("baseline_hours"), label=gettext_noop("Truck-hours")),
             Kpi(
                 "bins_visited",
                 k.get("bins_visited", 0),
                 "",
                 baseline=k.get("baseline_bins"),
-                label="Bins emptied",
+                label=gettext_noop("Bins emptied"),
             ),
             *common,
-            Kpi("unserved_mandatory", k.get("unserved_mandatory", 0), "", label="Bins at risk left out"),
-            Kpi("trucks_used", k.get("trucks_used", 0), "", label="Trucks used"),
+            Kpi("unserved_mandatory", k.get("unserved_mandatory", 0), "", label=gettext_noop("Bins at risk left out")),
+            Kpi("trucks_used", k.get("trucks_used", 0), "", label=gettext_noop("Trucks used")),
         ]
         versions = ", ".join(f"{p.date} v{p.version}" for p in plans)
         base = f" (fixed schedule {k['baseline_km']:.1f} km)" if k.get("baseline_km") is not None else ""
