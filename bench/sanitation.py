@@ -392,8 +392,8 @@ def compare(w, *, days: int, time_limit: float, seed: int, policy=None, fill_see
             # Plans load trucks by forecast; what the crews really find may not fit: the truck then unloads
             # before the bin that would overflow it and comes back, and that detour is driven too.
             for truck, trip in trips:
-                extra = _overfull_detour_m(w, trip, out.collected_l, capacity[truck])
-                totals[name]["trips_over_capacity"] += extra > 0
+                extra = float(_overfull_detour_m(w, trip, out.collected_l, capacity[truck]))
+                totals[name]["trips_over_capacity"] += int(extra > 0)
                 totals[name]["km"] += extra / 1000
                 totals[name]["overfull_km"] += extra / 1000
             if name == "learned":

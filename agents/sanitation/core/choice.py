@@ -47,7 +47,7 @@ class ChoicePolicy:
     stream_boost: float = 1.0
     max_level: float = 1.2
     min_deadline_s: int = 3600
-    demand_z: float = 0.3
+    demand_z: float = 0.6
 
 
 @dataclass(frozen=True)
