@@ -130,53 +130,17 @@ def world_load(*, synthetic: bool, scale: int, seed: int, matrix: bool = True):
 
 
 def _specs(w):
-    from agents.sanitation.core.routing import BinSpec, SiteSpec, TruckSpec, matrix_to_int
-    from agents.sanitation.services import plans
-    from agents.sanitation.services.plans import TRUCK_FIXED_COST_M, _lunch, _secs
+    """The same model-to-router conversion the planner uses (`services.plans.*_spec`), on the bench's matrix."""
+    from agents.sanitation.core.routing import matrix_to_int
+    from agents.sanitation.services.plans import _lunch, bin_spec, depot_spec, site_spec, truck_spec
 
     duration, distance = matrix_to_int(seconds=w["secs"], metres=w["metres"])
     nd, ns = len(w["depots"]), len(w["sites"])
-    depots = [
-        SiteSpec(id=f"depot:{d.pk}", loc=i, tw_early=_secs(d.opens), tw_late=_secs(d.closes))
-        for i, d in enumerate(w["depots"])
-    ]
-    sites = [
-        SiteSpec(
-            id=f"site:{s.pk}",
-            loc=nd + i,
-            tw_early=_secs(s.opens),
-            tw_late=_secs(s.closes),
-            service=s.unload_min * 60,
-        )
-        for i, s in enumerate(w["sites"])
-    ]
+    depots = [depot_spec(depot=d, loc=i) for i, d in enumerate(w["depots"])]
+    sites = [site_spec(site=s, loc=nd + i) for i, s in enumerate(w["sites"])]
     lunch = _lunch(w["trucks"])
-    trucks = [
-        TruckSpec(
-            id=t.code,
-            depot=f"depot:{t.depot_id}",
-            capacity_l=t.capacity_l,
-            capacity_kg=t.capacity_kg,
-            shift_start=_secs(t.shift_start),
-            shift_end=_secs(t.shift_end),
-            daily_cap_kg=t.daily_cap_kg,
-            max_stops=t.max_stops,
-            lunch=lunch,
-            fixed_cost=TRUCK_FIXED_COST_M,
-            second_cost=plans.TRUCK_SECOND_COST_M,
-        )
-        for t in w["trucks"]
-    ]
-    bins = {
-        f"bin:{b.pk}": BinSpec(
-            id=f"bin:{b.pk}",
-            loc=nd + ns + i,
-            tw_early=_secs(b.access_from),
-            tw_late=_secs(b.access_to),
-            service=b.service_s,
-        )
-        for i, b in enumerate(w["bins"])
-    }
+    trucks = [truck_spec(truck=t, lunch=lunch) for t in w["trucks"]]
+    bins = {f"bin:{b.pk}": bin_spec(bin=b, loc=nd + ns + i) for i, b in enumerate(w["bins"])}
     return depots, sites, trucks, bins, duration, distance
 
 

@@ -275,3 +275,19 @@ def wait_for(predicate, *, timeout: float = 60.0, poke=None, poke_every: float =
 
 def point(lon: float, lat: float) -> Point:
     return Point(lon, lat, srid=4326)
+
+
+@pytest.fixture
+def crew_client(users):
+    """A browser-less client signed in as the field crew member."""
+    from django.test import Client
+
+    c = Client()
+    c.force_login(users.crew)
+    return c
+
+
+@pytest.fixture
+def here(long_segment):
+    """The middle of the long test segment: where a crew stands to photograph it."""
+    return spot_on(long_segment, 0.5)

@@ -35,18 +35,6 @@ def plain_heic() -> bytes:
     return heic_bytes(seed=3)
 
 
-@pytest.fixture
-def crew_client(users):
-    c = Client()
-    c.force_login(users.crew)
-    return c
-
-
-@pytest.fixture
-def here(long_segment):
-    return spot_on(long_segment, 0.5)
-
-
 def _media_files(settings) -> list[Path]:
     root = Path(settings.MEDIA_ROOT)
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []

@@ -25,18 +25,6 @@ def _media_files(settings) -> list[str]:
 
 
 @pytest.fixture
-def crew_client(users):
-    c = Client()
-    c.force_login(users.crew)
-    return c
-
-
-@pytest.fixture
-def here(long_segment):
-    return spot_on(long_segment, 0.5)
-
-
-@pytest.fixture
 def commit(django_capture_on_commit_callbacks):
     """Run on-commit callbacks (the enqueue) when the request's transaction would have committed."""
     return lambda: django_capture_on_commit_callbacks(execute=True)

@@ -403,30 +403,19 @@ def day_plan_solve(
     notes: list[str] = []
     choices = list(choices)
     first = time_limit * (1.0 - refine_share) if demand_at is not None else time_limit
+
+    def solve(instance: Instance, limit: float, initial: Sequence[PlanRoute] = ()) -> DaySolution:
+        return day_solve(instance=instance, truck_types=truck_types, client_stream=client_stream, locked=locked,
+                         time_limit=limit, seed=seed, max_iterations=max_iterations, initial=initial)
+
     instance = build(choices)
-    day = day_solve(
-        instance=instance,
-        truck_types=truck_types,
-        client_stream=client_stream,
-        locked=locked,
-        time_limit=first,
-        seed=seed,
-        max_iterations=max_iterations,
-    )
+    day = solve(instance, first)
     missed = deadlines_missed(violations=day.violations, choices=choices)
     if missed:
         # Some bins overflow before any truck can reach them: plan them as soon as possible instead.
         choices = choices_relaxed(choices=choices, ids=missed)
         instance = build(choices)
-        day = day_solve(
-            instance=instance,
-            truck_types=truck_types,
-            client_stream=client_stream,
-            locked=locked,
-            time_limit=first,
-            seed=seed,
-            max_iterations=max_iterations,
-        )
+        day = solve(instance, first)
         notes.append(
             f"{len(missed)} bins will overflow before a truck can reach them; planned as early as fits"
         )
@@ -438,16 +427,7 @@ def day_plan_solve(
     refined = choices_at_service(choices=choices, starts=starts, demand_at=demand_at)
     instance2 = build(refined)
     locked_ids = {r.vehicle_type for r in locked}
-    day2 = day_solve(
-        instance=instance2,
-        truck_types=truck_types,
-        client_stream=client_stream,
-        locked=locked,
-        time_limit=time_limit * refine_share,
-        seed=seed,
-        max_iterations=max_iterations,
-        initial=[r for r in day.routes if r.vehicle_type not in locked_ids],
-    )
+    day2 = solve(instance2, time_limit * refine_share, [r for r in day.routes if r.vehicle_type not in locked_ids])
     if len(day2.violations) <= len(day.violations):
         day2.solve_s += day.solve_s
         return DayPlan(instance=instance2, choices=refined, solution=day2, notes=notes)

@@ -152,6 +152,43 @@ def _lunch(trucks: Sequence[Truck]) -> LunchBreak | None:
     return LunchBreak(earliest=a, latest=b, duration=d)
 
 
+def truck_spec(*, truck: Truck, lunch: LunchBreak | None, fixed_cost: int = TRUCK_FIXED_COST_M) -> TruckSpec:
+    """A truck as the router sees it at the start of its shift (re-plans on the road `replace` the start)."""
+    return TruckSpec(
+        id=truck.code,
+        depot=f"depot:{truck.depot_id}",
+        capacity_l=truck.capacity_l,
+        capacity_kg=truck.capacity_kg,
+        shift_start=_secs(truck.shift_start),
+        shift_end=_secs(truck.shift_end),
+        daily_cap_kg=truck.daily_cap_kg,
+        max_stops=truck.max_stops,
+        lunch=lunch,
+        fixed_cost=fixed_cost,
+        # read at call time, not bound as a default: the benchmark's --second-cost sets the module's value
+        second_cost=TRUCK_SECOND_COST_M,
+    )
+
+
+def depot_spec(*, depot, loc: int) -> SiteSpec:
+    return SiteSpec(id=f"depot:{depot.pk}", loc=loc, tw_early=_secs(depot.opens), tw_late=_secs(depot.closes))
+
+
+def site_spec(*, site, loc: int) -> SiteSpec:
+    """A disposal site: its opening hours and the time a truck takes to unload there."""
+    return SiteSpec(
+        id=f"site:{site.pk}", loc=loc, tw_early=_secs(site.opens), tw_late=_secs(site.closes),
+        service=site.unload_min * 60,
+    )
+
+
+def bin_spec(*, bin, loc: int) -> BinSpec:
+    return BinSpec(
+        id=f"bin:{bin.pk}", loc=loc, tw_early=_secs(bin.access_from), tw_late=_secs(bin.access_to),
+        service=bin.service_s,
+    )
+
+
 def problem_build(
     *,
     date: dt.date,
@@ -206,19 +243,7 @@ def problem_build(
     truck_specs = []
     for t in trucks:
         st = starts.get(t.pk)
-        spec = TruckSpec(
-            id=t.code,
-            depot=f"depot:{t.depot_id}",
-            capacity_l=t.capacity_l,
-            capacity_kg=t.capacity_kg,
-            shift_start=_secs(t.shift_start),
-            shift_end=_secs(t.shift_end),
-            daily_cap_kg=t.daily_cap_kg,
-            max_stops=t.max_stops,
-            lunch=lunch,
-            fixed_cost=fixed_cost,
-            second_cost=TRUCK_SECOND_COST_M,
-        )
+        spec = truck_spec(truck=t, lunch=lunch, fixed_cost=fixed_cost)
         if st is not None:
             spec = replace(
                 spec,
@@ -230,25 +255,12 @@ def problem_build(
                 daily_cap_kg=None if t.daily_cap_kg is None else max(0, t.daily_cap_kg - st.collected_kg),
             )
         truck_specs.append(spec)
-    depot_specs = [
-        SiteSpec(id=k, loc=loc[k], tw_early=_secs(d.opens), tw_late=_secs(d.closes))
-        for k, d in depots.items()
-    ]
-    site_specs = [
-        SiteSpec(
-            id=k, loc=loc[k], tw_early=_secs(s.opens), tw_late=_secs(s.closes), service=s.unload_min * 60
-        )
-        for k, s in sites.items()
-    ]
+    depot_specs = [depot_spec(depot=d, loc=loc[k]) for k, d in depots.items()]
+    site_specs = [site_spec(site=s, loc=loc[k]) for k, s in sites.items()]
     start_specs = [
         SiteSpec(id=start_ids[pk], loc=loc[start_ids[pk]], tw_early=starts[pk].ready_s) for pk in start_ids
     ]
-    bin_specs = {
-        k: BinSpec(
-            id=k, loc=loc[k], tw_early=_secs(b.access_from), tw_late=_secs(b.access_to), service=b.service_s
-        )
-        for k, b in bins.items()
-    }
+    bin_specs = {k: bin_spec(bin=b, loc=loc[k]) for k, b in bins.items()}
     kept = [c for c in choices if str(c.id) in bins and str(c.id) not in unreachable]
     specs = {
         "name": f"sanitation {date}",

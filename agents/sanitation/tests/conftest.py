@@ -43,3 +43,27 @@ def plan_day():
 
     day = city_today() + dt.timedelta(days=1)
     return day + dt.timedelta(days=1) if day.weekday() == 6 else day
+
+
+# A hand-made 4-node CVRPLIB instance (optimum 22), for the readers, the solver and the command line.
+TINY_CVRP = """NAME : tiny-cvrp
+COMMENT : hand-made (Optimal value: 22)
+TYPE : CVRP
+DIMENSION : 4
+EDGE_WEIGHT_TYPE : EUC_2D
+CAPACITY : 10
+NODE_COORD_SECTION
+1 0 0
+2 3 4
+3 6 8
+4 1 1
+DEMAND_SECTION
+1 0
+2 4
+3 5
+4 7
+DEPOT_SECTION
+1
+-1
+EOF
+"""

@@ -12,27 +12,7 @@ import vrplib
 from agents.sanitation.vrp import InstanceError, instance_format_detect, instance_parse, instance_read
 from agents.sanitation.vrp.readers.kim import kim_fleet_lower_bound
 
-CVRP = """NAME : tiny-cvrp
-COMMENT : hand-made (Optimal value: 22)
-TYPE : CVRP
-DIMENSION : 4
-EDGE_WEIGHT_TYPE : EUC_2D
-CAPACITY : 10
-NODE_COORD_SECTION
-1 0 0
-2 3 4
-3 6 8
-4 1 1
-DEMAND_SECTION
-1 0
-2 4
-3 5
-4 7
-DEPOT_SECTION
-1
--1
-EOF
-"""
+from .conftest import TINY_CVRP as CVRP
 
 VRPTW = """NAME : tiny-vrptw
 TYPE : VRPTW

@@ -28,6 +28,8 @@ from agents.sanitation.vrp.model import instance_model
 from agents.sanitation.vrp.readers.kim import kim_fleet_lower_bound
 from agents.sanitation.vrp.solve import SolveResult
 
+from .conftest import TINY_CVRP as TINY
+
 H = 3600
 
 
@@ -237,29 +239,6 @@ def test_final_unload_goes_to_the_site_on_the_way_home():
     )
     result = solve(inst)
     assert result.feasible and result.routes[0].visits[-1] == "near" and result.cost == 204
-
-
-TINY = """NAME : tiny-cvrp
-COMMENT : hand-made (Optimal value: 22)
-TYPE : CVRP
-DIMENSION : 4
-EDGE_WEIGHT_TYPE : EUC_2D
-CAPACITY : 10
-NODE_COORD_SECTION
-1 0 0
-2 3 4
-3 6 8
-4 1 1
-DEMAND_SECTION
-1 0
-2 4
-3 5
-4 7
-DEPOT_SECTION
-1
--1
-EOF
-"""
 
 
 def test_cli_prints_json_alone_on_stdout(tmp_path, capsys):
