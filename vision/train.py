@@ -199,8 +199,12 @@ def model_train(
         # Continue from our own earlier run. Load the checkpoint itself (an existing local file: nothing is
         # downloaded); YOLO(yaml).load(pt) would rebuild an 80-class head and drop the trained class layers.
         init_weights = Path(init_weights)
-        if not init_weights.is_file() or init_weights.suffix != ".pt":
-            raise TrainError(f"initial weights not found (a local .pt of an earlier run): {init_weights}")
+        if not init_weights.is_file() or init_weights.suffix not in (".pt", ".onnx"):
+            raise TrainError(
+                f"initial weights not found (a local .pt of an earlier run, or a shipped .onnx): {init_weights}"
+            )
+        if init_weights.suffix == ".onnx":
+            init_weights = onnx_checkpoint_make(onnx_path=init_weights, data=data, model=model, imgsz=imgsz, out=out)
         yolo = YOLO(str(init_weights.resolve()), task="detect")
     else:
         yolo = YOLO(model, task="detect")
@@ -235,6 +239,48 @@ def model_train(
         kwargs["warmup_epochs"] = warmup_epochs
     yolo.train(**kwargs)
     return out
+
+
+def onnx_checkpoint_make(*, onnx_path: Path, data: Path, model: str, imgsz: int, out: Path) -> Path:
+    """A trainable checkpoint (``out/weights/init.pt``) rebuilt from a shipped ONNX export, its batch norms
+    calibrated on up to 64 training images (`vision.onnx_weights`): training goes on from the model in the
+    repository when the run directory that made it is gone."""
+    from vision.onnx_weights import (
+        OnnxWeightsError,
+        calibration_batches,
+        checkpoint_write,
+        onnx_detection_model,
+    )
+
+    train_dir = _train_images_dir(data)
+    images = sorted(p for p in train_dir.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    logger.info("rebuilding trainable weights from %s (calibrating on %d images)", onnx_path, min(64, len(images)))
+    try:
+        detector = onnx_detection_model(
+            onnx_path=onnx_path,
+            architecture=model,
+            calibration=calibration_batches(images=images[:: max(1, len(images) // 64)], imgsz=imgsz),
+        )
+    except OnnxWeightsError as exc:
+        raise TrainError(str(exc)) from exc
+    card = onnx_path.with_suffix(".json")
+    before = json.loads(card.read_text()).get("training", {}).get("epochs_total") if card.is_file() else None
+    (Path(out) / "weights").mkdir(parents=True, exist_ok=True)
+    (Path(out) / "weights" / "init.json").write_text(json.dumps({"onnx": str(onnx_path), "epochs_total": before}))
+    return checkpoint_write(model=detector, path=Path(out) / "weights" / "init.pt")
+
+
+def _train_images_dir(data: Path) -> Path:
+    """The training images of a dataset directory or YAML (`train:` entry, relative to `path:`)."""
+    data = Path(data)
+    if data.is_dir():
+        return data / "train" / "images"
+    import yaml
+
+    spec = yaml.safe_load(data.read_text())
+    root = Path(spec.get("path") or data.parent)
+    train = Path(spec["train"])
+    return train if train.is_absolute() else root / train
 
 
 def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> ValMetrics:
@@ -410,6 +456,10 @@ def _lineage_epochs(run_dir: Path, depth: int = 0) -> int:
         return own
     model = str((yaml.safe_load(args_file.read_text()) or {}).get("model") or "")
     parent = Path(model).parent.parent
+    if parent.resolve() == run_dir.resolve():
+        # started from a shipped ONNX (`onnx_checkpoint_make`): its card counted the epochs before
+        origin = Path(model).with_suffix(".json")
+        return own + (int(json.loads(origin.read_text()).get("epochs_total") or 0) if origin.is_file() else 0)
     if model.endswith(".pt") and (parent / "results.csv").is_file():
         return own + _lineage_epochs(parent, depth + 1)
     return own
@@ -574,8 +624,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.init_weights is not None:
                 # Record the whole lineage: the run these weights came from, then this one.
                 prior = Path(args.init_weights).resolve().parent.parent / "command.txt"
+                card = Path(args.init_weights).with_suffix(".json")  # a shipped model's sidecar
                 if prior.is_file():
                     history = prior.read_text().strip() + "   # then, from its weights:\n"
+                elif Path(args.init_weights).suffix == ".onnx" and card.is_file():
+                    shipped = json.loads(card.read_text()).get("training", {}).get("command", "")
+                    if shipped:
+                        history = shipped.strip() + "   # then, from the shipped ONNX's weights:\n"
             (args.out / "command.txt").write_text(history + command + "\n")
             started = time.time()
             run_dir = model_train(
