@@ -56,6 +56,10 @@ class ValMetrics:
     conf_recommended: float
     images: int
     instances: int
+    # the recommended operating point (F-beta max, beta = OPERATING_BETA) and what the model does there
+    precision_recommended: float | None = None
+    recall_recommended: float | None = None
+    conf_f1: float | None = None  # the F1-max point, where ultralytics reports `precision` and `recall`
 
 
 @dataclass
@@ -306,7 +310,8 @@ def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> 
     f1 = np.asarray(box.f1_curve).mean(0) if len(box.f1_curve) else np.zeros(1000)
     # Same operating point ultralytics reports P and R at: the argmax of the smoothed mean F1 curve.
     best = int(smooth(f1, 0.1).argmax())
-    conf = float(np.linspace(0, 1, len(f1))[best])
+    grid = np.linspace(0, 1, len(f1))
+    point = operating_point(p_curve=box.p_curve, r_curve=box.r_curve, beta=OPERATING_BETA)
     stats = val.results_dict
     counts = getattr(val, "nt_per_class", None)
     return ValMetrics(
@@ -315,10 +320,33 @@ def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> 
         precision=round(float(box.mp), 4),
         recall=round(float(box.mr), 4),
         f1_best=round(float(f1[best]), 4),
-        conf_recommended=round(conf, 3),
+        conf_recommended=round(point[0], 3) if point else round(float(grid[best]), 3),
+        precision_recommended=round(point[1], 4) if point else None,
+        recall_recommended=round(point[2], 4) if point else None,
+        conf_f1=round(float(grid[best]), 3),
         images=sum(1 for p in _val_dir(data_yaml).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}),
         instances=int(sum(counts)) if counts is not None else int(stats.get("instances", 0)),
     )
+
+
+# Crews review every flag the detector raises, and a missed pothole stays on the road until the next patrol,
+# while a false flag costs a reviewer a glance: the recommended threshold weighs recall twice (F2), not F1.
+OPERATING_BETA = 2.0
+
+
+def operating_point(*, p_curve, r_curve, beta: float = OPERATING_BETA) -> tuple[float, float, float] | None:
+    """(confidence, precision, recall) at the maximum of the smoothed class-mean F-beta curve, the curves
+    sampled on ultralytics' 1000-point confidence grid; None without curves."""
+    import numpy as np
+    from ultralytics.utils.metrics import smooth
+
+    p, r = np.asarray(p_curve, dtype=float), np.asarray(r_curve, dtype=float)
+    if p.size == 0 or r.size == 0:
+        return None
+    b2 = beta * beta
+    fbeta = ((1 + b2) * p * r / np.maximum(b2 * p + r, 1e-16)).mean(0)
+    k = int(smooth(fbeta, 0.1).argmax())
+    return float(np.linspace(0, 1, fbeta.size)[k]), float(p.mean(0)[k]), float(r.mean(0)[k])
 
 
 def _val_dir(data_yaml: Path) -> Path:
@@ -465,6 +493,17 @@ def _lineage_epochs(run_dir: Path, depth: int = 0) -> int:
     return own
 
 
+def _operating_note(metrics: ValMetrics) -> str:
+    if metrics.recall_recommended is None:
+        return " (the F1-max point of the validation F1/confidence curve)."
+    return (
+        f": the F{OPERATING_BETA:g}-max point of the validation curves (recall weighed {OPERATING_BETA:g}x:"
+        " crews review every flag, and a missed pothole stays on the road), where precision is"
+        f" {metrics.precision_recommended:.3f} and recall {metrics.recall_recommended:.3f}. The table's P and R"
+        f" are ultralytics' figures at its F1-max point ({metrics.conf_f1:.2f}); pass `--conf` to choose another."
+    )
+
+
 def _shortfall_note(*, metrics: ValMetrics, extra: dict[str, Any]) -> str:
     if metrics.map50 >= 0.72:
         return ""
@@ -552,8 +591,8 @@ def model_card_render(
 Reference (same data, same machine class): yolov8n from scratch, 320 px, 80 epochs -> mAP50 0.72, P 0.71, R 0.68.
 {_shortfall_note(metrics=metrics, extra=extra)}
 
-**Recommended confidence threshold: {metrics.conf_recommended:.2f}** (the F1-max point of the validation
-F1/confidence curve; `vision.detect` uses it by default, read from `road_damage.json`).
+**Recommended confidence threshold: {metrics.conf_recommended:.2f}**{_operating_note(metrics)}
+`vision.detect` and the road agent use it by default, read from `road_damage.json`.
 
 ## Intended use and limits
 - Intended use: flagging likely potholes in road-inspection photographs for a human to review; not for
