@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.indexes import BrinIndex
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from city_ops.core.models import RestrictedQuerySet
 
@@ -99,6 +100,10 @@ class Series(models.Model):
     # Counts the ingests that stored readings at or before the series' latest time (a backfill): a live run
     # that kept this series' recent readings from its previous run checks them again when it moves.
     backfills = models.PositiveBigIntegerField(default=0)
+    # The reading time up to which the live evaluation has judged this series (its own readings, not the
+    # newest of any series): a reading is judged once, when its time is past this mark, even when it came
+    # late (after other series' newer readings were judged). Written by the run that judged it.
+    evaluated_until = models.DateTimeField(null=True, blank=True)
 
     objects = FloodQuerySet.as_manager()
     restrict_for = FloodQuerySet.restrict_for
@@ -322,11 +327,12 @@ class Drill(models.Model):
     work order). Between ticks it keeps the tracker's state and where it stands."""
 
     class Status(models.TextChoices):
-        RUNNING = "running"
-        PAUSED = "paused"
-        STOPPED = "stopped"
-        FINISHED = "finished"
-        FAILED = "failed"
+        # the labels are the ones Django derived before they were translated: no migration for the words
+        RUNNING = "running", _("Running")
+        PAUSED = "paused", _("Paused")
+        STOPPED = "stopped", _("Stopped")
+        FINISHED = "finished", _("Finished")
+        FAILED = "failed", _("Failed")
 
     name = models.CharField(max_length=200, help_text="the file's name or the scenario's title")
     scenario = models.CharField(max_length=40, blank=True, help_text="the bundled scenario, if one")

@@ -336,13 +336,52 @@ def readings_counted(*, spans: dict[int, tuple[dt.datetime, dt.datetime]]) -> di
         return {int(series_id): int(n) for series_id, n in cur.fetchall()}
 
 
-def series_marks() -> tuple[dt.datetime | None, dict[int, int]]:
-    """The newest reading time of any series, and the backfill count of each series that has one."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT max(last_time), array_agg(id) FILTER (WHERE backfills > 0), "
-                    "array_agg(backfills) FILTER (WHERE backfills > 0) FROM agent_flood_series")
-        latest, ids, counts = cur.fetchone()
-    return latest, dict(zip(ids or [], counts or []))
+@dataclass
+class SeriesMarks:
+    """Where every series stands for the live evaluation: its newest reading time, the reading time up to
+    which the evaluation has judged it (its own mark, `Series.evaluated_until`) and its backfill count.
+    Times are epoch microseconds (UTC): a thousand series are compared every run, no datetime made."""
+
+    latest: dt.datetime | None  # the newest reading time of any series
+    last_us: dict[int, int]  # series id -> its newest reading time (series with readings)
+    marks_us: dict[int, int]  # series id -> its mark (series some run has judged)
+    backfills: dict[int, int]  # series id -> its backfill count (series that have one)
+
+    def pending(self, *, marks_us: dict[int, int]) -> list[int]:
+        """The series with a reading past their mark in `marks_us` (no mark: any reading): what a run judges,
+        late readings included (a series' own mark, not the newest reading of any series, decides)."""
+        return [series_id for series_id, last in self.last_us.items() if last > marks_us.get(series_id, -1)]
+
+
+def us_datetime(us: int) -> dt.datetime:
+    """Epoch microseconds (UTC) as an aware datetime."""
+    return EPOCH + dt.timedelta(microseconds=us)
+
+
+def series_marks() -> SeriesMarks:
+    """Every series' newest reading time, evaluation mark and backfill count (one query, binary arrays)."""
+    import psycopg
+
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(
+            """
+            SELECT max(last_time), array_agg(id ORDER BY id),
+                   array_agg((extract(epoch FROM last_time) * 1000000)::bigint ORDER BY id),
+                   array_agg((extract(epoch FROM evaluated_until) * 1000000)::bigint ORDER BY id),
+                   array_agg(backfills ORDER BY id)
+              FROM agent_flood_series
+            """,
+            binary=True,
+        )
+        latest, ids, lasts, marks, backfills = cur.fetchone()
+    rows = list(zip(ids or [], lasts or [], marks or [], backfills or []))
+    return SeriesMarks(
+        latest=latest,
+        last_us={i: int(t) for i, t, _, _ in rows if t is not None},
+        marks_us={i: int(m) for i, _, m, _ in rows if m is not None},
+        backfills={i: int(b) for i, _, _, b in rows if b},
+    )
 
 
 def zone_segments(*, zone: FloodZone):
@@ -462,24 +501,67 @@ def hydrograph(*, sensor: Sensor, hours: float = 24.0, end: dt.datetime | None =
 
 
 def drill_latest() -> Drill | None:
-    """The most recent drill (the panel shows and controls one at a time)."""
-    return Drill.objects.order_by("-created_at", "-id").first()
+    """The most recent drill (the panel shows and controls one at a time), without its file."""
+    return Drill.objects.defer("data").order_by("-created_at", "-id").first()
+
+
+def drill_picture(*, drill: Drill) -> dict:
+    """The drill's picture for the map, from its alert log as far as it has run: each zone it involves with
+    the level of its open drill alerts (the highest over hazards), each of its sensors with its drill state
+    (`fault`, else its zones' level for its hazards, `ok` at none) and the colour to draw it in. Its sensors
+    are those its file names (and any its log names); its zones, theirs as the evaluation sees them (the
+    same configurations the drill's ticks use) and any its log names."""
+    levels: dict[tuple[str, str], int] = {}  # (zone, hazard) -> its open drill alert's level, 0: none
+    faults: set[tuple[str, str, str]] = set()  # (zone, hazard, config name) in fault
+    for event in drill.events:  # in order; each carries its alert's level after it (none once cleared)
+        key = (event["zone"], event["hazard"])
+        levels[key] = int(Level.parse(event["level"]))
+        if event["kind"] == "sensor_fault":
+            faults.add((*key, event["sensor"]))
+        elif event["kind"] == "sensor_restored":
+            faults.discard((*key, event["sensor"]))
+    codes = set((drill.position or {}).get("sensors", []))  # drills started before it was kept: their log's
+    codes |= {config_sensor_code(e["sensor"]) for e in drill.events if e.get("sensor")}
+    keys_of: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for config in evaluation_setup().configs:
+        if (code := config_sensor_code(config.sensor)) in codes:
+            keys_of[code].add((config.zone, config.hazard))
+    faulty = {config_sensor_code(name) for *_, name in faults}
+    zones: dict[str, int] = {zone: 0 for keys in keys_of.values() for zone, _ in keys}
+    for (zone, _), level in levels.items():
+        zones[zone] = max(zones.get(zone, 0), level)
+    sensors = []
+    for code in sorted(codes):
+        level = max((levels.get(key, 0) for key in keys_of[code]), default=0)
+        fault = code in faulty
+        sensors.append({"code": code, "level": Level(level).label, "fault": fault,
+                        "state": "fault" if fault else Level(level).label if level else "ok",
+                        "color": FAULT_COLOUR if fault else LEVEL_COLOURS[level]})
+    return {
+        "zones": [{"code": zone, "level": Level(level).label, "color": LEVEL_COLOURS[level],
+                   "hazards": {h: Level(lv).label for (z, h), lv in sorted(levels.items()) if z == zone and lv}}
+                  for zone, level in sorted(zones.items())],
+        "sensors": sensors,
+    }
 
 
 def drill_status(*, drill: Drill) -> dict:
-    """What the panel shows of a drill: its state, the replayed clock and how far through the file it is,
-    and its alert log (every event, marked as a drill's)."""
+    """What the panel shows of a drill: its state (code and label, in the active language), the replayed
+    clock and how far through the file it is, its alert log (every event, marked as a drill's) and its
+    picture for the map (`drill_picture`)."""
     span = (drill.end - drill.start).total_seconds()
     done = (drill.clock - drill.start).total_seconds()
     counts: dict[str, int] = {}
     for event in drill.events:
         counts[event["kind"]] = counts.get(event["kind"], 0) + 1
     return {
-        "id": drill.pk, "drill": True, "name": drill.name, "status": drill.status, "speed": drill.speed,
+        "id": drill.pk, "drill": True, "name": drill.name, "status": drill.status,
+        "status_label": str(drill.get_status_display()), "speed": drill.speed,
         "step_min": drill.step_min, "start": drill.start.isoformat(), "end": drill.end.isoformat(),
         "clock": drill.clock.isoformat(), "ticks": drill.ticks, "readings": drill.readings,
         "progress": round(done / span, 4) if span > 0 else 1.0, "error": drill.error,
         "rejected": len(drill.rejected), "skipped": drill.skipped, "counts": counts,
         "events": [{k: e[k] for k in ("seq", "time", "zone", "hazard", "kind", "level", "rule", "actor")}
                    for e in drill.events],
+        "map": drill_picture(drill=drill),
     }

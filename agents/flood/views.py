@@ -61,7 +61,7 @@ def panel(request):
     alerts = list(open_alerts().restrict(request.user))
     drill = drill_latest()
     return render(request, "flood/panel.html", {
-        "drill": drill, "drill_state": drill_status(drill=drill) if drill else None,
+        "drill": drill, "drill_state": _drill_words(drill_status(drill=drill)) if drill else None,
         "scenarios": list(SCENARIOS.values()), "drill_speeds": DRILL_SPEEDS, "drill_actions": [
             ({"name": "pause", "when": "running"}, _("Pause")), ({"name": "resume", "when": "paused"}, _("Resume")),
             ({"name": "stop", "when": "running paused"}, _("Stop"))],
@@ -171,11 +171,26 @@ def drill_begin(request):
 _DRILL_ACTIONS = {"pause": drill_pause, "resume": drill_resume, "stop": drill_stop}
 
 
+def _drill_words(state: dict) -> dict:
+    """A drill's status with the words the panel shows in the user's language beside each code (the msgids
+    of levels and event kinds come from flood/_level.html and flood/_event_kind.html)."""
+    for event in state["events"]:
+        event["kind_label"] = pgettext("flood alert event", event["kind"])
+        event["level_label"] = pgettext("flood warning level", event["level"])
+    for zone in state["map"]["zones"]:
+        zone["level_label"] = pgettext("flood warning level", zone["level"])
+    sensor_words = {"ok": pgettext("flood drill sensor state", "ok"),
+                    "fault": pgettext("flood drill sensor state", "fault")}
+    for sensor in state["map"]["sensors"]:
+        sensor["state_label"] = sensor_words.get(sensor["state"]) or pgettext("flood warning level", sensor["state"])
+    return state
+
+
 @require_POST
 @role_required(Role.DISPATCHER)
 def drill_action(request, pk: int):
     """Pause, resume or stop a drill."""
-    drill = get_object_or_404(Drill.objects.restrict(request.user, "change"), pk=pk)
+    drill = get_object_or_404(Drill.objects.restrict(request.user, "change").defer("data"), pk=pk)
     action = request.POST.get("action", "")
     if action not in _DRILL_ACTIONS:
         messages.error(request, _("Unknown action."))
@@ -189,10 +204,7 @@ def drill_action(request, pk: int):
 
 @role_required(Role.DISPATCHER)
 def drill_state(request, pk: int):
-    """A drill's state, replayed clock and alert log as JSON (the panel polls it while the drill runs)."""
-    drill = get_object_or_404(Drill.objects.restrict(request.user), pk=pk)
-    state = drill_status(drill=drill)
-    for event in state["events"]:  # the words the panel shows, in the user's language
-        event["kind_label"] = pgettext("flood alert event", event["kind"])
-        event["level_label"] = pgettext("flood warning level", event["level"])
-    return JsonResponse(state)
+    """A drill's state, replayed clock, alert log and map picture as JSON, with its words in the user's
+    language (the panel polls it while the drill runs)."""
+    drill = get_object_or_404(Drill.objects.restrict(request.user).defer("data"), pk=pk)
+    return JsonResponse(_drill_words(drill_status(drill=drill)))

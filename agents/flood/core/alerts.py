@@ -7,6 +7,11 @@
 - Several sensors can feed one key (two rain gauges in a district): the key's implied level is the highest
   among their latest results that are still fresh. With no fresh result the alert holds: missing data never
   clears an alert (a gauge washed away in the flood must not stand the city down).
+- Late results (a sensor's batch uploaded after other sensors of the key had moved its clock on, see
+  `observe`) still count: each sensor's latest result is the newest one it gave, the key's clock never
+  goes back, freshness and hold times run on that clock (never negative; a late low value cannot shorten
+  a hold, a late high one restarts it), and the events carry the reading time plus `key_time` and
+  `late_minutes` so the log is explicable.
 - Dispatchers acknowledge alerts and confirm closure lifts; both are input events with an actor and a time.
 - Waterlogging keys also carry the road closure: requested -> lift proposed -> lifted (after confirmation).
   An alert with a closure in force is not cleared until the closure is lifted.
@@ -221,17 +226,32 @@ class AlertTracker:
 
     # ------------------------------------------------------------------ rule results
     def observe(self, *, zone: str, result: RuleResult) -> list[AlertEvent]:
-        """Take one rule result for `zone`; returns the events it caused (also appended to `events`)."""
+        """Take one rule result for `zone`; returns the events it caused (also appended to `events`).
+
+        A result older than the key's clock (the newest result time it has taken, any sensor) is late: its
+        sensor's readings were uploaded after another sensor's newer ones had been judged. It still counts
+        as its sensor's latest result, judged with the results the key holds at its clock: it can raise or
+        escalate (events stamped with its reading time, with `key_time` and `late_minutes` in the detail),
+        a late value that supports the level restarts a hold, and holds start and run on the clock, so a
+        late low value never shortens one and no hold is negative. A result already stale at the clock is
+        kept and decides nothing; one older than its own sensor's latest is dropped (the live loop judges
+        each reading once, each sensor in time order). In one replay no result is late: nothing changes."""
         key = (zone, result.hazard)
         state = self._keys.setdefault(key, _KeyState())
         now = utc(result.time)
-        if state.last_time is not None and now < state.last_time:
-            return []  # late result: the key has already moved past this time
-        state.last_time = now
+        own = state.latest.get(result.sensor)
+        if own is not None and now < utc(own.time):
+            return []
+        clock = now if state.last_time is None or now >= state.last_time else state.last_time
+        state.last_time = clock
         state.latest[result.sensor] = result
-        fresh = self._fresh(state, now)
+        if now < clock - self.settings.stale_after:
+            return []
+        fresh = self._fresh(state, clock)
         if not fresh:
             return []
+        late = {} if clock == now else {"key_time": clock.isoformat(),
+                                         "late_minutes": round((clock - now).total_seconds() / 60, 1)}
         leader = self._leader(fresh, result)
         level = leader.level
         hold = max(r.hold_level for r in fresh)
@@ -241,7 +261,8 @@ class AlertTracker:
         if alert is None:
             if level > Level.NONE:
                 alert = OpenAlert(
-                    alert_id=f"{zone}/{result.hazard}/{now.strftime('%Y%m%dT%H%M%SZ')}",
+                    # named by the clock: a late raise may predate an alert of this key raised and cleared since
+                    alert_id=f"{zone}/{result.hazard}/{clock.strftime('%Y%m%dT%H%M%SZ')}",
                     zone=zone,
                     hazard=result.hazard,
                     level=level,
@@ -258,7 +279,7 @@ class AlertTracker:
                     leader=leader,
                     time=now,
                     previous_level=Level.NONE,
-                    detail={**leader.detail, "forecast": leader.forecast},
+                    detail={**leader.detail, "forecast": leader.forecast, **late},
                 )
         elif level > alert.level:
             previous = alert.level
@@ -276,29 +297,30 @@ class AlertTracker:
                 leader=leader,
                 time=now,
                 previous_level=previous,
-                detail={**leader.detail, "forecast": leader.forecast},
+                detail={**leader.detail, "forecast": leader.forecast, **late},
             )
         elif hold < alert.level:
             if alert.lower_since is None:
-                alert.lower_since, alert.lower_target = now, hold
+                alert.lower_since, alert.lower_target = clock, hold
             else:
                 alert.lower_target = max(alert.lower_target, hold)
-            if now - alert.lower_since >= self.settings.hold:
-                self._step_down(state, leader, now)
+            if clock - alert.lower_since >= self.settings.hold:
+                self._step_down(state, leader, now, clock, late)
         else:
             alert.lower_since, alert.lower_target = None, Level.NONE
 
         if state.alert is not None and result.hazard == "waterlogging":
-            self._closure_update(state, fresh, leader, now)
+            self._closure_update(state, fresh, leader, now, late)
         return self.events[start:]
 
-    def _step_down(self, state: _KeyState, leader: RuleResult, now: dt.datetime) -> None:
+    def _step_down(self, state: _KeyState, leader: RuleResult, now: dt.datetime, clock: dt.datetime,
+                   late: Mapping[str, object]) -> None:
         alert = state.alert
         assert alert is not None
         target = alert.lower_target
         previous = alert.level
-        held_for = round((now - alert.lower_since).total_seconds() / 60, 1) if alert.lower_since else 0.0
-        detail = {"below_for_minutes": held_for, "implied_level": leader.level.label}
+        held_for = round((clock - alert.lower_since).total_seconds() / 60, 1) if alert.lower_since else 0.0
+        detail = {"below_for_minutes": held_for, "implied_level": leader.level.label, **late}
         if target == Level.NONE and alert.closure == "none":
             self._emit_led("cleared", alert=alert, leader=leader, time=now, level=Level.NONE, detail=detail)
             state.alert = None
@@ -312,7 +334,8 @@ class AlertTracker:
         )
 
     def _closure_update(
-        self, state: _KeyState, fresh: list[RuleResult], leader: RuleResult, now: dt.datetime
+        self, state: _KeyState, fresh: list[RuleResult], leader: RuleResult, now: dt.datetime,
+        late: Mapping[str, object],
     ) -> None:
         alert = state.alert
         assert alert is not None
@@ -326,7 +349,7 @@ class AlertTracker:
                     alert=alert,
                     leader=trigger,
                     time=now,
-                    detail={"depth_cm": trigger.detail.get("depth_cm")},
+                    detail={"depth_cm": trigger.detail.get("depth_cm"), **late},
                 )
             return
         ready = not needed and all(r.lift_ready for r in fresh)
@@ -341,7 +364,7 @@ class AlertTracker:
                 rule="depth_clear_for_hold",
                 evidence=tuple(key for r in fresh for key in r.evidence),
                 sensor=leader.sensor,
-                detail={"clear_minutes": min(float(r.detail.get("clear_minutes", 0.0)) for r in fresh)},
+                detail={"clear_minutes": min(float(r.detail.get("clear_minutes", 0.0)) for r in fresh), **late},
             )
         elif alert.closure == "lift_proposed" and not ready:
             alert.closure = "requested"
@@ -350,7 +373,7 @@ class AlertTracker:
                 alert=alert,
                 leader=leader,
                 time=now,
-                detail={"depth_cm": leader.detail.get("depth_cm")},
+                detail={"depth_cm": leader.detail.get("depth_cm"), **late},
             )
 
     # ------------------------------------------------------------------ input events

@@ -369,6 +369,7 @@ def readings_replay(
     auto_actor: str = "replay:auto-confirm",
     since: dt.datetime | None = None,
     carry: ReplayCarry | None = None,
+    since_by_sensor: Mapping[str, dt.datetime] | None = None,
 ) -> ReplayResult:
     """Run QC, rules and the alert tracker over `readings` in reading-time order.
 
@@ -381,6 +382,17 @@ def readings_replay(
     from a day before the previous run's `evaluated_at` onwards, and `since=` that `evaluated_at`. Readings
     and inputs up to `since` then only give context (QC history, rule windows, sensor states) and emit
     nothing again, so the runs together emit exactly the events of one replay over all the readings.
+
+    Readings that come late (a gauge uploading its last minutes in a batch after other sensors' newer
+    readings were judged) need each sensor's own mark: `since_by_sensor` gives, per sensor, the reading time
+    up to which earlier runs judged it (`since` for a sensor not in it). A reading is context iff its time is
+    at or before its own sensor's mark, so every reading is judged exactly once. Silence and inputs up to the
+    horizon (the latest of the marks and `since`: the latest reading time earlier runs judged) are settled:
+    the context first leaves every sensor as those runs left it (silent when its last reading's silence
+    deadline fell before the horizon), then the new readings are judged in time order, late ones included,
+    and the run ends judging silence at the horizon or its last reading, whichever is later. With marks
+    equal to `since` this is the run above; runs fed late readings differ from one replay only where the
+    readings' arrival did (the tracker's late results: see `AlertTracker.observe`).
 
     Cheaper, when the previous run's result is at hand: pass its `carry` and only the readings after each
     sensor's last one (`carry.last_times()`; a sensor must come the same way, readings or series, each
@@ -460,16 +472,30 @@ def readings_replay(
         if sensor not in tracks:
             tracks[sensor] = copy.copy(track)  # no new readings: a copy, as the run changes its state (silent)
     since_ns = int(times_ns([since])[0]) if since is not None else None
+    given = dict(zip(since_by_sensor, times_ns(list(since_by_sensor.values())).tolist(), strict=True)) \
+        if since_by_sensor else {}
+    # the latest reading time earlier runs judged: inputs and silence up to it are settled
+    horizon_ns = max((m for m in (since_ns, *given.values()) if m is not None), default=None)
+    new_at: dict[str, int] = {}  # each sensor's first reading after its own mark: the first one this run judges
+    for sensor, track in tracks.items():
+        first, mark = start_at.get(sensor, 0), given.get(sensor, since_ns)
+        if mark is not None and first < len(track.times) and track.times[first] <= mark:
+            first = max(first, int(np.searchsorted(track.times, mark, side="right")))
+        new_at[sensor] = first
     if carry is None:
-        # without a carry, the readings up to `since` are context: settled in bulk below, not stepped through
-        start_at = {
-            sensor: (int(np.searchsorted(track.times, since_ns, side="right")) if since_ns is not None else 0)
-            for sensor, track in tracks.items()
-        }
+        # without a carry, the readings up to each mark are context: settled in bulk below, not stepped through
+        start_at = new_at
+    # with a carry, the new readings up to their marks (judged by another worker's runs) are stepped
+    # through first, as context, then the rest are judged in time order
+    stepped = [] if carry is None else sorted(
+        (int(track.times[k]), sensor, k)
+        for sensor, track in tracks.items()
+        for k in range(start_at[sensor], new_at[sensor])
+    )
     order = sorted(
         (int(track.times[k]), sensor, k)
         for sensor, track in tracks.items()
-        for k in range(start_at[sensor], len(track.times))
+        for k in range(new_at[sensor], len(track.times))
     )
     pending_inputs = sorted(inputs, key=lambda e: (utc(e.time), e.kind, e.zone, e.hazard, e.actor))
     # (due ns, zone, hazard) heap of automatic confirmations (a carry brings the ones due after its run)
@@ -480,9 +506,9 @@ def readings_replay(
     input_pos = 0
     first_event = len(tracker.events)
 
-    def quiet(now_ns: int) -> bool:
-        """Whether `now_ns` belongs to an earlier run (context only, its events already emitted)."""
-        return since_ns is not None and now_ns <= since_ns
+    def settled(now_ns: int) -> bool:
+        """Whether an input at `now_ns` belongs to an earlier run (applied by it)."""
+        return horizon_ns is not None and now_ns <= horizon_ns
 
     def inputs_until(now_ns: int) -> None:
         nonlocal input_pos
@@ -504,7 +530,7 @@ def readings_replay(
                 continue
             if next_input is not None and input_ns <= now_ns:
                 input_pos += 1
-                if quiet(input_ns):
+                if settled(input_ns):
                     continue  # applied by the run that saw it
                 action = {"acknowledge": tracker.acknowledge, "closure_lift_confirm": tracker.closure_lift_confirm}
                 try:
@@ -520,7 +546,7 @@ def readings_replay(
                 continue
             return
 
-    def silence_until(now_ns: int) -> None:
+    def silence_until(now_ns: int, hush: bool) -> None:
         while deadlines and deadlines[0][0] < now_ns:
             _, sensor, index = heapq.heappop(deadlines)
             track = tracks[sensor]
@@ -528,8 +554,8 @@ def readings_replay(
             if last_index != index or track.silent:
                 continue  # it has reported since; that reading set a new deadline
             track.silent = True
-            if quiet(now_ns):
-                continue
+            if hush:
+                continue  # judged so by the run that saw it
             gap_h = (now_ns - track.times[index]) / (3600 * NS_PER_SECOND)
             fault = SensorFault(
                 kind="silent",
@@ -576,10 +602,11 @@ def readings_replay(
         int(track.times[start_at[s_] - 1]) for s_, track in tracks.items() if start_at[s_] > 0
     ]
     if quiet_ends:
-        # Readings up to `since` were seen by an earlier run: they emit nothing and only leave each sensor in
+        # Readings up to each mark were seen by an earlier run: they emit nothing and only leave each sensor in
         # a state (silent, stuck, last valid value, pending silence deadline). That state depends only on
         # each sensor's last readings, so it is set here directly instead of stepping through the context.
-        last_quiet = max(quiet_ends)
+        # Those runs judged silence up to the horizon (any sensor's reading, or a run's end, revealed it).
+        last_quiet = max(*quiet_ends, horizon_ns)
         while input_pos < len(pending_inputs) and int(times_ns([pending_inputs[input_pos].time])[0]) <= last_quiet:
             input_pos += 1  # applied by the run that saw it
         for sensor, track in tracks.items():
@@ -608,56 +635,64 @@ def readings_replay(
                 if track.config.gauge is None:
                     break  # the last valid value only matters for a gauge's lead time
 
-    for now_ns, sensor, k in order:
-        track = tracks[sensor]
-        config = track.config
-        inputs_until(now_ns)
-        silence_until(now_ns)
-        track_last[sensor] = k
-        hush = quiet(now_ns)
-        if track.silent:
-            track.silent = False
-            if not hush:
-                tracker.sensor_restored(
-                    zone=config.zone, hazard=config.hazard, sensor=sensor, time=ns_datetime(now_ns)
-                )
-        interval = int(track.intervals[k])
-        if interval:
-            heapq.heappush(deadlines, (now_ns + int(config.qc_settings.silent_factor * interval), sensor, k))
-        if track.qc.flagged_as_of(k, k):
-            continue  # QC keeps it from the rules; a spike never raises an alert
-        fault = stuck_at(track, k, now_ns)
-        if fault is not None:
-            if not track.stuck:
-                track.stuck = True
+    for hush, part in ((True, stepped), (False, order)):
+        for now_ns, sensor, k in part:
+            track = tracks[sensor]
+            config = track.config
+            inputs_until(now_ns)
+            silence_until(now_ns, hush)
+            track_last[sensor] = k
+            if track.silent:
+                track.silent = False
                 if not hush:
-                    tracker.sensor_fault(zone=config.zone, hazard=config.hazard, sensor=sensor, fault=fault)
-            continue
-        if track.stuck:
-            track.stuck = False
-            if not hush:
-                tracker.sensor_restored(
-                    zone=config.zone, hazard=config.hazard, sensor=sensor, time=ns_datetime(now_ns)
-                )
-        if hush:
-            track.last_valid = float(track.values[k])
-            continue
-        result = _evaluate(track, k)
-        if result is None:
-            continue
-        events = tracker.observe(zone=config.zone, result=result)
-        for event in events:
-            if event.kind == "closure_lift_proposed" and auto_confirm_after is not None:
-                due = now_ns + int(auto_confirm_after.total_seconds() * NS_PER_SECOND)
-                heapq.heappush(auto, (due, event.zone, event.hazard))
-        if config.gauge is not None:
-            _lead_time_note(track, k, tracker, lead_times)
+                    tracker.sensor_restored(
+                        zone=config.zone, hazard=config.hazard, sensor=sensor, time=ns_datetime(now_ns)
+                    )
+            interval = int(track.intervals[k])
+            if interval:
+                heapq.heappush(deadlines, (now_ns + int(config.qc_settings.silent_factor * interval), sensor, k))
+            if track.qc.flagged_as_of(k, k):
+                continue  # QC keeps it from the rules; a spike never raises an alert
+            fault = stuck_at(track, k, now_ns)
+            if fault is not None:
+                if not track.stuck:
+                    track.stuck = True
+                    if not hush:
+                        tracker.sensor_fault(zone=config.zone, hazard=config.hazard, sensor=sensor, fault=fault)
+                continue
+            if track.stuck:
+                track.stuck = False
+                if not hush:
+                    tracker.sensor_restored(
+                        zone=config.zone, hazard=config.hazard, sensor=sensor, time=ns_datetime(now_ns)
+                    )
+            if hush:
+                track.last_valid = float(track.values[k])
+                continue
+            result = _evaluate(track, k)
+            if result is None:
+                continue
+            events = tracker.observe(zone=config.zone, result=result)
+            for event in events:
+                if event.kind == "closure_lift_proposed" and auto_confirm_after is not None:
+                    due = now_ns + int(auto_confirm_after.total_seconds() * NS_PER_SECOND)
+                    heapq.heappush(auto, (due, event.zone, event.hazard))
+            if config.gauge is not None:
+                _lead_time_note(track, k, tracker, lead_times)
+        if hush and horizon_ns is not None:
+            # what the earlier runs judged silent by the horizon, before any new (possibly late) reading
+            silence_until(horizon_ns, True)
 
     latest = max((int(track.times[-1]) for track in tracks.values()), default=None)
     evaluated_at = ns_datetime(latest) if latest is not None else None
-    if order:
-        inputs_until(order[-1][0])
-        silence_until(order[-1][0])
+    last_ns = max((part[-1][0] for part in (stepped, order) if part), default=None)
+    if last_ns is not None:
+        inputs_until(last_ns)
+    end_ns = max((t for t in (last_ns, horizon_ns) if t is not None), default=None)
+    if end_ns is not None:
+        # silence is judged at the latest reading time seen so far: a late batch's own last deadline may
+        # fall before the horizon, and the next run takes everything up to the horizon as judged
+        silence_until(end_ns, False)
 
     qc_records = []
     qc_from: dict[str, dt.datetime] = {}

@@ -4,19 +4,28 @@ alerts, closures, notifications or work orders: its alert log is its result.
 
 Two ways in, one tick (`drill_step`): `replay_readings` runs the whole file in one process (`drill_replay`),
 and the flood panel starts a `Drill` row whose ticks run as tasks, paced at the chosen speed, that a
-dispatcher can pause, resume and stop. Either way the same file gives the same alert log."""
+dispatcher can pause, resume and stop. Either way the same file gives the same alert log.
+
+A panel drill's file (up to 5 MB) is parsed once per worker process, not once per tick: the parsed readings
+are kept in a small LRU keyed by (drill, file digest) and the city's configuration fingerprint they were
+matched against (`drill_file`); another worker, a changed file or a changed city parses again."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.functions import MD5
+from django.utils.translation import gettext as _
 
 from city_ops.core.services import audit_record
 from city_ops.queues import Queue
@@ -32,25 +41,36 @@ from ..core import (
 )
 from ..core.domain import RowError
 from ..models import Drill
-from ..selectors import EvaluationSetup, context_window, evaluation_setup, tracker_settings
+from ..selectors import (
+    EvaluationSetup,
+    config_sensor_code,
+    context_window,
+    evaluation_setup,
+    tracker_settings,
+)
 
 log = logging.getLogger(__name__)
 
 AUTO_ACTOR = "drill:auto-confirm"
 NOT_IN_CITY = "not a sensor of this city (or in no zone)"
 MAX_DRILL_BYTES = 5 * 1024 * 1024
+# Parsed drill files a worker process keeps (a 5 MB CSV is ~150,000 readings, about 45 MB of Python objects):
+# the panel runs one drill at a time, so a few cover one starting while another ends, in bounded memory.
+DRILL_FILES_KEPT = 3
 
 
 @dataclass
 class DrillPosition:
     """Where a drill stands between ticks: the end of its next tick, the tracker as the last tick left it
     (`state_dump`), the reading time evaluated up to, and the closure-lift confirmations the stand-in
-    dispatcher owes after a tick's last reading."""
+    dispatcher owes after a tick's last reading. `sensors`: the codes of the city's sensors the file names
+    (set at the start, carried as is), so the panel's map shows the drill's sensors before they alert."""
 
     tick_end: dt.datetime
     state: dict | None = None
     since: dt.datetime | None = None
     owed: list[InputEvent] = field(default_factory=list)
+    sensors: list[str] = field(default_factory=list)
 
     def dump(self) -> dict:
         """JSON for the Drill row."""
@@ -68,6 +88,7 @@ class DrillPosition:
                 }
                 for e in self.owed
             ],
+            "sensors": self.sensors,
         }
 
     @classmethod
@@ -87,6 +108,7 @@ class DrillPosition:
                 )
                 for e in data.get("owed", [])
             ],
+            sensors=list(data.get("sensors", [])),
         )
 
 
@@ -166,6 +188,7 @@ def drill_step(
         state=out.tracker.state_dump(),
         since=out.evaluated_at or position.since,
         owed=owed,
+        sensors=position.sensors,
     )
 
 
@@ -267,19 +290,78 @@ def drill_replay(
 # --------------------------------------------------------------------------------------------- from the panel
 
 
-def _drill_parse(*, drill: Drill) -> tuple[list[Reading], list[RowError], int, EvaluationSetup]:
+@dataclass(frozen=True)
+class DrillFile:
+    """A panel drill's file as its ticks use it: the readings under the config names of the city's sensors
+    (`drill_readings`), the rows the parser refused, how many readings name no sensor of the city, and the
+    fingerprint of the city's configuration the readings were matched against. Shared between ticks, so
+    nothing may change it (`Reading` is frozen; `drill_step` filters into new lists)."""
+
+    readings: list[Reading]
+    rejected: list[RowError]
+    unknown: int
+    fingerprint: str
+
+
+_files: OrderedDict[tuple[int, str], DrillFile] = OrderedDict()
+_files_lock = threading.Lock()  # a worker with a thread pool runs several drills' ticks at once
+_files_counts = {"hits": 0, "misses": 0}
+
+
+def drill_digest(*, data: bytes) -> str:
+    """The digest a drill's file is known by: MD5 hex, what PostgreSQL's `md5(bytea)` gives, so a tick reads
+    the stored file's digest without fetching the file (an identity check, not a security one)."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _drill_parse(*, data: bytes, fmt: str, tz: str, setup: EvaluationSetup) -> DrillFile:
     from .ingest import series_index
 
     _, default_parameter = series_index()
     parsed = readings_parse(
-        data=bytes(drill.data),
-        fmt=drill.fmt or None,
-        tz=drill.tz or None,
-        default_parameter_for=default_parameter.get,
+        data=data, fmt=fmt or None, tz=tz or None, default_parameter_for=default_parameter.get
     )
-    setup = evaluation_setup()
     readings, unknown = drill_readings(readings=parsed.readings, setup=setup)
-    return readings, list(parsed.rejected), unknown, setup
+    return DrillFile(
+        readings=readings, rejected=list(parsed.rejected), unknown=unknown, fingerprint=setup.fingerprint
+    )
+
+
+def drill_file(*, drill: Drill, digest: str, setup: EvaluationSetup) -> DrillFile:
+    """A drill's parsed file, from this process's LRU when a previous tick here parsed the same file
+    (`digest`) against the same city configuration (`setup`), else parsed now and kept (the least recently
+    used of more than `DRILL_FILES_KEPT` dropped). A miss reads `drill.data`, which the caller may defer:
+    a hit never fetches the file. Either way the same readings, in the same order: the same alert log."""
+    key = (drill.pk, digest)
+    with _files_lock:
+        kept = _files.get(key)
+        if kept is not None and kept.fingerprint == setup.fingerprint:
+            _files.move_to_end(key)
+            _files_counts["hits"] += 1
+            return kept
+        _files_counts["misses"] += 1
+    data = bytes(drill.data)
+    if drill_digest(data=data) != digest:  # the file changed between reading its digest and the file
+        raise ValueError("the drill's file changed while it was read")
+    parsed = _drill_parse(data=data, fmt=drill.fmt, tz=drill.tz, setup=setup)
+    with _files_lock:
+        _files[key] = parsed
+        _files.move_to_end(key)
+        while len(_files) > DRILL_FILES_KEPT:
+            _files.popitem(last=False)
+    return parsed
+
+
+def drill_files_info() -> dict[str, int]:
+    """How this process's drill ticks found their files: `hits` (kept), `misses` (parsed), `kept` (now)."""
+    with _files_lock:
+        return {**_files_counts, "kept": len(_files)}
+
+
+def drill_files_clear() -> None:
+    """Forget the parsed files this process keeps (what a fresh worker starts from)."""
+    with _files_lock:
+        _files.clear()
 
 
 def _tick_enqueue(*, drill: Drill, delay_s: float = 0.0) -> None:
@@ -310,11 +392,13 @@ def drill_start(
     """Start a drill from the panel: the file is read now (an unreadable one, or one naming none of the
     city's sensors, is refused with the reason) and its ticks run as tasks at `speed` x real time."""
     if speed < 0:
-        raise ValidationError("the speed is 0 (as fast as possible) or more")
+        raise ValidationError(_("The speed is 0 (as fast as possible) or more."))
     if step <= dt.timedelta(0):
-        raise ValidationError("a tick must cover some reading time")
+        raise ValidationError(_("A tick must cover some reading time."))
     if len(data) > MAX_DRILL_BYTES:
-        raise ValidationError(f"the file is larger than {MAX_DRILL_BYTES // (1024 * 1024)} MB")
+        raise ValidationError(
+            _("The file is larger than %(mb)s MB.") % {"mb": MAX_DRILL_BYTES // (1024 * 1024)}
+        )
     drill = Drill(
         name=name[:200],
         scenario=scenario,
@@ -326,18 +410,25 @@ def drill_start(
         started_by=user if getattr(user, "is_authenticated", False) else None,
         auto_confirm_min=auto_confirm_after.total_seconds() / 60 if auto_confirm_after else None,
     )
+    # Parsed here only to refuse a bad file with the reason: the ticks run in a worker, which parses it once
+    # (`drill_file`); keeping it in this (web) process would hold megabytes nobody reads again.
     try:
-        readings, rejected, unknown, _ = _drill_parse(drill=drill)
+        parsed = _drill_parse(data=data, fmt=drill.fmt, tz=drill.tz, setup=evaluation_setup())
     except ReadingsFormatError as exc:
         raise ValidationError(f"{name}: {exc}") from None
+    readings = parsed.readings
     if not readings:
-        raise ValidationError(f"{name}: no reading names a sensor of this city that lies in a flood zone")
+        raise ValidationError(
+            _("%(name)s: no reading names a sensor of this city that lies in a flood zone") % {"name": name}
+        )
     times = sorted(r.time for r in readings)
     drill.start, drill.end, drill.clock = times[0], times[-1], times[0]
-    drill.readings = len({(r.sensor.split("@", 1)[0], r.parameter, r.time) for r in readings})
-    drill.rejected = [{"row": e.row, "reason": e.reason} for e in rejected][:200]
-    drill.skipped = {NOT_IN_CITY: unknown} if unknown else {}
-    drill.position = DrillPosition(tick_end=times[0] + step).dump()
+    drill.readings = len({(config_sensor_code(r.sensor), r.parameter, r.time) for r in readings})
+    drill.rejected = [{"row": e.row, "reason": e.reason} for e in parsed.rejected][:200]
+    drill.skipped = {NOT_IN_CITY: parsed.unknown} if parsed.unknown else {}
+    drill.position = DrillPosition(
+        tick_end=times[0] + step, sensors=sorted({config_sensor_code(r.sensor) for r in readings})
+    ).dump()
     drill.save()
     audit_record(
         action="flood.drill_started",
@@ -353,16 +444,25 @@ def drill_tick_advance(*, drill_id: int, tick: int) -> Drill | None:
     """Run tick number `tick` of a running drill and send the next one at the drill's pace. A message for a
     tick already run, or for a drill paused or stopped since, does nothing (returns None)."""
     with transaction.atomic():
-        drill = Drill.objects.select_for_update().filter(pk=drill_id).first()
+        # the file stays in the database (PostgreSQL hashes it there): a tick that finds it parsed in this
+        # process neither fetches nor parses it, and the save below never writes it back
+        drill = (
+            Drill.objects.select_for_update()
+            .defer("data")
+            .annotate(digest=MD5("data"))
+            .filter(pk=drill_id)
+            .first()
+        )
         if drill is None or drill.status != Drill.Status.RUNNING or drill.ticks != tick:
             return None
         step = dt.timedelta(minutes=drill.step_min)
         auto = dt.timedelta(minutes=drill.auto_confirm_min) if drill.auto_confirm_min is not None else None
         position = DrillPosition.load(drill.position)
         try:
-            readings, _, _, setup = _drill_parse(drill=drill)
+            setup = evaluation_setup()
+            file = drill_file(drill=drill, digest=drill.digest, setup=setup)
             out, following = drill_step(
-                readings=readings, setup=setup, position=position, step=step, auto_confirm_after=auto
+                readings=file.readings, setup=setup, position=position, step=step, auto_confirm_after=auto
             )
         except (ReadingsFormatError, ValueError, KeyError) as exc:  # the city's sensors changed under it
             log.exception("drill %s failed at tick %s", drill.pk, tick)
@@ -375,16 +475,16 @@ def drill_tick_advance(*, drill_id: int, tick: int) -> Drill | None:
         drill.position = following.dump()
         if position.tick_end >= drill.end:
             drill.status = Drill.Status.FINISHED
-        drill.save()
+        drill.save(update_fields=["events", "ticks", "clock", "position", "status", "updated_at"])
         if drill.status == Drill.Status.RUNNING:
             _tick_enqueue(drill=drill, delay_s=step.total_seconds() / drill.speed if drill.speed > 0 else 0.0)
     return drill
 
 
-def _drill_move(*, drill: Drill, user, allowed: tuple[str, ...], to: str, verb: str) -> Drill:
-    drill = Drill.objects.select_for_update().get(pk=drill.pk)
+def _drill_move(*, drill: Drill, user, allowed: tuple[str, ...], to: str, verb: str, refused: str) -> Drill:
+    drill = Drill.objects.select_for_update().defer("data").get(pk=drill.pk)
     if drill.status not in allowed:
-        raise ValidationError(f"a {drill.status} drill cannot be {verb}")
+        raise ValidationError(refused)
     previous, drill.status = drill.status, to
     drill.save(update_fields=["status", "updated_at"])
     audit_record(action=f"flood.drill_{verb}", obj=drill, actor=user, changes={"from": previous, "to": to})
@@ -395,7 +495,12 @@ def _drill_move(*, drill: Drill, user, allowed: tuple[str, ...], to: str, verb: 
 def drill_pause(*, drill: Drill, user) -> Drill:
     """Hold a running drill where it is (the tick in flight, if any, finds it paused and stops there)."""
     return _drill_move(
-        drill=drill, user=user, allowed=(Drill.Status.RUNNING,), to=Drill.Status.PAUSED, verb="paused"
+        drill=drill,
+        user=user,
+        allowed=(Drill.Status.RUNNING,),
+        to=Drill.Status.PAUSED,
+        verb="paused",
+        refused=_("Only a running drill can be paused."),
     )
 
 
@@ -403,7 +508,12 @@ def drill_pause(*, drill: Drill, user) -> Drill:
 def drill_resume(*, drill: Drill, user) -> Drill:
     """Go on with a paused drill from its next tick."""
     drill = _drill_move(
-        drill=drill, user=user, allowed=(Drill.Status.PAUSED,), to=Drill.Status.RUNNING, verb="resumed"
+        drill=drill,
+        user=user,
+        allowed=(Drill.Status.PAUSED,),
+        to=Drill.Status.RUNNING,
+        verb="resumed",
+        refused=_("Only a paused drill can be resumed."),
     )
     _tick_enqueue(drill=drill)
     return drill
@@ -418,4 +528,5 @@ def drill_stop(*, drill: Drill, user) -> Drill:
         allowed=(Drill.Status.RUNNING, Drill.Status.PAUSED),
         to=Drill.Status.STOPPED,
         verb="stopped",
+        refused=_("Only a running or paused drill can be stopped."),
     )

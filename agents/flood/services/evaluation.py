@@ -1,13 +1,19 @@
-"""The live evaluation: the core's one loop (`readings_replay`) over the readings since the last evaluation,
+"""The live evaluation: the core's one loop (`readings_replay`) over the readings no run has judged yet,
 with the tracker resumed from its saved state.
 
-A live run passes `since=` the previous evaluation time, so the runs together emit exactly the events one
-replay over all the readings would: rules run on reading times, never the wall clock. What came before
-`since` is context (QC history, rule windows, sensor states). A worker keeps the core's carry of its last
+Each series remembers up to which of its own reading times the evaluation judged it (`Series.evaluated_until`,
+written by the run that judged it). A live run passes those marks (`since_by_sensor=`) and the previous
+evaluation time (`since=`, the newest reading judged so far): a reading is context iff its time is at or
+before its own series' mark, so every reading is judged once, also one that arrives late (a gauge on a
+slow link uploading its last minutes after other sensors' newer readings were judged). Readings that come
+in time order make the runs together emit exactly the events one replay over all the readings would: rules
+run on reading times, never the wall clock. A worker keeps the core's carry of its last
 run (each sensor's recent readings and QC state) and the next run on it reads only the readings after
 each series' last kept one; without a usable carry (a fresh worker, another configuration, a reset
 tracker, readings backfilled among the kept ones) the run reads `context_window()` back instead. Both
 ways give the same events. Drills (a file through the same loop in memory) are in services/drills.py."""
+# The marks live on the series rows, which the ingest updates too: both take one advisory lock before they
+# write them, so an evaluation and an ingest never deadlock.
 from __future__ import annotations
 
 import datetime as dt
@@ -17,10 +23,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.db import connection, transaction
 
 from ..core import AlertTracker, readings_replay
-from ..core.qc import times_ns
 from ..core.replay import QCRecord, ReplayCarry
 from ..models import FloodZone, Sensor, TrackerState
 from ..models import Reading as ReadingRow
@@ -33,8 +39,10 @@ from ..selectors import (
     series_after,
     series_marks,
     series_window,
+    us_datetime,
 )
 from .alerts import events_apply, lead_times_store, tracker_load, tracker_state_lock
+from .ingest import SERIES_WRITE_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +68,12 @@ class EvaluationOutcome:
 
 
 def _qc_store(*, records: Sequence[QCRecord], qc_from: dict[str, dt.datetime], setup: EvaluationSetup,
-              since: dt.datetime | None) -> int:
+              judged_us: dict[int, int] | None) -> int:
     """Write the run's QC flags onto the readings: from each series' `qc_from` on, the flagged ones get
     their flag and the others none (a provisional spike that turned out to be a level shift is cleared
-    again); rows already so are not written. Readings after `since` were judged by no run before and are
-    stored unflagged, so a series whose part starts there needs no clearing. Returns how many readings are
-    flagged there."""
+    again); rows already so are not written. Readings after their series' mark in `judged_us` (None: no
+    run's marks count) were judged by no run before and are stored unflagged, so a series whose part
+    starts there needs no clearing. Returns how many readings are flagged there."""
     flags: dict[tuple[int, dt.datetime], int] = {}
     for record in records:
         series_id = setup.series_of_config.get(record.sensor)
@@ -74,7 +82,8 @@ def _qc_store(*, records: Sequence[QCRecord], qc_from: dict[str, dt.datetime], s
     scope: dict[int, dt.datetime] = {}
     for name, start in qc_from.items():
         series_id = setup.series_of_config.get(name)
-        if series_id is not None and (since is None or start <= since):
+        if series_id is not None and (judged_us is None or (series_id in judged_us
+                                                              and start <= us_datetime(judged_us[series_id]))):
             scope[series_id] = min(scope.get(series_id, start), start)
     keys = list(flags)
     import psycopg
@@ -108,7 +117,7 @@ def _qc_store(*, records: Sequence[QCRecord], qc_from: dict[str, dt.datetime], s
 class _Kept:
     """What a worker keeps from its last live run: the core's carry and the tracker, and what they are valid
     for (the tracker row's generation, evaluation time and last write, the configuration, each series'
-    backfill count)."""
+    backfill count and evaluation mark)."""
 
     carry: ReplayCarry
     tracker: AlertTracker
@@ -117,6 +126,7 @@ class _Kept:
     evaluated_at: dt.datetime | None
     updated_at: dt.datetime | None
     backfills: dict[int, int]
+    marks_us: dict[int, int]
 
 
 # Per worker process (tracker row name -> what its last run left). A run takes it out first, so a run that
@@ -124,13 +134,17 @@ class _Kept:
 _kept: dict[str, _Kept] = {}
 
 
-def _carry_take(*, state: TrackerState, setup: EvaluationSetup, backfills: dict[int, int]) -> _Kept | None:
+def _carry_take(*, state: TrackerState, setup: EvaluationSetup, backfills: dict[int, int],
+                marks_us: dict[int, int]) -> _Kept | None:
     """What this worker kept from its last run, if the next run may go on from it: same tracker row
-    (generation), not ahead of the row (a rolled-back run), same configuration, and no reading stored among
-    the kept ones since (checked by count for the series that counted a backfill)."""
+    (generation), not ahead of the row or of any series' mark (a rolled-back run; a run of late readings
+    only moves marks), same configuration, and no reading stored among the kept ones since (checked by
+    count for the series that counted a backfill)."""
     kept = _kept.pop(state.name, None)
     if (kept is None or kept.generation != state.generation or kept.fingerprint != setup.fingerprint
             or state.evaluated_at is None or kept.evaluated_at is None or state.evaluated_at < kept.evaluated_at):
+        return None
+    if any(marks_us.get(series_id, -1) < mark for series_id, mark in kept.marks_us.items()):
         return None
     moved = [series_id for series_id, count in backfills.items() if count != kept.backfills.get(series_id, 0)]
     held = kept.carry.held() if moved else {}
@@ -147,8 +161,27 @@ def _carry_take(*, state: TrackerState, setup: EvaluationSetup, backfills: dict[
     return kept
 
 
+def _marks_store(*, marks_us: dict[int, int]) -> None:
+    """Write the series' evaluation marks (epoch microseconds), taking turns with the ingests that update
+    the same rows (`SERIES_WRITE_LOCK`, held to the commit), so the two never wait on each other in a cycle."""
+    import psycopg
+
+    ids = list(marks_us)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [SERIES_WRITE_LOCK])
+        cur.execute(
+            """
+            UPDATE agent_flood_series s SET evaluated_until = timestamptz 'epoch' + m.us * interval '1 microsecond'
+              FROM unnest(%s::bigint[], %s::bigint[]) AS m(id, us)
+             WHERE s.id = m.id
+            """,
+            [ids, [marks_us[i] for i in ids]],
+        )
+
+
 def evaluation_run(*, run=None) -> EvaluationOutcome:
-    """Evaluate the readings that arrived since the last evaluation (one transaction; the tracker row is
+    """Evaluate the readings no run has judged yet, late ones included (one transaction; the tracker row is
     locked so runs and dispatcher actions never interleave)."""
     out = EvaluationOutcome()
     clock = time.perf_counter()
@@ -156,9 +189,12 @@ def evaluation_run(*, run=None) -> EvaluationOutcome:
         t = time.perf_counter()
         state = tracker_state_lock(with_state=False)
         since = out.since = state.evaluated_at
-        latest, backfills = series_marks()
+        marks = series_marks()
+        # a new tracker row (no evaluation yet) has judged nothing: earlier rows' marks do not count for it
+        judged = marks.marks_us if since is not None else {}
+        pending = marks.pending(marks_us=judged)
         out.seconds["lock"] = time.perf_counter() - t
-        if latest is None or (since is not None and latest <= since):
+        if not pending:
             out.nothing_new, out.evaluated_at = True, since
             out.seconds["total"] = time.perf_counter() - clock
             return out
@@ -166,9 +202,16 @@ def evaluation_run(*, run=None) -> EvaluationOutcome:
         setup = evaluation_setup()
         out.seconds["setup"] = time.perf_counter() - t
         out.sensors = len(setup.configs)
-        start = (since or latest) - context_window()
+        window = context_window()
+        if since is None:
+            start = marks.latest - window
+        else:
+            # the context of the earliest new reading (a late one may be older than `since`), at most one
+            # window further back than usual (a series' mark is old when it had been silent for long)
+            first = min((judged[i] for i in pending if i in judged), default=None)
+            start = max(min(since, us_datetime(first)) if first is not None else since, since - window) - window
         t = time.perf_counter()
-        kept = _carry_take(state=state, setup=setup, backfills=backfills)
+        kept = _carry_take(state=state, setup=setup, backfills=marks.backfills, marks_us=judged)
         carry = kept.carry if kept is not None else None
         if carry is not None:
             after_us: dict[int, int] = {}
@@ -181,9 +224,28 @@ def evaluation_run(*, run=None) -> EvaluationOutcome:
         out.carried = carry is not None
         out.seconds["load"] = time.perf_counter() - t
         out.readings_loaded = sum(len(s.times_ns) for s in series)
-        since_ns = int(times_ns([since])[0]) if since is not None else None
-        out.readings_new = sum(int((s.times_ns > since_ns).sum()) if since_ns is not None else len(s.times_ns)
-                               for s in series if s.key_sensor is None)
+        # Each series' own mark, where it is not `since` (a series no run judged: everything read is new).
+        # Marks travel only for the configs that differ: in the steady state most series end at `since`.
+        since_us = None if since is None else (since - us_datetime(0)) // dt.timedelta(microseconds=1)
+        since_by_sensor: dict[str, dt.datetime] = {}
+        if since is not None:
+            for series_id, names in setup.configs_of_series.items():
+                mark = judged.get(series_id)
+                if mark != since_us:
+                    since_by_sensor.update(dict.fromkeys(names, start if mark is None else us_datetime(mark)))
+        marks_after = dict(judged)  # what this run will have judged: the marks it writes
+        for series_id in pending:
+            marks_after[series_id] = max(judged.get(series_id, -1), marks.last_us[series_id])
+        for s in series:
+            if s.key_sensor is not None:
+                continue
+            series_id = setup.series_of_config[s.sensor]
+            mark = judged.get(series_id)
+            out.readings_new += len(s.times_ns) - (
+                int(np.searchsorted(s.times_ns, mark * 1000, side="right")) if mark is not None else 0)
+            last_us = int(s.times_ns[-1]) // 1000
+            if last_us > marks_after.get(series_id, -1):
+                marks_after[series_id] = last_us  # stored after the marks were read, judged all the same
         t = time.perf_counter()
         # the tracker this worker left, unless someone wrote the row since (a dispatcher, another worker)
         tracker = kept.tracker if kept is not None and kept.updated_at == state.updated_at else tracker_load(state)
@@ -194,7 +256,8 @@ def evaluation_run(*, run=None) -> EvaluationOutcome:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            result = readings_replay(series=series, sensors=setup.configs, tracker=tracker, since=since, carry=carry)
+            result = readings_replay(series=series, sensors=setup.configs, tracker=tracker, since=since, carry=carry,
+                                     since_by_sensor=since_by_sensor)
         finally:
             if collecting:
                 gc.enable()
@@ -206,11 +269,16 @@ def evaluation_run(*, run=None) -> EvaluationOutcome:
                                          field_name="code")
         out.counts = events_apply(events=result.events, zones=zones, sensors=sensors, run=run)
         out.lead_times_min = lead_times_store(lead_times=result.lead_times)
-        out.qc_flagged = _qc_store(records=result.qc, qc_from=result.qc_from, setup=setup, since=since)
+        out.qc_flagged = _qc_store(records=result.qc, qc_from=result.qc_from, setup=setup,
+                                   judged_us=judged if since is not None else None)
         out.skipped = dict(result.skipped)
+        # the newest reading judged so far (a run of late readings only leaves it where it was)
         out.evaluated_at = result.evaluated_at or since
         if since is not None and out.evaluated_at is not None and out.evaluated_at < since:
-            out.evaluated_at = since  # readings of unconfigured sensors only: nothing moved
+            out.evaluated_at = since  # readings of unconfigured sensors only, or late ones: nothing newer
+        changed = {i: us for i, us in marks_after.items() if marks.marks_us.get(i) != us}
+        if changed:
+            _marks_store(marks_us=changed)
         state.state = result.tracker.state_dump()
         state.evaluated_at = out.evaluated_at
         state.save()
@@ -218,6 +286,6 @@ def evaluation_run(*, run=None) -> EvaluationOutcome:
         if result.carry is not None:
             _kept[state.name] = _Kept(carry=result.carry, tracker=result.tracker.resumed(), generation=state.generation,
                                       fingerprint=setup.fingerprint, evaluated_at=out.evaluated_at,
-                                      updated_at=state.updated_at, backfills=backfills)
+                                      updated_at=state.updated_at, backfills=marks.backfills, marks_us=marks_after)
     out.seconds["total"] = time.perf_counter() - clock
     return out

@@ -28,6 +28,10 @@ STAGE_TABLE = "flood_reading_stage"
 # evaluation's reading time ahead and mute every other sensor until the real time caught up.
 FUTURE_TOLERANCE = dt.timedelta(hours=1)
 
+# Any 64-bit number unique to this purpose: held by a transaction that updates many series rows at once,
+# from that update to its commit (see readings_merge_stage).
+SERIES_WRITE_LOCK = 0x466C6F6F64536572  # "FloodSer"
+
 KIND_FOR_PARAMETER = {"rainfall": Sensor.Kind.RAIN, "depth": Sensor.Kind.DEPTH, "level": Sensor.Kind.RIVER,
                       "discharge": Sensor.Kind.RIVER}
 
@@ -121,10 +125,17 @@ def readings_merge_stage() -> int:
             f"SELECT series_id, time, value, 0 FROM {STAGE_TABLE} ON CONFLICT (series_id, time) DO NOTHING"
         )
         inserted = cursor.rowcount
+        # Writers of many series rows at once (ingests, the live evaluation's marks) take turns: two that each
+        # lock rows in their own order could wait on each other for ever. One lock till commit (milliseconds
+        # away) costs less than locking a thousand rows in id order first.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SERIES_WRITE_LOCK])
         # The newest and oldest staged time per series (one hash aggregate, no sort), the newest one's value
         # read back from the table: the value stored, whichever copy of a repeated reading won. SET reads the
         # row as it was, so the backfill test sees the latest time before this ingest. A re-sent batch that
-        # stored nothing is no backfill; one that stored something may be (the live run checks).
+        # stored nothing is no backfill; one that stored something may be (the live run checks). Readings
+        # after the series' own latest time are no backfill, however late they come after other series'
+        # newer ones: the evaluation judges them (each series has its own evaluation mark) and its kept
+        # carry goes on, as they follow the readings it holds of that series.
         advances = "s.last_time IS NULL OR m.time > s.last_time"
         backfill = "m.first <= s.last_time AND %s"
         cursor.execute(

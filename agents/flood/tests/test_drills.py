@@ -10,7 +10,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from agents.flood.models import Alert, AlertEvent, Drill, Reading
+from agents.flood.core import AlertTracker, Level
+from agents.flood.models import Alert, AlertEvent, Drill, Reading, Series
+from agents.flood.selectors import config_sensor_code, drill_status
 from agents.flood.services import (
     drill_pause,
     drill_replay,
@@ -19,6 +21,7 @@ from agents.flood.services import (
     drill_stop,
     drill_tick_advance,
 )
+from agents.flood.services.drills import DRILL_FILES_KEPT, drill_files_clear, drill_files_info
 from city_ops.city.models import RoadClosure
 from city_ops.core.testing import PermissionMatrixMixin
 from city_ops.notifications.models import Notification
@@ -67,6 +70,83 @@ def test_a_panel_drill_gives_the_command_log_and_leaves_live_data_alone(world, u
     for model in (Alert, AlertEvent, Reading, Notification, WorkOrder):
         assert not model.objects.exists(), model
     assert not RoadClosure.objects.filter(source_agent="flood").exists()
+
+
+@pytest.mark.django_db
+def test_the_status_carries_the_drills_picture_for_the_map(world, users):
+    """After every tick the map's picture is what the drill's alert log says so far and what its own tracker
+    holds: each zone of its sensors at its highest open drill alert, each sensor of the file in fault or at
+    its zone's level (`ok` at none)."""
+    stuck = series_rows("R-1", "rainfall", [0.0] * 8 + [12.7] * 12)  # a logger repeating its last packet
+    level = series_rows("L-1", "level", [3.0 + 0.1 * i for i in range(36)])  # over its warning level at 5 m
+    data = csv_text(stuck + level + series_rows("D-1", "depth", FLOOD, minutes=5)).encode()
+    drill = drill_start(data=data, name="mixed.csv", user=users.dispatcher, speed=0, step=STEP)
+    zone_of = {"D-1": "UND", "L-1": "RIV", "R-1": "LOW"}  # one hazard per zone in this file
+    seen: set[str] = set()
+    while drill.status == Drill.Status.RUNNING:
+        drill = drill_tick_advance(drill_id=drill.pk, tick=drill.ticks)
+        picture = drill_status(drill=drill)["map"]
+        zones = {z["code"]: z["level"] for z in picture["zones"]}
+        sensors = {s["code"]: s for s in picture["sensors"]}
+        assert set(zones) == set(zone_of.values()) and set(sensors) == set(zone_of)  # before they alert too
+        last: dict[tuple[str, str], Level] = {}  # the log read on its own: each key's last event's level
+        for event in drill.events:
+            last[(event["zone"], event["hazard"])] = Level.parse(event["level"])
+        state = drill.position["state"]
+        held: dict[str, Level] = {}  # the drill's tracker: its open alerts
+        for alert in AlertTracker.state_load(state).open_alerts():
+            held[alert.zone] = max(held.get(alert.zone, Level.NONE), alert.level)
+        faulty = {config_sensor_code(f["sensor"]) for f in state["faults"]}
+        for zone, label in zones.items():
+            from_log = max((lv for (z, _), lv in last.items() if z == zone), default=Level.NONE)
+            assert label == from_log.label == held.get(zone, Level.NONE).label, (drill.ticks, zone)
+        for code, sensor in sensors.items():
+            zone_level = zones[zone_of[code]]
+            assert sensor["fault"] == (code in faulty), (drill.ticks, code)
+            assert sensor["state"] == ("fault" if code in faulty else "ok" if zone_level == "none" else zone_level)
+        seen |= set(zones.values()) | {s["state"] for s in sensors.values()}
+    assert drill.status == "finished" and {"ok", "fault", "yellow"} <= seen and seen & {"orange", "red"}
+
+
+@pytest.mark.django_db
+def test_a_worker_parses_a_drills_file_once(world, users):
+    """The first tick in a worker parses the file, the next ones reuse it; a changed file, a changed city
+    configuration or a drill the bounded cache dropped is parsed again; and a tick in a fresh worker each
+    time gives the same log as one worker keeping the file, and as the command."""
+    drill_files_clear()
+    drill = drill_start(data=_storm(), name="storm.csv", user=users.dispatcher, speed=0, step=STEP)
+    start = drill_files_info()
+    assert start["kept"] == 0  # the web process that started it keeps nothing
+
+    def tick() -> dict[str, int]:
+        before = drill_files_info()
+        drill_tick_advance(drill_id=drill.pk, tick=Drill.objects.get(pk=drill.pk).ticks)
+        after = drill_files_info()
+        return {"hits": after["hits"] - before["hits"], "misses": after["misses"] - before["misses"]}
+
+    assert tick() == {"hits": 0, "misses": 1} and drill_files_info()["kept"] == 1
+    assert tick() == {"hits": 1, "misses": 0} and tick() == {"hits": 1, "misses": 0}
+    Drill.objects.filter(pk=drill.pk).update(data=_storm() + b"R-1,rainfall,2026-07-01T12:00:00Z,0.0\n")
+    assert tick() == {"hits": 0, "misses": 1}  # another file
+    assert tick() == {"hits": 1, "misses": 0}
+    Series.objects.filter(sensor__code="L-1", parameter="level").update(warning_level=4.5)
+    assert tick() == {"hits": 0, "misses": 1}  # the city's configuration changed: matched again
+    others = [
+        drill_start(data=_storm(), name=f"storm-{i}.csv", user=users.dispatcher, speed=0, step=STEP)
+        for i in range(DRILL_FILES_KEPT)
+    ]
+    for other in others:
+        drill_tick_advance(drill_id=other.pk, tick=0)
+    assert drill_files_info()["kept"] == DRILL_FILES_KEPT
+    assert tick() == {"hits": 0, "misses": 1}  # the least recently used was dropped
+
+    kept = _run_out(others[0])
+    fresh = Drill.objects.get(pk=others[1].pk)
+    while fresh.status == Drill.Status.RUNNING:
+        drill_files_clear()  # each tick in another worker
+        fresh = drill_tick_advance(drill_id=fresh.pk, tick=fresh.ticks)
+    command = drill_replay(data=_storm(), step=STEP)
+    assert kept.events == fresh.events == command.events and kept.ticks == fresh.ticks == command.ticks
 
 
 @pytest.mark.django_db
@@ -186,7 +266,19 @@ def test_drill_in_the_browser_with_a_real_worker(
             "() => document.querySelectorAll('#drill-events li[data-seq]').length >= 2", timeout=60000
         )
         assert clock() > Drill.objects.get().start.isoformat()
+        # the drill's picture is on the map: its zones at the drill's levels, marked DRILL, in a layer of its own
+        page.wait_for_function(
+            "() => /:(blue|yellow|orange|red)/.test(document.getElementById('flood-map').dataset.drillZones || '')",
+            timeout=30000,
+        )
+        assert "drill" in page.locator("#flood-map").get_attribute("data-loaded").split(",")
+        assert page.locator(".drill-legend .drill-badge").is_visible()
         page.screenshot(path=str(tmp_path / "flood-drill.png"), full_page=True)
+        toggle = page.locator(".leaflet-control-layers-overlays input[type=checkbox]")
+        toggle.uncheck()  # the live picture alone
+        assert page.locator(".drill-legend").is_hidden()
+        toggle.check()
+        assert page.locator(".drill-legend").is_visible()
         page.click("button[data-action='drill-pause']")
         page.wait_for_load_state("networkidle")
         assert page.locator("#flood-drill").get_attribute("data-status") == "paused"

@@ -61,6 +61,54 @@ class TestFloodPermissions(PermissionMatrixMixin):
         assert alert.acknowledged_at is None
 
 
+@pytest.mark.django_db
+def test_a_drills_words_come_in_the_users_language(users, world):
+    """The drill status gives each state, level and sensor state as its code and as its word in the user's
+    language (the model's translated choice label, the level's and sensor state's msgids), and the panel
+    shows the same: a zh-hans dispatcher reads them in Chinese once the catalogue has them."""
+    import datetime as dt
+
+    from django.test import Client
+    from django.utils import translation
+    from django.utils.translation import gettext, pgettext
+
+    from agents.flood.models import Drill
+    from agents.flood.services import drill_start, drill_stop, drill_tick_advance
+    from city_ops.core.models import UserProfile
+
+    from .conftest import csv_text
+    from .test_agent_rules import FLOOD
+
+    UserProfile.objects.update_or_create(user=users.dispatcher, defaults={"language": "zh-hans"})
+    c = Client()
+    c.force_login(users.dispatcher)
+    data = csv_text(series_rows("R-1", "rainfall", STORM) + series_rows("D-1", "depth", FLOOD, minutes=5)).encode()
+    drill = drill_start(data=data, name="storm.csv", user=users.dispatcher, speed=0, step=dt.timedelta(minutes=15))
+    for tick in range(12):  # three hours of the storm
+        drill_tick_advance(drill_id=drill.pk, tick=tick)
+    state = c.get(f"/flood/drills/{drill.pk}/").json()
+    page = c.get("/flood/").content.decode()
+    with translation.override("zh-hans"):
+        assert state["status"] == "running" and state["status_label"] == str(Drill.Status.RUNNING.label)
+        assert state["status_label"] == gettext("Running") != "Running"  # the catalogue has this word already
+        assert f'<span id="drill-status">{state["status_label"]}</span>' in page
+        assert 'id="flood-drill-state"' in page and f'data-drill="{gettext("DRILL")}"' in page
+        zones = {z["code"]: z for z in state["map"]["zones"]}
+        assert zones["LOW"]["level"] != "none"  # the storm's rain has raised the drill's alert there
+        for zone in zones.values():
+            assert zone["level_label"] == pgettext("flood warning level", zone["level"])
+        for sensor in state["map"]["sensors"]:
+            word = {"ok": pgettext("flood drill sensor state", "ok"),
+                    "fault": pgettext("flood drill sensor state", "fault")}.get(sensor["state"])
+            assert sensor["state_label"] == (word or pgettext("flood warning level", sensor["state"]))
+    drill_stop(drill=drill, user=users.dispatcher)
+    state = c.get(f"/flood/drills/{drill.pk}/").json()
+    with translation.override("zh-hans"):
+        assert state["status"] == "stopped" and state["status_label"] == str(Drill.Status.STOPPED.label)
+    with translation.override("en"):
+        assert str(Drill.Status.STOPPED.label) == "Stopped"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_flood_panel_in_the_browser(browser, live_server, demo_city, users, tmp_path):
     import datetime as dt

@@ -1,7 +1,10 @@
 // The flood panel: roads as the base layer (no third-party tiles), flood zones coloured by level, active
 // closures, sensors coloured by state; clicking a sensor draws its hydrograph with its thresholds (Chart.js).
-// `#flood-map[data-loaded]` lists the layers on the map and `#hydrograph[data-sensor]` the sensor charted,
-// so people and tests can see what is drawn.
+// A drill's picture (its zones and sensors as the drill sees them) is a layer group of its own over the live
+// layers, dashed in the drill's purple and marked DRILL, with a toggle and a legend; the live layers stay as
+// they are. `#flood-map[data-loaded]` lists the layers on the map, `[data-drill-zones]` / `[data-drill-sensors]`
+// what the drill's picture shows, and `#hydrograph[data-sensor]` the sensor charted, so people and tests can
+// see what is drawn.
 (function () {
   'use strict';
   const el = document.getElementById('flood-map');
@@ -19,7 +22,8 @@
   const b = (el.dataset.bounds || '').split(',').map(Number);
   if (b.length === 4 && b.every(Number.isFinite)) map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [8, 8] });
   else map.setView([60.1715, 24.945], 15);
-  const panes = { zones: 330, roads: 340, closures: 450, sensors: 460 };
+  // the drill's zones over the live ones, its sensors as rings round the live dots (which stay on top)
+  const panes = { zones: 330, drillZones: 335, roads: 340, closures: 450, drillSensors: 455, sensors: 460 };
   const renderers = {};
   Object.entries(panes).forEach(([name, z]) => {
     map.createPane(name).style.zIndex = String(z);
@@ -36,14 +40,79 @@
     return r.json();
   }
   const layers = {};
+  const sources = {};  // each layer's last GeoJSON: the drill's picture reuses the zones' and sensors' geometry
   async function load(id, url, options) {
     try {
       const data = await getJSON(url);
       if (layers[id]) map.removeLayer(layers[id]);
       layers[id] = L.geoJSON(data, options).addTo(map);
+      sources[id] = data;
       mark(id);
+      if (id === 'zones' || id === 'sensors') drillDraw();
     } catch (e) { console.error(e); }
   }
+
+  // --- the drill's picture ------------------------------------------------------------------------------
+  // Its words come translated in #drill-map-words, its data from the drill status (on the page, then polled).
+  const words = (document.getElementById('drill-map-words') || { dataset: {} }).dataset;
+  const initial = document.getElementById('flood-drill-state');
+  const drillGroup = L.layerGroup();
+  const DRILL = '#6f42c1';
+  let drill = initial ? JSON.parse(initial.textContent) : null;
+  let drillLegend = null;
+  let drawn = {};  // what the layers were last drawn from: redrawn only when it changes (an open tooltip stays)
+  function drillLayers() {
+    const zoneOf = new Map(drill.map.zones.map(z => [z.code, z]));
+    const sensorOf = new Map(drill.map.sensors.map(s => [s.code, s]));
+    const only = (data, of) => ({ type: 'FeatureCollection',
+      features: data.features.filter(f => of.has(f.properties.code)) });
+    drillGroup.clearLayers();
+    L.geoJSON(only(sources.zones, zoneOf), { pane: 'drillZones', renderer: renderers.drillZones,
+      style: f => {
+        const z = zoneOf.get(f.properties.code);
+        return { color: DRILL, weight: 3, dashArray: '8 6', fillColor: z.color,
+          fillOpacity: z.level === 'none' ? 0.06 : 0.45 };
+      },
+      onEachFeature: (f, layer) => layer.bindTooltip(`<b>${esc(words.drill)}</b> · ${esc(f.properties.name)} · ` +
+        `${esc(zoneOf.get(f.properties.code).level_label)}`) }).addTo(drillGroup);
+    L.geoJSON(only(sources.sensors, sensorOf), {
+      pointToLayer: (f, latlng) => L.circleMarker(latlng, { pane: 'drillSensors', renderer: renderers.drillSensors,
+        radius: 14, weight: 2, color: DRILL, dashArray: '4 3', fillColor: sensorOf.get(f.properties.code).color,
+        fillOpacity: 0.95 }),
+      onEachFeature: (f, layer) => layer.bindTooltip(`<b>${esc(words.drill)}</b> · ${esc(f.properties.code)} · ` +
+        `${esc(sensorOf.get(f.properties.code).state_label)}`) }).addTo(drillGroup);
+  }
+  function drillDraw(d) {
+    if (d) drill = d;
+    if (!drill || !drill.map || !sources.zones || !sources.sensors) return;
+    const zones = drill.map.zones.map(z => `${z.code}:${z.level}`).join(' ');
+    const sensors = drill.map.sensors.map(s => `${s.code}:${s.state}`).join(' ');
+    if (drawn.zones !== zones || drawn.sensors !== sensors || drawn.zoneData !== sources.zones ||
+        drawn.sensorData !== sources.sensors) {
+      drillLayers();
+      drawn = { zones, sensors, zoneData: sources.zones, sensorData: sources.sensors };
+      el.dataset.drillZones = zones;
+      el.dataset.drillSensors = sensors;
+    }
+    if (!drillLegend) {
+      // a toggle of its own, so a dispatcher can look at the live picture alone; on while the drill is shown
+      const name = `<span class="drill-badge">${esc(words.drill)}</span> ${esc(words.layer)}`;
+      L.control.layers(null, { [name]: drillGroup }, { collapsed: false, position: 'topright' }).addTo(map);
+      drillLegend = L.control({ position: 'bottomleft' });
+      drillLegend.onAdd = () => L.DomUtil.create('div', 'drill-legend');
+      drillLegend.addTo(map);
+      drillGroup.addTo(map);
+      map.on('overlayadd overlayremove', e => {
+        if (e.layer === drillGroup) drillLegend.getContainer().hidden = e.type === 'overlayremove';
+      });
+    }
+    const clock = drill.clock.slice(0, 16).replace('T', ' ');
+    drillLegend.getContainer().innerHTML = `<span class="drill-badge">${esc(words.drill)}</span> ` +
+      `<b>${esc(drill.name)}</b> · ${esc(drill.status_label)} · ${esc(clock)} UTC` +
+      `<br><small>${esc(words.note)}</small>`;
+    mark('drill');
+  }
+  window.floodDrillDraw = drillDraw;
   function roads() {
     return load('roads', el.dataset.roads, { pane: 'roads', renderer: renderers.roads,
       style: f => ({ color: '#8c96a1', weight: ['primary', 'secondary', 'trunk'].includes(f.properties.class) ? 3 : 1.4,
@@ -135,11 +204,12 @@
     $('drill-clock').textContent = utc(d.clock);
     $('drill-clock').setAttribute('datetime', d.clock);
     $('drill-progress').value = d.progress;
-    $('drill-status').textContent = d.status;
+    $('drill-status').textContent = d.status_label;
     $('drill-ticks').textContent = d.ticks;
     if (d.error) { $('drill-error').textContent = d.error; $('drill-error').hidden = false; }
     $('drill-actions').hidden = !['running', 'paused'].includes(d.status);
     $('drill-actions').querySelectorAll('form').forEach(f => { f.hidden = !f.dataset.when.split(' ').includes(d.status); });
+    if (window.floodDrillDraw) window.floodDrillDraw(d);
     if (d.events.length !== list.querySelectorAll('li[data-seq]').length) {
       list.innerHTML = d.events.slice().reverse().map(e => `<li class="level-${esc(e.level)}" data-seq="${esc(e.seq)}">` +
         `<small>${esc(e.time.slice(11, 16))}</small> <span class="level-pill level-${esc(e.level)}">${esc(e.level_label)}</span> ` +
