@@ -132,14 +132,13 @@ def world_load(*, synthetic: bool, scale: int, seed: int, matrix: bool = True):
 def _specs(w):
     """The same model-to-router conversion the planner uses (`services.plans.*_spec`), on the bench's matrix."""
     from agents.sanitation.core.routing import matrix_to_int
-    from agents.sanitation.services.plans import _lunch, bin_spec, depot_spec, site_spec, truck_spec
+    from agents.sanitation.services.plans import bin_spec, depot_spec, site_spec, truck_spec
 
     duration, distance = matrix_to_int(seconds=w["secs"], metres=w["metres"])
     nd, ns = len(w["depots"]), len(w["sites"])
     depots = [depot_spec(depot=d, loc=i) for i, d in enumerate(w["depots"])]
     sites = [site_spec(site=s, loc=nd + i) for i, s in enumerate(w["sites"])]
-    lunch = _lunch(w["trucks"])
-    trucks = [truck_spec(truck=t, lunch=lunch) for t in w["trucks"]]
+    trucks = [truck_spec(truck=t) for t in w["trucks"]]
     bins = {f"bin:{b.pk}": bin_spec(bin=b, loc=nd + ns + i) for i, b in enumerate(w["bins"])}
     return depots, sites, trucks, bins, duration, distance
 

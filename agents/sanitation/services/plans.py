@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
@@ -139,21 +139,19 @@ class Problem:
         return next(i for i, t in enumerate(self.trucks) if t.pk == truck.pk)
 
 
-def _lunch(trucks: Sequence[Truck]) -> LunchBreak | None:
-    """The crews' shared break (the most common one; PyVRP's model takes one break for all trucks)."""
-    breaks = [
-        (_secs(t.lunch_earliest), _secs(t.lunch_latest), t.lunch_min * 60)
-        for t in trucks
-        if t.lunch_earliest and t.lunch_latest and t.lunch_min
-    ]
-    if not breaks:
+def _lunch(truck: Truck) -> LunchBreak | None:
+    """The truck's crew's own break (the router models each crew's window, grouping crews whose windows
+    overlap: `vrp.model.lunch_groups`); None when the truck has no break set."""
+    if not (truck.lunch_earliest and truck.lunch_latest and truck.lunch_min):
         return None
-    a, b, d = Counter(breaks).most_common(1)[0][0]
-    return LunchBreak(earliest=a, latest=b, duration=d)
+    return LunchBreak(
+        earliest=_secs(truck.lunch_earliest), latest=_secs(truck.lunch_latest), duration=truck.lunch_min * 60
+    )
 
 
-def truck_spec(*, truck: Truck, lunch: LunchBreak | None, fixed_cost: int = TRUCK_FIXED_COST_M) -> TruckSpec:
-    """A truck as the router sees it at the start of its shift (re-plans on the road `replace` the start)."""
+def truck_spec(*, truck: Truck, fixed_cost: int = TRUCK_FIXED_COST_M) -> TruckSpec:
+    """A truck as the router sees it at the start of its shift, with its crew's own lunch break (re-plans
+    on the road `replace` the start, and drop the break once taken)."""
     return TruckSpec(
         id=truck.code,
         depot=f"depot:{truck.depot_id}",
@@ -163,7 +161,7 @@ def truck_spec(*, truck: Truck, lunch: LunchBreak | None, fixed_cost: int = TRUC
         shift_end=_secs(truck.shift_end),
         daily_cap_kg=truck.daily_cap_kg,
         max_stops=truck.max_stops,
-        lunch=lunch,
+        lunch=_lunch(truck),
         fixed_cost=fixed_cost,
         # read at call time, not bound as a default: the benchmark's --second-cost sets the module's value
         second_cost=TRUCK_SECOND_COST_M,
@@ -239,11 +237,10 @@ def problem_build(
         if not (np.isfinite(secs[i, fixed_idx]).all() and np.isfinite(secs[fixed_idx, i]).all()):
             unreachable.append(k)
     duration, distance = matrix_to_int(seconds=secs, metres=metres)
-    lunch = _lunch(trucks)
     truck_specs = []
     for t in trucks:
         st = starts.get(t.pk)
-        spec = truck_spec(truck=t, lunch=lunch, fixed_cost=fixed_cost)
+        spec = truck_spec(truck=t, fixed_cost=fixed_cost)
         if st is not None:
             spec = replace(
                 spec,
@@ -251,7 +248,7 @@ def problem_build(
                 shift_start=max(spec.shift_start, st.ready_s),
                 load_l=st.load_l,
                 load_kg=st.load_kg,
-                lunch=None if st.lunch_taken else lunch,
+                lunch=None if st.lunch_taken else spec.lunch,
                 daily_cap_kg=None if t.daily_cap_kg is None else max(0, t.daily_cap_kg - st.collected_kg),
             )
         truck_specs.append(spec)
@@ -387,7 +384,6 @@ def trucks_in_flight(
     ).select_related("stop__route", "bin"):
         marks[p.stop.route.truck_id].append(p)
     routes = {r.truck_id: r for r in plan.routes.all()}
-    lunch = _lunch(trucks)
     starts: dict[int, TruckStart] = {}
     finished: set[int] = set()
     notes: list[str] = []
@@ -438,8 +434,9 @@ def trucks_in_flight(
             continue
         route = routes.get(t.pk)
         taken = bool(route and route.lunch_at and now >= route.lunch_at + dt.timedelta(minutes=t.lunch_min))
+        lunch = _lunch(t)
         if lunch is not None and not taken and ready > lunch.latest:
-            taken = True  # its window has passed: the crew had its break where it could
+            taken = True  # its crew's window has passed: the crew had its break where it could
         starts[t.pk] = TruckStart(
             lonlat=lonlat,
             label=label,

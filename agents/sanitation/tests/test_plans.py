@@ -265,11 +265,25 @@ def _day_under_way(users, marks_until: dt.time):
         plan=CollectionPlan.objects.get(run=nightly(date=today)), user=users.dispatcher
     )
     cutoff = dt.datetime.combine(today, marks_until, tzinfo=city_tz())
+    # The route with the most required bins still to come after the marks (then the most in all): which
+    # route that is depends on the day's forecast, and a route whose required bins all lie before the cutoff
+    # would leave a re-plan nothing required to hand over.
     route = max(
-        plan.routes.select_related("truck"), key=lambda r: r.stops.filter(kind="bin", required=True).count()
+        plan.routes.select_related("truck"),
+        key=lambda r: (
+            r.stops.filter(kind="bin", start__lt=cutoff).count() >= 3,
+            r.stops.filter(kind="bin", required=True, start__gte=cutoff).count(),
+            r.stops.filter(kind="bin", required=True).count(),
+        ),
     )
     stops = [s for s in route.stops.order_by("order") if s.kind == "bin" and s.start < cutoff]
     assert len(stops) >= 3, "the first route should have some stops done by then"
+    # On a light day (few bins due) a truck may finish every required bin before the cutoff: the crews then
+    # have marked all but the route's last required bin, so a re-plan still has required work to hand over.
+    required_at = [k for k, s in enumerate(stops) if s.required]
+    later = route.stops.filter(kind="bin", required=True, start__gte=cutoff).exists()
+    if not later and required_at and required_at[-1] >= 3:
+        stops = stops[: required_at[-1]]
     for k, stop in enumerate(stops):
         if k == 1:
             pickup = services.stop_mark(stop=stop, user=users.dispatcher, status="skipped", reason="blocked")

@@ -253,6 +253,11 @@ def instance_validate(*, instance: Instance) -> None:
             raise InstanceError(f"{where} has a shift that ends before it starts")
         if vt.lunch is not None and not (vt.lunch.earliest <= vt.lunch.latest and vt.lunch.duration >= 0):
             raise InstanceError(f"{where} has a lunch break whose window closes before it opens")
+        if vt.lunch is not None and vt.shift_duration is not None and vt.lunch.duration >= vt.shift_duration:
+            raise InstanceError(
+                f"{where} has a lunch break ({vt.lunch.duration}) as long as its shift duration "
+                f"({vt.shift_duration}); no route can hold it"
+            )
     for client in instance.clients:
         if len(client.demand) != dims:
             raise InstanceError(

@@ -38,26 +38,56 @@ activity that starts at or after a really starts D later. A window [e, l] on a s
 exact for starts before and after a. Vehicle shift ends, depot and site hours and release times are
 mapped the same way and the shift duration shrinks by D. A plan feasible in compressed time is feasible
 with the break inserted, provided no single service runs longer than b - a (the checker verifies the
-break fits). All vehicle types that have a break must share it; types without one are modelled as if
-they had it, which is conservative. Windows that fall entirely inside [a, a + D) cannot be expressed and
-are left to the checker.
+break fits). Windows that fall entirely inside [a, a + D) cannot be expressed and are left to the checker.
+
+**Each crew its own break.** One PyVRP problem has one clock, so trucks whose crews break at different
+times are split into *lunch groups* (`lunch_groups`): the fewest groups in which every crew's window
+contains one common instant. A group is modelled with one break: the common window [max earliest, min
+latest] and the longest duration. That is exact for every crew in it (a break at a time each allows;
+a crew with a shorter break just waits out the rest, and arriving early never breaks a rule) and
+conservative: it costs something when the common window is much later than a crew's own earliest (the
+compressed clock takes the break at its start), when durations differ (the shorter crews idle), and
+when a service runs past the narrower window's end. Types without a break join the first group and are
+modelled as if they had its break, likewise conservative. When there are several groups, each client
+gets one copy per group with that group's compressed windows, at a location of its own; every group is
+a routing profile in which the other groups' copies cannot be reached, and a client's copies form a
+mutually exclusive `ClientGroup` (required when the client is), the pattern PyVRP's documentation uses
+for access restrictions and multiple time windows. Depots and disposal sites get one copy per group for
+their compressed hours. So one solve plans every crew on its own clock and still decides which crews
+take which bins; the cost is a problem as many times larger as there are groups (granular neighbours
+are computed within each group's copies), and a bin moves between groups only by swapping its copies,
+which PyVRP's search does rarely. Hence `merged=True`: one clock that hides every group's break in turn
+(a plan feasible with all breaks taken is feasible with a crew's own alone, since arriving earlier never
+breaks a rule); every move applies, but each crew is modelled idle through the other groups' breaks.
+`solve.instance_solve` runs the merged model, then the per-group one from its plan, and keeps the better.
+The checker verifies each route against its own truck's break, not the group's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from pyvrp import Client as PClient
+from pyvrp import ClientGroup, Location, ProblemData
 from pyvrp import Depot as PDepot
-from pyvrp import Location, ProblemData
 from pyvrp import VehicleType as PVehicleType
 from pyvrp.constants import MAX_VALUE
 
-from agents.sanitation.vrp.instance import HORIZON, Instance, InstanceError, LunchBreak, NodeId
+from agents.sanitation.vrp.instance import HORIZON, Instance, InstanceError, LunchBreak, NodeId, VehicleType
 
 _MISSING = MAX_VALUE  # an edge PyVRP must never take
 _INT_MAX = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class LunchGroup:
+    """Vehicle types (positions) whose crews' break windows overlap, and the one break the compressed clock
+    models for all of them (module docstring); `lunch` is None when no type in the instance has one."""
+
+    lunch: LunchBreak | None
+    types: tuple[int, ...]
 
 
 @dataclass
@@ -69,41 +99,97 @@ class PyvrpModel:
     depot_nodes: list[NodeId | None]
     """PyVRP depot index -> node id (None for a virtual end depot)."""
     final_site: dict[tuple[int, int], int] = field(default_factory=dict)
-    """(vehicle type, client position) -> disposal-site position used by the composite end edge."""
-    lunch: LunchBreak | None = None
+    """(vehicle type, PyVRP client index) -> disposal-site position used by the composite end edge."""
+    groups: list[LunchGroup] = field(default_factory=list)
+    type_group: list[int] = field(default_factory=list)
+    """Vehicle type -> its lunch group (the clock, profile and copies of clients and sites it uses)."""
+    num_clients: int = 0
+    """Clients of the instance; PyVRP client g * num_clients + j is group g's copy of client j."""
+    num_fixed: int = 0
+    """Depots plus disposal sites; PyVRP depot g * num_fixed + i is group g's copy of site i."""
     carrier: str | None = None
     """'daily_cap', 'max_stops' or None: what the distance dimension carries besides the objective."""
 
+    def client_index(self, *, vehicle_type: int, client: int) -> int:
+        """The PyVRP client that stands for the instance's `client` on a route of `vehicle_type`."""
+        return self.type_group[vehicle_type] * self.num_clients + client
 
-def instance_model(*, instance: Instance) -> PyvrpModel:
-    """Build the PyVRP `ProblemData` for an instance (see the module docstring for the encoding)."""
-    lunch = _shared_lunch(instance)
-    shift = _Clock(lunch)
-    n_dep, n_site = len(instance.depots), len(instance.disposal_sites)
+    def depot_index(self, *, vehicle_type: int, pos: int) -> int:
+        """The PyVRP depot for the site at `pos` (depots first, then disposal sites) on such a route."""
+        return self.type_group[vehicle_type] * self.num_fixed + pos
+
+    def client_of(self, index: int) -> int:
+        """The instance's client (position) behind a PyVRP client index."""
+        return index % self.num_clients
+
+
+def lunch_groups(*, vehicle_types: Sequence[VehicleType]) -> list[LunchGroup]:
+    """Partition vehicle types into the fewest groups whose break windows share an instant (module
+    docstring): repeatedly take the earliest closing window among those left and every window that opens
+    by then (the greedy stabbing of intervals, which is optimal). Types without a break join the first."""
+    left = sorted(
+        (t for t, vt in enumerate(vehicle_types) if vt.lunch is not None),
+        key=lambda t: (vehicle_types[t].lunch.latest, vehicle_types[t].lunch.earliest, t),
+    )
+    groups: list[LunchGroup] = []
+    while left:
+        stab = vehicle_types[left[0]].lunch.latest
+        members = [t for t in left if vehicle_types[t].lunch.earliest <= stab]
+        left = [t for t in left if vehicle_types[t].lunch.earliest > stab]
+        lunches = [vehicle_types[t].lunch for t in members]
+        common = LunchBreak(
+            earliest=max(b.earliest for b in lunches), latest=stab, duration=max(b.duration for b in lunches)
+        )
+        groups.append(LunchGroup(lunch=common, types=tuple(sorted(members))))
+    bare = tuple(t for t, vt in enumerate(vehicle_types) if vt.lunch is None)
+    if not groups:
+        return [LunchGroup(lunch=None, types=bare)]
+    groups[0] = LunchGroup(lunch=groups[0].lunch, types=tuple(sorted(groups[0].types + bare)))
+    return groups
+
+
+def instance_model(*, instance: Instance, merged: bool = False) -> PyvrpModel:
+    """Build the PyVRP `ProblemData` for an instance (see the module docstring for the encoding). With
+    `merged`, lunch groups share one clock that hides every group's break (conservative, one copy of
+    each client); otherwise each group has its own clock, and its own copies when there are several."""
+    groups = lunch_groups(vehicle_types=instance.vehicle_types)
+    type_group = [0] * len(instance.vehicle_types)
+    if merged:
+        clocks = [_Clock([g.lunch for g in groups if g.lunch is not None])]
+    else:
+        clocks = [_Clock([group.lunch] if group.lunch is not None else []) for group in groups]
+        for g, group in enumerate(groups):
+            for t in group.types:
+                type_group[t] = g
+    n_groups = len(clocks)
+    n_dep, n_site, n_cli = len(instance.depots), len(instance.disposal_sites), len(instance.clients)
+    n_fixed = n_dep + n_site
     ends = [t for t, vt in enumerate(instance.vehicle_types) if vt.unload_sites]
 
-    # PyVRP locations, one per site: depots, disposal sites, virtual end depots, clients.
+    # PyVRP locations, one per site: depots, disposal sites, virtual end depots, then the clients once per
+    # lunch group (a copy's location is its own, so a profile can bar the other groups from it).
     site_loc = (
         [d.loc for d in instance.depots]
         + [s.loc for s in instance.disposal_sites]
         + [instance.depots[instance.vehicle_types[t].end].loc for t in ends]
-        + [c.loc for c in instance.clients]
+        + [c.loc for c in instance.clients] * n_groups
     )
     site_loc = np.asarray(site_loc, dtype=np.int64)
-    first_client = n_dep + n_site + len(ends)
+    first_client = n_fixed + len(ends)
     obj = instance.objective_matrix[np.ix_(site_loc, site_loc)].copy()
     dur = instance.duration[np.ix_(site_loc, site_loc)].copy()
 
     final_site: dict[tuple[int, int], int] = {}
     for k, t in enumerate(ends):
-        _virtual_end(instance, t, n_dep + n_site + k, first_client, obj, dur, final_site)
+        _virtual_end(instance, t, n_fixed + k, first_client, obj, dur, final_site)
 
     carrier, weights, caps = _carrier(instance)
+    weights = np.tile(weights, n_groups)
     dist = obj.copy()
     big = 0
     if carrier is not None:
-        big = _big(instance, obj, shift)
-        if big * max(int(weights.sum()), 1) >= MAX_VALUE:
+        big = _big(instance, obj, [clocks[g] for g in type_group])
+        if big * max(int(weights[:n_cli].sum()), 1) >= MAX_VALUE:
             raise InstanceError(
                 f"cannot model the daily {carrier} limit: loads x route length overflow PyVRP's "
                 "integer range; rescale the load units"
@@ -120,60 +206,70 @@ def instance_model(*, instance: Instance) -> PyvrpModel:
         )
         for loc in site_loc
     ]
-    depots = (
-        [
+    depots = []
+    for clock in clocks:
+        depots += [
             PDepot(
                 location=i,
-                tw_early=shift.early(d.tw_early),
-                tw_late=shift.late(d.tw_late),
+                tw_early=clock.early(d.tw_early),
+                tw_late=clock.late(d.tw_late),
                 service_duration=d.service,
                 name=str(d.id),
             )
             for i, d in enumerate(instance.depots)
         ]
-        + [
+        depots += [
             PDepot(
                 location=n_dep + i,
-                tw_early=shift.early(s.tw_early),
-                tw_late=shift.late(s.tw_late),
+                tw_early=clock.early(s.tw_early),
+                tw_late=clock.late(s.tw_late),
                 service_duration=s.service,
                 name=str(s.id),
             )
             for i, s in enumerate(instance.disposal_sites)
         ]
-        + [
-            PDepot(
-                location=n_dep + n_site + k,
-                tw_early=0,
-                tw_late=shift.late(instance.depots[instance.vehicle_types[t].end].tw_late),
-                name=f"end:{instance.vehicle_types[t].name}",
-            )
-            for k, t in enumerate(ends)
-        ]
-    )
+    depots += [
+        PDepot(
+            location=n_fixed + k,
+            tw_early=0,
+            tw_late=clocks[type_group[t]].late(instance.depots[instance.vehicle_types[t].end].tw_late),
+            name=f"end:{instance.vehicle_types[t].name}",
+        )
+        for k, t in enumerate(ends)
+    ]
+    grouped = n_groups > 1
     clients = [
         PClient(
-            location=first_client + j,
+            location=first_client + g * n_cli + j,
             delivery=list(c.demand),
             service_duration=c.service,
-            tw_early=shift.early(c.tw_early),
-            tw_late=max(shift.early(c.tw_early), shift.late(c.tw_late)),
-            release_time=shift.early(c.release),
+            tw_early=clock.early(c.tw_early),
+            tw_late=max(clock.early(c.tw_early), clock.late(c.tw_late)),
+            release_time=clock.early(c.release),
             prize=c.prize + (big * int(weights[j]) if carrier is not None and not c.required else 0),
-            required=c.required,
+            required=c.required and not grouped,  # a group's copies are optional; the group is required
+            group=j if grouped else None,
             name=str(c.id),
         )
+        for g, clock in enumerate(clocks)
         for j, c in enumerate(instance.clients)
     ]
+    client_groups = []
+    if grouped:
+        client_groups = [
+            ClientGroup([g * n_cli + j for g in range(n_groups)], required=c.required, name=str(c.id))
+            for j, c in enumerate(instance.clients)
+        ]
 
     vehicle_types = []
     for t, vt in enumerate(instance.vehicle_types):
+        g, shift = type_group[t], clocks[type_group[t]]
         start, end = instance.depots[vt.depot], instance.depots[vt.end]
         tw_early = shift.early(max(vt.tw_early, start.tw_early))
         tw_late = max(tw_early, shift.late(min(vt.tw_late, end.tw_late)))
         shift_duration = _INT_MAX
         if vt.shift_duration is not None:
-            shift_duration = max(0, vt.shift_duration - (lunch.duration if lunch else 0))
+            shift_duration = max(0, vt.shift_duration - shift.duration)
         max_distance = _INT_MAX
         if caps[t] is not None:
             max_distance = big * caps[t] + big - 1
@@ -181,8 +277,8 @@ def instance_model(*, instance: Instance) -> PyvrpModel:
             PVehicleType(
                 num_available=vt.count,
                 capacity=list(vt.capacity),
-                start_depot=vt.depot,
-                end_depot=n_dep + n_site + ends.index(t) if t in ends else vt.end,
+                start_depot=g * n_fixed + vt.depot,
+                end_depot=n_groups * n_fixed + ends.index(t) if t in ends else g * n_fixed + vt.end,
                 fixed_cost=vt.fixed_cost,
                 initial_load=list(vt.initial_load),
                 tw_early=tw_early,
@@ -191,58 +287,89 @@ def instance_model(*, instance: Instance) -> PyvrpModel:
                 max_distance=max_distance,
                 unit_distance_cost=1,
                 unit_duration_cost=vt.unit_duration_cost,
-                reload_depots=list(vt.reload_depots) + [n_dep + s for s in vt.unload_sites],
+                profile=g,
+                reload_depots=[g * n_fixed + d for d in vt.reload_depots]
+                + [g * n_fixed + n_dep + s for s in vt.unload_sites],
                 name=vt.name,
             )
         )
 
+    # A profile per lunch group: its own clients' copies reachable, the other groups' copies not.
+    client_group = np.full(len(site_loc), -1)
+    client_group[first_client:] = np.repeat(np.arange(n_groups), n_cli)
+    dists, durs = [], []
+    for g in range(n_groups):
+        barred = (client_group >= 0) & (client_group != g)
+        dists.append(_barred(dist, barred) if grouped else dist)
+        durs.append(_barred(dur, barred) if grouped else dur)
     data = ProblemData(
         locations=locations,
         clients=clients,
         depots=depots,
         vehicle_types=vehicle_types,
-        distance_matrices=[dist],
-        duration_matrices=[dur],
+        distance_matrices=dists,
+        duration_matrices=durs,
+        groups=client_groups,
     )
-    neighbour_data = data.replace(distance_matrices=[obj]) if carrier is not None else None
+    neighbour_data = None
+    if carrier is not None or grouped:
+        # Neighbours from the plain objective, and only among one group's copies (PyVRP would otherwise
+        # read the inflated distances, or one profile's matrix for all).
+        cross = (client_group[:, None] >= 0) & (client_group[None, :] >= 0)
+        cross &= client_group[:, None] != client_group[None, :]
+        neighbour_data = data.replace(
+            distance_matrices=[np.where(cross, _MISSING, obj)],
+            duration_matrices=[np.where(cross, _MISSING, dur)],
+            vehicle_types=[v.replace(profile=0) for v in vehicle_types],
+        )
     depot_nodes: list[NodeId | None] = (
-        [d.id for d in instance.depots] + [s.id for s in instance.disposal_sites] + [None] * len(ends)
+        ([d.id for d in instance.depots] + [s.id for s in instance.disposal_sites]) * n_groups + [None] * len(ends)
     )
     return PyvrpModel(
         data=data,
         neighbour_data=neighbour_data,
         depot_nodes=depot_nodes,
         final_site=final_site,
-        lunch=lunch,
+        groups=groups,
+        type_group=type_group,
+        num_clients=n_cli,
+        num_fixed=n_fixed,
         carrier=carrier,
     )
 
 
-class _Clock:
-    """Maps real clock bounds to the compressed clock that hides one lunch break (module docstring)."""
+def _barred(matrix: np.ndarray, barred: np.ndarray) -> np.ndarray:
+    """A copy of `matrix` in which the `barred` locations cannot be reached or left."""
+    out = matrix.copy()
+    out[barred, :] = _MISSING
+    out[:, barred] = _MISSING
+    np.fill_diagonal(out, 0)
+    return out
 
-    def __init__(self, lunch: LunchBreak | None):
-        self.lunch = lunch
+
+class _Clock:
+    """Maps real clock bounds to the compressed clock that hides lunch breaks (module docstring): one
+    break per lunch group, or every group's break one after the other (`instance_model(merged=True)`)."""
+
+    def __init__(self, lunches: Sequence[LunchBreak]):
+        self.steps: list[tuple[int, int]] = []  # (compressed start, duration) of each hidden break
+        for lunch in sorted(lunches, key=lambda b: (b.earliest, b.latest)):
+            self.steps.append((self.early(lunch.earliest), lunch.duration))
+        self.duration = sum(d for _, d in self.steps)
 
     def early(self, value: int) -> int:
-        if self.lunch is None or value <= self.lunch.earliest:
-            return value
-        return max(self.lunch.earliest, value - self.lunch.duration)
+        for start, duration in self.steps:
+            if value > start:
+                value = max(start, value - duration)
+        return value
 
     def late(self, value: int) -> int:
-        if self.lunch is None or value < self.lunch.earliest or value >= HORIZON:
+        if value >= HORIZON:
             return value
-        return max(self.lunch.earliest - 1, value - self.lunch.duration)
-
-
-def _shared_lunch(instance: Instance) -> LunchBreak | None:
-    lunches = {vt.lunch for vt in instance.vehicle_types if vt.lunch is not None}
-    if len(lunches) > 1:
-        raise InstanceError(
-            "vehicle types with different lunch breaks cannot be modelled together; "
-            "give them the same break window"
-        )
-    return lunches.pop() if lunches else None
+        for start, duration in self.steps:
+            if value >= start:
+                value = max(start - 1, value - duration)
+        return value
 
 
 def _virtual_end(
@@ -295,8 +422,9 @@ def _carrier(instance: Instance) -> tuple[str | None, np.ndarray, list[int | Non
     return None, np.zeros(n, dtype=np.int64), [None] * len(instance.vehicle_types)
 
 
-def _big(instance: Instance, obj: np.ndarray, shift: _Clock) -> int:
-    """A bound above any feasible route's objective sum (module docstring), plus one."""
+def _big(instance: Instance, obj: np.ndarray, clocks: list[_Clock]) -> int:
+    """A bound above any feasible route's objective sum (module docstring), plus one; `clocks` is each
+    vehicle type's (its lunch group's) compressed clock."""
     finite = np.where(obj >= _MISSING, 0, obj)
     n_clients = len(instance.clients)
     # A route visits each client at most once and makes at most one reload per client, plus the two ends.
@@ -306,7 +434,7 @@ def _big(instance: Instance, obj: np.ndarray, shift: _Clock) -> int:
         spans = [
             shift.late(min(vt.tw_late, instance.depots[vt.end].tw_late))
             - shift.early(max(vt.tw_early, instance.depots[vt.depot].tw_early))
-            for vt in instance.vehicle_types
+            for vt, shift in zip(instance.vehicle_types, clocks, strict=True)
         ]
         if all(s < HORIZON // 2 for s in spans):
             bound = min(bound, max(spans))

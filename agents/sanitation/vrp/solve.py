@@ -26,7 +26,7 @@ from pyvrp.solve import SolveParams
 from pyvrp.solve import solve as pyvrp_solve
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
-from agents.sanitation.vrp.check import PlanRoute, Violation, plan_check, plan_cost
+from agents.sanitation.vrp.check import PlanRoute, Violation, plan_check, plan_cost, plan_schedule
 from agents.sanitation.vrp.instance import Instance, NodeId
 from agents.sanitation.vrp.model import PyvrpModel, instance_model
 
@@ -99,15 +99,23 @@ def instance_solve(
     budget makes a seeded run repeatable on a busy machine) and check the best plan found.
 
     `initial` routes (e.g. the plan of a first pass with other demands) warm-start the search; they need
-    not be feasible, PyVRP repairs them."""
+    not be feasible, PyVRP repairs them.
+
+    Crews that lunch apart (several lunch groups, model.py) take two solves, half the budget each: one
+    clock that hides every group's break, where all of PyVRP's moves apply but a crew idles through the
+    other groups' breaks; then each group on its own clock from that plan, which gives that time back
+    but moves a bin between groups only by swapping its copies. The better plan is kept."""
     started = time.perf_counter()
     model = instance_model(instance=instance)
-    stop = MaxRuntime(max(0.0, float(time_limit)))
-    if max_iterations is not None:
-        stop = MultipleCriteria([stop, MaxIterations(max_iterations)])
-    start = solution_encode(instance=instance, model=model, routes=initial) if initial else None
-    result = _pyvrp_run(model, stop=stop, seed=seed, display=display, initial=start)
-    routes = solution_decode(instance=instance, model=model, solution=result.best)
+    if len(model.groups) > 1:
+        half = time_limit / 2
+        iters = None if max_iterations is None else max(1, max_iterations // 2)
+        merged = instance_model(instance=instance, merged=True)
+        first = _model_solve(instance, merged, half, iters, seed, display, initial)
+        second = _model_solve(instance, model, half, iters, seed, display, first[0] or initial)
+        routes, solver_feasible = min(first, second, key=lambda rs: _plan_key(instance, rs[0]))
+    else:
+        routes, solver_feasible = _model_solve(instance, model, time_limit, max_iterations, seed, display, initial)
     violations = plan_check(instance=instance, routes=routes)
     visited = {node for r in routes for node in r.visits}
     skipped = [c.id for c in instance.clients if c.id not in visited]
@@ -122,12 +130,45 @@ def instance_solve(
         seed=seed,
         runtime_s=time.perf_counter() - started,
         best_known=instance.best_known,
-        solver_feasible=result.best.is_feasible(),
+        solver_feasible=solver_feasible,
         skipped=skipped,
         notes=list(instance.notes),
         prizes=prizes,
         objective=instance.objective,
     )
+
+
+def _model_solve(
+    instance: Instance,
+    model: PyvrpModel,
+    time_limit: float,
+    max_iterations: int | None,
+    seed: int,
+    display: bool,
+    initial: Sequence[PlanRoute] | None,
+) -> tuple[list[PlanRoute], bool]:
+    """One PyVRP run on one model: the best plan's routes and whether PyVRP deems it feasible."""
+    stop = MaxRuntime(max(0.0, float(time_limit)))
+    if max_iterations is not None:
+        stop = MultipleCriteria([stop, MaxIterations(max_iterations)])
+    start = solution_encode(instance=instance, model=model, routes=initial) if initial else None
+    result = _pyvrp_run(model, stop=stop, seed=seed, display=display, initial=start)
+    return solution_decode(instance=instance, model=model, solution=result.best), result.best.is_feasible()
+
+
+def _plan_key(instance: Instance, routes: Sequence[PlanRoute]) -> tuple[int, float]:
+    """Rank plans of one instance: fewer broken rules, then what the solver minimises, recomputed
+    (objective legs, fixed cost per truck, priced time out, less the prizes of the clients visited)."""
+    used = [r for r in routes if r.visits]
+    total = plan_cost(instance=instance, routes=used) * instance.cost_scale
+    total += sum(instance.vehicle_types[r.vehicle_type].fixed_cost for r in used)
+    total += sum(
+        instance.vehicle_types[used[s.route].vehicle_type].unit_duration_cost * (s.back - s.depart)
+        for s in plan_schedule(instance=instance, routes=used, late_start=True)
+    )
+    visited = {v for r in used for v in r.visits}
+    total -= sum(c.prize for c in instance.clients if c.id in visited)
+    return len(plan_check(instance=instance, routes=used)), total
 
 
 def solution_decode(*, instance: Instance, model: PyvrpModel, solution: Solution) -> list[PlanRoute]:
@@ -142,8 +183,8 @@ def solution_decode(*, instance: Instance, model: PyvrpModel, solution: Solution
         last_client: int | None = None
         for activity in list(route)[1:-1]:
             if activity.is_client():
-                visits.append(instance.clients[activity.idx].id)
-                last_client = activity.idx
+                visits.append(instance.clients[model.client_of(activity.idx)].id)
+                last_client = activity.idx  # the copy: its end edge is the one the route drove
             elif activity.is_depot():
                 visits.append(model.depot_nodes[activity.idx])
                 last_client = None
@@ -175,10 +216,11 @@ def solution_encode(*, instance: Instance, model: PyvrpModel, routes: Sequence[P
         acts = []  # PyVRP adds the start and end depots of the vehicle type itself
         for v in visits:
             kind, pos = kinds[v]
-            if kind == "client":
-                acts.append(Activity(ActivityType.CLIENT, pos))
+            if kind == "client":  # the copy on this truck's lunch clock (model.py)
+                acts.append(Activity(ActivityType.CLIENT, model.client_index(vehicle_type=t, client=pos)))
             else:
-                acts.append(Activity(ActivityType.DEPOT, pos if kind == "depot" else n_dep + pos))
+                pos = pos if kind == "depot" else n_dep + pos
+                acts.append(Activity(ActivityType.DEPOT, model.depot_index(vehicle_type=t, pos=pos)))
         pyvrp_routes.append(Route(model.data, acts, t))
     return Solution(model.data, pyvrp_routes)
 
