@@ -94,8 +94,8 @@ def test_init_weights_must_be_a_local_checkpoint(tiny_dataset, tmp_path):
         model_train(data=tiny_dataset, out=tmp_path / "run", init_weights=tmp_path / "yolov8n.pt")
 
 
-def test_operating_point_weighs_recall_and_the_card_says_so():
-    """Precision rises and recall falls with the threshold: F2 picks a lower threshold (more recall) than F1."""
+def test_operating_point_is_the_most_recall_at_the_precision_floor():
+    """Precision rises and recall falls with the threshold: the point is where precision reaches the floor."""
     import numpy as np
 
     from vision.train import operating_point
@@ -103,14 +103,15 @@ def test_operating_point_weighs_recall_and_the_card_says_so():
     grid = np.linspace(0, 1, 1000)
     p = np.clip(0.4 + 0.6 * grid, 0, 1)[None]
     r = np.clip(1.0 - grid**2, 0, 1)[None]
-    conf2, p2, r2 = operating_point(p_curve=p, r_curve=r, beta=2.0)
-    conf1, p1, r1 = operating_point(p_curve=p, r_curve=r, beta=1.0)
-    assert conf2 < conf1 and r2 > r1 and p2 < p1
-    assert abs(p2 - (0.4 + 0.6 * conf2)) < 0.01 and abs(r2 - (1 - conf2**2)) < 0.01
+    conf, prec, rec = operating_point(p_curve=p, r_curve=r, min_precision=0.8)
+    assert abs(conf - 2 / 3) < 0.002 and prec >= 0.8 and abs(rec - (1 - conf**2)) < 1e-9
+    looser = operating_point(p_curve=p, r_curve=r, min_precision=0.6)
+    assert looser[0] < conf and looser[2] > rec
+    assert operating_point(p_curve=p, r_curve=r, min_precision=1.01) is None
     assert operating_point(p_curve=[], r_curve=[]) is None
     metrics = ValMetrics(
-        map50=0.81, map50_95=0.45, precision=0.8, recall=0.75, f1_best=0.77, conf_recommended=round(conf2, 3),
-        images=24, instances=34, precision_recommended=p2, recall_recommended=r2, conf_f1=conf1,
+        map50=0.81, map50_95=0.45, precision=0.8, recall=0.75, f1_best=0.77, conf_recommended=round(conf, 3),
+        images=24, instances=34, precision_recommended=prec, recall_recommended=rec, conf_f1=0.5,
     )
     card = model_card_render(metrics=metrics, imgsz=416, extra={}, command="python -m vision.train", args={})
-    assert f"{conf2:.2f}" in card and "F2-max" in card and f"{r2:.3f}" in card and f"({conf1:.2f})" in card
+    assert f"{conf:.2f}" in card and "precision at least 0.8" in card and f"{rec:.3f}" in card and "(0.50)" in card
