@@ -42,7 +42,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "city_ops.settings.test")
+# Always the test settings: only they honour the suffix, and under other settings `create_test_db` below would
+# take `test_<name>`, the test suite's own database, and write a city into it while pytest runs.
+os.environ["DJANGO_SETTINGS_MODULE"] = "city_ops.settings.test"
 os.environ["CITY_OPS_TEST_DB_SUFFIX"] = "bench_sanitation"
 
 
