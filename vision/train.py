@@ -208,7 +208,8 @@ def model_train(
                 f"initial weights not found (a local .pt of an earlier run, or a shipped .onnx): {init_weights}"
             )
         if init_weights.suffix == ".onnx":
-            init_weights = onnx_checkpoint_make(onnx_path=init_weights, data=data, model=model, imgsz=imgsz, out=out)
+            init_weights = onnx_checkpoint_make(onnx_path=init_weights, data_yaml=data_yaml, model=model, imgsz=imgsz,
+                                                out=out)
         yolo = YOLO(str(init_weights.resolve()), task="detect")
     else:
         yolo = YOLO(model, task="detect")
@@ -245,7 +246,7 @@ def model_train(
     return out
 
 
-def onnx_checkpoint_make(*, onnx_path: Path, data: Path, model: str, imgsz: int, out: Path) -> Path:
+def onnx_checkpoint_make(*, onnx_path: Path, data_yaml: Path, model: str, imgsz: int, out: Path) -> Path:
     """A trainable checkpoint (``out/weights/init.pt``) rebuilt from a shipped ONNX export, its batch norms
     calibrated on up to 64 training images (`vision.onnx_weights`): training goes on from the model in the
     repository when the run directory that made it is gone."""
@@ -256,8 +257,7 @@ def onnx_checkpoint_make(*, onnx_path: Path, data: Path, model: str, imgsz: int,
         onnx_detection_model,
     )
 
-    train_dir = _train_images_dir(data)
-    images = sorted(p for p in train_dir.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    images = _split_images(data_yaml, "train")
     logger.info("rebuilding trainable weights from %s (calibrating on %d images)", onnx_path, min(64, len(images)))
     try:
         detector = onnx_detection_model(
@@ -272,19 +272,6 @@ def onnx_checkpoint_make(*, onnx_path: Path, data: Path, model: str, imgsz: int,
     (Path(out) / "weights").mkdir(parents=True, exist_ok=True)
     (Path(out) / "weights" / "init.json").write_text(json.dumps({"onnx": str(onnx_path), "epochs_total": before}))
     return checkpoint_write(model=detector, path=Path(out) / "weights" / "init.pt")
-
-
-def _train_images_dir(data: Path) -> Path:
-    """The training images of a dataset directory or YAML (`train:` entry, relative to `path:`)."""
-    data = Path(data)
-    if data.is_dir():
-        return data / "train" / "images"
-    import yaml
-
-    spec = yaml.safe_load(data.read_text())
-    root = Path(spec.get("path") or data.parent)
-    train = Path(spec["train"])
-    return train if train.is_absolute() else root / train
 
 
 def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> ValMetrics:
@@ -324,7 +311,7 @@ def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> 
         precision_recommended=round(point[1], 4) if point else None,
         recall_recommended=round(point[2], 4) if point else None,
         conf_f1=round(float(grid[best]), 3),
-        images=sum(1 for p in _val_dir(data_yaml).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}),
+        images=len(_split_images(data_yaml, "val")),
         instances=int(sum(counts)) if counts is not None else int(stats.get("instances", 0)),
     )
 
@@ -353,14 +340,15 @@ def operating_point(*, p_curve, r_curve, min_precision: float = MIN_PRECISION) -
     return float(np.linspace(0, 1, p.size)[k]), float(p[k]), float(r[k])
 
 
-def _val_dir(data_yaml: Path) -> Path:
+def _split_images(data_yaml: Path, split: str) -> list[Path]:
+    """The images of a dataset YAML's split (`train`, `val`: a folder, relative to `path:`), sorted."""
     import yaml
 
     spec = yaml.safe_load(Path(data_yaml).read_text()) or {}
-    val = Path(spec["val"])
-    if not val.is_absolute():
-        val = Path(spec.get("path") or Path(data_yaml).parent) / val
-    return val
+    folder = Path(spec[split])
+    if not folder.is_absolute():
+        folder = Path(spec.get("path") or Path(data_yaml).parent) / folder
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
 
 
 def run_export(
