@@ -87,6 +87,41 @@ def test_export_ships_card_and_never_replaces_a_better_model(tiny_run, tiny_data
     second = run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64, ship_dir=tmp_path)
     assert second.extra["shipped"] is False
     assert json.loads((tmp_path / "road_damage.json").read_text())["validation"]["map50"] == 2.0
+    assert meta["validation"]["frame"] == "letterbox"
+
+    # A card measured in ultralytics' rect frame (older cards: no "frame") is not compared as it stands: the
+    # shipped ONNX is validated again, so an inflated figure cannot keep an equal or better model out.
+    del meta["validation"]["frame"]
+    (tmp_path / "road_damage.json").write_text(json.dumps(meta))
+    third = run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64, ship_dir=tmp_path)
+    assert third.extra["shipped"] is True
+    again = json.loads((tmp_path / "road_damage.json").read_text())["validation"]
+    assert again["map50"] == third.metrics.map50 and again["frame"] == "letterbox"
+
+
+def test_training_validates_each_epoch_as_the_engine_infers(tiny_dataset):
+    """Ultralytics' trainer validates on rect batches padded half a stride beyond imgsz (64 px of picture in a
+    96 px frame here); ours letterboxes each image to imgsz, as vision.engine does."""
+    from types import SimpleNamespace
+
+    import torch
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data.utils import check_det_dataset
+
+    from vision.train import _engine_val_trainer, _split_images
+
+    data_yaml = dataset_yaml_write(data=tiny_dataset)
+    cls = _engine_val_trainer()
+    trainer = cls.__new__(cls)  # only build_dataset is exercised: no model, optimiser or run directory
+    trainer.args = get_cfg(overrides={"imgsz": 64, "batch": 4, "cache": False})
+    trainer.model = SimpleNamespace(stride=torch.tensor([8.0, 16.0, 32.0]))
+    trainer.data = check_det_dataset(str(data_yaml))
+    folder = str(_split_images(data_yaml, "val")[0].parent)
+    ours = trainer.build_dataset(folder, mode="val", batch=4)
+    theirs = super(cls, trainer).build_dataset(folder, mode="val", batch=4)
+    assert theirs.rect and (theirs.batch_shapes > 64).all()  # the frame the engine never sees
+    assert not ours.rect
+    assert ours[0]["img"].shape[-2:] == (64, 64)
 
 
 def test_init_weights_must_be_a_local_checkpoint(tiny_dataset, tmp_path):
@@ -115,3 +150,74 @@ def test_operating_point_is_the_most_recall_at_the_precision_floor():
     )
     card = model_card_render(metrics=metrics, imgsz=416, extra={}, command="python -m vision.train", args={})
     assert f"{conf:.2f}" in card and "precision at least 0.8" in card and f"{rec:.3f}" in card and "(0.50)" in card
+
+
+def _perturbed_copy(src, dst, *, scale: float) -> None:
+    """A per-epoch checkpoint like ultralytics' (EMA in half precision) whose weights are src's times scale."""
+    import torch
+
+    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    net = (ckpt.get("ema") or ckpt["model"]).float()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(scale)
+    ckpt["ema"], ckpt["model"] = net.half(), None
+    torch.save(ckpt, dst)
+
+
+def test_weight_average_is_the_mean_and_measures_batch_norms(tiny_run, tiny_dataset, tmp_path):
+    import torch
+
+    from vision.onnx_weights import calibration_batches
+    from vision.swa import AverageError, epoch_checkpoints, weights_average
+
+    best = tiny_run.onnx_path.parent / "best.pt"
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    for n, scale in enumerate((1.0, 0.5, 0.75)):  # ultralytics names them from epoch0
+        _perturbed_copy(best, run / "weights" / f"epoch{n}.pt", scale=scale)
+    with pytest.raises(AverageError, match="--save-period 1"):
+        epoch_checkpoints(run_dir=run, last=4)
+    chosen = epoch_checkpoints(run_dir=run, last=2)
+    assert [e for e, _ in chosen] == [2, 3]  # 1-based, as in results.csv
+
+    plain = weights_average(checkpoints=[p for _, p in chosen])
+    one = weights_average(checkpoints=[chosen[0][1]])
+    name, weight = next((k, v) for k, v in plain.state_dict().items() if k.endswith("conv.weight"))
+    assert torch.allclose(weight, one.state_dict()[name] * (0.625 / 0.5), atol=1e-3)  # (0.5 + 0.75) / 2
+
+    images = _split_images_of(tiny_dataset)
+    measured = weights_average(checkpoints=[p for _, p in chosen],
+                               calibration=calibration_batches(images=images, imgsz=64, batch=4))
+    norm = next(m for m in measured.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    # the first norm's running mean is now the mean of its inputs on the images, not the averaged one
+    first_conv = next(m for m in measured.modules() if isinstance(m, torch.nn.Conv2d))
+    x = torch.cat(list(calibration_batches(images=images, imgsz=64, batch=4)))
+    with torch.no_grad():
+        expected = first_conv(x).mean(dim=(0, 2, 3))
+    assert torch.allclose(norm.running_mean, expected, atol=1e-3)
+    assert not measured.training and norm.momentum == 0.03  # ultralytics' momentum is restored
+
+
+def _split_images_of(data_yaml):
+    from vision.train import _split_images
+
+    return _split_images(dataset_yaml_write(data=data_yaml), "train")
+
+
+def test_export_of_averaged_weights_says_so_on_the_card(tiny_run, tiny_dataset, tmp_path):
+    import shutil
+
+    from vision.train import run_export
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run.onnx_path.parent.parent, run_dir)
+    for n in range(3):
+        _perturbed_copy(run_dir / "weights" / "best.pt", run_dir / "weights" / f"epoch{n}.pt", scale=1.0)
+    with pytest.raises(TrainError, match="keeps 3 per-epoch checkpoints, 5 asked"):
+        run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64, average_last=5)
+    result = run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64, average_last=3, ship_dir=tmp_path / "ship")
+    assert result.extra["averaged_epochs"] == {"first": 1, "last": 3, "count": 3}
+    assert (run_dir / "weights" / "averaged.pt").is_file()
+    card = (tmp_path / "ship" / "road_damage.md").read_text()
+    assert "mean of the last stage's last 3 epochs (1-3" in card and "fitness" not in card

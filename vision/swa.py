@@ -1,0 +1,121 @@
+"""Average the weights of a run's last epochs (stochastic weight averaging) into one checkpoint.
+
+Why: on 326 training photos the validation figures of consecutive epochs swing by several points of mAP50
+(0.69 to 0.83 within ten epochs of one run), and ultralytics' EMA does not smooth that out here: its decay
+ramps up over ~2,000 optimiser steps and a 326-photo epoch is 21 steps, so within one training stage it averages
+about the last epoch only. The mean of the last epochs' weights lies in a flatter, better-generalising part of
+the loss surface than any one of them (Izmailov et al., "Averaging Weights Leads to Wider Optima and Better
+Generalization", 2018), and it is not chosen by the validation split, so its figures are not optimistic the way
+a best-epoch pick is. The batch norms' running statistics of averaged weights are not the average of theirs:
+they are measured again on the training photos, letterboxed as the engine does.
+
+Needs a run trained with ``--save-period 1`` (ultralytics then keeps ``weights/epoch<N>.pt``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_EPOCH_FILE = re.compile(r"^epoch(\d+)\.pt$")
+
+
+class AverageError(Exception):
+    """The run has too few per-epoch checkpoints to average, or they do not fit together."""
+
+
+def epoch_checkpoints(*, run_dir: Path, last: int) -> list[tuple[int, Path]]:
+    """The ``last`` newest per-epoch checkpoints of a run as (epoch, path), oldest first; epochs are 1-based
+    as in results.csv (ultralytics names the files from 0)."""
+    found = sorted(
+        (int(m.group(1)) + 1, p)
+        for p in (Path(run_dir) / "weights").glob("epoch*.pt")
+        if (m := _EPOCH_FILE.match(p.name))
+    )
+    if last < 2:
+        raise AverageError("average at least 2 epochs")
+    if len(found) < last:
+        raise AverageError(
+            f"{run_dir} keeps {len(found)} per-epoch checkpoints, {last} asked: train with --save-period 1"
+        )
+    return found[-last:]
+
+
+def weights_average(*, checkpoints: Iterable[Path], calibration: Iterable | None = None):
+    """The mean of the checkpoints' weights (their EMA where saved) as a float32 ultralytics model in eval
+    mode; with ``calibration`` (float NCHW batches in [0, 1]) its batch-norm statistics are measured on them."""
+    from ultralytics.nn.tasks import torch_safe_load
+
+    model, total, count = None, None, 0
+    for path in checkpoints:
+        ckpt, _ = torch_safe_load(str(path))
+        net = (ckpt.get("ema") or ckpt["model"]).float()
+        state = net.state_dict()
+        if model is None:
+            model, total = net, {k: v.detach().clone().double() for k, v in state.items() if v.is_floating_point()}
+        else:
+            if set(state) != set(model.state_dict()):
+                raise AverageError(f"{path} is not the same architecture as the first checkpoint")
+            for k in total:
+                total[k] += state[k].double()
+        count += 1
+    if model is None:
+        raise AverageError("no checkpoints to average")
+    model.load_state_dict({**model.state_dict(), **{k: (v / count).float() for k, v in total.items()}})
+    if calibration is not None:
+        _batch_norms_measure(model=model, batches=calibration)
+    return model.eval()
+
+
+def _batch_norms_measure(*, model, batches: Iterable) -> int:
+    """Reset every batch norm and accumulate its plain (cumulative) mean and variance over `batches`."""
+    import torch
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over all batches, not an exponential one
+    seen = 0
+    model.train()
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                model(batch)
+                seen += len(batch)
+    finally:
+        for m, momentum in zip(norms, saved, strict=True):
+            m.momentum = momentum
+        model.eval()
+    if not seen:
+        raise AverageError("no calibration images could be read")
+    return seen
+
+
+def run_average(*, run_dir: Path, last: int, train_images: list[Path], imgsz: int, limit: int = 1000) -> Path:
+    """Average a run's last ``last`` epochs into ``run_dir/weights/averaged.pt`` and return its path; the
+    checkpoint's ``averaged`` entry says which epochs went in."""
+    import torch
+    from ultralytics.nn.tasks import torch_safe_load
+
+    from vision.onnx_weights import calibration_batches, checkpoint_write
+
+    chosen = epoch_checkpoints(run_dir=run_dir, last=last)
+    epochs = [e for e, _ in chosen]
+    logger.info("averaging epochs %d-%d of %s; batch norms from %d training photos", epochs[0], epochs[-1],
+                run_dir, min(limit, len(train_images)))
+    model = weights_average(
+        checkpoints=[p for _, p in chosen],
+        calibration=calibration_batches(images=train_images, imgsz=imgsz, batch=16, limit=limit),
+    )
+    newest, _ = torch_safe_load(str(chosen[-1][1]))
+    out = checkpoint_write(model=model, path=Path(run_dir) / "weights" / "averaged.pt",
+                           train_args=newest.get("train_args"))
+    ckpt = torch.load(out, map_location="cpu", weights_only=False)
+    ckpt["averaged"] = {"epochs": epochs, "batch_norm_images": min(limit, len(train_images))}
+    torch.save(ckpt, out)
+    return out
