@@ -426,8 +426,7 @@ def run_export(
         from vision.swa import AverageError, run_average
 
         try:
-            weights = run_average(run_dir=run_dir, last=average_last, imgsz=imgsz,
-                                  train_images=_split_images(data_yaml, "train"))
+            weights = run_average(run_dir=run_dir, last=average_last)
         except AverageError as exc:
             raise TrainError(str(exc)) from exc
         epochs = [int(e) for e in _checkpoint_averaged(weights)["epochs"]]
@@ -562,7 +561,7 @@ def _weights_note(extra: dict[str, Any]) -> str:
     if avg:
         return (
             f"the mean of the last stage's last {avg['count']} epochs ({avg['first']}-{avg['last']}; stochastic"
-            " weight averaging, `--average-last`), batch-norm statistics measured again on the training photos."
+            " weight averaging, `--average-last`; batch-norm statistics averaged too)."
             " No epoch was picked by the validation split."
         )
     return (

@@ -165,10 +165,9 @@ def _perturbed_copy(src, dst, *, scale: float) -> None:
     torch.save(ckpt, dst)
 
 
-def test_weight_average_is_the_mean_and_measures_batch_norms(tiny_run, tiny_dataset, tmp_path):
+def test_weight_average_is_the_mean_of_weights_and_batch_norm_statistics(tiny_run, tmp_path):
     import torch
 
-    from vision.onnx_weights import calibration_batches
     from vision.swa import AverageError, epoch_checkpoints, weights_average
 
     best = tiny_run.onnx_path.parent / "best.pt"
@@ -178,31 +177,19 @@ def test_weight_average_is_the_mean_and_measures_batch_norms(tiny_run, tiny_data
         _perturbed_copy(best, run / "weights" / f"epoch{n}.pt", scale=scale)
     with pytest.raises(AverageError, match="--save-period 1"):
         epoch_checkpoints(run_dir=run, last=4)
+    with pytest.raises(AverageError, match="at least 2"):
+        epoch_checkpoints(run_dir=run, last=1)
     chosen = epoch_checkpoints(run_dir=run, last=2)
     assert [e for e, _ in chosen] == [2, 3]  # 1-based, as in results.csv
 
-    plain = weights_average(checkpoints=[p for _, p in chosen])
-    one = weights_average(checkpoints=[chosen[0][1]])
-    name, weight = next((k, v) for k, v in plain.state_dict().items() if k.endswith("conv.weight"))
-    assert torch.allclose(weight, one.state_dict()[name] * (0.625 / 0.5), atol=1e-3)  # (0.5 + 0.75) / 2
-
-    images = _split_images_of(tiny_dataset)
-    measured = weights_average(checkpoints=[p for _, p in chosen],
-                               calibration=calibration_batches(images=images, imgsz=64, batch=4))
-    norm = next(m for m in measured.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    # the first norm's running mean is now the mean of its inputs on the images, not the averaged one
-    first_conv = next(m for m in measured.modules() if isinstance(m, torch.nn.Conv2d))
-    x = torch.cat(list(calibration_batches(images=images, imgsz=64, batch=4)))
-    with torch.no_grad():
-        expected = first_conv(x).mean(dim=(0, 2, 3))
-    assert torch.allclose(norm.running_mean, expected, atol=1e-3)
-    assert not measured.training and norm.momentum == 0.03  # ultralytics' momentum is restored
-
-
-def _split_images_of(data_yaml):
-    from vision.train import _split_images
-
-    return _split_images(dataset_yaml_write(data=data_yaml), "train")
+    mean = weights_average(checkpoints=[p for _, p in chosen]).state_dict()
+    one = weights_average(checkpoints=[chosen[0][1]]).state_dict()
+    convs = [k for k in mean if k.endswith("conv.weight")]
+    assert convs
+    for k in convs:  # (0.5 + 0.75) / 2 = 0.625 of the original, 1.25 x the 0.5 copy
+        assert torch.allclose(mean[k], one[k] * 1.25, atol=2e-3)
+    norm = next(k for k in mean if k.endswith("bn.running_var"))
+    assert torch.allclose(mean[norm], one[norm])  # the copies share their statistics: the mean is the same
 
 
 def test_export_of_averaged_weights_says_so_on_the_card(tiny_run, tiny_dataset, tmp_path):
