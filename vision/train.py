@@ -62,6 +62,9 @@ class ValMetrics:
     conf_f1: float | None = None  # the F1-max point, where ultralytics reports `precision` and `recall`
     # how the images reached the model (VAL_FRAME); figures measured in another frame are not comparable
     frame: str | None = None
+    # 95% bootstrap interval of mAP50 over the validation images (resampled with replacement)
+    map50_low: float | None = None
+    map50_high: float | None = None
 
 
 @dataclass
@@ -312,7 +315,9 @@ VAL_FRAME = "letterbox"
 def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> ValMetrics:
     from ultralytics import YOLO
 
+    per_image: dict[str, list] = {}
     val = YOLO(str(weights)).val(
+        validator=_per_image_validator(per_image),
         data=str(data_yaml),
         imgsz=imgsz,
         device=device,
@@ -337,6 +342,7 @@ def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> 
     point = operating_point(p_curve=box.p_curve, r_curve=box.r_curve)
     stats = val.results_dict
     counts = getattr(val, "nt_per_class", None)
+    interval = map50_interval(per_image=per_image)
     return ValMetrics(
         map50=round(float(box.map50), 4),
         map50_95=round(float(box.map), 4),
@@ -350,7 +356,48 @@ def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> 
         images=len(_split_images(data_yaml, "val")),
         instances=int(sum(counts)) if counts is not None else int(stats.get("instances", 0)),
         frame=VAL_FRAME,
+        map50_low=round(interval[0], 3) if interval else None,
+        map50_high=round(interval[1], 3) if interval else None,
     )
+
+
+def _per_image_validator(sink: dict[str, list]):
+    """Ultralytics' detection validator that also leaves each image's matches in `sink` (it clears its own)."""
+    from ultralytics.models.yolo.detect import DetectionValidator
+
+    class PerImageValidator(DetectionValidator):
+        def get_stats(self):
+            for key, values in self.metrics.stats.items():
+                sink.setdefault(key, []).extend(values)
+            return super().get_stats()
+
+    return PerImageValidator
+
+
+def map50_interval(
+    *, per_image: dict[str, list], rounds: int = 1000, seed: int = 0
+) -> tuple[float, float] | None:
+    """The 2.5th and 97.5th percentiles of mAP50 over `rounds` resamplings (with replacement) of the
+    validation images: how far 24 photos pin the figure down. None without per-image matches."""
+    import numpy as np
+    from ultralytics.utils.metrics import ap_per_class
+
+    keys = ("tp", "conf", "pred_cls", "target_cls")
+    n = len(per_image.get("tp", []))
+    if n == 0 or any(len(per_image.get(k, [])) != n for k in keys):
+        return None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        pick = rng.integers(0, n, n)
+        tp, conf, pred_cls, target_cls = (np.concatenate([per_image[k][i] for i in pick]) for k in keys)
+        if target_cls.size == 0:
+            continue
+        ap = ap_per_class(tp, conf, pred_cls, target_cls)[5]
+        values.append(float(ap[:, 0].mean()) if len(ap) else 0.0)
+    if not values:
+        return None
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
 # Crews review every flag the detector raises, and a missed pothole stays on the road until the next patrol,
@@ -556,6 +603,12 @@ def _lineage_epochs(run_dir: Path, depth: int = 0) -> int:
     return own
 
 
+def _interval_note(metrics: ValMetrics) -> str:
+    if metrics.map50_low is None or metrics.map50_high is None:
+        return ""
+    return f" (95% bootstrap interval over the {metrics.images} photos: {metrics.map50_low:.2f}-{metrics.map50_high:.2f})"
+
+
 def _weights_note(extra: dict[str, Any]) -> str:
     avg = extra.get("averaged_epochs")
     if avg:
@@ -694,7 +747,7 @@ scores this kind of model up to 0.02 mAP50 higher than what the engine will see.
 
 | metric | value |
 |---|---|
-| mAP50 | {metrics.map50:.3f} |
+| mAP50 | {metrics.map50:.3f}{_interval_note(metrics)} |
 | mAP50-95 | {metrics.map50_95:.3f} |
 | precision | {metrics.precision:.3f} |
 | recall | {metrics.recall:.3f} |

@@ -23,6 +23,27 @@ def test_tiny_epoch_trains_and_exports_onnx_with_metadata(tiny_run):
     m = tiny_run.metrics
     assert 0 <= m.map50 <= 1 and 0 <= m.precision <= 1 and 0 <= m.conf_recommended <= 1
     assert m.images == 4 and m.instances == 8
+    assert m.frame == "letterbox"
+    assert m.map50_low is not None and 0 <= m.map50_low <= m.map50_high <= 1
+
+
+def test_map50_interval_resamples_images():
+    import numpy as np
+
+    from vision.train import map50_interval
+
+    def image(hit: bool):  # one pothole, one prediction that matches it (all 10 IoU thresholds) or not
+        return {"tp": np.array([[hit] * 10]), "conf": np.array([0.9]), "pred_cls": np.array([0.0]),
+                "target_cls": np.array([0.0])}
+
+    def sink(images):
+        return {k: [im[k] for im in images] for k in images[0]}
+
+    low, high = map50_interval(per_image=sink([image(True)] * 6))
+    assert low == high >= 0.99  # every resample is perfect (ultralytics' interpolated AP tops out at 0.995)
+    low, high = map50_interval(per_image=sink([image(True)] * 3 + [image(False)] * 3))
+    assert low < 0.5 < high  # half the photos found: the interval straddles the point figure
+    assert map50_interval(per_image={}) is None
 
 
 def test_dataset_mirror_leaves_source_untouched(tmp_path):
