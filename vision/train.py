@@ -669,7 +669,14 @@ def _shortfall_note(*, metrics: ValMetrics, extra: dict[str, Any]) -> str:
         return note + f"The project's aim of mAP50 >= {AIM_MAP50:.2f} is met."
     return note + (
         f"The project's aim of mAP50 >= {AIM_MAP50:.2f} is not reached (one of the "
-        f"{metrics.instances} validation potholes moves recall by {1 / max(metrics.instances, 1):.3f}). More real "
+        f"{metrics.instances} validation potholes moves recall by {1 / max(metrics.instances, 1):.3f}"
+        + (
+            f"; the 95% interval, {metrics.map50_low:.2f}-{metrics.map50_high:.2f}, holds both the aim and the reference"
+            if metrics.map50_low is not None and metrics.map50_high is not None
+            and metrics.map50_low <= REFERENCE["map50"] and metrics.map50_high >= AIM_MAP50
+            else ""
+        )
+        + "). More real "
         "labelled photos (RDD2022 through `vision.rdd2022`, or the city's own) and a GPU run of a larger model "
         "(`--model yolov8s.yaml --device 0`) are the way up."
     )
