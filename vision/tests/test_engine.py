@@ -298,3 +298,18 @@ def test_fast_decode_matches_full_decode_on_12mp(shipped_model, valid_photos, tm
         assert (fast.width, fast.height) == (full.width, full.height) == (4000, 3000)
         checked += _assert_same_defects(full.detections, fast.detections, min_iou=0.9, min_conf=rec)
     assert checked >= 2
+
+
+def test_fast_decode_leaves_the_last_4x_of_shrinking_to_the_letterbox(tmp_path):
+    """DCT scaling stops where bilinear shrinking still has FAST_MARGIN (4x) to do, so the fast picture stays
+    close to the full path's (see vision.decode.FAST_MARGIN)."""
+    from vision.decode import FAST_MARGIN, image_decode
+
+    assert FAST_MARGIN == 4
+    for (w, h), expected in (((4000, 3000), (2000, 1500)), ((8000, 6000), (2000, 1500)), ((1600, 1200), None)):
+        path = tmp_path / f"{w}.jpg"
+        Image.fromarray(road_image(seed=1, size=(h // 8, w // 8))[0]).resize((w, h)).save(path, quality=85)
+        decoded = image_decode(source=path, target_hw=(416, 416), fast=True)
+        assert (decoded.width, decoded.height) == (w, h)
+        shape = (decoded.pixels.shape[1], decoded.pixels.shape[0])
+        assert shape == (expected or (w, h)) and decoded.reduced == (expected is not None), (w, shape)
