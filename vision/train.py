@@ -14,6 +14,7 @@ fonts it would otherwise download, a model built from a ``.yaml`` (never a ``.pt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -826,67 +827,42 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@contextlib.contextmanager
+def _ultralytics_to_stderr(*, threads: int | None):
+    """Ultralytics prints its logs and progress bars on stdout; the command's stdout is its one JSON line, so
+    they go to stderr (its logger's handler holds stdout itself, hence both)."""
+    moved = []
+    ultralytics_offline_prepare(threads=threads)  # before the import below: ultralytics reads it on import
+    try:
+        from ultralytics.utils import LOGGER
+
+        for handler in LOGGER.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+                moved.append(handler)
+                handler.setStream(sys.stderr)
+    except ImportError:  # the train extra is missing: model_train says so
+        pass
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler in moved:
+            handler.setStream(sys.stdout)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
+    """Command-line entry point: logs on stderr, one JSON line on stdout."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parse_args(argv)
     command = "python -m vision.train " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
-        if args.export_only:
-            run_dir = args.export_only
-        else:
-            args.out.mkdir(parents=True, exist_ok=True)
-            history = ""
-            if args.init_weights is not None:
-                # Record the whole lineage: the run these weights came from, then this one.
-                prior = Path(args.init_weights).resolve().parent.parent / "command.txt"
-                card = Path(args.init_weights).with_suffix(".json")  # a shipped model's sidecar
-                if prior.is_file():
-                    history = prior.read_text().strip() + "   # then, from its weights:\n"
-                elif Path(args.init_weights).suffix == ".onnx" and card.is_file():
-                    shipped = json.loads(card.read_text()).get("training", {}).get("command", "")
-                    if shipped:
-                        history = shipped.strip() + "   # then, from the shipped ONNX's weights:\n"
-            (args.out / "command.txt").write_text(history + command + "\n")
-            started = time.time()
-            run_dir = model_train(
-                data=args.data,
-                model=args.model,
-                imgsz=args.imgsz,
-                epochs=args.epochs,
-                hours=args.time,
-                device=args.device,
-                out=args.out,
-                batch=args.batch,
-                workers=args.workers,
-                patience=args.patience,
-                close_mosaic=args.close_mosaic,
-                cache=False if args.cache == "none" else args.cache,
-                threads=args.threads,
-                fraction=args.fraction,
-                init_weights=args.init_weights,
-                lr0=args.lr0,
-                warmup_epochs=args.warmup_epochs,
-                optimizer=args.optimizer,
-                lrf=args.lrf,
-                save_period=args.save_period,
-            )
-            logger.info("training finished in %.1f min: %s", (time.time() - started) / 60, run_dir)
-        if args.no_export:
-            return 0
-        result = run_export(
-            run_dir=run_dir,
-            data=args.data,
-            imgsz=None if args.export_only else args.imgsz,
-            device=args.device,
-            opset=args.opset,
-            ship_dir=MODELS_DIR if args.ship else None,
-            force=args.force,
-            average_last=args.average_last,
-        )
+        with _ultralytics_to_stderr(threads=args.threads):
+            result = _main_run(args=args, command=command)
     except TrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if result is None:
+        return 0
     print(
         json.dumps(
             {
@@ -898,6 +874,62 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     return 0
+
+
+def _main_run(*, args: argparse.Namespace, command: str) -> ExportResult | None:
+    """Train (unless --export-only), then export unless --no-export."""
+    if args.export_only:
+        run_dir = args.export_only
+    else:
+        args.out.mkdir(parents=True, exist_ok=True)
+        history = ""
+        if args.init_weights is not None:
+            # Record the whole lineage: the run these weights came from, then this one.
+            prior = Path(args.init_weights).resolve().parent.parent / "command.txt"
+            card = Path(args.init_weights).with_suffix(".json")  # a shipped model's sidecar
+            if prior.is_file():
+                history = prior.read_text().strip() + "   # then, from its weights:\n"
+            elif Path(args.init_weights).suffix == ".onnx" and card.is_file():
+                shipped = json.loads(card.read_text()).get("training", {}).get("command", "")
+                if shipped:
+                    history = shipped.strip() + "   # then, from the shipped ONNX's weights:\n"
+        (args.out / "command.txt").write_text(history + command + "\n")
+        started = time.time()
+        run_dir = model_train(
+            data=args.data,
+            model=args.model,
+            imgsz=args.imgsz,
+            epochs=args.epochs,
+            hours=args.time,
+            device=args.device,
+            out=args.out,
+            batch=args.batch,
+            workers=args.workers,
+            patience=args.patience,
+            close_mosaic=args.close_mosaic,
+            cache=False if args.cache == "none" else args.cache,
+            threads=args.threads,
+            fraction=args.fraction,
+            init_weights=args.init_weights,
+            lr0=args.lr0,
+            warmup_epochs=args.warmup_epochs,
+            optimizer=args.optimizer,
+            lrf=args.lrf,
+            save_period=args.save_period,
+        )
+        logger.info("training finished in %.1f min: %s", (time.time() - started) / 60, run_dir)
+    if args.no_export:
+        return None
+    return run_export(
+        run_dir=run_dir,
+        data=args.data,
+        imgsz=None if args.export_only else args.imgsz,
+        device=args.device,
+        opset=args.opset,
+        ship_dir=MODELS_DIR if args.ship else None,
+        force=args.force,
+        average_last=args.average_last,
+    )
 
 
 if __name__ == "__main__":

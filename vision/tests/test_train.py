@@ -229,3 +229,16 @@ def test_export_of_averaged_weights_says_so_on_the_card(tiny_run, tiny_dataset, 
     assert (run_dir / "weights" / "averaged.pt").is_file()
     card = (tmp_path / "ship" / "road_damage.md").read_text()
     assert "mean of the last stage's last 3 epochs (1-3" in card and "fitness" not in card
+
+
+def test_cli_prints_one_json_line_on_stdout_and_ultralytics_on_stderr(tiny_run, tiny_dataset, capfd):
+    from vision.train import main
+
+    run_dir = tiny_run.onnx_path.parent.parent
+    assert main(["--export-only", str(run_dir), "--data", str(tiny_dataset), "--no-ship"]) == 0
+    out, err = capfd.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 1, out[:500]
+    result = json.loads(lines[0])
+    assert result["shipped"] is False and result["frame"] == "letterbox" and 0 <= result["map50"] <= 1
+    assert "mAP50" in err  # its validation progress went to stderr
