@@ -166,8 +166,9 @@ def calibration_batches(*, images: Iterable[Path], imgsz: int, batch: int = 8, l
         yield torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float() / 255.0
 
 
-def checkpoint_write(*, model, path: Path, train_args: dict | None = None) -> Path:
-    """Save `model` as an ultralytics checkpoint (`YOLO(path)` loads it; `--init-weights` trains on from it)."""
+def checkpoint_write(*, model, path: Path, train_args: dict | None = None, extra: dict | None = None) -> Path:
+    """Save `model` as an ultralytics checkpoint (`YOLO(path)` loads it; `--init-weights` trains on from it);
+    `extra` entries are stored beside ultralytics' own."""
     import copy
     import datetime as dt
 
@@ -186,6 +187,7 @@ def checkpoint_write(*, model, path: Path, train_args: dict | None = None) -> Pa
             "train_args": dict(train_args or {"task": "detect"}),
             "date": dt.datetime.now(dt.UTC).isoformat(),
             "version": "city-ops vision.onnx_weights",
+            **(extra or {}),
         },
         path,
     )

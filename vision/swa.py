@@ -70,11 +70,10 @@ def weights_average(*, checkpoints: Iterable[Path]):
     return model.eval()
 
 
-def run_average(*, run_dir: Path, last: int) -> Path:
-    """Average a run's last ``last`` epochs into ``run_dir/weights/averaged.pt`` and return its path; the
-    checkpoint's ``averaged`` entry says which epochs went in."""
-    import torch
-    from ultralytics.nn.tasks import torch_safe_load
+def run_average(*, run_dir: Path, last: int) -> tuple[Path, list[int]]:
+    """Average a run's last ``last`` epochs into ``run_dir/weights/averaged.pt``; return its path and the
+    epochs that went in (also stored in the checkpoint as ``averaged``)."""
+    import yaml
 
     from vision.onnx_weights import checkpoint_write
 
@@ -82,10 +81,8 @@ def run_average(*, run_dir: Path, last: int) -> Path:
     epochs = [e for e, _ in chosen]
     logger.info("averaging the weights of epochs %d-%d of %s", epochs[0], epochs[-1], run_dir)
     model = weights_average(checkpoints=[p for _, p in chosen])
-    newest, _ = torch_safe_load(str(chosen[-1][1]))
-    out = checkpoint_write(model=model, path=Path(run_dir) / "weights" / "averaged.pt",
-                           train_args=newest.get("train_args"))
-    ckpt = torch.load(out, map_location="cpu", weights_only=False)
-    ckpt["averaged"] = {"epochs": epochs}
-    torch.save(ckpt, out)
-    return out
+    args_file = Path(run_dir) / "args.yaml"  # the settings ultralytics also stores in each checkpoint
+    train_args = (yaml.safe_load(args_file.read_text()) or {}) if args_file.is_file() else None
+    out = checkpoint_write(model=model, path=Path(run_dir) / "weights" / "averaged.pt", train_args=train_args,
+                           extra={"averaged": {"epochs": epochs}})
+    return out, epochs

@@ -474,10 +474,9 @@ def run_export(
         from vision.swa import AverageError, run_average
 
         try:
-            weights = run_average(run_dir=run_dir, last=average_last)
+            weights, epochs = run_average(run_dir=run_dir, last=average_last)
         except AverageError as exc:
             raise TrainError(str(exc)) from exc
-        epochs = [int(e) for e in _checkpoint_averaged(weights)["epochs"]]
         averaged = {"first": epochs[0], "last": epochs[-1], "count": len(epochs)}
     metrics = _val_measure(weights=weights, data_yaml=data_yaml, imgsz=imgsz, device=device)
     onnx_file = Path(
@@ -531,12 +530,6 @@ def run_export(
         size_bytes=target.stat().st_size,
         extra=extra,
     )
-
-
-def _checkpoint_averaged(weights: Path) -> dict[str, Any]:
-    import torch
-
-    return torch.load(weights, map_location="cpu", weights_only=False).get("averaged") or {}
 
 
 def _shipped_map50(ship_dir: Path, *, data_yaml: Path, device: str = "cpu") -> float | None:

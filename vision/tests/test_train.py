@@ -226,7 +226,10 @@ def test_export_of_averaged_weights_says_so_on_the_card(tiny_run, tiny_dataset, 
         run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64, average_last=5)
     result = run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64, average_last=3, ship_dir=tmp_path / "ship")
     assert result.extra["averaged_epochs"] == {"first": 1, "last": 3, "count": 3}
-    assert (run_dir / "weights" / "averaged.pt").is_file()
+    import torch
+
+    saved = torch.load(run_dir / "weights" / "averaged.pt", map_location="cpu", weights_only=False)
+    assert saved["averaged"] == {"epochs": [1, 2, 3]} and saved["train_args"]["imgsz"] == 64
     card = (tmp_path / "ship" / "road_damage.md").read_text()
     assert "mean of the last stage's last 3 epochs (1-3" in card and "fitness" not in card
 
