@@ -45,6 +45,33 @@ class TrainError(Exception):
     """Raised when the training inputs are unusable (missing dataset, missing run directory...)."""
 
 
+# Ultralytics' augmentation and loss settings that `--aug KEY=VALUE` may change (all numbers). The list is
+# closed on purpose: a typo ("mixp=0.1") would otherwise be passed on and fail deep inside ultralytics, or a
+# setting that downloads (pretrained, model) could slip in.
+AUG_KEYS = (
+    "hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective", "flipud", "fliplr",
+    "mosaic", "mixup", "cutmix", "multi_scale", "box", "cls", "dfl", "weight_decay", "momentum",
+)
+
+
+def aug_parse(*, items: list[str]) -> dict[str, float]:
+    """Parse ``KEY=VALUE`` augmentation settings into ultralytics keyword arguments (TrainError if bad)."""
+    out: dict[str, float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in AUG_KEYS:
+            raise TrainError(f"--aug {item!r}: expected KEY=VALUE with KEY one of {', '.join(AUG_KEYS)}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise TrainError(f"--aug {item!r}: {value!r} is not a number") from None
+        if number < 0:
+            raise TrainError(f"--aug {item!r}: must not be negative")
+        out[key] = number
+    return out
+
+
 @dataclass
 class ValMetrics:
     """Validation figures measured by ``ultralytics val`` on the validation split."""
@@ -195,8 +222,12 @@ def model_train(
     optimizer: str = "auto",
     lrf: float | None = None,
     save_period: int = -1,
+    aug: dict[str, float] | None = None,
 ) -> Path:
-    """Train ``model`` (a YAML architecture, from scratch) and return the run directory (holds weights/best.pt)."""
+    """Train ``model`` (a YAML architecture, from scratch) and return the run directory (holds weights/best.pt).
+
+    ``aug`` overrides ultralytics' augmentation and loss settings (keys from AUG_KEYS, see ``aug_parse``).
+    """
     if not str(model).endswith((".yaml", ".yml")):
         raise TrainError("train from an architecture .yaml: a .pt name would download pretrained weights")
     ultralytics_offline_prepare(threads=threads)
@@ -254,6 +285,7 @@ def model_train(
         kwargs["lrf"] = lrf
     if save_period > 0:
         kwargs["save_period"] = save_period  # weights/epoch<N>.pt, what `--average-last` averages
+    kwargs.update(aug or {})
     yolo.train(trainer=_engine_val_trainer(), **kwargs)
     return out
 
@@ -696,6 +728,10 @@ def model_card_render(
             "warmup_epochs",
             "mosaic",
             "close_mosaic",
+            "mixup",
+            "cutmix",
+            "multi_scale",
+            "degrees",
             "fliplr",
             "hsv_h",
             "hsv_s",
@@ -804,6 +840,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="export the mean of the last K epochs' weights (needs --save-period 1) instead of best.pt",
     )
     p.add_argument("--optimizer", default="auto", help="auto, SGD, AdamW... (auto ignores --lr0)")
+    p.add_argument(
+        "--aug", action="append", default=[], metavar="KEY=VALUE",
+        help="an ultralytics augmentation or loss setting, repeatable (e.g. mixup=0.1 multi_scale=0.25): "
+        + ", ".join(AUG_KEYS),
+    )
     p.add_argument("--out", type=Path, default=WORK_DIR / "runs" / "potholes")
     p.add_argument(
         "--export-only", type=Path, default=None, metavar="RUN_DIR", help="skip training; export RUN_DIR"
@@ -874,6 +915,7 @@ def _main_run(*, args: argparse.Namespace, command: str) -> ExportResult | None:
     if args.export_only:
         run_dir = args.export_only
     else:
+        aug = aug_parse(items=args.aug)  # before anything is written: a bad setting leaves no run directory
         args.out.mkdir(parents=True, exist_ok=True)
         history = ""
         if args.init_weights is not None:
@@ -909,6 +951,7 @@ def _main_run(*, args: argparse.Namespace, command: str) -> ExportResult | None:
             optimizer=args.optimizer,
             lrf=args.lrf,
             save_period=args.save_period,
+            aug=aug,
         )
         logger.info("training finished in %.1f min: %s", (time.time() - started) / 60, run_dir)
     if args.no_export:

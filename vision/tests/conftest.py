@@ -58,6 +58,7 @@ def tiny_run(tiny_dataset, tmp_path_factory):
         workers=0,
         cache=False,
         verbose=False,
+        aug={"mixup": 0.05, "degrees": 2.0},  # reach ultralytics and the card (test_train)
     )
     return run_export(run_dir=run_dir, data=tiny_dataset, imgsz=64)
 

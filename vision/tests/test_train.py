@@ -8,7 +8,7 @@ import json
 import onnxruntime as ort
 import pytest
 
-from vision.train import TrainError, ValMetrics, dataset_yaml_write, model_card_render, model_train
+from vision.train import TrainError, ValMetrics, aug_parse, dataset_yaml_write, model_card_render, model_train
 
 
 def test_tiny_epoch_trains_and_exports_onnx_with_metadata(tiny_run):
@@ -25,6 +25,35 @@ def test_tiny_epoch_trains_and_exports_onnx_with_metadata(tiny_run):
     assert m.images == 4 and m.instances == 8
     assert m.frame == "letterbox"
     assert m.map50_low is not None and 0 <= m.map50_low <= m.map50_high <= 1
+
+
+def test_augmentation_settings_reach_ultralytics_and_the_card(tiny_run):
+    import yaml
+
+    run_args = yaml.safe_load((tiny_run.onnx_path.parent.parent / "args.yaml").read_text())
+    assert run_args["mixup"] == 0.05 and run_args["degrees"] == 2.0
+    card = model_card_render(metrics=tiny_run.metrics, imgsz=64, extra=tiny_run.extra, command=None, args=run_args)
+    assert "mixup=0.05" in card and "degrees=2.0" in card
+
+
+def test_aug_parse_accepts_known_numbers_and_names_what_is_wrong():
+    assert aug_parse(items=["mixup=0.1", "multi-scale=0.25"]) == {"mixup": 0.1, "multi_scale": 0.25}
+    with pytest.raises(TrainError, match="KEY=VALUE"):
+        aug_parse(items=["mixp=0.1"])
+    with pytest.raises(TrainError, match="KEY=VALUE"):
+        aug_parse(items=["pretrained=1"])  # not an augmentation: would fetch weights
+    with pytest.raises(TrainError, match="not a number"):
+        aug_parse(items=["mixup=lots"])
+    with pytest.raises(TrainError, match="negative"):
+        aug_parse(items=["scale=-1"])
+
+
+def test_cli_rejects_a_bad_augmentation_before_writing_anything(tmp_path, capfd):
+    from vision.train import main
+
+    out = tmp_path / "run"
+    assert main(["--aug", "mixp=0.1", "--out", str(out), "--data", str(tmp_path)]) == 2
+    assert "mixp" in capfd.readouterr().err and not out.exists()
 
 
 def test_map50_interval_resamples_images():
