@@ -287,10 +287,9 @@ class BlockTrip(models.Model):
 # ------------------------------------------------------------------------------------------------ realtime
 
 
-class VehiclePosition(models.Model):
-    """Every reported position (history), as received from GTFS-Realtime or a JSON AVL ping."""
+class _ReportedPosition(models.Model):
+    """The fields of one vehicle report, shared by the history (VehiclePosition) and the latest (VehicleState)."""
 
-    feed = models.ForeignKey(Feed, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     vehicle_id = models.CharField(max_length=100)
     label = models.CharField(max_length=100, blank=True)
     route_id = models.CharField(max_length=100, blank=True)
@@ -301,29 +300,28 @@ class VehiclePosition(models.Model):
     current_stop_sequence = models.IntegerField(null=True, blank=True)
     stop_id = models.CharField(max_length=100, blank=True)
     observed_at = models.DateTimeField()
-    received_at = models.DateTimeField(auto_now_add=True)
     source = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class VehiclePosition(_ReportedPosition):
+    """Every reported position (history), as received from GTFS-Realtime or a JSON AVL ping."""
+
+    # history outlives a deleted feed; the latest state (below) goes with it
+    feed = models.ForeignKey(Feed, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["vehicle_id", "observed_at"]), models.Index(fields=["observed_at"])]
 
 
-class VehicleState(models.Model):
+class VehicleState(_ReportedPosition):
     """The latest position of each vehicle (per feed), with where the evaluation placed it."""
 
     feed = models.ForeignKey(Feed, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    vehicle_id = models.CharField(max_length=100)
-    label = models.CharField(max_length=100, blank=True)
-    route_id = models.CharField(max_length=100, blank=True)
-    trip_id = models.CharField(max_length=120, blank=True)
-    direction_id = models.SmallIntegerField(null=True, blank=True)
-    geom = models.PointField(srid=4326)
-    bearing = models.FloatField(null=True, blank=True)
-    current_stop_sequence = models.IntegerField(null=True, blank=True)
-    stop_id = models.CharField(max_length=100, blank=True)
-    observed_at = models.DateTimeField()
-    received_at = models.DateTimeField()
-    source = models.CharField(max_length=20, blank=True)
+    received_at = models.DateTimeField()  # copied from the position it reflects
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["feed", "vehicle_id"], nulls_distinct=False,

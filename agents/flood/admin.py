@@ -2,6 +2,8 @@
 read-only here: they change through the agent and the flood panel, which keep the audit trail."""
 from django.contrib.gis import admin
 
+from city_ops.core.admin import ReadOnlyAdmin
+
 from .models import Alert, AlertEvent, CapImport, Drill, FloodZone, Sensor, Series
 
 
@@ -26,17 +28,6 @@ class FloodZoneAdmin(admin.GISModelAdmin):
     list_display = ["code", "name", "kind", "level", "standby_until"]
     list_filter = ["kind"]
     filter_horizontal = ["assigned_sensors"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Alert)

@@ -3,6 +3,8 @@ pickups, readings and the fill model are read-only here: they change through the
 crews' phones, which keep the audit trail and the checker's verdict."""
 from django.contrib.gis import admin
 
+from city_ops.core.admin import ReadOnlyAdmin
+
 from .models import Bin, CollectionPlan, Crew, Depot, DisposalSite, FillModel, FillReading, Pickup, Truck
 
 
@@ -35,17 +37,6 @@ class DepotAdmin(admin.GISModelAdmin):
 @admin.register(DisposalSite)
 class DisposalSiteAdmin(admin.GISModelAdmin):
     list_display = ["name", "opens", "closes", "unload_min"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CollectionPlan)
