@@ -2,6 +2,8 @@
 detected and re-run."""
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
@@ -9,6 +11,7 @@ from django.db import transaction
 
 from agents.core.models import AgentRun
 from agents.core.services import agent_run_create, agent_run_reap
+from city_ops.core.models import AuditEntry
 from tests.fixtures import WorkerProcess, run_wait
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
@@ -46,20 +49,66 @@ def test_duplicate_delivery_runs_once(celery_worker_proc):
     assert run.kpis.filter(name="road_km").count() == 1
 
 
-def test_dead_worker_run_is_reaped_and_rerun(celery_worker_proc):
-    _load_city()
+# The dead-after window, shortened for the worker subprocesses (they read the environment) and for the
+# reaper in this process; beat's interval is emulated by calling the reaper every REAP_EVERY_S.
+DEAD_AFTER_S = 3
+REAP_EVERY_S = 1.0
+
+
+@pytest.fixture
+def short_dead_window(monkeypatch, settings):
+    monkeypatch.setenv("CITY_OPS_RUN_DEAD_AFTER_S", str(DEAD_AFTER_S))
+    settings.CITY_OPS_RUN_DEAD_AFTER_S = DEAD_AFTER_S
+    settings.CITY_OPS_RUN_STALE_AFTER_S = 1  # the old age limit, far below these runs' length
+
+
+def _reap_until(predicate, *, timeout: float) -> float:
+    """Tick the reaper like beat until `predicate()` holds; the seconds it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        agent_run_reap()
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(REAP_EVERY_S)
+    raise AssertionError(f"not reached in {timeout} s")
+
+
+def _back_to_work(run_id: int, *, dead_worker: str) -> bool:
+    run = AgentRun.objects.get(pk=run_id)
+    return run.status == "pending" or run.claimed_by not in ("", dead_worker)
+
+
+def test_dead_workers_run_is_back_within_the_window_and_redone_once(short_dead_window, celery_worker_proc):
     run, _ = agent_run_create(agent="demo", trigger="manual", params={"sleep_s": 30})
-    run_wait(run.pk, timeout=30, statuses=("running",))
-    celery_worker_proc.kill()  # the machine dies mid-run
-    AgentRun.objects.filter(pk=run.pk).update(params={"sleep_s": 0})
-    time.sleep(0.5)
-    assert AgentRun.objects.get(pk=run.pk).status == "running"  # nobody knows yet
-    # The heartbeat stops; with a short staleness window the reaper frees and re-enqueues the run.
-    time.sleep(2.0)
-    assert agent_run_reap(stale_after_s=1) == [run.pk]
+    run = run_wait(run.pk, timeout=30, statuses=("running",))
+    host, pid = run.claimed_by.rsplit(":", 1)
+    assert int(pid) == celery_worker_proc.proc.pid  # the claim names the process executing it
+    AgentRun.objects.filter(pk=run.pk).update(params={"sleep_s": 1})  # the re-run need not sleep as long
+    os.kill(int(pid), signal.SIGKILL)  # the machine dies mid-run
+    celery_worker_proc.proc.wait(10)
     second = WorkerProcess(name="second").start()
     try:
+        # Back in a queue within the window plus one reaper tick (plus the tick's own time), not minutes.
+        took = _reap_until(lambda: _back_to_work(run.pk, dead_worker=run.claimed_by), timeout=30)
+        assert took <= DEAD_AFTER_S + REAP_EVERY_S + 2, took
         run = run_wait(run.pk, timeout=60)
+        _reap_until(lambda: True, timeout=1)  # later ticks change nothing
+        run.refresh_from_db()
         assert run.status == "succeeded" and run.attempts == 2
+        assert AuditEntry.objects.filter(action="agent_run.reaped", object_id=str(run.pk)).count() == 1
+        lost, redone = run.attempt_history.all()
+        assert (lost.worker, lost.outcome) == (f"{host}:{pid}", "worker_lost")
+        assert redone.outcome == "succeeded" and redone.worker.endswith(f":{second.proc.pid}")
+        assert run.started_at == lost.started_at and lost.ended_at <= redone.started_at
     finally:
         second.stop()
+
+
+def test_live_slow_run_is_never_reaped(short_dead_window, celery_worker_proc):
+    run, _ = agent_run_create(agent="demo", trigger="manual", params={"sleep_s": 4 * DEAD_AFTER_S})
+    run_wait(run.pk, timeout=30, statuses=("running",))
+    _reap_until(lambda: AgentRun.objects.get(pk=run.pk).status != "running", timeout=60)
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.attempts == 1, run.error
+    assert run.duration_s > 4 * DEAD_AFTER_S
+    assert [a.outcome for a in run.attempt_history.all()] == ["succeeded"]

@@ -5,6 +5,7 @@ import datetime as dt
 import json
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -12,8 +13,11 @@ from django.utils import timezone
 from agents.core.base import Agent
 from agents.core.models import AgentRun, RunKpi
 from agents.core.registry import UnknownAgentError, _agents, register
-from agents.core.services import agent_run_create, agent_run_execute, agent_run_reap, event_dispatch
+from agents.core.services import (
+    _liveness_key, _run_release, agent_run_claim, agent_run_create, agent_run_execute, agent_run_reap, event_dispatch,
+)
 from city_ops.city.services import city_event_publish
+from city_ops.core.testing import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -60,29 +64,94 @@ def test_failure_is_recorded_not_retried(db, failing_agent):
     assert out.status == "failed" and "bad input row 7" in out.error
 
 
-def test_reaper_frees_a_dead_workers_run(demo_city):
+def _running(run, *, worker: str, heartbeat_age_s: float, attempts: int = 1) -> None:
+    AgentRun.objects.filter(pk=run.pk).update(
+        status="running", claimed_by=worker, attempts=attempts,
+        heartbeat_at=timezone.now() - dt.timedelta(seconds=heartbeat_age_s))
+
+
+def test_reaper_frees_a_dead_workers_run(db):
     run, _ = agent_run_create(agent="demo", enqueue=False)
-    AgentRun.objects.filter(pk=run.pk).update(status="running", claimed_by="dead-host", attempts=1,
-                                              heartbeat_at=timezone.now() - dt.timedelta(minutes=30))
+    _running(run, worker="dead-host:41", heartbeat_age_s=60)
     fresh, _ = agent_run_create(agent="demo", enqueue=False)
-    AgentRun.objects.filter(pk=fresh.pk).update(status="running", claimed_by="alive", attempts=1,
-                                                heartbeat_at=timezone.now())
-    reaped = agent_run_reap(stale_after_s=300)
+    _running(fresh, worker="alive:42", heartbeat_age_s=0)
+    reaped = agent_run_reap(dead_after_s=40)
     assert reaped == [run.pk]
     run.refresh_from_db()
-    assert run.status == "pending" and "dead-host" in run.error
+    assert run.status == "pending" and "dead-host:41" in run.error
     assert AgentRun.objects.get(pk=fresh.pk).status == "running"
+    assert agent_run_reap(dead_after_s=40) == []  # re-queued once, not again by the next tick
     # It then runs to completion like any pending run.
     assert agent_run_execute(run_id=run.pk).status == "succeeded"
 
 
-def test_reaper_gives_up_after_max_attempts(demo_city):
+def test_a_live_workers_run_is_never_reaped_however_old_its_heartbeat(db):
+    """The liveness key alone keeps a run: a database that missed the heartbeat writes (a blip, a lock)
+    does not make a live worker's run look dead."""
     run, _ = agent_run_create(agent="demo", enqueue=False)
-    AgentRun.objects.filter(pk=run.pk).update(status="running", attempts=3,
-                                              heartbeat_at=timezone.now() - dt.timedelta(hours=1))
-    agent_run_reap(stale_after_s=60)
+    _running(run, worker="busy-host:43", heartbeat_age_s=3600)
+    cache.set(_liveness_key(run_id=run.pk, worker="busy-host:43"), 1, timeout=30)
+    try:
+        assert agent_run_reap(dead_after_s=40) == []
+        assert AgentRun.objects.get(pk=run.pk).status == "running"
+    finally:
+        cache.delete(_liveness_key(run_id=run.pk, worker="busy-host:43"))
+    assert agent_run_reap(dead_after_s=40) == [run.pk]  # the key gone too: now it is dead
+
+
+def test_reaper_gives_up_after_max_attempts(db):
+    run, _ = agent_run_create(agent="demo", enqueue=False)
+    _running(run, worker="dead-host:44", heartbeat_age_s=3600, attempts=3)
+    assert agent_run_reap(dead_after_s=40) == []
     run.refresh_from_db()
-    assert run.status == "failed" and "gave up" in run.error
+    assert run.status == "failed" and "gave up" in run.error and run.finished_at
+
+
+def test_attempts_keep_their_own_times_and_a_late_attempt_records_nothing(db):
+    """A re-done run keeps every attempt (worker, start, end, outcome); the run's start is the first
+    attempt's. An attempt taken back by the reaper that finishes late changes nothing: the run is the new
+    attempt's."""
+    run, _ = agent_run_create(agent="demo", enqueue=False)
+    first = agent_run_claim(run_id=run.pk, worker="host-a:1")
+    AgentRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - dt.timedelta(seconds=60))
+    assert agent_run_reap(dead_after_s=40) == [run.pk]
+    done = agent_run_execute(run_id=run.pk, worker="host-b:2")
+    assert done.status == "succeeded" and done.attempts == 2
+    assert done.started_at == first.started_at and done.duration_s >= 0
+    history = list(done.attempt_history.values_list("number", "worker", "outcome"))
+    assert history == [(1, "host-a:1", "worker_lost"), (2, "host-b:2", "succeeded")]
+    assert all(a.ended_at and a.duration_s >= 0 for a in done.attempt_history.all())
+    # host-a wakes up and reports a failure: ignored, the succeeded run stands.
+    assert not _run_release(run_id=run.pk, worker="host-a:1", outcome="failed", when=timezone.now(),
+                            status="failed", error="late")
+    assert AgentRun.objects.get(pk=run.pk).status == "succeeded"
+
+
+def test_run_detail_lists_its_attempts(db, users):
+    run, _ = agent_run_create(agent="demo", enqueue=False)
+    agent_run_claim(run_id=run.pk, worker="host-a:1")
+    AgentRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - dt.timedelta(seconds=60))
+    agent_run_reap(dead_after_s=40)
+    agent_run_execute(run_id=run.pk, worker="host-b:2")
+    body = client_for("dispatcher", users).get(f"/api/agents/runs/{run.pk}/").json()
+    assert [(a["number"], a["worker"], a["outcome"]) for a in body["attempt_history"]] == [
+        (1, "host-a:1", "worker_lost"), (2, "host-b:2", "succeeded")]
+    assert all(a["duration_s"] is not None for a in body["attempt_history"])
+    page = client_for("dispatcher", users).get("/runs/").content.decode()
+    assert "host-a:1" in page and "Worker lost" in page
+
+
+def test_recovery_bound_of_the_defaults_is_under_90_s(db):
+    """What docs/operations.md promises: the dead-after window plus the reaper's interval, with room for
+    the reaper's own queue wait."""
+    from django.conf import settings
+    from django_celery_beat.models import PeriodicTask
+
+    from agents.core.schedules import REAPER_TASK_NAME, schedules_sync
+
+    schedules_sync()
+    every_s = PeriodicTask.objects.get(name=REAPER_TASK_NAME).interval.every
+    assert settings.CITY_OPS_RUN_DEAD_AFTER_S + every_s <= 60
 
 
 def test_event_dispatch_runs_reacting_agents_once(demo_city, failing_agent):

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from city_ops.core.admin import ReadOnlyAdmin, ReadOnlyInline
 
-from .models import AgentRun, RunKpi
+from .models import AgentRun, AgentRunAttempt, RunKpi
 from .registry import UnknownAgentError
 from .services import agent_run_cancel, agent_run_create
 
@@ -17,6 +17,12 @@ from .services import agent_run_cancel, agent_run_create
 class RunKpiInline(ReadOnlyInline):
     model = RunKpi
     fields = ("name", "label", "value", "unit", "baseline")
+    readonly_fields = fields
+
+
+class AgentRunAttemptInline(ReadOnlyInline):
+    model = AgentRunAttempt
+    fields = ("number", "worker", "started_at", "ended_at", "outcome")
     readonly_fields = fields
 
 
@@ -37,7 +43,7 @@ class AgentRunAdmin(ReadOnlyAdmin):
     readonly_fields = ("agent", "run_date", "trigger", "reason", "params", "event", "created_by", "status",
                        "summary", "created_at", "enqueued_at", "claimed_by", "started_at", "heartbeat_at",
                        "finished_at", "attempts", "progress", "details", "error_pre")
-    inlines = (RunKpiInline,)
+    inlines = (AgentRunAttemptInline, RunKpiInline)
     actions = ("runs_cancel", "runs_again")
 
     @admin.display(description="duration")

@@ -65,6 +65,8 @@ class AgentRun(models.Model):
 
     @property
     def duration_s(self) -> float | None:
+        """From the first attempt's start to the end: what the run cost the city in time, a dead worker's
+        lost minutes included. Each attempt's own time is in `attempt_history`."""
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
@@ -76,6 +78,36 @@ class AgentRun(models.Model):
         if user_has_role(user, Role.DISPATCHER):
             return qs
         return qs.none()
+
+
+class AgentRunAttempt(models.Model):
+    """One execution of a run by one worker process: a run re-done after its worker died keeps the history
+    of the attempt that was lost (when, where, for how long), not only a counter."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        RETRIED = "retried"  # a transient error: the run went back to pending for Celery's retry
+        WORKER_LOST = "worker_lost"  # the reaper found the worker dead and took the run back
+
+    run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="attempt_history")
+    number = models.PositiveSmallIntegerField()
+    worker = models.CharField(max_length=200, help_text="host:pid of the process that executed it")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.RUNNING)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="one_attempt_per_run_number")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} attempt {self.number} ({self.outcome})"
+
+    @property
+    def duration_s(self) -> float | None:
+        return (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
 
 
 class RunKpi(models.Model):

@@ -7,6 +7,10 @@ import json
 
 from django.conf import settings
 
+REAPER_TASK_NAME = "runtime: reap stuck runs"
+# With CITY_OPS_RUN_DEAD_AFTER_S (40 s) this bounds a dead worker's run to 60 s before it is back in a queue.
+REAP_EVERY_S = 20
+
 
 def schedules_sync() -> list[str]:
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
@@ -33,7 +37,7 @@ def schedules_sync() -> list[str]:
         PeriodicTask.objects.create(**fields)
         created.append(name)
 
-    ensure("runtime: reap stuck runs", "agents.reap_stuck_runs", queue=Queue.DEFAULT.value, every_s=60)
+    ensure(REAPER_TASK_NAME, "agents.reap_stuck_runs", queue=Queue.DEFAULT.value, every_s=REAP_EVERY_S)
     ensure("notifications: escalate unacknowledged", "notifications.escalate", queue=Queue.DEFAULT.value, every_s=60)
     for agent in agents_all():
         for s in agent.schedules:

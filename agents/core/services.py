@@ -1,8 +1,10 @@
-"""The agent runtime's writes: create a run (the idempotency key), claim it, execute it, reap stuck ones."""
+"""The agent runtime's writes: create a run (the idempotency key), claim it, execute it, take back the runs
+of dead workers."""
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import socket
 import threading
 import time
@@ -10,8 +12,10 @@ import traceback
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
-from django.db.models import F, Q
+from django.core.cache import cache
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from city_ops.core.services import audit_record
@@ -19,12 +23,11 @@ from city_ops.core.timeutil import city_today
 
 from .base import AgentResult, RunContext
 from .errors import TRANSIENT_ERRORS
-from .models import AgentRun, RunKpi
+from .models import AgentRun, AgentRunAttempt, RunKpi
 from .registry import agent_get
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
-HEARTBEAT_S = 15
 
 
 def _enqueue(run: AgentRun) -> None:
@@ -71,13 +74,52 @@ def agent_run_create(
     return run, True
 
 
-def agent_run_claim(*, run_id: int, worker: str) -> bool:
-    """Claim a pending run with a conditional UPDATE: of two workers holding the same message, one wins."""
+def worker_identity() -> str:
+    """host:pid of the process executing runs (a prefork child, not the pool's parent): what the reaper
+    asks about, and what an operator finds in `ps` on that host."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_after_s() -> float:
+    return settings.CITY_OPS_RUN_DEAD_AFTER_S
+
+
+def _liveness_key(*, run_id: int, worker: str) -> str:
+    return f"agents:run-alive:{run_id}:{worker}"
+
+
+def agent_run_claim(*, run_id: int, worker: str) -> AgentRun | None:
+    """Claim a pending run with a conditional UPDATE (of two workers holding the same message, one wins) and
+    open its attempt. Returns the claimed run, or None when it was not pending.
+
+    `started_at` keeps the first attempt's start, so a re-done run's duration counts the time its dead
+    worker lost; each attempt's own start and end are rows of `AgentRunAttempt`."""
     now = timezone.now()
-    return AgentRun.objects.filter(pk=run_id, status=AgentRun.Status.PENDING).update(
-        status=AgentRun.Status.RUNNING, claimed_by=worker, started_at=now, heartbeat_at=now,
-        attempts=F("attempts") + 1, error="",
-    ) == 1
+    with transaction.atomic():
+        claimed = AgentRun.objects.filter(pk=run_id, status=AgentRun.Status.PENDING).update(
+            status=AgentRun.Status.RUNNING, claimed_by=worker, heartbeat_at=now, finished_at=None,
+            started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
+            attempts=F("attempts") + 1, error="",
+        )
+        if not claimed:
+            return None
+        run = AgentRun.objects.get(pk=run_id)
+        AgentRunAttempt.objects.create(run=run, number=run.attempts, worker=worker, started_at=now)
+    return run
+
+
+def _run_release(*, run_id: int, worker: str, outcome: str, when: dt.datetime, only_if: dict | None = None,
+                 **fields) -> bool:
+    """Move a run out of `running` and end the worker's attempt, in one transaction, only while the run is
+    still that worker's: an attempt taken back by the reaper that ends late, or a second reaper, changes
+    nothing. `only_if` narrows the condition further (the reaper's read of the heartbeat)."""
+    with transaction.atomic():
+        if not AgentRun.objects.filter(pk=run_id, status=AgentRun.Status.RUNNING, claimed_by=worker,
+                                       **(only_if or {})).update(**fields):
+            return False
+        AgentRunAttempt.objects.filter(run_id=run_id, worker=worker, ended_at__isnull=True).update(
+            ended_at=when, outcome=outcome)
+    return True
 
 
 def agent_run_progress(*, run_id: int, done: int, total: int, message: str = "") -> None:
@@ -86,34 +128,52 @@ def agent_run_progress(*, run_id: int, done: int, total: int, message: str = "")
 
 
 class _Heartbeat(threading.Thread):
-    """Touches heartbeat_at while a run executes, so the reaper can tell a long run from a dead worker."""
+    """The run's sign of life while it executes: every quarter of the dead-after window it refreshes a
+    liveness key in Redis that expires after the window, and the run's `heartbeat_at`. A killed process
+    stops both, so the reaper can tell a dead worker from a long run within the window, not after a guess
+    at the longest plan."""
 
-    def __init__(self, run_id: int):
+    def __init__(self, *, run_id: int, worker: str):
         super().__init__(daemon=True, name=f"heartbeat-{run_id}")
-        self.run_id = run_id
+        self.run_id, self.worker = run_id, worker
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        while not self.stop_event.wait(HEARTBEAT_S):
-            try:
-                AgentRun.objects.filter(pk=self.run_id, status=AgentRun.Status.RUNNING).update(heartbeat_at=timezone.now())
-            except Exception:  # the main thread will see a database problem itself
-                log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)
-            finally:
-                close_old_connections()
+        dead_after_s = _dead_after_s()
+        try:
+            while not self.stop_event.is_set() and self._beat(dead_after_s):
+                self.stop_event.wait(dead_after_s / 4)
+        finally:
+            connection.close()  # this thread's own connection, not the run's
+
+    def _beat(self, dead_after_s: float) -> bool:
+        """One beat; False once the run is no longer this worker's (the reaper took it back)."""
+        try:
+            cache.set(_liveness_key(run_id=self.run_id, worker=self.worker), 1, timeout=dead_after_s)
+            mine = AgentRun.objects.filter(pk=self.run_id, status=AgentRun.Status.RUNNING,
+                                           claimed_by=self.worker).update(heartbeat_at=timezone.now())
+        except Exception:  # the main thread will see a database or Redis problem itself; keep beating
+            log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)
+            return True
+        finally:
+            close_old_connections()
+        if not mine and not self.stop_event.is_set():
+            log.warning("run %s is no longer claimed by %s; its result here will be dropped", self.run_id, self.worker)
+        return bool(mine)
 
 
 def agent_run_execute(*, run_id: int, worker: str | None = None) -> AgentRun | None:
     """Run a claimed run to its end. Idempotent: a run that is not pending (done, or running elsewhere) is
     left alone and None is returned. Transient errors put the run back to pending and re-raise, so the
-    Celery task retries it; other errors fail the run with the traceback recorded."""
-    worker = worker or f"{socket.gethostname()}:{threading.get_ident()}"
-    if not agent_run_claim(run_id=run_id, worker=worker):
+    Celery task retries it; other errors fail the run with the traceback recorded. An attempt whose run
+    was taken back meanwhile (its worker looked dead) records nothing: the new attempt owns the run."""
+    worker = worker or worker_identity()
+    run = agent_run_claim(run_id=run_id, worker=worker)
+    if run is None:
         log.info("run %s is not pending; nothing to do", run_id)
         return None
-    run = AgentRun.objects.get(pk=run_id)
     agent = agent_get(run.agent)
-    beat = _Heartbeat(run_id)
+    beat = _Heartbeat(run_id=run_id, worker=worker)
     beat.start()
     started = time.perf_counter()
     try:
@@ -122,26 +182,33 @@ def agent_run_execute(*, run_id: int, worker: str | None = None) -> AgentRun | N
             raise TypeError(f"agent {agent.name} returned {type(result).__name__}, not AgentResult")
     except TRANSIENT_ERRORS as exc:
         beat.stop_event.set()
-        AgentRun.objects.filter(pk=run_id).update(
-            status=AgentRun.Status.PENDING if run.attempts < MAX_ATTEMPTS else AgentRun.Status.FAILED,
-            error=f"transient: {exc}"[:2000], claimed_by="", finished_at=None)
+        retry = run.attempts < MAX_ATTEMPTS
+        _run_release(run_id=run_id, worker=worker, outcome=AgentRunAttempt.Outcome.RETRIED, when=timezone.now(),
+                     status=AgentRun.Status.PENDING if retry else AgentRun.Status.FAILED,
+                     error=f"transient: {exc}"[:2000], claimed_by="", finished_at=None if retry else timezone.now())
         raise
     except Exception as exc:
         beat.stop_event.set()
         log.exception("agent %s run %s failed", agent.name, run_id)
-        AgentRun.objects.filter(pk=run_id).update(
-            status=AgentRun.Status.FAILED, finished_at=timezone.now(),
-            error="".join(traceback.format_exception(exc))[-4000:])
+        _run_release(run_id=run_id, worker=worker, outcome=AgentRunAttempt.Outcome.FAILED, when=timezone.now(),
+                     status=AgentRun.Status.FAILED, finished_at=timezone.now(),
+                     error="".join(traceback.format_exception(exc))[-4000:])
         return AgentRun.objects.get(pk=run_id)
     finally:
         beat.stop_event.set()
     with transaction.atomic():
         run = AgentRun.objects.select_for_update().get(pk=run_id)
+        if run.status != AgentRun.Status.RUNNING or run.claimed_by != worker:
+            log.warning("run %s was taken back from %s while it ran; this attempt's result is dropped",
+                        run_id, worker)
+            return run
         run.status = AgentRun.Status.SUCCEEDED
         run.finished_at = timezone.now()
         run.summary = result.summary[:300]
         run.details = {**result.details, "elapsed_s": round(time.perf_counter() - started, 3)}
         run.save()
+        AgentRunAttempt.objects.filter(run=run, worker=worker, ended_at__isnull=True).update(
+            ended_at=run.finished_at, outcome=AgentRunAttempt.Outcome.SUCCEEDED)
         run.kpis.all().delete()
         RunKpi.objects.bulk_create([
             RunKpi(run=run, agent=run.agent, run_date=run.run_date, name=k.name, label=k.label or k.name,
@@ -152,29 +219,45 @@ def agent_run_execute(*, run_id: int, worker: str | None = None) -> AgentRun | N
     return run
 
 
-def agent_run_reap(*, stale_after_s: int | None = None, now: dt.datetime | None = None) -> list[int]:
-    """Free runs whose worker died (running, heartbeat stale) and re-enqueue them; fail those out of
-    attempts. Also re-enqueue pending runs whose message was lost (enqueued long ago, never claimed)."""
-    stale_after_s = stale_after_s or settings.CITY_OPS_RUN_STALE_AFTER_S
+def _runs_with_live_worker(runs: list[AgentRun]) -> set[int]:
+    """Ids of the runs whose executing process still refreshes its liveness key."""
+    keys = {_liveness_key(run_id=r.pk, worker=r.claimed_by): r.pk for r in runs}
+    return {keys[k] for k in cache.get_many(list(keys))}
+
+
+def agent_run_reap(*, dead_after_s: float | None = None, resend_after_s: float | None = None,
+                   now: dt.datetime | None = None) -> list[int]:
+    """Take back runs whose worker is dead and re-enqueue them (fail those out of attempts); re-send
+    pending runs whose message was lost (enqueued long ago, never claimed).
+
+    A running run's worker is dead when both of its signs of life are older than `dead_after_s`: the
+    liveness key in Redis and `heartbeat_at` in the database. Either one fresh keeps the run, so a blip
+    of one store never reaps a live run, and a live run is never reaped however long it runs."""
+    dead_after_s = dead_after_s or _dead_after_s()
+    resend_after_s = resend_after_s or settings.CITY_OPS_RUN_STALE_AFTER_S
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=stale_after_s)
     reaped: list[int] = []
-    stuck = AgentRun.objects.filter(status=AgentRun.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True))
-    for run in stuck:
-        if run.attempts >= MAX_ATTEMPTS:
-            AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.RUNNING).update(
-                status=AgentRun.Status.FAILED, finished_at=now,
-                error=f"worker {run.claimed_by} stopped answering; gave up after {run.attempts} attempts")
+    silent = list(AgentRun.objects.filter(status=AgentRun.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=now - timedelta(seconds=dead_after_s)) | Q(heartbeat_at__isnull=True)))
+    alive = _runs_with_live_worker(silent)
+    for run in silent:
+        if run.pk in alive:
             continue
-        # Conditional: only if nobody touched it since we read it.
-        if AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.RUNNING, heartbeat_at=run.heartbeat_at).update(
-                status=AgentRun.Status.PENDING, claimed_by="",
-                error=f"worker {run.claimed_by} stopped answering at {run.heartbeat_at}; re-queued"):
+        gave_up = run.attempts >= MAX_ATTEMPTS
+        note = (f"worker {run.claimed_by} stopped answering; gave up after {run.attempts} attempts" if gave_up
+                else f"worker {run.claimed_by} stopped answering at {run.heartbeat_at}; re-queued")
+        # Conditional on our read (same worker, same heartbeat): two reapers re-queue a run once.
+        released = _run_release(
+            run_id=run.pk, worker=run.claimed_by, outcome=AgentRunAttempt.Outcome.WORKER_LOST, when=now,
+            only_if={"heartbeat_at": run.heartbeat_at}, error=note,
+            **({"status": AgentRun.Status.FAILED, "finished_at": now} if gave_up
+               else {"status": AgentRun.Status.PENDING, "claimed_by": ""}))
+        if released and not gave_up:
             audit_record(action="agent_run.reaped", obj=run, actor_label="reaper")
             _enqueue(run)
             reaped.append(run.pk)
-    lost = AgentRun.objects.filter(status=AgentRun.Status.PENDING, enqueued_at__lt=cutoff)
+    lost = AgentRun.objects.filter(status=AgentRun.Status.PENDING,
+                                   enqueued_at__lt=now - timedelta(seconds=resend_after_s))
     for run in lost:
         _enqueue(run)
         reaped.append(run.pk)

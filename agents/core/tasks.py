@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 from celery import shared_task
 
@@ -13,13 +12,13 @@ from .errors import TRANSIENT_ERRORS
 
 
 @shared_task(
-    name="agents.run_agent", bind=True, acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+    name="agents.run_agent", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=5, retry_backoff_max=300, retry_jitter=True, max_retries=5,
 )
-def run_agent(self, run_id: int) -> str:
+def run_agent(run_id: int) -> str:
     from .services import agent_run_execute
 
-    run = agent_run_execute(run_id=run_id, worker=f"{socket.gethostname()}:{self.request.id}")
+    run = agent_run_execute(run_id=run_id)
     return run.status if run else "skipped"
 
 

@@ -167,7 +167,7 @@ def workorders_geojson(request):
 
 @role_required(Role.DISPATCHER)
 def runs(request):
-    qs = AgentRun.objects.restrict(request.user).prefetch_related("kpis")
+    qs = AgentRun.objects.restrict(request.user).prefetch_related("kpis", "attempt_history")
     agent = request.GET.get("agent", "")
     status = request.GET.get("status", "")
     if agent:

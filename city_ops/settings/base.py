@@ -140,6 +140,11 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = CITY_TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = True
+# A running run whose worker showed no sign of life (liveness key, heartbeat) for this long is taken back;
+# the heartbeat beats every quarter of it. With the reaper every 20 s a dead worker's run is back within
+# 60 s (docs/operations.md "Recovery after a dead worker").
+CITY_OPS_RUN_DEAD_AFTER_S = env.int("CITY_OPS_RUN_DEAD_AFTER_S", default=40)
+# A pending run not claimed this long after it was sent has its message sent again (a lost message).
 CITY_OPS_RUN_STALE_AFTER_S = env.int("CITY_OPS_RUN_STALE_AFTER_S", default=300)
 
 CACHES = {

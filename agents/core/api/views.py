@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from city_ops.core.permissions import IsDispatcher
 from city_ops.core.timeutil import date_parse
 
-from ..models import AgentRun, RunKpi
+from ..models import AgentRun, AgentRunAttempt, RunKpi
 from ..registry import UnknownAgentError, agent_names, agents_all
 from ..services import agent_run_create
 
@@ -21,15 +21,24 @@ class KpiSerializer(serializers.ModelSerializer):
         fields = ["name", "label", "value", "unit", "baseline"]
 
 
+class AgentRunAttemptSerializer(serializers.ModelSerializer):
+    duration_s = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = AgentRunAttempt
+        fields = ["number", "worker", "started_at", "ended_at", "duration_s", "outcome"]
+
+
 class AgentRunSerializer(serializers.ModelSerializer):
     kpis = KpiSerializer(many=True, read_only=True)
-    duration_s = serializers.FloatField(read_only=True)
+    duration_s = serializers.FloatField(read_only=True, allow_null=True)
+    attempt_history = AgentRunAttemptSerializer(many=True, read_only=True)
 
     class Meta:
         model = AgentRun
         fields = ["id", "agent", "run_date", "trigger", "reason", "params", "status", "created_at", "started_at",
-                  "finished_at", "duration_s", "attempts", "error", "summary", "progress_done", "progress_total",
-                  "progress_message", "kpis"]
+                  "finished_at", "duration_s", "attempts", "attempt_history", "error", "summary", "progress_done",
+                  "progress_total", "progress_message", "kpis"]
 
 
 class AgentRunCreateSerializer(serializers.Serializer):
@@ -55,7 +64,7 @@ class AgentRunListView(generics.ListAPIView):
     serializer_class = AgentRunSerializer
 
     def get_queryset(self):
-        qs = AgentRun.objects.restrict(self.request.user, "view").prefetch_related("kpis")
+        qs = AgentRun.objects.restrict(self.request.user, "view").prefetch_related("kpis", "attempt_history")
         if agent := self.request.query_params.get("agent"):
             qs = qs.filter(agent=agent)
         return qs
@@ -78,7 +87,7 @@ class AgentRunDetailView(generics.RetrieveAPIView):
     serializer_class = AgentRunSerializer
 
     def get_queryset(self):
-        return AgentRun.objects.restrict(self.request.user, "view").prefetch_related("kpis")
+        return AgentRun.objects.restrict(self.request.user, "view").prefetch_related("kpis", "attempt_history")
 
 
 class AgentListView(APIView):

@@ -25,6 +25,9 @@ STATUS_LABELS = {
     "running": _("Running"),
     "succeeded": _("Succeeded"),
     "failed": _("Failed"),
+    # a run's attempts (besides running, succeeded, failed)
+    "retried": _("Retried"),
+    "worker_lost": _("Worker lost"),
     # deliveries
     "sent": _("Sent"),
 }
