@@ -14,7 +14,13 @@ from agents.core.base import Agent
 from agents.core.models import AgentRun, RunKpi
 from agents.core.registry import UnknownAgentError, _agents, register
 from agents.core.services import (
-    _liveness_key, _run_release, agent_run_claim, agent_run_create, agent_run_execute, agent_run_reap, event_dispatch,
+    _liveness_key,
+    _run_release,
+    agent_run_claim,
+    agent_run_create,
+    agent_run_execute,
+    agent_run_reap,
+    event_dispatch,
 )
 from city_ops.city.services import city_event_publish
 from city_ops.core.testing import client_for
