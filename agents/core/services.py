@@ -147,13 +147,17 @@ class _Heartbeat(threading.Thread):
             connection.close()  # this thread's own connection, not the run's
 
     def _beat(self, dead_after_s: float) -> bool:
-        """One beat; False once the run is no longer this worker's (the reaper took it back)."""
+        """One beat; False once the run is no longer this worker's (the reaper took it back). Each store is
+        written even when the other fails: one fresh sign is enough to keep the run."""
         try:
             cache.set(_liveness_key(run_id=self.run_id, worker=self.worker), 1, timeout=dead_after_s)
+        except Exception:  # the main thread will see a Redis problem itself; keep beating
+            log.warning("liveness key of run %s not refreshed", self.run_id, exc_info=True)
+        try:
             mine = AgentRun.objects.filter(pk=self.run_id, status=AgentRun.Status.RUNNING,
                                            claimed_by=self.worker).update(heartbeat_at=timezone.now())
-        except Exception:  # the main thread will see a database or Redis problem itself; keep beating
-            log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)
+        except Exception:  # likewise for the database
+            log.warning("heartbeat of run %s not written", self.run_id, exc_info=True)
             return True
         finally:
             close_old_connections()
