@@ -58,7 +58,7 @@ class Command(BaseCommand):
             runs.append(run)
             if opts["sync"]:
                 self.stderr.write(f"running {run.agent} for {run.run_date} in-process (run #{run.pk}) ...")
-                agent_run_execute(run_id=run.pk, worker="run_agent --sync")
+                agent_run_execute(run_id=run.pk)  # this shell is the worker (host:pid)
             else:
                 self.stderr.write(f"run #{run.pk} of {run.agent} for {run.run_date} " +
                                   ("enqueued" if created else f"already exists ({run.status})"))
