@@ -211,3 +211,21 @@ def test_schedules_are_created_once_and_editable(db):
     assert schedules_sync() == []  # nothing new, the admin's edit survives
     assert PeriodicTask.objects.get(name="demo: nightly network check").crontab.hour == "3"
     assert PeriodicTask.objects.filter(task="agents.reap_stuck_runs").exists()
+
+
+@pytest.mark.parametrize(("before", "after"), [(60, 20), (45, 45)])
+def test_upgrade_moves_the_reaper_from_the_old_default_only(db, before, after):
+    """Existing databases had the reaper every 60 s: the migration moves it to 20 s, but an operator's
+    own interval stays."""
+    import importlib
+
+    from django.apps import apps
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from agents.core.schedules import REAPER_TASK_NAME
+
+    every, _ = IntervalSchedule.objects.get_or_create(every=before, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.update_or_create(name=REAPER_TASK_NAME, defaults={
+        "task": "agents.reap_stuck_runs", "interval": every})
+    importlib.import_module("agents.core.migrations.0003_reaper_every_20s").reaper_every_20s(apps, None)
+    assert PeriodicTask.objects.get(name=REAPER_TASK_NAME).interval.every == after
