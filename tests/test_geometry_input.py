@@ -292,3 +292,27 @@ def test_server_process_survives_huge_coordinates(server_proc, users):
     assert _call(base, token, "/api/city/route/", {"origin": list(A), "destination": [1e308, 60.17]}) == 400
     assert proc.poll() is None, log.read_text()
     assert _call(base, token, "/api/city/roads.geojson?bbox=24.939,60.167,24.945,60.169") == 200
+
+
+def _admin_form(model, user, **kwargs):
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/admin/")
+    request.user = user
+    return admin.site._registry[model].get_form(request, kwargs.get("instance"))(**kwargs)
+
+
+def test_admin_sensor_placed_by_hand_must_be_in_the_city(users, small_city):
+    from agents.flood.models import Sensor
+
+    data = {"code": "HAND-1", "name": "by hand", "kind": "rain", "status": "active", "metadata": "{}"}
+    form = _admin_form(Sensor, users.admin, data={**data, "geom": "SRID=4326;POINT(2.35 48.85)"})
+    assert not form.is_valid() and "outside the city" in str(form.errors["geom"])
+    form = _admin_form(Sensor, users.admin, data={**data, "geom": "POINT(24.942 60.169)"})
+    assert form.is_valid(), form.errors
+    # a station an agency file registered abroad keeps its position when renamed by hand
+    abroad = Sensor.objects.create(code="USGS-1", kind="river", geom=Point(-77.13, 38.95, srid=4326))
+    form = _admin_form(Sensor, users.admin, instance=abroad,
+                       data={**data, "code": "USGS-1", "kind": "river", "geom": abroad.geom.ewkt})
+    assert form.is_valid(), form.errors

@@ -12,9 +12,15 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils import timezone
 
-from city_ops.core.admin import GEOMETRY_AS_TEXT, AuditedAdmin, ReadOnlyAdmin, geometry_summary
+from city_ops.core.admin import (
+    GEOMETRY_AS_TEXT,
+    AuditedAdmin,
+    CityPlacedForm,
+    ReadOnlyAdmin,
+    geometry_summary,
+)
 
-from .geovalidate import GeometryInputError, city_geometry_check
+from .geovalidate import GeometryInputError
 from .models import CityEvent, CityProfile, District, Place, RoadClosure, RoadNode, RoadSegment
 from .services import closure_create, closure_lift, closure_segments_check
 
@@ -119,14 +125,13 @@ class ActiveClosureFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RoadClosureForm(forms.ModelForm):
+class RoadClosureForm(CityPlacedForm):
     """A hand-drawn closure must lie in the city and cover a road, as through the API (refused, not saved)."""
 
     def clean_geom(self):
         geom = self.cleaned_data.get("geom")
         if geom is not None:
             try:
-                city_geometry_check(geom, what="the closure")
                 closure_segments_check(geom=geom)
             except GeometryInputError as exc:
                 raise forms.ValidationError(str(exc)) from None

@@ -24,6 +24,7 @@ from django.utils.html import format_html
 
 from city_ops.city.geovalidate import (
     GeometryInputError,
+    city_geometry_check,
     geometry_coords_check,
     geometry_text_check,
     geometry_valid_check,
@@ -79,6 +80,29 @@ class GeometryTextField(gis_forms.GeometryField):
 
 
 GEOMETRY_AS_TEXT = {gis_models.GeometryField: {"widget": GeometryTextarea, "form_class": GeometryTextField}}
+
+
+class CityPlacedForm(forms.ModelForm):
+    """For things placed in the city by hand (sensors, zones, bins, depots, cameras, closures): a geometry typed
+    or changed here must lie within the city's extent plus its margin (geovalidate). An unchanged one is left
+    alone, so a station an agency file registered abroad can still be renamed."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, field in self.fields.items():
+            if isinstance(field, gis_forms.GeometryField) and name in self.changed_data and cleaned.get(name):
+                try:
+                    city_geometry_check(cleaned[name], what=name)
+                except GeometryInputError as exc:
+                    self.add_error(name, str(exc))
+        return cleaned
+
+
+class CityPlacedAdmin(admin.ModelAdmin):
+    """Configuration placed on the city's map: geometry as text, checked to lie in the city."""
+
+    formfield_overrides = GEOMETRY_AS_TEXT
+    form = CityPlacedForm
 
 
 def geometry_summary(geom, *, limit: int | None = 300) -> str:
