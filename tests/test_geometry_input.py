@@ -74,6 +74,9 @@ def test_bbox_refused(raw, reason):
     ({"type": "MultiPolygon", "coordinates": []}, "empty"),
     ({"type": "Point", "coordinates": [[1, 2], 3]}, "number"),
     ({"type": "Blob", "coordinates": [1, 2]}, "unknown geometry type"),
+    ({"type": "Point", "coordinates": [24.94, 60.17, 1e200]}, "height"),
+    ({"type": "Point", "coordinates": [24.94, 60.17, "nan"]}, "height"),
+    ({"type": "Point", "coordinates": [24.94, 60.17, 1, 2]}, "a position is"),
     ({"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": ["nan", 1]}]}, "finite")])
 def test_geojson_refused(geom, reason):
     with pytest.raises(GeometryInputError, match=reason):

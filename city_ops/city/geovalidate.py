@@ -82,9 +82,17 @@ def bbox_parse(raw: str) -> tuple[float, float, float, float]:
 # --- GeoJSON -----------------------------------------------------------------------------------------------------
 
 def _position(value, path: str) -> tuple[float, float]:
-    if not isinstance(value, (list, tuple)) or len(value) < 2:
-        raise GeometryInputError(f"{path}: a position is [lon, lat]")
-    return lonlat_check(value[0], value[1], what=path)
+    if not isinstance(value, (list, tuple)) or not 2 <= len(value) <= 3:
+        raise GeometryInputError(f"{path}: a position is [lon, lat] or [lon, lat, height]")
+    return _lonlat_height(*value, what=path)
+
+
+def _lonlat_height(lon, lat, height=None, *, what: str) -> tuple[float, float]:
+    """(lon, lat) checked, and a height, when there is one, finite and bounded (GEOS writes it too)."""
+    point = lonlat_check(lon, lat, what=what)
+    if height is not None and abs(number_parse(height, what=f"{what}: height")) > MAX_ABS_COORDINATE:
+        raise GeometryInputError(f"{what}: height {height} is out of any range")
+    return point
 
 
 def _positions(value, path: str, *, at_least: int) -> list[tuple[float, float]]:
@@ -211,7 +219,7 @@ def geometry_coords_check(geom, *, what: str = "geometry"):
 def _geos_points(geom, *, what: str) -> list[tuple[float, float]]:
     if geom.empty:
         raise GeometryInputError(f"{what}: empty")
-    return [lonlat_check(x, y, what=what) for x, y, *_ in _flat_coords(geom.coords)]
+    return [_lonlat_height(*xyz, what=what) for xyz in _flat_coords(geom.coords)]
 
 
 def _flat_coords(coords) -> Iterable[Sequence[float]]:
