@@ -332,3 +332,12 @@ def test_admin_sensor_placed_by_hand_must_be_in_the_city(users, small_city):
     form = _admin_form(Sensor, users.admin, instance=abroad,
                        data={**data, "code": "USGS-1", "kind": "river", "geom": abroad.geom.ewkt})
     assert form.is_valid(), form.errors
+
+
+@pytest.mark.parametrize("page", ["agent_flood/sensor", "agent_flood/floodzone", "agent_sanitation/bin",
+                                  "agent_sanitation/depot", "agent_sanitation/disposalsite", "agent_roads/fixedcamera"])
+def test_admin_pages_for_hand_placed_things_edit_geometry_as_text(users, page):
+    r = client_for("admin", users).get(f"/admin/{page}/add/")
+    assert r.status_code == 200
+    assert b'<textarea name="geom"' in r.content or b'<textarea name="location"' in r.content
+    assert b"openlayers" not in r.content.lower()
