@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from agents.core.models import AgentRun
 from agents.core.services import agent_run_create
+from city_ops.city.geovalidate import city_extent
 from city_ops.city.models import CityProfile
 from city_ops.console.decorators import role_required
 from city_ops.core.roles import Role
@@ -85,7 +86,7 @@ def panel(request):
         "detours": Detour.objects.restrict(request.user).filter(status=Detour.Status.ACTIVE).select_related(
             "route", "closure", "from_stop", "to_stop").prefetch_related("skipped_stops"),
         "snapshots": snapshots, "layers": _layers(agent_get("bus").map_layers),
-        "bounds": profile.bounds.extent if profile and profile.bounds else None,
+        "bounds": city_extent(),
         "tile_url": settings.CITY_TILE_URL, "tile_attribution": settings.CITY_TILE_ATTRIBUTION,
         "attribution": (profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"),
         "runs": AgentRun.objects.restrict(request.user).filter(agent="bus")[:5],

@@ -18,6 +18,7 @@ from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from agents.core.models import AgentRun
+from city_ops.city.geovalidate import city_extent
 from city_ops.city.models import CityProfile, RoadClosure
 from city_ops.console.decorators import role_required
 from city_ops.core.roles import Role
@@ -73,7 +74,7 @@ def panel(request):
         "run": AgentRun.objects.filter(agent="flood").exclude(status=AgentRun.Status.PENDING).first(),
         "levels": [level.label for level in Level if level > Level.NONE],
         "level_colours": {Level(k).label: v for k, v in LEVEL_COLOURS.items()},
-        "bounds": profile.bounds.extent if profile and profile.bounds else None,
+        "bounds": city_extent(),
         "attribution": (profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"),
         "tile_url": settings.CITY_TILE_URL, "tile_attribution": settings.CITY_TILE_ATTRIBUTION,
     })

@@ -8,6 +8,7 @@ from django.contrib import admin
 from city_ops.core.admin import (
     GEOMETRY_AS_TEXT,
     AuditedAdmin,
+    CityPlacedForm,
     ReadOnlyAdmin,
     ReadOnlyInline,
     geometry_summary,
@@ -23,6 +24,7 @@ class FixedCameraAdmin(AuditedAdmin):
     search_fields = ("name",)
     raw_id_fields = ("segment",)
     formfield_overrides = GEOMETRY_AS_TEXT
+    form = CityPlacedForm
 
 
 @admin.register(InspectionPhoto)

@@ -11,7 +11,7 @@ from django.contrib.gis.measure import D
 from django.db import connection
 from django.db.models import Avg, Count, Q, Sum
 
-from city_ops.city.models import CityProfile, RoadSegment
+from city_ops.city.models import RoadSegment
 from city_ops.city.selectors import segment_nearest
 
 from .models import CameraRun, Defect, InspectionPhoto, SegmentCondition
@@ -59,23 +59,6 @@ def defect_merge_candidate(
         .order_by("d", "id")
         .first()
     )
-
-
-def city_area_check(*, lon: float, lat: float, margin_m: float) -> tuple[bool, float | None]:
-    """(inside, distance_m) of a point against the city's bounds grown by ``margin_m``.
-
-    With no city loaded (no bounds) every point is accepted: there is nothing to compare with.
-    """
-    profile = CityProfile.objects.exclude(bounds__isnull=True).first()
-    if profile is None:
-        return True, None
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT ST_Distance(ST_GeomFromEWKT(%s)::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography)",
-            [profile.bounds.ewkt, lon, lat],
-        )
-        dist = float(cur.fetchone()[0])
-    return dist <= margin_m, dist
 
 
 def photo_list(*, user, status: str = "", source: str = ""):

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.core.models import AgentRun
+from city_ops.city.geovalidate import city_extent
 from city_ops.city.models import CityProfile, RoadSegment
 from city_ops.console.decorators import role_required
 from city_ops.core.roles import Role, user_has_role
@@ -51,7 +52,7 @@ def panel(request):
         request,
         "roads/panel.html",
         {
-            "bounds": profile.bounds.extent if profile and profile.bounds else None,
+            "bounds": city_extent(),
             "attribution": (
                 profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"
             ),
@@ -135,7 +136,7 @@ def upload(request):
         "roads/upload.html",
         {
             "recent": mine,
-            "bounds": profile.bounds.extent if profile and profile.bounds else None,
+            "bounds": city_extent(),
             "attribution": (
                 profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"
             ),

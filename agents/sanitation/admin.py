@@ -1,15 +1,15 @@
 """Admin for the sanitation agent's configuration (bins, trucks, crews, depots, disposal sites). Plans,
 pickups, readings and the fill model are read-only here: they change through the agent, the panel and the
 crews' phones, which keep the audit trail and the checker's verdict."""
-from django.contrib.gis import admin
+from django.contrib import admin
 
-from city_ops.core.admin import ReadOnlyAdmin
+from city_ops.core.admin import CityPlacedAdmin, ReadOnlyAdmin
 
 from .models import Bin, CollectionPlan, Crew, Depot, DisposalSite, FillModel, FillReading, Pickup, Truck
 
 
 @admin.register(Bin)
-class BinAdmin(admin.GISModelAdmin):
+class BinAdmin(CityPlacedAdmin):
     list_display = ["code", "street", "capacity_l", "waste_type", "access_from", "access_to", "sensor_id", "active"]
     list_filter = ["waste_type", "active"]
     search_fields = ["code", "street", "sensor_id"]
@@ -30,12 +30,12 @@ class CrewAdmin(admin.ModelAdmin):
 
 
 @admin.register(Depot)
-class DepotAdmin(admin.GISModelAdmin):
+class DepotAdmin(CityPlacedAdmin):
     list_display = ["name", "opens", "closes"]
 
 
 @admin.register(DisposalSite)
-class DisposalSiteAdmin(admin.GISModelAdmin):
+class DisposalSiteAdmin(CityPlacedAdmin):
     list_display = ["name", "opens", "closes", "unload_min"]
 
 

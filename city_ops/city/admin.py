@@ -7,14 +7,22 @@ services, so an operator's closure publishes `closure.opened`/`closure.lifted` a
 re-plan exactly like the flood agent's closures do. City events are history."""
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils import timezone
 
-from city_ops.core.admin import GEOMETRY_AS_TEXT, AuditedAdmin, ReadOnlyAdmin, geometry_summary
+from city_ops.core.admin import (
+    GEOMETRY_AS_TEXT,
+    AuditedAdmin,
+    CityPlacedForm,
+    ReadOnlyAdmin,
+    geometry_summary,
+)
 
+from .geovalidate import GeometryInputError
 from .models import CityEvent, CityProfile, District, Place, RoadClosure, RoadNode, RoadSegment
-from .services import closure_create, closure_lift
+from .services import closure_create, closure_lift, closure_segments_check
 
 
 @admin.register(CityProfile)
@@ -117,6 +125,19 @@ class ActiveClosureFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RoadClosureForm(CityPlacedForm):
+    """A hand-drawn closure must lie in the city and cover a road, as through the API (refused, not saved)."""
+
+    def clean_geom(self):
+        geom = self.cleaned_data.get("geom")
+        if geom is not None:
+            try:
+                closure_segments_check(geom=geom)
+            except GeometryInputError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return geom
+
+
 @admin.register(RoadClosure)
 class RoadClosureAdmin(admin.ModelAdmin):
     """Closures. Adding one here runs `closure_create` (segments found, audit row, `closure.opened` event
@@ -130,6 +151,7 @@ class RoadClosureAdmin(admin.ModelAdmin):
     date_hierarchy = "valid_from"
     list_select_related = ("created_by",)
     formfield_overrides = GEOMETRY_AS_TEXT
+    form = RoadClosureForm
     actions = ("closures_lift",)
 
     def get_queryset(self, request):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from city_ops.core.services import audit_record
 
+from .geovalidate import GeometryInputError
 from .models import CityEvent, RoadClosure
 from .osm import closure_segments_for
 
@@ -32,19 +33,36 @@ def city_event_publish(*, kind: str, payload: dict, source_agent: str = "") -> C
     return event
 
 
+def closure_segments_check(*, geom: GEOSGeometry, require_segments: bool = True) -> list:
+    """The segments a closure geometry would close; GeometryInputError for an empty geometry, or one covering
+    no road when `require_segments`. Forms call it to refuse such a closure before anything is saved."""
+    if geom.empty:
+        raise GeometryInputError("the closure's geometry is empty")
+    if geom.srid is None:
+        geom.srid = 4326
+    segments = list(closure_segments_for(geom=geom))
+    if require_segments and not segments:
+        raise GeometryInputError("the closure covers no road segment (draw it on a road)")
+    return segments
+
+
 @transaction.atomic
 def closure_create(
     *, geom: GEOSGeometry, reason: str, source_agent: str = "", source_ref: str = "",
     valid_from: datetime | None = None, valid_to: datetime | None = None, user=None,
+    require_segments: bool = True,
 ) -> RoadClosure:
-    """Close the road segments a geometry covers and publish `closure.opened`."""
-    if geom.srid is None:
-        geom.srid = 4326
+    """Close the road segments a geometry covers and publish `closure.opened`.
+
+    GeometryInputError, with nothing written, for an empty geometry and (unless `require_segments` is False)
+    for one that covers no road: such a closure changes nothing yet fires `closure.opened` and a re-plan of
+    every reacting agent. The flood agent passes False: its closure records the alert's request for the zone
+    even where no mapped road crosses it."""
+    segments = closure_segments_check(geom=geom, require_segments=require_segments)
     closure = RoadClosure.objects.create(
         geom=geom, reason=reason, source_agent=source_agent, source_ref=source_ref,
         valid_from=valid_from or timezone.now(), valid_to=valid_to, created_by=user,
     )
-    segments = list(closure_segments_for(geom=closure.geom))
     closure.segments.set(segments)
     audit_record(action="closure.opened", obj=closure, actor=user, actor_label=source_agent,
                  changes={"reason": reason, "segments": [s.pk for s in segments]})

@@ -13,6 +13,7 @@ from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Sum
+from django.db.models.expressions import RawSQL
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,6 +27,7 @@ from django_ratelimit.core import get_usage
 from agents.core.models import AgentRun, RunKpi
 from agents.core.registry import UnknownAgentError, agent_names, agents_all
 from agents.core.services import agent_run_create
+from city_ops.city.geovalidate import city_extent, extent_sql
 from city_ops.city.models import CityProfile, RoadClosure
 from city_ops.core.models import UserProfile
 from city_ops.core.roles import Role, user_has_role
@@ -126,16 +128,16 @@ def home(request):
         return redirect("console:my_orders")
     profile = CityProfile.objects.first()
     runs = _latest_runs(request.user)
+    # Extents come from SQL (NULL for a row that cannot be drawn), so no stored closure can break the page.
     closures = list(RoadClosure.objects.active().restrict(request.user, "view")
-                    .annotate(n_segments=Count("segments")).order_by("-valid_from")[:20])
-    for c in closures:
-        c.extent = ",".join(f"{v:.6f}" for v in c.geom.extent)
+                    .annotate(n_segments=Count("segments"), extent=RawSQL(extent_sql("city_roadclosure.geom"), []))
+                    .defer("geom").order_by("-valid_from")[:20])
     orders = WorkOrder.objects.restrict(request.user).exclude(status__in=WorkOrder.CLOSED_STATES)
     return render(request, "console/home.html", {
         "profile": profile, "runs": runs, "layers": _map_layers(), "closures": closures,
         "tile_url": settings.CITY_TILE_URL, "tile_attribution": settings.CITY_TILE_ATTRIBUTION,
         "attribution": (profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"),
-        "bounds": profile.bounds.extent if profile and profile.bounds else None,
+        "bounds": city_extent(),
         "open_orders": orders.count(), "overdue_orders": orders.overdue().count(),
     })
 

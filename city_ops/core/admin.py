@@ -22,6 +22,14 @@ from django.template import engines
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
+from city_ops.city.geovalidate import (
+    GeometryInputError,
+    city_geometry_check,
+    geometry_coords_check,
+    geometry_text_check,
+    geometry_valid_check,
+)
+
 from .models import ApiClient, AuditEntry, UserProfile
 from .services import api_client_create, audit_record
 
@@ -29,7 +37,7 @@ from .services import api_client_create, audit_record
 
 
 class GeometryTextarea(forms.Textarea):
-    """A geometry as editable text (EWKT, so the SRID shows); accepts WKT, EWKT, GeoJSON or HEXEWKB.
+    """A geometry as editable text (EWKT, so the SRID shows); accepts WKT, EWKT or GeoJSON.
     No map, no remote script, no tiles."""
 
     def __init__(self, attrs=None):
@@ -37,7 +45,7 @@ class GeometryTextarea(forms.Textarea):
 
     def format_value(self, value):
         if isinstance(value, GEOSGeometry):
-            return value.ewkt
+            return geometry_summary(value, limit=None)
         return super().format_value(value)
 
 
@@ -49,20 +57,68 @@ class GeometryTextField(gis_forms.GeometryField):
              ("MULTIPOINT", "Point"): MultiPoint}
 
     def to_python(self, value):
+        # The text is checked before GEOS parses it (geovalidate: unbounded numbers abort GEOS's writer).
+        if isinstance(value, str) and value.strip():
+            self._checked(geometry_text_check, value)
         geom = super().to_python(value)
         wrap = self._WRAP.get((self.geom_type, getattr(geom, "geom_type", None)))
         return wrap(geom, srid=geom.srid) if wrap else geom
+
+    def clean(self, value):
+        geom = super().clean(value)  # transformed to the column's SRID (WGS84 here) by now
+        if geom is not None:
+            self._checked(geometry_coords_check, geom)
+            self._checked(geometry_valid_check, geom)
+        return geom
+
+    @staticmethod
+    def _checked(check, value):
+        try:
+            return check(value)
+        except GeometryInputError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 GEOMETRY_AS_TEXT = {gis_models.GeometryField: {"widget": GeometryTextarea, "form_class": GeometryTextField}}
 
 
-def geometry_summary(geom) -> str:
-    """A short, safe description of a geometry for read-only displays (a district's WKT is megabytes)."""
+class CityPlacedForm(forms.ModelForm):
+    """For things placed in the city by hand (sensors, zones, bins, depots, cameras, closures): a geometry typed
+    or changed here must lie within the city's extent plus its margin (geovalidate). An unchanged one is left
+    alone, so a station an agency file registered abroad can still be renamed."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, field in self.fields.items():
+            if isinstance(field, gis_forms.GeometryField) and name in self.changed_data and cleaned.get(name):
+                try:
+                    city_geometry_check(cleaned[name], what=name)
+                except GeometryInputError as exc:
+                    self.add_error(name, str(exc))
+        return cleaned
+
+
+class CityPlacedAdmin(admin.ModelAdmin):
+    """Configuration placed on the city's map: geometry as text, checked to lie in the city."""
+
+    formfield_overrides = GEOMETRY_AS_TEXT
+    form = CityPlacedForm
+
+
+def geometry_summary(geom, *, limit: int | None = 300) -> str:
+    """A short, safe description of a geometry for displays (a district's WKT is megabytes). Any stored row can
+    be shown: an empty geometry, or one whose coordinates are not finite WGS84 (written around the services),
+    is described, never turned into WKT (GEOS aborts the process writing numbers like 1e200)."""
     if geom is None:
         return "-"
+    if geom.empty:
+        return f"{geom.geom_type} EMPTY"
+    try:
+        geometry_coords_check(geom)
+    except GeometryInputError as exc:
+        return f"{geom.geom_type} that cannot be shown ({exc})"
     text = geom.ewkt
-    if len(text) <= 300:
+    if limit is None or len(text) <= limit:
         return text
     return f"{geom.geom_type} with {geom.num_points} points, extent {tuple(round(v, 5) for v in geom.extent)}"
 

@@ -126,6 +126,9 @@ CITY_TIME_ZONE = env("CITY_TIME_ZONE", default="Europe/Helsinki")
 CITY_METRIC_SRID = env.int("CITY_METRIC_SRID", default=3067)  # ETRS-TM35FIN for Helsinki; UTM elsewhere
 CITY_TILE_URL = env("CITY_TILE_URL", default="")  # empty: the console draws the road network as base layer
 CITY_TILE_ATTRIBUTION = env("CITY_TILE_ATTRIBUTION", default="")
+# Writes that place something in the city (closures, work orders, photos, sensors placed by hand) must lie
+# within the box around its road network grown by this margin (city_ops.city.geovalidate).
+CITY_EXTENT_MARGIN_M = env.float("CITY_EXTENT_MARGIN_M", default=2000.0)
 
 # --- Redis and Celery ------------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:56379/0")

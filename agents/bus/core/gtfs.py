@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import partridge as ptg
 
+from city_ops.city.geovalidate import LAT_RANGE, LON_RANGE
+
 __all__ = [
     "Feed",
     "FeedError",
@@ -343,9 +345,19 @@ def _check_references(feed: Feed, usable: set[str], problems: list[Problem]) -> 
     if {"stops.txt", "stop_times.txt"} <= usable:
         used = feed.stops["stop_id"].isin(st["stop_id"])
         no_xy = feed.stops["stop_lat"].isna() | feed.stops["stop_lon"].isna()
-        out = ~feed.stops["stop_lat"].between(-90, 90) | ~feed.stops["stop_lon"].between(-180, 180)
         _problem(problems, "warning", "stops.txt", "stop served by trips has no position (no deadhead to it)", used & no_xy)
-        _problem(problems, "error", "stops.txt", "stop position out of range", ~no_xy & out)
+        _problem(problems, "error", "stops.txt", "stop position out of range",
+                 _out_of_range(feed.stops, "stop_lon", "stop_lat"))
+    if "shapes.txt" in usable and {"shape_pt_lat", "shape_pt_lon"} <= set(feed.shapes.columns):
+        _problem(problems, "error", "shapes.txt", "shape point position out of range",
+                 _out_of_range(feed.shapes, "shape_pt_lon", "shape_pt_lat"))
+
+
+def _out_of_range(df: pd.DataFrame, lon: str, lat: str) -> pd.Series:
+    """Rows whose position is present but not finite WGS84 (the ranges of city_ops.city.geovalidate; inf and
+    1e200 land here, "nan" text was already reported as not a number)."""
+    present = df[lat].notna() & df[lon].notna()
+    return present & ~(df[lat].between(*LAT_RANGE) & df[lon].between(*LON_RANGE))
 
 
 def _check_times(feed: Feed, usable: set[str], problems: list[Problem]) -> None:

@@ -29,6 +29,8 @@ from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2
 from shapely.geometry import LineString, Point
 
+from city_ops.city.geovalidate import GeometryInputError, lonlat_check
+
 from .geo import haversine_m, metric_transformer
 from .gtfs import Feed, service_trips
 
@@ -102,13 +104,9 @@ class PositionBatch(list):
 
 def _position_check(lat, lon) -> str | None:
     try:
-        lat, lon = float(lat), float(lon)
-    except (TypeError, ValueError):
-        return "latitude/longitude are not numbers"
-    if not (math.isfinite(lat) and math.isfinite(lon)):
-        return "latitude/longitude are not finite"
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return f"position ({lat}, {lon}) is out of range"
+        lon, lat = lonlat_check(lon, lat)
+    except GeometryInputError as exc:
+        return str(exc)
     if lat == 0 and lon == 0:
         return "position is (0, 0), the AVL 'no fix' value"
     return None

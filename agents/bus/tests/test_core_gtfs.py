@@ -225,3 +225,28 @@ def test_shared_kcm_block_ids_read(shared_dir):
     assert set(trips["trip_key"]) == {r["trip_id"] for r in weekday}
     assert trips["block_id"].nunique() == len({r["block_id"] for r in weekday})
     assert trips["block_id"].notna().all()
+
+
+@pytest.mark.parametrize("lat,lon,expected", [
+    ("1e200", "-71.06", "stops.txt: stop position out of range (line 3"),
+    ("inf", "-71.06", "stops.txt: stop position out of range (line 3"),
+    ("42.35", "-1e308", "stops.txt: stop position out of range (line 3"),
+    ("north", "-71.06", "stops.txt: stop_lat is not a number (line 3"),
+    ("95", "-71.06", "stops.txt: stop position out of range (line 3"),
+])
+def test_stop_with_impossible_position_is_refused_by_line(tmp_path, lat, lon, expected):
+    """Coordinates from a file pass the same checks as the API's (city_ops.city.geovalidate), reported by line.
+    ("nan" text is read by pandas as a blank, i.e. a stop without a position: a warning, never a coordinate.)"""
+    stops = feed_tiny_tables()["stops.txt"].astype(str)
+    stops.loc[1, ["stop_lat", "stop_lon"]] = [lat, lon]
+    with pytest.raises(FeedError) as info:
+        feed_validate(feed=tiny_feed(tmp_path, stops__txt=stops))
+    assert expected in str(info.value)
+
+
+def test_shape_point_out_of_range_is_refused_by_line(tmp_path):
+    shapes = feed_tiny_tables()["shapes.txt"].astype(str)
+    shapes.loc[0, "shape_pt_lon"] = "1e200"
+    with pytest.raises(FeedError) as info:
+        feed_validate(feed=tiny_feed(tmp_path, shapes__txt=shapes))
+    assert "shapes.txt: shape point position out of range (line 2" in str(info.value)

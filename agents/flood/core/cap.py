@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
+
+from city_ops.city.geovalidate import GeometryInputError, lonlat_check, number_parse
 
 from .domain import Level
 from .safexml import UnsafeXmlError, local_name, xml_parse_safe
@@ -516,6 +517,7 @@ def _pairs(element: etree._Element, name: str) -> tuple[tuple[str, str], ...]:
 
 
 _GEOD = Geod(ellps="WGS84")
+MAX_RADIUS_KM = 20_004.0  # half the Earth's meridian: every point is within it
 
 
 def circle_polygon(*, lat: float, lon: float, radius_km: float, segments: int = 64) -> Polygon:
@@ -529,13 +531,13 @@ def circle_polygon(*, lat: float, lon: float, radius_km: float, segments: int = 
 
 
 def _lat_lon(pair: str, where: str) -> tuple[float, float]:
+    parts = pair.split(",")
+    if len(parts) != 2:
+        raise CapError(f"{where}: {pair!r} is not a 'lat,lon' pair")
     try:
-        lat_text, lon_text = pair.split(",")
-        lat, lon = float(lat_text), float(lon_text)
-    except ValueError:
-        raise CapError(f"{where}: {pair!r} is not a 'lat,lon' pair") from None
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        raise CapError(f"{where}: {pair!r} is outside WGS 84 latitude/longitude ranges")
+        lon, lat = lonlat_check(parts[1], parts[0], what="position")
+    except GeometryInputError as exc:
+        raise CapError(f"{where}: {pair!r} is outside WGS 84 latitude/longitude ranges ({exc})") from None
     return lat, lon
 
 
@@ -559,9 +561,11 @@ def _area_parse(element: etree._Element, warnings: list[str]) -> CapAreaInfo:
         where = f"<circle> at line {node.sourceline}"
         try:
             centre, radius_text = (node.text or "").split()
-            radius = float(radius_text)
-        except ValueError:
+            radius = number_parse(radius_text, what="radius")
+        except ValueError:  # GeometryInputError included: "nan" or "inf" is no radius
             raise CapError(f"{where}: {node.text!r} is not 'lat,lon radius_km'") from None
+        if radius > MAX_RADIUS_KM:
+            raise CapError(f"{where}: a radius of {radius:g} km is larger than the Earth")
         lat, lon = _lat_lon(centre, where)
         circles.append((lat, lon, radius))
     shapes = polygons + [circle_polygon(lat=lat, lon=lon, radius_km=r) for lat, lon, r in circles]

@@ -96,7 +96,7 @@ def _closure_open(*, alert: Alert, event: CoreEvent) -> None:
     if alert.closure is None or alert.closure.valid_to is not None:
         alert.closure = closure_create(
             geom=zone.geom.clone(), reason=f"Flooded: {zone.name} ({event.detail.get('depth_cm', '?')} cm)",
-            source_agent=AGENT, source_ref=alert_ref(alert))
+            source_agent=AGENT, source_ref=alert_ref(alert), require_segments=False)
     alert.closure_state = Alert.Closure.REQUESTED
     from ..selectors import zone_segments
 

@@ -15,6 +15,7 @@ from django.contrib.gis.geos import Point
 from django.db import connection, transaction
 from django.utils import timezone
 
+from city_ops.city.geovalidate import GeometryInputError, lonlat_check
 from city_ops.core.services import audit_record
 
 from ..core import Reading, RowError, Station, readings_parse
@@ -63,6 +64,20 @@ def series_index() -> tuple[dict[tuple[str, str], int], dict[str, str]]:
     return index, {code: p[0] for code, p in params.items() if len(p) == 1}
 
 
+def _station_point(station: Station) -> tuple[Point | None, str | None]:
+    """The station's position from its file, checked (geovalidate: finite, WGS84 range); a bad one is left off
+    with the reason (the sensor and its readings are kept). Not checked against the city: replaying another
+    basin's agency file registers stations abroad on purpose."""
+    if station.lat is None or station.lon is None:
+        return None, None
+    try:
+        lon, lat = lonlat_check(station.lon, station.lat, what=f"station {station.code}")
+    except GeometryInputError as exc:
+        log.warning("%s: registered without a position", exc)
+        return None, str(exc)
+    return Point(lon, lat, srid=4326), None
+
+
 @transaction.atomic
 def sensors_register(*, stations: Sequence[Station], source: str = "") -> list[str]:
     """Register the stations a file names (code, name, position where given) and the series they report;
@@ -73,8 +88,7 @@ def sensors_register(*, stations: Sequence[Station], source: str = "") -> list[s
             continue
         sensor = Sensor.objects.filter(code=station.code).first()
         if sensor is None:
-            geom = (Point(station.lon, station.lat, srid=4326)
-                    if station.lat is not None and station.lon is not None else None)
+            geom, position_problem = _station_point(station)
             sensor = Sensor.objects.create(
                 code=station.code, name=station.name or station.code, geom=geom,
                 kind=KIND_FOR_PARAMETER[station.parameters[0]],
@@ -82,7 +96,8 @@ def sensors_register(*, stations: Sequence[Station], source: str = "") -> list[s
                           **({"record_high": station.record_high} if station.record_high is not None else {})})
             created.append(station.code)
             audit_record(action="flood.sensor_registered", obj=sensor, actor_label=f"ingest:{source}",
-                         changes={"code": station.code, "parameters": list(station.parameters)})
+                         changes={"code": station.code, "parameters": list(station.parameters),
+                                  **({"position_refused": position_problem} if position_problem else {})})
         for parameter in station.parameters:
             Series.objects.get_or_create(
                 sensor=sensor, parameter=parameter,

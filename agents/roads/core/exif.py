@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from city_ops.city.geovalidate import GeometryInputError, lonlat_check
+
 GPS_IFD = 0x8825
 EXIF_IFD = 0x8769
 TAG_DATETIME = 0x0132
@@ -80,8 +82,10 @@ def exif_gps_read(*, exif: Image.Exif) -> tuple[float | None, float | None, str 
         lat = -lat
     if _ref(gps.get(GPS_LON_REF)) == "W":
         lon = -lon
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return None, None, f"the GPS tags give an impossible position ({lat:.5f}, {lon:.5f})"
+    try:
+        lon, lat = lonlat_check(lon, lat, what="the GPS tags give an impossible position")
+    except GeometryInputError as exc:
+        return None, None, str(exc)
     return lon, lat, None
 
 

@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image
 
+from city_ops.city.geovalidate import GeometryInputError, lonlat_check
+
 from .exif import exif_time_read
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -97,6 +99,15 @@ class Track:
         return list(zip(self.lons, self.lats))
 
 
+def _fix(point, n: int) -> tuple[float, float]:
+    """(lon, lat) of the n-th timed point, checked (geovalidate): one impossible fix refuses the file, naming it,
+    rather than drawing a line to the other side of the Earth or being dropped unseen."""
+    try:
+        return lonlat_check(point.longitude, point.latitude, what=f"track point {n} ({point.time:%Y-%m-%d %H:%M:%S})")
+    except GeometryInputError as exc:
+        raise TrackError(str(exc)) from None
+
+
 def track_read(*, text: str | bytes) -> Track:
     """Parse GPX text into a Track (all tracks and segments, then routes, sorted by time).
 
@@ -120,8 +131,8 @@ def track_read(*, text: str | bytes) -> Track:
     if not timed:
         raise TrackError("the GPX track points carry no times, so frames cannot be placed on it")
     rows = sorted(
-        ((p.time if p.time.tzinfo else p.time.replace(tzinfo=dt.UTC)).timestamp(), p.longitude, p.latitude)
-        for p in timed
+        ((p.time if p.time.tzinfo else p.time.replace(tzinfo=dt.UTC)).timestamp(), *_fix(p, n))
+        for n, p in enumerate(timed, start=1)
     )
     # Drop fixes with duplicate times (some loggers repeat the last fix).
     dedup = [rows[0]] + [r for prev, r in itertools.pairwise(rows) if r[0] > prev[0]]

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from PIL import Image
 
+from city_ops.city.geovalidate import GeometryInputError, city_check
 from city_ops.core.services import audit_record
 from city_ops.core.timeutil import city_tz
 
@@ -79,6 +80,10 @@ def camera_run_start(*, vehicle: str, gpx: str | bytes, user=None, client_name: 
     except TrackError as exc:
         raise CameraRunError(str(exc)) from None
     coords = track.coords()
+    try:
+        city_check(coords, what="the GPX track", margin_m=float(conf("ROADS_CITY_MARGIN_M")))
+    except GeometryInputError as exc:
+        raise CameraRunError(str(exc)) from None
     line = LineString(coords if len(coords) > 1 else coords * 2, srid=4326)
     run = CameraRun.objects.create(
         vehicle=vehicle[:60],

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from PIL import Image
 
+from city_ops.city.geovalidate import GeometryInputError, city_point_check
 from city_ops.core.timeutil import city_tz
 from city_ops.core.uploads import UploadError, image_upload_validate
 from city_ops.queues import Queue
@@ -37,7 +38,6 @@ from vision.heif import heif_brand, heif_register
 from ..conf import conf
 from ..core.exif import PhotoMeta, photo_meta_read
 from ..models import CameraRun, FixedCamera, InspectionPhoto
-from ..selectors import city_area_check
 
 log = logging.getLogger(__name__)
 _FORMAT_EXT = {"JPEG": "jpg", "PNG": "png", "HEIF": "heic", "WEBP": "webp"}
@@ -168,14 +168,12 @@ def _position_check(*, lon: float, lat: float, what: str, code_prefix: str, file
             code=f"{code_prefix}_null_island",
             file_name=file_name,
         )
-    margin = float(conf("ROADS_CITY_MARGIN_M"))
-    inside, dist = city_area_check(lon=lon, lat=lat, margin_m=margin)
-    if not inside:
+    try:
+        city_point_check(lon, lat, what=f"{what} ({lat:.5f}, {lon:.5f})", margin_m=float(conf("ROADS_CITY_MARGIN_M")))
+    except GeometryInputError as exc:
         raise PhotoRejected(
-            f"{what} ({lat:.5f}, {lon:.5f}) is {dist / 1000:.1f} km outside the city; drop a pin on the map instead",
-            code=f"{code_prefix}_outside_city",
-            file_name=file_name,
-        )
+            f"{exc}; drop a pin on the map instead", code=f"{code_prefix}_outside_city", file_name=file_name
+        ) from None
 
 
 def location_resolve(

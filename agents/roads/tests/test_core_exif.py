@@ -29,15 +29,20 @@ def test_no_gps_and_no_time():
     assert not meta.has_gps and meta.gps_problem is None and meta.taken_at is None
 
 
-def test_gps_with_zero_denominator_is_a_problem_not_a_crash():
+@pytest.mark.parametrize("lat_degrees,problem", [
+    ((60, 0), "cannot be read"),  # a zero denominator
+    # out of range: the shared check (city_ops.city.geovalidate) every coordinate passes
+    ((4_000_000_000, 1), "latitude 4e+09 is outside -90..90"),
+])
+def test_bad_gps_is_a_problem_not_a_crash(lat_degrees, problem):
     from PIL.TiffImagePlugin import IFDRational
 
     exif = Image.Exif()
     gps = exif.get_ifd(0x8825)
-    gps[1], gps[2] = "N", (IFDRational(60, 0), IFDRational(10, 1), IFDRational(0, 1))
+    gps[1], gps[2] = "N", (IFDRational(*lat_degrees), IFDRational(10, 1), IFDRational(0, 1))
     gps[3], gps[4] = "E", (IFDRational(24, 1), IFDRational(56, 1), IFDRational(0, 1))
     meta = photo_meta_read(image=_jpeg(exif))
-    assert not meta.has_gps and "cannot be read" in meta.gps_problem
+    assert not meta.has_gps and problem in meta.gps_problem
 
 
 def test_capture_time_with_offset_and_without():

@@ -66,6 +66,10 @@ def test_duplicate_check_continues_from_an_earlier_batch():
     ("not xml at all", "not a readable GPX"),
     (gpx([]), "no track points"),
     (gpx([(24.9, 60.1, None), (24.91, 60.1, None)]), "carry no times"),
+    # impossible fixes (geovalidate) refuse the file and name the point, never reach a LineString
+    (gpx([(24.9, 60.1, T0), (1e200, 60.1, T0 + dt.timedelta(seconds=5))]), r"track point 2 .*longitude"),
+    (gpx([(24.9, 60.1, T0), (24.9, 95, T0 + dt.timedelta(seconds=5))]), r"track point 2 .*latitude"),
+    (gpx([(24.9, 60.1, T0), (24.9, "inf", T0 + dt.timedelta(seconds=5))]), r"track point 2 .*finite"),
 ])
 def test_bad_tracks_are_refused_with_a_reason(text, reason):
     with pytest.raises(TrackError, match=reason):

@@ -359,3 +359,11 @@ def test_shared_kim_file(shared_dir):
     feet = abs(1215029 - 1229125) + abs(3461398 - 3460107)
     assert inst.distance[depot.loc, landfill.loc] == feet
     assert inst.duration[depot.loc, landfill.loc] == math.floor(feet / (40 * 5280 / 3600) + 0.5)
+
+
+@pytest.mark.parametrize("token", ["nan", "inf", "-1e400"])
+def test_vrplib_coordinate_not_finite_is_refused_with_its_line(token):
+    """Planar coordinates (VRPLIB, Solomon, Kim feet) get the finiteness check only, with the line named."""
+    with pytest.raises(InstanceError, match=r"line 9: NODE_COORD_SECTION value must be finite"):
+        instance_parse(text=VRPTW.replace("2 1 1\n", f"2 1 {token}\n"))
+

@@ -13,28 +13,41 @@ from rest_framework.views import APIView
 
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher
 
+from ..geovalidate import (
+    GeometryInputError,
+    bbox_parse,
+    city_geometry_from_geojson,
+    drawable_sql,
+    lonlat_check,
+)
 from ..models import CityProfile, RoadClosure
 from ..network import NoRouteError, road_network
 from ..services import closure_create, closure_lift
+
+
+def checked(field: str, check, *args, **kwargs):
+    """Run a geovalidate check; its GeometryInputError becomes a 400 naming the field and the reason."""
+    try:
+        return check(*args, **kwargs)
+    except GeometryInputError as exc:
+        raise serializers.ValidationError({field: str(exc)}) from None
 
 
 def _bbox(request) -> Polygon | None:
     raw = request.query_params.get("bbox")
     if not raw:
         return None
-    try:
-        x1, y1, x2, y2 = (float(v) for v in raw.split(","))
-    except ValueError:
-        raise serializers.ValidationError({"bbox": "expected minlon,minlat,maxlon,maxlat"}) from None
-    return Polygon.from_bbox((x1, y1, x2, y2))
+    return Polygon.from_bbox(checked("bbox", bbox_parse, raw))
 
 
 def _feature_collection(sql: str, params: list) -> dict:
-    """Build GeoJSON in PostGIS (ST_AsGeoJSON): far faster than serialising geometry in Python."""
+    """Build GeoJSON in PostGIS (ST_AsGeoJSON): far faster than serialising geometry in Python. Rows a map cannot
+    draw (empty, non-finite or out-of-range geometry, however they were stored) are left out, not an error."""
     with connection.cursor() as cur:
         cur.execute(
             f"SELECT coalesce(json_agg(json_build_object('type','Feature','id',t.id,"
-            f"'geometry',ST_AsGeoJSON(t.geom, 6)::json,'properties',t.props)), '[]'::json) FROM ({sql}) t",
+            f"'geometry',ST_AsGeoJSON(t.geom, 6)::json,'properties',t.props)), '[]'::json) FROM ({sql}) t "
+            f"WHERE {drawable_sql('t.geom')}",
             params,
         )
         features = cur.fetchone()[0]
@@ -115,16 +128,11 @@ class ClosureLayerView(APIView):
 
     @extend_schema(request=ClosureSerializer, responses={201: dict})
     def post(self, request):
-        from django.contrib.gis.geos import GEOSException, GEOSGeometry
-
         s = ClosureSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        try:
-            geom = GEOSGeometry(json.dumps(s.validated_data["geometry"]), srid=4326)
-        except (GEOSException, ValueError, TypeError) as exc:
-            return Response({"geometry": f"not a GeoJSON geometry: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
-        closure = closure_create(geom=geom, reason=s.validated_data["reason"], source_agent="dispatcher",
-                                 valid_to=s.validated_data.get("valid_to"), user=request.user)
+        geom = checked("geometry", city_geometry_from_geojson, s.validated_data["geometry"], what="the closure")
+        closure = checked("geometry", closure_create, geom=geom, reason=s.validated_data["reason"],
+                          source_agent="dispatcher", valid_to=s.validated_data.get("valid_to"), user=request.user)
         return Response({"id": closure.pk, "segments": closure.segments.count()}, status=status.HTTP_201_CREATED)
 
 
@@ -140,9 +148,23 @@ class ClosureLiftView(APIView):
         return Response({"id": closure.pk, "valid_to": closure.valid_to})
 
 
+class LonLatField(serializers.ListField):
+    """A [lon, lat] pair, finite and in WGS84 range (geovalidate), e.g. [24.94, 60.17]."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.FloatField(), min_length=2, max_length=2, **kwargs)
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        try:
+            return lonlat_check(values[0], values[1], what=self.field_name)
+        except GeometryInputError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
 class RouteSerializer(serializers.Serializer):
-    origin = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
-    destination = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
+    origin = LonLatField()
+    destination = LonLatField()
 
 
 class RouteView(APIView):
@@ -155,7 +177,7 @@ class RouteView(APIView):
         s = RouteSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         try:
-            path = road_network().path(tuple(s.validated_data["origin"]), tuple(s.validated_data["destination"]))
+            path = road_network().path(s.validated_data["origin"], s.validated_data["destination"])
         except NoRouteError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response({"length_m": round(path.length_m, 1), "time_s": round(path.time_s, 1),

@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from city_ops.city.geovalidate import GeometryInputError, city_point_check
 from city_ops.core.permissions import IsCrewOrDispatcher
 from city_ops.core.roles import Role, user_has_role
 from city_ops.core.uploads import UploadError, image_upload_validate
@@ -52,6 +53,14 @@ class WorkOrderCreateSerializer(serializers.Serializer):
     lat = serializers.FloatField(min_value=-90, max_value=90)
     priority = serializers.ChoiceField(choices=WorkOrder.Priority.choices, default=WorkOrder.Priority.NORMAL)
     assignee = serializers.CharField(required=False, help_text="username of a field crew member")
+
+    def validate(self, attrs):
+        # A hand-placed order: finite, in range and in the city (geovalidate), or a 400 naming the reason.
+        try:
+            attrs["lon"], attrs["lat"] = city_point_check(attrs["lon"], attrs["lat"], what="the work order")
+        except GeometryInputError as exc:
+            raise serializers.ValidationError({"location": str(exc)}) from None
+        return attrs
 
 
 class WorkOrderListView(generics.ListAPIView):

@@ -20,7 +20,9 @@
     map.attributionControl.addAttribution(el.dataset.attribution);
   }
   const b = (el.dataset.bounds || '').split(',').map(Number);
-  if (b.length === 4 && b.every(Number.isFinite)) map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [8, 8] });
+  // The city's extent (its road network): the map opens on it and never zooms out past it to features abroad.
+  const city = b.length === 4 && b.every(Number.isFinite) ? L.latLngBounds([[b[1], b[0]], [b[3], b[2]]]) : null;
+  if (city) map.fitBounds(city, { padding: [8, 8] });
   else map.setView([60.1715, 24.945], 15);
   // the drill's zones over the live ones, its sensors as rings round the live dots (which stay on top)
   const panes = { zones: 330, drillZones: 335, roads: 340, closures: 450, drillSensors: 455, sensors: 460 };
@@ -140,9 +142,13 @@
         layer.on('click', () => hydrograph(f.id, f.properties.code));
       } });
   }
-  // Start on what the duty room watches: the zones and sensors, not the whole city.
+  // Start on what the duty room watches: the zones and sensors in the city, not the whole city. A station
+  // registered from another basin's agency file (a replay) lies abroad: it stays on the map but is not zoomed
+  // to, or one US gauge would open the map on an empty continent.
+  const inCity = layer => !city || city.pad(0.1).contains(layer.getBounds ? layer.getBounds() : layer.getLatLng());
   roads().then(zones).then(closures).then(sensors).then(() => {
-    const watched = [layers.zones, layers.sensors].filter(Boolean);
+    const watched = [];
+    [layers.zones, layers.sensors].filter(Boolean).forEach(group => group.eachLayer(l => { if (inCity(l)) watched.push(l); }));
     const bounds = watched.length ? L.featureGroup(watched).getBounds() : null;
     if (bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 17 });
   });
