@@ -71,7 +71,7 @@ def _qc_store(*, records: Sequence[QCRecord], qc_from: dict[str, dt.datetime], s
               judged_us: dict[int, int] | None) -> int:
     """Write the run's QC flags onto the readings: from each series' `qc_from` on, the flagged ones get
     their flag and the others none (a provisional spike that turned out to be a level shift is cleared
-    again); rows already so are not written. Readings after their series' mark in `judged_us` (None: no
+    again; the ingest's `impossible` flag stays); rows already so are not written. Readings after their series' mark in `judged_us` (None: no
     run's marks count) were judged by no run before and are stored unflagged, so a series whose part
     starts there needs no clearing. Returns how many readings are flagged there."""
     flags: dict[tuple[int, dt.datetime], int] = {}
@@ -105,10 +105,11 @@ def _qc_store(*, records: Sequence[QCRecord], qc_from: dict[str, dt.datetime], s
                 """
                 UPDATE agent_flood_reading r SET qc = 0
                   FROM unnest(%s::bigint[], %s::timestamptz[]) AS w(series_id, start)
-                 WHERE r.series_id = w.series_id AND r.time >= w.start AND r.qc <> 0
+                 WHERE r.series_id = w.series_id AND r.time >= w.start AND r.qc IN (%s, %s)
                    AND (r.series_id, r.time) NOT IN (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]))
                 """,
-                [list(scope), list(scope.values()), [k[0] for k in keys], [k[1] for k in keys]],
+                [list(scope), list(scope.values()), int(ReadingRow.QC.SPIKE), int(ReadingRow.QC.OUT_OF_RANGE),
+                 [k[0] for k in keys], [k[1] for k in keys]],
             )
     return len(flags)
 
