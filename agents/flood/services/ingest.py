@@ -215,18 +215,19 @@ def readings_merge_stage(*, staged: int | None = None) -> tuple[int, int]:
         # never judged, so they move nothing.
         advances = "s.last_time IS NULL OR m.time > s.last_time"
         backfill = "m.first <= s.last_time AND %s"
+        latest = f"({advances} OR (m.time = s.last_time AND %s))"  # a revision of the latest reading too
         cursor.execute(
             f"""
             UPDATE agent_flood_series s
                SET last_time = CASE WHEN {advances} THEN m.time ELSE s.last_time END,
-                   last_value = CASE WHEN {advances} THEN r.value ELSE s.last_value END,
+                   last_value = CASE WHEN {latest} THEN r.value ELSE s.last_value END,
                    backfills = s.backfills + CASE WHEN {backfill} THEN 1 ELSE 0 END
               FROM (SELECT series_id, max(time) AS time, min(time) AS first FROM {STAGE_TABLE}
                      WHERE qc <> {int(ReadingRow.QC.IMPOSSIBLE)} GROUP BY series_id) m
               JOIN agent_flood_reading r ON r.series_id = m.series_id AND r.time = m.time
-             WHERE s.id = m.series_id AND ({advances} OR ({backfill}))
+             WHERE s.id = m.series_id AND ({latest} OR ({backfill}))
             """,
-            [inserted > 0, inserted > 0],
+            [revised > 0, inserted > 0, revised > 0, inserted > 0],
         )
     return int(inserted), revised
 
