@@ -162,9 +162,11 @@ def _carry_take(*, state: TrackerState, setup: EvaluationSetup, backfills: dict[
     return kept
 
 
-def _marks_store(*, marks_us: dict[int, int]) -> None:
+def _marks_store(*, marks_us: dict[int, int], read_us: dict[int, int]) -> None:
     """Write the series' evaluation marks (epoch microseconds), taking turns with the ingests that update
-    the same rows (`SERIES_WRITE_LOCK`, held to the commit), so the two never wait on each other in a cycle."""
+    the same rows (`SERIES_WRITE_LOCK`, held to the commit), so the two never wait on each other in a cycle.
+    A mark is written only where it is still the one the run read (`read_us`; absent: none): an ingest that
+    revised a judged reading meanwhile moved it back, and the next run must judge from there."""
     import psycopg
 
     ids = list(marks_us)
@@ -174,10 +176,11 @@ def _marks_store(*, marks_us: dict[int, int]) -> None:
         cur.execute(
             """
             UPDATE agent_flood_series s SET evaluated_until = timestamptz 'epoch' + m.us * interval '1 microsecond'
-              FROM unnest(%s::bigint[], %s::bigint[]) AS m(id, us)
+              FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS m(id, us, was)
              WHERE s.id = m.id
+               AND s.evaluated_until IS NOT DISTINCT FROM timestamptz 'epoch' + m.was * interval '1 microsecond'
             """,
-            [ids, [marks_us[i] for i in ids]],
+            [ids, [marks_us[i] for i in ids], [read_us.get(i) for i in ids]],
         )
 
 
@@ -279,7 +282,7 @@ def evaluation_run(*, run=None) -> EvaluationOutcome:
             out.evaluated_at = since  # readings of unconfigured sensors only, or late ones: nothing newer
         changed = {i: us for i, us in marks_after.items() if marks.marks_us.get(i) != us}
         if changed:
-            _marks_store(marks_us=changed)
+            _marks_store(marks_us=changed, read_us=marks.marks_us)
         state.state = result.tracker.state_dump()
         state.evaluated_at = out.evaluated_at
         state.save()

@@ -151,3 +151,17 @@ def test_ingest_readings_exit_status(world, tmp_path):
     with pytest.raises(CommandError, match="no value column .* the value columns are 1_00010") as err:
         call_command("ingest_readings", str(unread), stdout=io.StringIO(), stderr=io.StringIO())
     assert err.value.returncode == 2
+
+
+def test_the_api_answers_revised_and_refuses_a_body_with_no_reading(world, users):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(users.dispatcher)
+    url = "/api/flood/readings/"
+    body = csv_text(series_rows("D-1", "depth", [1.0]))
+    assert client.post(url, body, content_type="text/csv").json()["revised"] == 0
+    changed = client.post(url, body.replace(",1.0", ",1.25"), content_type="text/csv").json()
+    assert (changed["accepted"], changed["duplicates"], changed["revised"]) == (0, 0, 1)
+    empty = client.post(url, "sensor,parameter,time,value\n", content_type="text/csv")
+    assert empty.status_code == 400 and "no readings" in empty.json()["detail"]
