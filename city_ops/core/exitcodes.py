@@ -36,4 +36,5 @@ def ingest_command_finish(*, recognised: int, rejected: int, nothing: str) -> No
     if status == EXIT_UNREADABLE:
         raise file_unreadable(f"nothing recognised: {nothing}")
     if status == EXIT_SOME_REJECTED:
-        raise CommandError(f"{rejected} rows rejected (the others were kept)", returncode=EXIT_SOME_REJECTED)
+        rows = "row" if rejected == 1 else "rows"
+        raise CommandError(f"{rejected} {rows} rejected (the others were kept)", returncode=EXIT_SOME_REJECTED)
