@@ -52,8 +52,9 @@ KIND_FOR_PARAMETER = {"rainfall": Sensor.Kind.RAIN, "depth": Sensor.Kind.DEPTH, 
 class IngestResult:
     """What one ingest did: readings newly stored, readings already there with the same value (re-sent or
     repeated in the file), readings that replaced a stored value (revised), rejected rows with reasons,
-    stored readings flagged impossible, and any sensors it registered. `recognised` counts the readings
-    the parser read from the file (the commands' exit status: none recognised is a failure)."""
+    stored readings flagged impossible, and any sensors it registered. `recognised` counts the rows the
+    parser read from the file, as readings or as rejected rows (the commands' exit status: none is a
+    failure, and `notes` then say what was skipped)."""
 
     accepted: int = 0
     duplicates: int = 0
@@ -63,6 +64,7 @@ class IngestResult:
     format: str = ""
     sensors_created: list[str] = field(default_factory=list)
     recognised: int = 0
+    notes: list[str] = field(default_factory=list)  # the parser's: what it skipped and why
 
     def as_dict(self) -> dict:
         """The JSON the command and the API print: accepted, duplicates, revised, rejected and flagged rows."""
@@ -294,7 +296,8 @@ def readings_ingest(
     cannot be read at all (unknown format, broken JSON/XML, no CSV header, no value column it reads)."""
     index, default_parameter = series_index()
     parsed = readings_parse(data=data, fmt=fmt, tz=tz, default_parameter_for=default_parameter.get, sensor=sensor)
-    result = IngestResult(format=parsed.format, rejected=list(parsed.rejected), recognised=len(parsed.readings))
+    result = IngestResult(format=parsed.format, rejected=list(parsed.rejected), notes=list(parsed.notes),
+                          recognised=len(parsed.readings) + len(parsed.rejected))
     if create_sensors and parsed.stations:
         result.sensors_created = sensors_register(stations=parsed.stations, source=parsed.format)
         index, _ = series_index()

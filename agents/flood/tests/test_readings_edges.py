@@ -151,6 +151,14 @@ def test_ingest_readings_exit_status(world, tmp_path):
     with pytest.raises(CommandError, match="no value column .* the value columns are 1_00010") as err:
         call_command("ingest_readings", str(unread), stdout=io.StringIO(), stderr=io.StringIO())
     assert err.value.returncode == 2
+    temperature = tmp_path / "temperature.xml"
+    temperature.write_text(
+        '<timeSeriesResponse xmlns="http://www.cuahsi.org/waterML/1.1/"><timeSeries name="USGS:1:00010:00000">'
+        '<sourceInfo><siteCode>1</siteCode></sourceInfo><variable><variableCode>00010</variableCode></variable>'
+        '<values><value dateTime="2024-01-01T00:00:00Z">4.5</value></values></timeSeries></timeSeriesResponse>')
+    with pytest.raises(CommandError, match="variable 00010 at site 1 is not a flood parameter") as err:
+        call_command("ingest_readings", str(temperature), stdout=io.StringIO(), stderr=io.StringIO())
+    assert err.value.returncode == 2
 
 
 def test_the_api_answers_revised_and_refuses_a_body_with_no_reading(world, users):

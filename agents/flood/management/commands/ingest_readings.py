@@ -51,7 +51,8 @@ class Command(BaseCommand):
         else:
             self._report(path, result)
         ingest_command_finish(recognised=result.recognised, rejected=len(result.rejected),
-                              nothing=f"no readings in {path} (read as {result.format})")
+                              nothing=f"no readings in {path} (read as {result.format})"
+                              + "".join(f"; {note}" for note in result.notes[:5]))
 
     def _report(self, path, result) -> None:
         self.stderr.write(f"{path}: {result.format}")
