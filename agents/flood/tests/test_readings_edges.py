@@ -173,3 +173,19 @@ def test_the_api_answers_revised_and_refuses_a_body_with_no_reading(world, users
     assert (changed["accepted"], changed["duplicates"], changed["revised"]) == (0, 0, 1)
     empty = client.post(url, "sensor,parameter,time,value\n", content_type="text/csv")
     assert empty.status_code == 400 and "no readings" in empty.json()["detail"]
+
+
+def test_a_run_does_not_move_a_mark_a_revision_moved_back_meanwhile(world):
+    from agents.flood.selectors import EPOCH
+    from agents.flood.services.evaluation import _marks_store
+
+    def us(t: dt.datetime) -> int:
+        return (t - EPOCH) // dt.timedelta(microseconds=1)
+
+    series = Series.objects.get(sensor__code="D-1")
+    read, revised, judged = T0, T0 - dt.timedelta(minutes=5), T0 + dt.timedelta(minutes=10)
+    Series.objects.filter(pk=series.pk).update(evaluated_until=revised)  # what the ingest did meanwhile
+    _marks_store(marks_us={series.pk: us(judged)}, read_us={series.pk: us(read)})
+    assert Series.objects.get(pk=series.pk).evaluated_until == revised  # the next run judges from there
+    _marks_store(marks_us={series.pk: us(judged)}, read_us={series.pk: us(revised)})
+    assert Series.objects.get(pk=series.pk).evaluated_until == judged
