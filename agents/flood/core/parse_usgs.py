@@ -164,10 +164,9 @@ def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
             parameter, unit = USGS_PARAMETERS[code]
             sensor = _sensor_for(sensors_for_site, site=site, parameter=parameter, ts_id=ts_id, statistic=statistic)
             qualifiers = _qualifiers(cells[index[column + "_cd"]] if column + "_cd" in index else "")
-            unusable = [q for q in [raw, *qualifiers] if q in _VALUE_CODES]
+            unusable = _unusable(raw, *qualifiers)
             if unusable:
-                problems.append(f"{column}: " + ", ".join(f"{q!r} ({_VALUE_CODES[q]})" for q in unusable)
-                                + " is not a value to use")
+                problems.append(f"{column}: {unusable}")
                 continue
             unknown.update(q for q in qualifiers if q not in USABLE_QUALIFIERS)
             if statistic and len(cells[index["datetime"]].strip()) != 10:
@@ -192,6 +191,14 @@ def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
     for site, name in site_names.items():
         params = tuple(sorted({p for (s, p) in sensors_for_site if s == site and "_" not in p}))
         collector.station_note(Station(code=site, name=name, parameters=params))
+
+
+def _unusable(*codes: str) -> str | None:
+    """Why a value with these codes (its value cell and qualifiers) is not one to use, or None."""
+    found = [code for code in codes if code in _VALUE_CODES]
+    if not found:
+        return None
+    return ", ".join(f"{code!r} ({_VALUE_CODES[code]})" for code in found) + " is not a value to use"
 
 
 def _qualifiers(cell: str) -> list[str]:
@@ -239,7 +246,8 @@ WATERML_NS = "http://www.cuahsi.org/waterML/1.1/"
 
 
 def waterml_parse(*, data: bytes, collector: ReadingsCollector, tz: dt.tzinfo | None) -> None:
-    """WaterML 1.1 `timeSeriesResponse`; row = the source line of each `<value>` element."""
+    """WaterML 1.1 `timeSeriesResponse`; row = the source line of each `<value>` element. A value whose
+    `qualifiers` attribute holds a code that means no value (Ice, Eqp, X...) is rejected with its meaning."""
     try:
         root = xml_parse_safe(data=data)
     except UnsafeXmlError as exc:
@@ -278,6 +286,9 @@ def waterml_parse(*, data: bytes, collector: ReadingsCollector, tz: dt.tzinfo | 
             for element in _children(values, "value"):
                 row = element.sourceline or 0
                 try:
+                    unusable = _unusable(_text(element) or "", *_qualifiers(element.get("qualifiers") or ""))
+                    if unusable:
+                        raise RowRejected(unusable)
                     number = number_parse(_text(element))
                     if no_data_value is not None and number == no_data_value:
                         raise RowRejected(f"value {number:g} is the series' noDataValue")

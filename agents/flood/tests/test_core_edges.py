@@ -129,3 +129,15 @@ def test_rdb_without_a_value_column_it_reads_names_the_columns():
     with pytest.raises(ReadingsFormatError, match="no value column") as err:
         readings_parse(data=rdb.encode())
     assert "149296_00010_00003" in str(err.value) and "00060" in str(err.value)
+
+
+def test_waterml_qualifiers_that_mean_no_value_reject_it():
+    xml = ('<timeSeriesResponse xmlns="http://www.cuahsi.org/waterML/1.1/"><timeSeries name="USGS:1:00065:00000">\n'
+           '<sourceInfo><siteCode>1</siteCode></sourceInfo><variable><variableCode>00065</variableCode>'
+           '<unit><unitCode>ft</unitCode></unit></variable><values>\n'
+           '<value dateTime="2024-01-01T00:00:00Z" qualifiers="P">3.1</value>\n'
+           '<value dateTime="2024-01-01T00:15:00Z" qualifiers="P Eqp">3.2</value>\n'
+           '</values></timeSeries></timeSeriesResponse>')
+    result = readings_parse(data=xml.encode())
+    assert [r.row for r in result.readings] == [3]
+    assert [(e.row, e.reason) for e in result.rejected] == [(4, "'Eqp' (equipment malfunction) is not a value to use")]
