@@ -4,14 +4,14 @@ from django.contrib import admin
 
 from city_ops.core.admin import CityPlacedAdmin, ReadOnlyAdmin
 
-from .models import Alert, AlertEvent, CapImport, Drill, FloodZone, Sensor, Series
+from .models import Alert, AlertEvent, CapImport, Drill, FloodZone, ReadingRevision, Sensor, Series
 
 
 class SeriesInline(admin.TabularInline):
     model = Series
     extra = 0
-    fields = ["parameter", "unit", "warning_level", "guaranteed_level", "caution_depth", "closure_depth",
-              "typical_low", "typical_high", "last_time", "last_value"]
+    fields = ["parameter", "statistic", "unit", "warning_level", "guaranteed_level", "caution_depth",
+              "closure_depth", "typical_low", "typical_high", "range_low", "range_high", "last_time", "last_value"]
     readonly_fields = ["last_time", "last_value"]
 
 
@@ -45,6 +45,12 @@ class AlertEventAdmin(ReadOnlyAdmin):
 @admin.register(CapImport)
 class CapImportAdmin(ReadOnlyAdmin):
     list_display = ["sent", "sender", "identifier", "msg_type", "event", "rainstorm"]
+
+
+@admin.register(ReadingRevision)
+class ReadingRevisionAdmin(ReadOnlyAdmin):
+    list_display = ["series", "time", "value", "qc", "replaced_at"]
+    list_select_related = ["series__sensor"]
 
 
 @admin.register(Drill)

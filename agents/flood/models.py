@@ -3,7 +3,8 @@ sensors), flood zones, alerts with their audit trail, the alert tracker's persis
 messages.
 
 Readings are the big table. Its primary key is (series, time): that makes a re-sent reading a no-op
-(`INSERT ... ON CONFLICT DO NOTHING`) and serves "latest readings of a series" as a backward index scan, with
+(`INSERT ... ON CONFLICT DO NOTHING`), a re-sent reading with another value a revision (the value it
+replaces is kept in `ReadingRevision`), and serves "latest readings of a series" as a backward index scan, with
 no surrogate id or sequence to slow the COPY ingest. A BRIN index on time keeps time-range scans cheap at
 a few kilobytes per million rows (readings arrive roughly in time order). Each series also carries its latest
 time and value, updated by the ingest, for the map and the "latest per series" lists.
@@ -66,6 +67,8 @@ class Sensor(models.Model):
     fault = models.CharField(max_length=200, blank=True, help_text="why it is in fault (stuck, silent)")
     expected_interval_s = models.PositiveIntegerField(
         null=True, blank=True, help_text="how often it reports; empty: learnt from its readings")
+    installed_on = models.DateField(
+        null=True, blank=True, help_text="readings dated before this day (UTC) are refused; empty: no lower bound")
     metadata = models.JSONField(default=dict, blank=True, help_text="source, station ids, synthetic flag")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -81,10 +84,14 @@ class Sensor(models.Model):
 
 class Series(models.Model):
     """One parameter of one sensor, in the parameter's canonical unit (level m, discharge m3/s, rainfall mm,
-    depth cm), with the thresholds the rules use and the latest reading."""
+    depth cm), with the thresholds the rules use and the latest reading. A summary series (a USGS daily mean)
+    names its statistic; instantaneous readings have none. Rules judge instantaneous series only: no rule
+    names a statistic."""
 
     sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="series")
     parameter = models.CharField(max_length=12, choices=PARAMETER_CHOICES)
+    statistic = models.CharField(max_length=5, blank=True, default="",
+                                 help_text="the source's statistic code (USGS 00003: daily mean); empty: instantaneous")
     unit = models.CharField(max_length=8)
     # water level (m, the gauge's datum): 警戒水位 and 保证水位
     warning_level = models.FloatField(null=True, blank=True)
@@ -95,6 +102,10 @@ class Series(models.Model):
     # the sensor's normal range where the source publishes one; QC widens it into a plausibility band
     typical_low = models.FloatField(null=True, blank=True)
     typical_high = models.FloatField(null=True, blank=True)
+    # what the instrument can measure at all: a value outside is refused as impossible at ingest (empty: the
+    # parameter's hard limits, agents/flood/core/qc.py)
+    range_low = models.FloatField(null=True, blank=True, help_text="lowest value the sensor can report")
+    range_high = models.FloatField(null=True, blank=True, help_text="highest value the sensor can report")
     last_time = models.DateTimeField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
     # Counts the ingests that stored readings at or before the series' latest time (a backfill): a live run
@@ -109,21 +120,25 @@ class Series(models.Model):
     restrict_for = FloodQuerySet.restrict_for
 
     class Meta:
-        ordering = ["sensor__code", "parameter"]
-        constraints = [models.UniqueConstraint(fields=["sensor", "parameter"], name="flood_series_unique")]
+        ordering = ["sensor__code", "parameter", "statistic"]
+        constraints = [models.UniqueConstraint(fields=["sensor", "parameter", "statistic"],
+                                               name="flood_series_unique")]
 
     def __str__(self) -> str:
-        return f"{self.sensor.code}:{self.parameter}"
+        return f"{self.sensor.code}:{self.parameter}" + (f":{self.statistic}" if self.statistic else "")
 
 
 class Reading(models.Model):
-    """One value of one series at one time (UTC). Stored once per (series, time): re-sending it is a no-op.
-    `qc` is what quality control made of it (a flagged value never reaches a rule)."""
+    """One value of one series at one time (UTC). Stored once per (series, time): re-sending it is a no-op,
+    re-sending another value a revision. `qc` is what quality control made of it (a flagged value never
+    reaches a rule): spike and out-of-range are the evaluation's judgement, which a later run may revise;
+    impossible is the ingest's, final, and such a reading is never read back for the rules."""
 
     class QC(models.IntegerChoices):
         OK = 0, "ok"
         SPIKE = 1, "spike"
         OUT_OF_RANGE = 2, "out of range"
+        IMPOSSIBLE = 3, "impossible"
 
     pk = models.CompositePrimaryKey("series_id", "time")
     # The primary key's leading column indexes it already. No database FK constraint: a deferred FK check
@@ -141,6 +156,28 @@ class Reading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series_id}@{self.time:%Y-%m-%dT%H:%M:%SZ}={self.value:g}"
+
+
+class ReadingRevision(models.Model):
+    """A value a revision replaced: an agency re-sent the reading of (series, time) with another value (USGS
+    and the EA revise provisional data). The reading holds the new value; this keeps the old one, its QC
+    flag, and when it was replaced."""
+
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, db_constraint=False, related_name="revisions")
+    time = models.DateTimeField()
+    value = models.FloatField(help_text="the value replaced")
+    qc = models.SmallIntegerField(choices=Reading.QC.choices)
+    replaced_at = models.DateTimeField()
+
+    objects = FloodQuerySet.as_manager()
+    restrict_for = FloodQuerySet.restrict_for
+
+    class Meta:
+        ordering = ["series", "time", "replaced_at"]
+        indexes = [models.Index(fields=["series", "time"], name="flood_revision_series_time")]
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.time:%Y-%m-%dT%H:%M:%SZ} was {self.value:g} until {self.replaced_at:%Y-%m-%d %H:%M}"
 
 
 class FloodZone(models.Model):

@@ -25,11 +25,14 @@ from .core import (
 )
 from .core.domain import CANONICAL_UNITS, Level
 from .models import Alert, Drill, FloodZone, Sensor, Series
+from .models import Reading as ReadingRow
 
 # Same-parameter sensors within this distance are a sensor's neighbours for the stuck-sensor check.
 NEIGHBOUR_RADIUS_M = 5000
 NEIGHBOURS_MAX = 4
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Readings the ingest refused as physically impossible: stored for the record, never read for the rules.
+IMPOSSIBLE = int(ReadingRow.QC.IMPOSSIBLE)
 
 
 def rainfall_settings() -> RainfallSettings:
@@ -126,8 +129,9 @@ def configuration_fingerprint() -> str:
               (SELECT string_agg(concat_ws(',', id, code, kind, status IN ('retired', 'maintenance'),
                                            expected_interval_s, ST_AsEWKT(geom)), ';' ORDER BY id)
                  FROM agent_flood_sensor),
-              (SELECT string_agg(concat_ws(',', id, sensor_id, parameter, warning_level, guaranteed_level,
-                                           caution_depth, closure_depth, typical_low, typical_high), ';' ORDER BY id)
+              (SELECT string_agg(concat_ws(',', id, sensor_id, parameter, statistic, warning_level, guaranteed_level,
+                                           caution_depth, closure_depth, typical_low, typical_high, range_low,
+                                           range_high), ';' ORDER BY id)
                  FROM agent_flood_series),
               (SELECT string_agg(concat_ws(',', id, code, md5(ST_AsEWKB(geom))), ';' ORDER BY id)
                  FROM agent_flood_floodzone),
@@ -143,8 +147,10 @@ _setup_cache: dict[str, EvaluationSetup] = {}
 
 
 def evaluation_setup() -> EvaluationSetup:
-    """Sensor configurations for `readings_replay` from the database: each evaluated series (of a sensor
-    that is not retired or in maintenance) once per zone its sensor belongs to, with the series' thresholds.
+    """Sensor configurations for `readings_replay` from the database: each evaluated series (an
+    instantaneous one - no rule names a statistic, so daily means and the like are stored and charted only -
+    of a sensor that is not retired or in maintenance) once per zone its sensor belongs to, with the series'
+    thresholds and measuring range.
     Kept in the process while the configuration's fingerprint stays the same (the every-minute runs of a
     worker reuse it)."""
     fingerprint = configuration_fingerprint()
@@ -168,7 +174,7 @@ def _evaluation_setup_build() -> EvaluationSetup:
                .defer("geom", "metadata")}
     rain = rainfall_settings()
     setup = EvaluationSetup([], {}, {}, {}, defaultdict(list))
-    for series in Series.objects.filter(sensor_id__in=sensors).order_by("sensor__code", "parameter"):
+    for series in Series.objects.filter(sensor_id__in=sensors, statistic="").order_by("sensor__code", "parameter"):
         sensor = sensors[series.sensor_id]
         setup.code_of_series[series.pk] = sensor.code
         setup.parameter_of_series[series.pk] = series.parameter
@@ -178,7 +184,8 @@ def _evaluation_setup_build() -> EvaluationSetup:
         station = None
         if series.typical_low is not None and series.typical_high is not None:
             station = Station(code=sensor.code, typical_low=series.typical_low, typical_high=series.typical_high)
-        overrides = {}
+        overrides = {name: getattr(series, f"range_{name}") for name in ("low", "high")
+                     if getattr(series, f"range_{name}") is not None}
         if sensor.expected_interval_s:
             overrides["expected_interval"] = dt.timedelta(seconds=sensor.expected_interval_s)
         qc = qc_settings_default(parameter=series.parameter, station=station, **overrides)
@@ -209,7 +216,7 @@ def readings_window(*, setup: EvaluationSetup, start: dt.datetime | None, end: d
     names = setup.configs_of_series
     if not names:
         return []
-    where, params = [], []
+    where, params = [f"qc <> {IMPOSSIBLE}"], []
     if start is not None:
         where.append("time > %s")
         params.append(start)
@@ -217,7 +224,7 @@ def readings_window(*, setup: EvaluationSetup, start: dt.datetime | None, end: d
         where.append("time <= %s")
         params.append(end)
     sql = ("SELECT series_id, array_agg(time ORDER BY time), array_agg(value ORDER BY time) "
-           f"FROM agent_flood_reading {'WHERE ' + ' AND '.join(where) if where else ''} GROUP BY series_id")
+           f"FROM agent_flood_reading WHERE {' AND '.join(where)} GROUP BY series_id")
     connection.ensure_connection()
     # A server-side-binding cursor on Django's connection (same transaction) with binary results: parsing
     # hundreds of thousands of timestamps from text costs five times as much. The time range uses the BRIN
@@ -247,7 +254,7 @@ def series_window(*, setup: EvaluationSetup, start: dt.datetime | None) -> list[
     names = setup.configs_of_series
     if not names:
         return []
-    where = "WHERE time > %s" if start is not None else ""
+    where = f"WHERE qc <> {IMPOSSIBLE}" + (" AND time > %s" if start is not None else "")
     sql = ("SELECT series_id, array_agg((extract(epoch FROM time) * 1000000)::bigint ORDER BY time), "
            f"array_agg(value ORDER BY time) FROM agent_flood_reading {where} GROUP BY series_id")
     connection.ensure_connection()
@@ -293,14 +300,14 @@ def series_after(*, setup: EvaluationSetup, after_us: dict[int, int], start: dt.
     # the time index's recent end too. Bounds travel as integers (cheaper to send than a thousand datetimes).
     # Three flat arrays in one row (a run's few new readings of many series): one row to decode, split by
     # series here, rather than a row and two small arrays per series.
-    sql = """
+    sql = f"""
         SELECT array_agg(r.series_id ORDER BY r.series_id, r.time),
                array_agg((extract(epoch FROM r.time) * 1000000)::bigint ORDER BY r.series_id, r.time),
                array_agg(r.value ORDER BY r.series_id, r.time)
           FROM unnest(%s::bigint[], %s::bigint[]) AS w(series_id, after_us)
           JOIN agent_flood_reading r ON r.series_id = w.series_id
            AND r.time > timestamptz 'epoch' + w.after_us * interval '1 microsecond'
-         WHERE r.time > %s
+         WHERE r.time > %s AND r.qc <> {IMPOSSIBLE}
     """
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cur:
@@ -329,9 +336,10 @@ def readings_counted(*, spans: dict[int, tuple[dt.datetime, dt.datetime]]) -> di
             SELECT w.series_id, count(r.time)
               FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(series_id, first, last)
               LEFT JOIN agent_flood_reading r ON r.series_id = w.series_id AND r.time >= w.first AND r.time <= w.last
+                                             AND r.qc <> %s
              GROUP BY w.series_id
             """,
-            [ids, [spans[i][0] for i in ids], [spans[i][1] for i in ids]],
+            [ids, [spans[i][0] for i in ids], [spans[i][1] for i in ids], IMPOSSIBLE],
         )
         return {int(series_id): int(n) for series_id, n in cur.fetchall()}
 
@@ -474,15 +482,23 @@ def zones_geojson() -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
+# A summary series (one value a day) is charted over this many days instead of the hours of the others.
+SUMMARY_CHART_DAYS = 90
+
+
 def hydrograph(*, sensor: Sensor, hours: float = 24.0, end: dt.datetime | None = None) -> dict:
-    """Each series of a sensor over the last `hours` before its latest reading (or `end`), with its
-    thresholds and the readings QC flagged, for the console chart."""
+    """Each series of a sensor (instantaneous ones first) over the last `hours` before its latest reading (or
+    `end`), a summary series (daily values) over SUMMARY_CHART_DAYS, with its label, thresholds and the
+    readings QC flagged, for the console chart."""
+    from .core.parse_usgs import STATISTICS
+
     out = {"sensor": sensor.code, "name": sensor.name, "kind": sensor.kind, "series": []}
-    for series in sensor.series.order_by("parameter"):
+    for series in sensor.series.order_by("statistic", "parameter"):
         stop = end or series.last_time
+        span = dt.timedelta(days=SUMMARY_CHART_DAYS) if series.statistic else dt.timedelta(hours=hours)
         points, flagged = [], []
         if stop is not None:
-            rows = (series.readings.filter(time__gt=stop - dt.timedelta(hours=hours), time__lte=stop)
+            rows = (series.readings.filter(time__gt=stop - span, time__lte=stop)
                     .order_by("time").values_list("time", "value", "qc"))
             for time, value, qc in rows:
                 (flagged if qc else points).append({"t": time.isoformat(), "v": value})
@@ -495,8 +511,11 @@ def hydrograph(*, sensor: Sensor, hours: float = 24.0, end: dt.datetime | None =
         elif series.parameter == "depth":
             thresholds.append({"label": "caution depth", "value": series.caution_depth or 15.0, "level": "blue"})
             thresholds.append({"label": "closure depth", "value": series.closure_depth or 25.0, "level": "yellow"})
-        out["series"].append({"parameter": series.parameter, "unit": series.unit, "points": points,
-                              "flagged": flagged, "thresholds": thresholds})
+        label = series.parameter
+        if series.statistic:
+            label += f", daily {STATISTICS.get(series.statistic, 'statistic ' + series.statistic)}"
+        out["series"].append({"parameter": series.parameter, "statistic": series.statistic, "label": label,
+                              "unit": series.unit, "points": points, "flagged": flagged, "thresholds": thresholds})
     return out
 
 

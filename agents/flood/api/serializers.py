@@ -13,9 +13,12 @@ LEVEL_NAMES = [level.label for level in Level if level > Level.NONE]
 class IngestResultSerializer(serializers.Serializer):
     """The ingest summary (same shape as `ingest_readings --json`)."""
 
-    accepted = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
-    rejected = serializers.ListField(child=serializers.DictField())
+    accepted = serializers.IntegerField(help_text="readings newly stored")
+    duplicates = serializers.IntegerField(help_text="readings already stored with the same value")
+    revised = serializers.IntegerField(help_text="stored readings that took a new value (the old one is kept)")
+    rejected = serializers.ListField(child=serializers.DictField(), help_text="rows refused: row and reason")
+    flagged = serializers.ListField(child=serializers.DictField(),
+                                    help_text="rows stored but flagged impossible (they drive no rule): row and reason")
 
 
 class AlertEventSerializer(serializers.ModelSerializer):

@@ -89,6 +89,9 @@ class ReadingsIngestView(APIView):
                                      source=f"api:{source}")
         except ReadingsFormatError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        if not result.recognised:
+            return Response({"detail": f"no readings found in the body (read as {result.format})"},
+                            status=status.HTTP_400_BAD_REQUEST)
         return Response(result.as_dict())
 
 

@@ -62,7 +62,9 @@ class Reading:
 
     `time` is timezone-aware UTC. `row` is where it came from in its file (line number for text formats,
     1-based index for JSON/XML lists) so errors and evidence can point back at the source. `id` is the
-    database id once stored; evidence falls back to `sensor:parameter:time` while it is None."""
+    database id once stored; evidence falls back to `sensor:parameter:time` while it is None. `statistic` is
+    the source's statistic code of a summary value (USGS `00003`: the daily mean), empty for an instantaneous
+    reading: a daily mean and an instantaneous value at the same time belong to different series."""
 
     sensor: str
     parameter: str
@@ -71,6 +73,7 @@ class Reading:
     unit: str
     row: int = 0
     id: int | str | None = None
+    statistic: str = ""
 
     @property
     def key(self) -> str:
@@ -93,7 +96,8 @@ class Station:
     """A station a file names (for `--create-sensors`): code, name, position and what it measures.
 
     `typical_low`/`typical_high` are the station's normal range where the source publishes one (EA's
-    percentile_95 / percentile_5); quality control widens it into a plausibility band."""
+    percentile_95 / percentile_5); quality control widens it into a plausibility band. `statistics` lists the
+    summary series it reports as (parameter, statistic code), e.g. ("discharge", "00003") for daily means."""
 
     code: str
     name: str | None = None
@@ -103,6 +107,7 @@ class Station:
     typical_low: float | None = None
     typical_high: float | None = None
     record_high: float | None = None
+    statistics: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

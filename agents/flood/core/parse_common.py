@@ -79,6 +79,7 @@ class ReadingsCollector:
         self._default_parameter_for = default_parameter_for
         self._stations: dict[str, Station] = {}
         self._parameters: dict[str, list[str]] = {}
+        self._statistics: dict[str, list[tuple[str, str]]] = {}
 
     def parameter_resolve(self, *, sensor: str, parameter: str | None) -> str:
         """The row's parameter, or the sensor's default one, or a rejection saying neither is known."""
@@ -102,9 +103,11 @@ class ReadingsCollector:
         return default
 
     def add(
-        self, *, sensor: str, parameter: str, time: dt.datetime, value: float, unit: str | None, row: int
+        self, *, sensor: str, parameter: str, time: dt.datetime, value: float, unit: str | None, row: int,
+        statistic: str = "",
     ) -> None:
-        """Keep one reading, converted to its parameter's canonical unit (bad units reject the row)."""
+        """Keep one reading, converted to its parameter's canonical unit (bad units reject the row);
+        `statistic` for a summary value (a daily mean), empty for an instantaneous reading."""
         try:
             canonical = value_convert(value=value, unit=unit, parameter=parameter)
         except UnitError as exc:
@@ -117,11 +120,13 @@ class ReadingsCollector:
                 value=canonical,
                 unit=CANONICAL_UNITS[parameter],
                 row=row,
+                statistic=statistic,
             )
         )
-        seen = self._parameters.setdefault(sensor, [])
-        if parameter not in seen:
-            seen.append(parameter)
+        seen: list = self._statistics.setdefault(sensor, []) if statistic else self._parameters.setdefault(sensor, [])
+        name = (parameter, statistic) if statistic else parameter
+        if name not in seen:
+            seen.append(name)
         if sensor not in self._stations:
             self._stations[sensor] = Station(code=sensor)
 
@@ -170,6 +175,7 @@ class ReadingsCollector:
                     typical_low=station.typical_low,
                     typical_high=station.typical_high,
                     record_high=station.record_high,
+                    statistics=tuple(self._statistics.get(code, [])),
                 )
             )
         self.result.stations = stations

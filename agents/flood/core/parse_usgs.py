@@ -41,7 +41,10 @@ TZ_CODES: dict[str, float] = {
     "GST": 10,
 }
 
-# Value codes NWIS writes in a value column instead of a number; said in words in the row error
+# NWIS value qualifiers (https://help.waterdata.usgs.gov/codes-and-parameters, instantaneous and daily value
+# qualification codes). The codes below stand in the value column instead of a number, or beside a number in
+# its `_cd` column: either way the value is not one to judge a flood on, and its row is rejected with the
+# meaning in words (nothing is stored for it, so a later file with the real value is a new reading).
 _VALUE_CODES = {
     "Ice": "ice affected",
     "Eqp": "equipment malfunction",
@@ -57,18 +60,43 @@ _VALUE_CODES = {
     "***": "temporarily unavailable",
     "Pr": "partial record",
     "--": "parameter not determined",
+    "X": "erroneous",
+}
+# Qualifiers of a usable number: stored as it is and judged by QC like any reading. Provisional values (P) are
+# what USGS revises later; the revised value arriving in a later file replaces the stored one as a revision
+# (the old value is kept). `<`/`>` bound the true value (below/above what is written): for flood warning the
+# written value is the best there is.
+USABLE_QUALIFIERS = {
+    "A": "approved for publication",
+    "P": "provisional, subject to revision",
+    "e": "edited or estimated",
+    "E": "computed from estimated values",
+    "&": "computed from affected values",
+    "<": "true value below the one written",
+    ">": "true value above the one written",
+    "R": "revised",
+    "1": "write protected",
+    "2": "remark write protected",
+    "4": "computed from fewer values than the period holds",
+    "5": "value affected by a new rating",
 }
 
-_VALUE_COLUMN = re.compile(r"^(\d+)_(\d{5})$")
+_VALUE_COLUMN = re.compile(r"^(\d+)_(\d{5})(?:_(\d{5}))?$")
+# Statistic codes of daily values (the third part of a daily column's name)
+STATISTICS = {"00001": "maximum", "00002": "minimum", "00003": "mean", "00006": "sum", "00008": "median"}
 _FORMAT_CELL = re.compile(r"^\d*[sdn]$", re.IGNORECASE)
 _SITE_COMMENT = re.compile(r"^#\s+(USGS|[A-Z]{2,})\s+(\d{8,15})\s+(.+?)\s*$")
 
 
 def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) -> None:
-    """NWIS RDB instantaneous values; row numbers are line numbers in the file.
+    """NWIS RDB instantaneous or daily values; row numbers are line numbers in the file.
 
-    Times are local to the site and the `tz_cd` column names the zone (EST, EDT...), so no `tz` is needed;
-    without a tz_cd column the `tz` argument decides and offset-less times are otherwise rejected."""
+    Instantaneous values (`<ts>_<parameter>` columns): times are local to the site and the `tz_cd` column names
+    the zone (EST, EDT...), so no `tz` is needed; without a tz_cd column the `tz` argument decides and
+    offset-less times are otherwise rejected. Daily values (`<ts>_<parameter>_<statistic>` columns, dates
+    without a time) are summary readings that keep their statistic, dated 00:00 UTC of their day. Each value's
+    `_cd` column holds its qualifiers (see USABLE_QUALIFIERS and _VALUE_CODES). A file with none of the value
+    columns the flood agent reads raises ReadingsFormatError naming the columns it has."""
     lines = text.splitlines()
     site_names: dict[str, str] = {}
     header: list[str] | None = None
@@ -98,8 +126,16 @@ def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
             f"(like 5s<TAB>15s<TAB>20d), one cell per column"
         )
     columns = _rdb_value_columns(header)
+    if not columns:
+        others = [name for name in header if name not in ("agency_cd", "site_no", "datetime", "tz_cd")]
+        raise ReadingsFormatError(
+            f"RDB line {header_line}: no value column the flood agent reads (<ts>_<parameter> or "
+            f"<ts>_<parameter>_<statistic> with parameter {', '.join(USGS_PARAMETERS)}); "
+            f"the value columns are {', '.join(others) or 'none'}"
+        )
     index = {name: i for i, name in enumerate(header)}
     sensors_for_site: dict[tuple[str, str], str] = {}
+    unknown: set[str] = set()
     for number in range(header_line + 2, len(lines) + 1):
         line = lines[number - 1]
         if not line.strip() or line.startswith("#"):
@@ -121,14 +157,20 @@ def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
             collector.reject(row=number, reason=str(exc))
             continue
         problems = []
-        for column, ts_id, code in columns:
+        for column, ts_id, code, statistic in columns:
             raw = cells[index[column]].strip()
             if not raw:
                 continue  # no value for this parameter at this time: not an error (series differ in step)
             parameter, unit = USGS_PARAMETERS[code]
-            sensor = _sensor_for(sensors_for_site, site=site, parameter=parameter, ts_id=ts_id)
-            if raw in _VALUE_CODES:
-                problems.append(f"{column}: {raw!r} ({_VALUE_CODES[raw]}) is not a value")
+            sensor = _sensor_for(sensors_for_site, site=site, parameter=parameter, ts_id=ts_id, statistic=statistic)
+            qualifiers = _qualifiers(cells[index[column + "_cd"]] if column + "_cd" in index else "")
+            unusable = _unusable(raw, *qualifiers)
+            if unusable:
+                problems.append(f"{column}: {unusable}")
+                continue
+            unknown.update(q for q in qualifiers if q not in USABLE_QUALIFIERS)
+            if statistic and len(cells[index["datetime"]].strip()) != 10:
+                problems.append(f"{column}: a daily value needs a date without a time")
                 continue
             try:
                 collector.add(
@@ -138,30 +180,48 @@ def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
                     value=number_parse(raw, what=column),
                     unit=unit,
                     row=number,
+                    statistic=statistic,
                 )
             except RowRejected as exc:
                 problems.append(str(exc))
         if problems:
             collector.reject(row=number, reason="; ".join(problems))
+    if unknown:
+        collector.result.notes.append(f"qualifiers not in the NWIS list, values kept: {', '.join(sorted(unknown))}")
     for site, name in site_names.items():
-        params = tuple(sorted({p for (s, p) in sensors_for_site if s == site}))
-        if params:
-            collector.station_note(Station(code=site, name=name, parameters=params))
+        params = tuple(sorted({p for (s, p) in sensors_for_site if s == site and "_" not in p}))
+        collector.station_note(Station(code=site, name=name, parameters=params))
 
 
-def _rdb_value_columns(header: list[str]) -> list[tuple[str, str, str]]:
-    """(column, time-series id, parameter code) for each value column the flood agent uses."""
+def _unusable(*codes: str) -> str | None:
+    """Why a value with these codes (its value cell and qualifiers) is not one to use, or None."""
+    found = [code for code in codes if code in _VALUE_CODES]
+    if not found:
+        return None
+    return ", ".join(f"{code!r} ({_VALUE_CODES[code]})" for code in found) + " is not a value to use"
+
+
+def _qualifiers(cell: str) -> list[str]:
+    """The qualifier codes of one `_cd` cell (NWIS joins several with ':' or ',', e.g. `P:e`)."""
+    return [code for code in re.split(r"[:,\s]+", cell.strip()) if code]
+
+
+def _rdb_value_columns(header: list[str]) -> list[tuple[str, str, str, str]]:
+    """(column, time-series id, parameter code, statistic code or "") for each value column the flood agent
+    uses."""
     found = []
     for name in header:
         match = _VALUE_COLUMN.match(name)
         if match and match.group(2) in USGS_PARAMETERS:
-            found.append((name, match.group(1), match.group(2)))
+            found.append((name, match.group(1), match.group(2), match.group(3) or ""))
     return found
 
 
-def _sensor_for(known: dict[tuple[str, str], str], *, site: str, parameter: str, ts_id: str) -> str:
-    """The site number, or site-tsid when a site reports one parameter from two sensors."""
-    key = (site, parameter)
+def _sensor_for(known: dict[tuple[str, str], str], *, site: str, parameter: str, ts_id: str,
+                statistic: str = "") -> str:
+    """The site number, or site-tsid when a site reports one parameter (one statistic of it) from two
+    sensors."""
+    key = (site, f"{parameter}_{statistic}" if statistic else parameter)
     if key not in known:
         known[key] = ts_id
     return site if known[key] == ts_id else f"{site}-{ts_id}"
@@ -171,6 +231,8 @@ def _rdb_time(value: str, tz_code: str | None, *, tz: dt.tzinfo | None) -> dt.da
     raw = value.strip()
     if not raw:
         raise RowRejected("missing datetime")
+    if len(raw) == 10:  # a daily value's date: the day, whatever the site's zone
+        return time_parse(raw, tz=dt.UTC, what="date")
     if tz_code is not None and tz_code.strip():
         code = tz_code.strip().upper()
         if code not in TZ_CODES:
@@ -184,7 +246,8 @@ WATERML_NS = "http://www.cuahsi.org/waterML/1.1/"
 
 
 def waterml_parse(*, data: bytes, collector: ReadingsCollector, tz: dt.tzinfo | None) -> None:
-    """WaterML 1.1 `timeSeriesResponse`; row = the source line of each `<value>` element."""
+    """WaterML 1.1 `timeSeriesResponse`; row = the source line of each `<value>` element. A value whose
+    `qualifiers` attribute holds a code that means no value (Ice, Eqp, X...) is rejected with its meaning."""
     try:
         root = xml_parse_safe(data=data)
     except UnsafeXmlError as exc:
@@ -223,6 +286,9 @@ def waterml_parse(*, data: bytes, collector: ReadingsCollector, tz: dt.tzinfo | 
             for element in _children(values, "value"):
                 row = element.sourceline or 0
                 try:
+                    unusable = _unusable(_text(element) or "", *_qualifiers(element.get("qualifiers") or ""))
+                    if unusable:
+                        raise RowRejected(unusable)
                     number = number_parse(_text(element))
                     if no_data_value is not None and number == no_data_value:
                         raise RowRejected(f"value {number:g} is the series' noDataValue")

@@ -5,7 +5,8 @@ Formats (names for `fmt`):
 - `json`: a list of objects with those keys, or `{"readings": [...]}`
 - `ea_api`: UK Environment Agency flood-monitoring API readings (`items[]`, `measure` URL)
 - `ea_telemetry`: EA "check for flooding" telemetry (`ts`/`_` pairs, station record, rainfall `minutes`)
-- `usgs_rdb`: USGS NWIS RDB instantaneous values (tab-separated, `tz_cd` column)
+- `usgs_rdb`: USGS NWIS RDB instantaneous values (tab-separated, `tz_cd` column) or daily values (summary
+  readings that keep their statistic), each with its qualifier column
 - `waterml`: USGS WaterML 1.1 XML (`timeSeriesResponse`)
 
 Every value comes out in its parameter's canonical unit (level m, discharge m3/s, rainfall mm, depth cm),

@@ -15,6 +15,11 @@ Two kinds of sensor faults (a "sensor fault" notice instead of a flood alert):
 - `silent`: no reading for longer than `silent_factor` x the expected interval, judged at an evaluation time
   that is the latest reading time in the data, never the wall clock.
 
+Physically impossible values (`reading_impossible`: negative rain, more rain than the world record for the
+interval, a level, discharge or depth outside the sensor's measuring range or the parameter's hard limits)
+are refused at ingest already: stored flagged and never read back for a rule. The range test here applies
+the same limits, so a file replayed in memory (a drill) keeps them from the rules too.
+
 Everything is judged on the readings' own times, so a replay gives the same flags as the live run did."""
 
 from __future__ import annotations
@@ -81,6 +86,64 @@ class QCSettings:
         return low, high
 
 
+# World-record point rainfall (WMO's archive of weather and climate extremes), (minutes, mm), interpolated
+# log-log between records: 38 mm in 1 min (Barot, Guadeloupe, 1970), 305 mm in 42 min (Holt, Missouri,
+# 1947), 1,144 mm in 12 h and 1,825 mm in 24 h (Foc-Foc, La Reunion, 1966), 2,493 mm in 48 h
+# (Cherrapunji, 1995), 3,930 mm in 72 h and 4,936 mm in 96 h (Commerson, La Reunion, 2007). More rain than
+# the record for a reading's interval is a broken gauge or a unit mix-up, never weather.
+RAINFALL_RECORDS_MM: tuple[tuple[float, float], ...] = (
+    (1, 38.0), (42, 305.0), (720, 1144.0), (1440, 1825.0), (2880, 2493.0), (4320, 3930.0),
+    (5760, 4936.0),
+)
+# A rainfall reading whose interval is unknown (a series' first reading, no configured interval) is held to
+# the 24-hour record: no gauge reports totals over more than a day.
+RAINFALL_UNKNOWN_INTERVAL = dt.timedelta(hours=24)
+
+
+_RECORD_LOG_MIN = np.log([m for m, _ in RAINFALL_RECORDS_MM])
+_RECORD_LOG_MM = np.log([mm for _, mm in RAINFALL_RECORDS_MM])
+_RECORD_LAST_SLOPE = float((_RECORD_LOG_MM[-1] - _RECORD_LOG_MM[-2]) / (_RECORD_LOG_MIN[-1] - _RECORD_LOG_MIN[-2]))
+
+
+def rainfall_records_mm(minutes: np.ndarray) -> np.ndarray:
+    """The most rain ever measured in each interval (minutes; NaN: unknown, the 24-hour record), log-log
+    between RAINFALL_RECORDS_MM: below a minute the one-minute record, beyond four days the last slope."""
+    m = np.where(np.isnan(minutes), RAINFALL_UNKNOWN_INTERVAL.total_seconds() / 60, minutes)
+    logm = np.log(np.maximum(m, 1.0))
+    logr = np.interp(logm, _RECORD_LOG_MIN, _RECORD_LOG_MM)
+    beyond = logm > _RECORD_LOG_MIN[-1]
+    logr[beyond] = _RECORD_LOG_MM[-1] + _RECORD_LAST_SLOPE * (logm[beyond] - _RECORD_LOG_MIN[-1])
+    return np.exp(logr)
+
+
+def rainfall_record_mm(*, interval: dt.timedelta | None) -> float:
+    """The most rain ever measured in `interval` (None: unknown, the 24-hour record)."""
+    minutes = np.nan if interval is None else interval.total_seconds() / 60
+    return float(rainfall_records_mm(np.array([minutes]))[0])
+
+
+def reading_impossible(*, parameter: str, value: float, interval: dt.timedelta | None = None,
+                       low: float | None = None, high: float | None = None) -> str | None:
+    """Why a value cannot be a real measurement, or None. `low`/`high` are the sensor's measuring range where
+    one is configured (otherwise the parameter's hard limits); `interval` is the time a rainfall total covers
+    (since the series' previous reading)."""
+    if not math.isfinite(value):
+        return "not a finite number"
+    defaults = _DEFAULTS.get(parameter)
+    low = low if low is not None else (defaults.low if defaults else None)
+    high = high if high is not None else (defaults.high if defaults else None)
+    if parameter == "rainfall":
+        record = rainfall_record_mm(interval=interval)
+        if value > record and (high is None or record < high):
+            span = f"{interval.total_seconds() / 60:g} min" if interval else "a day (interval unknown)"
+            return f"{value:g} mm of rain in {span} is above the world record for it ({record:.0f} mm)"
+    if low is not None and value < low:
+        return f"{value:g} is below the {parameter} limit {low:g}"
+    if high is not None and value > high:
+        return f"{value:g} is above the {parameter} limit {high:g}"
+    return None
+
+
 _DEFAULTS: dict[str, QCSettings] = {
     # Levels are relative to a local datum (can be negative, hundreds of metres on plateau rivers).
     "level": QCSettings(
@@ -96,10 +159,11 @@ _DEFAULTS: dict[str, QCSettings] = {
     ),
     # Rain is bursty by nature, so no jump test. A bucket reading 0 (or a light, tip-quantised 0.2-1 mm) is
     # normal unless neighbours fill up; the same heavy total four times running is a logger repeating itself.
+    # The upper limit is the world record for the reading's interval (`rainfall_record_mm`).
     "rainfall": QCSettings(
         parameter="rainfall",
         low=0.0,
-        high=300.0,
+        high=None,
         jump_min=None,
         stuck_duration=dt.timedelta(minutes=45),
         stuck_min_readings=4,
@@ -335,17 +399,22 @@ def series_qc_run(
         now[:start], final[:start], resolved[:start] = resume.flagged_now, resume.flagged, resume.resolved_at
     low, high = settings.plausible_band
     unit_note = settings.parameter
+    record = _rain_records(t=t, settings=settings)
     with np.errstate(invalid="ignore"):
         gross = ~np.isfinite(x)
         if low is not None:
             gross |= x < low
         if high is not None:
             gross |= x > high
+        if record is not None:
+            gross |= x > record
     for i in start + np.flatnonzero(gross[start:]):
         if not np.isfinite(x[i]):
             reasons[i] = "not a finite number"
         elif low is not None and x[i] < low:
             reasons[i] = f"{x[i]:g} below the plausible {unit_note} limit {low:g}"
+        elif record is not None and x[i] > record[i]:
+            reasons[i] = f"{x[i]:g} mm above the world-record rainfall for its interval ({record[i]:.0f} mm)"
         else:
             reasons[i] = f"{x[i]:g} above the plausible {unit_note} limit {high:g}"
         kinds[i] = "out_of_range"
@@ -491,6 +560,18 @@ def series_qc_run(
                     regular_step=int(t[ok_idx[1]] - t[ok_idx[0]]) if regular else 0)
 
 
+def _rain_records(*, t: np.ndarray, settings: QCSettings) -> np.ndarray | None:
+    """For a rainfall series, each reading's world-record bound for the time since the previous reading (the
+    first: the configured interval, or unknown); None for other parameters."""
+    if settings.parameter != "rainfall" or len(t) == 0:
+        return None
+    minutes = np.empty(len(t))
+    first = settings.expected_interval
+    minutes[0] = first.total_seconds() / 60 if first is not None else np.nan
+    minutes[1:] = np.diff(t) / 6e10
+    return rainfall_records_mm(minutes)
+
+
 def _qc_one_more(*, resume: SeriesQC, t: np.ndarray, x: np.ndarray, settings: QCSettings) -> SeriesQC | None:
     """`series_qc_run` for one reading after `resume` in the usual case, with Python floats: in range, and
     (with the jump test) evenly spaced after the others, no departure open, and within the floor of the
@@ -502,6 +583,9 @@ def _qc_one_more(*, resume: SeriesQC, t: np.ndarray, x: np.ndarray, settings: QC
     value = float(x[i])
     low, high = settings.plausible_band
     if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        return None
+    if settings.parameter == "rainfall" and i > 0 and value > rainfall_records_mm(
+            np.array([(int(t[i]) - int(t[i - 1])) / 6e10]))[0]:
         return None
     if settings.jump_min is None:
         return resume.with_calm(i, ok=True, good=False)

@@ -71,7 +71,7 @@ def _qc_store(*, records: Sequence[QCRecord], qc_from: dict[str, dt.datetime], s
               judged_us: dict[int, int] | None) -> int:
     """Write the run's QC flags onto the readings: from each series' `qc_from` on, the flagged ones get
     their flag and the others none (a provisional spike that turned out to be a level shift is cleared
-    again); rows already so are not written. Readings after their series' mark in `judged_us` (None: no
+    again; the ingest's `impossible` flag stays); rows already so are not written. Readings after their series' mark in `judged_us` (None: no
     run's marks count) were judged by no run before and are stored unflagged, so a series whose part
     starts there needs no clearing. Returns how many readings are flagged there."""
     flags: dict[tuple[int, dt.datetime], int] = {}
@@ -105,10 +105,11 @@ def _qc_store(*, records: Sequence[QCRecord], qc_from: dict[str, dt.datetime], s
                 """
                 UPDATE agent_flood_reading r SET qc = 0
                   FROM unnest(%s::bigint[], %s::timestamptz[]) AS w(series_id, start)
-                 WHERE r.series_id = w.series_id AND r.time >= w.start AND r.qc <> 0
+                 WHERE r.series_id = w.series_id AND r.time >= w.start AND r.qc IN (%s, %s)
                    AND (r.series_id, r.time) NOT IN (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]))
                 """,
-                [list(scope), list(scope.values()), [k[0] for k in keys], [k[1] for k in keys]],
+                [list(scope), list(scope.values()), int(ReadingRow.QC.SPIKE), int(ReadingRow.QC.OUT_OF_RANGE),
+                 [k[0] for k in keys], [k[1] for k in keys]],
             )
     return len(flags)
 
@@ -161,9 +162,11 @@ def _carry_take(*, state: TrackerState, setup: EvaluationSetup, backfills: dict[
     return kept
 
 
-def _marks_store(*, marks_us: dict[int, int]) -> None:
+def _marks_store(*, marks_us: dict[int, int], read_us: dict[int, int]) -> None:
     """Write the series' evaluation marks (epoch microseconds), taking turns with the ingests that update
-    the same rows (`SERIES_WRITE_LOCK`, held to the commit), so the two never wait on each other in a cycle."""
+    the same rows (`SERIES_WRITE_LOCK`, held to the commit), so the two never wait on each other in a cycle.
+    A mark is written only where it is still the one the run read (`read_us`; absent: none): an ingest that
+    revised a judged reading meanwhile moved it back, and the next run must judge from there."""
     import psycopg
 
     ids = list(marks_us)
@@ -173,10 +176,11 @@ def _marks_store(*, marks_us: dict[int, int]) -> None:
         cur.execute(
             """
             UPDATE agent_flood_series s SET evaluated_until = timestamptz 'epoch' + m.us * interval '1 microsecond'
-              FROM unnest(%s::bigint[], %s::bigint[]) AS m(id, us)
+              FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS m(id, us, was)
              WHERE s.id = m.id
+               AND s.evaluated_until IS NOT DISTINCT FROM timestamptz 'epoch' + m.was * interval '1 microsecond'
             """,
-            [ids, [marks_us[i] for i in ids]],
+            [ids, [marks_us[i] for i in ids], [read_us.get(i) for i in ids]],
         )
 
 
@@ -278,7 +282,7 @@ def evaluation_run(*, run=None) -> EvaluationOutcome:
             out.evaluated_at = since  # readings of unconfigured sensors only, or late ones: nothing newer
         changed = {i: us for i, us in marks_after.items() if marks.marks_us.get(i) != us}
         if changed:
-            _marks_store(marks_us=changed)
+            _marks_store(marks_us=changed, read_us=marks.marks_us)
         state.state = result.tracker.state_dump()
         state.evaluated_at = out.evaluated_at
         state.save()

@@ -118,7 +118,7 @@ def test_invalid_cap_exits_non_zero_from_the_shell(world, tmp_path):
            "DATABASE_URL": f"postgis://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
     proc = subprocess.run([sys.executable, "manage.py", "import_cap", str(bad)], cwd=settings.BASE_DIR, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
-    assert proc.returncode != 0 and "scope" in proc.stderr and "refused" in proc.stderr
+    assert proc.returncode == 2 and "scope" in proc.stderr and "refused" in proc.stderr
 
 
 def _warning(*, identifier: str, msg_type: str = "Alert", references: str = "", event: str = "Rainstorm",

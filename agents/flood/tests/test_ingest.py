@@ -1,4 +1,4 @@
-"""Ingest: the command's JSON (bad rows by row number, duplicates on re-ingest), unit conversion to the
+"""Ingest: the command's JSON (bad rows by row number, duplicates on re-ingest) and exit status, unit conversion to the
 sensor's units, time zones, agency formats with --create-sensors, the API's token scope, and one
 evaluation per burst of ingests."""
 from __future__ import annotations
@@ -20,9 +20,15 @@ pytestmark = pytest.mark.django_db
 CFS = 0.028316846592
 
 
-def _command(path, *args) -> dict:
+def _command(path, *args, status: int = 0) -> dict:
+    """The command's JSON, checking its exit status (0 nothing rejected, 1 some rows rejected)."""
     out = io.StringIO()
-    call_command("ingest_readings", str(path), "--json", "--no-evaluate", *args, stdout=out)
+    try:
+        call_command("ingest_readings", str(path), "--json", "--no-evaluate", *args, stdout=out)
+    except CommandError as exc:
+        assert exc.returncode == status, exc
+    else:
+        assert status == 0
     return json.loads(out.getvalue())
 
 
@@ -42,7 +48,7 @@ def test_command_reports_bad_rows_by_line_and_counts_duplicates_on_reingest(worl
         "D-1,depth,2026-07-01T00:00:00Z,1.5\n"  # 11 repeated in the file
         "D-1,depth,2099-07-01T00:00:00Z,1.5\n"  # 12 from the future
     )
-    first = _command(path)
+    first = _command(path, status=1)
     assert first["accepted"] == 2 and first["duplicates"] == 1
     rows = {r["row"]: r["reason"] for r in first["rejected"]}
     assert list(rows) == [3, 4, 6, 8, 9, 10, 12]
@@ -51,8 +57,8 @@ def test_command_reports_bad_rows_by_line_and_counts_duplicates_on_reingest(worl
     assert "future" in rows[12]
     assert sorted(Reading.objects.values_list("time", flat=True)) == [
         dt.datetime(2026, 6, 30, 21, 15, tzinfo=dt.UTC), dt.datetime(2026, 7, 1, tzinfo=dt.UTC)]
-    again = _command(path)
-    assert again == {"accepted": 0, "duplicates": 3, "rejected": first["rejected"]}
+    again = _command(path, status=1)
+    assert again == {"accepted": 0, "duplicates": 3, "revised": 0, "rejected": first["rejected"], "flagged": []}
     assert Reading.objects.count() == 2
     series = Series.objects.get(sensor__code="D-1")
     assert series.last_time == dt.datetime(2026, 7, 1, tzinfo=dt.UTC) and series.last_value == 1.5
@@ -75,10 +81,11 @@ def test_units_are_converted_to_the_sensors_and_naive_times_take_tz(world, tmp_p
 def test_unreadable_file_is_a_clear_error(world, tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('{"readings": [1, 2')
-    with pytest.raises(CommandError, match="broken JSON at line 1"):
-        _command(path)
-    with pytest.raises(CommandError, match="cannot read"):
-        _command(tmp_path / "missing.csv")
+    with pytest.raises(CommandError, match="broken JSON at line 1") as broken:
+        call_command("ingest_readings", str(path))
+    with pytest.raises(CommandError, match="cannot read") as missing:
+        call_command("ingest_readings", str(tmp_path / "missing.csv"))
+    assert broken.value.returncode == missing.value.returncode == 2
 
 
 def test_ea_api_readings_with_create_sensors(db, tmp_path):
@@ -89,9 +96,9 @@ def test_ea_api_readings_with_create_sensors(db, tmp_path):
         {"dateTime": "2026-07-01T00:15:00Z", "measure": measure, "value": 1.3},
         {"dateTime": "2026-07-01T00:30:00Z", "measure": measure, "value": [1.3, 1.31]},
     ]}))
-    refused = _command(path)
+    refused = _command(path, status=1)
     assert refused["accepted"] == 0 and [r["row"] for r in refused["rejected"]] == [1, 2, 3]
-    created = _command(path, "--create-sensors")
+    created = _command(path, "--create-sensors", status=1)
     assert created["accepted"] == 2 and [r["row"] for r in created["rejected"]] == [3]
     sensor = Sensor.objects.get(code="E72639")
     assert sensor.kind == "river" and list(sensor.series.values_list("parameter", "unit")) == [("level", "m")]
@@ -121,8 +128,8 @@ def test_api_needs_the_readings_scope(world, users):
     assert wrong.status_code == 403
     ok = Client().post(url, body, content_type="text/csv", HTTP_AUTHORIZATION=f"Bearer {good}")
     assert ok.status_code == 200, ok.content
-    assert ok.json() == {"accepted": 1, "duplicates": 0,
-                         "rejected": [{"row": 3, "reason": ok.json()["rejected"][0]["reason"]}]}
+    assert ok.json() == {"accepted": 1, "duplicates": 0, "revised": 0,
+                         "rejected": [{"row": 3, "reason": ok.json()["rejected"][0]["reason"]}], "flagged": []}
     # a gateway may not register sensors; a dispatcher may
     assert Client().post(url + "?create_sensors=1", body, content_type="text/csv",
                          HTTP_AUTHORIZATION=f"Bearer {good}").status_code == 403

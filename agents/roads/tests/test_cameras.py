@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.gis.geos import Point
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 
 from agents.roads.models import CameraRun, Defect, DefectSighting, FixedCamera, InspectionPhoto
@@ -69,9 +70,11 @@ def frames_dir(tmp_path, long_segment):
 def test_ingest_camera_run_command(frames_dir, tmp_path, long_segment, users, capsys):
     gpx = tmp_path / "track.gpx"
     gpx.write_text(track_gpx(long_segment))
-    call_command(
-        "ingest_camera_run", str(frames_dir), "--track", str(gpx), "--vehicle", "patrol-7", "--sync", "--json"
-    )
+    with pytest.raises(CommandError, match="1 row rejected") as some:  # the broken frame: exit status 1
+        call_command(
+            "ingest_camera_run", str(frames_dir), "--track", str(gpx), "--vehicle", "patrol-7", "--sync", "--json"
+        )
+    assert some.value.returncode == 1
     out = json.loads(capsys.readouterr().out)
     run = CameraRun.objects.get()
     # 20 frames: 15 while moving (every 4 s = ~8 m apart), 5 while stopped at the end (only the first kept)
@@ -112,7 +115,7 @@ def test_frames_go_to_the_vision_queue_in_batches(
     settings.ROADS_BATCH_SIZE = 5
     gpx = tmp_path / "track.gpx"
     gpx.write_text(track_gpx(long_segment))
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(CommandError, match="1 row rejected"):
         call_command(
             "ingest_camera_run",
             str(frames_dir),
@@ -128,8 +131,6 @@ def test_frames_go_to_the_vision_queue_in_batches(
 
 
 def test_bad_track_is_a_clear_command_error(tmp_path, frames_dir, city):
-    from django.core.management.base import CommandError
-
     gpx = tmp_path / "bad.gpx"
     gpx.write_text("<gpx><trk><trkseg><trkpt lat='60.1' lon='24.9'/></trkseg></trk></gpx>")
     with pytest.raises(CommandError, match="no times"):

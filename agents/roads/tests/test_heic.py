@@ -15,6 +15,7 @@ import pytest
 from django.contrib.gis.geos import Point
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 from PIL import Image
 
@@ -184,18 +185,19 @@ def test_camera_frames_and_fixed_camera_snapshots_in_heic(tmp_path, long_segment
     gpx = tmp_path / "track.gpx"
     gpx.write_text(track_gpx(long_segment))
     out, err = io.StringIO(), io.StringIO()
-    call_command(
-        "ingest_camera_run",
-        str(frames),
-        "--track",
-        str(gpx),
-        "--vehicle",
-        "patrol-8",
-        "--sync",
-        "--json",
-        stdout=out,
-        stderr=err,
-    )
+    with pytest.raises(CommandError, match="1 row rejected"):  # the cut frame: exit status 1, the rest kept
+        call_command(
+            "ingest_camera_run",
+            str(frames),
+            "--track",
+            str(gpx),
+            "--vehicle",
+            "patrol-8",
+            "--sync",
+            "--json",
+            stdout=out,
+            stderr=err,
+        )
     summary = json.loads(out.getvalue())
     assert summary["placed"] == 3 and summary["processed"] == 3 and summary["status"] == "done", summary
     assert [r["file"] for r in summary["rejected"]] == [f"CAM_{T0:%Y%m%d}_090030_cut.HEIC"]

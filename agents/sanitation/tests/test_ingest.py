@@ -65,8 +65,9 @@ def test_csv_command_is_idempotent_and_reports_lines(sensors, tmp_path, capsys):
         f"{b.sensor_id},2026-03-02T12:00:00+02:00,0.61\n"
         f",2026-03-02T12:00:00+02:00,0.1\n"
     )
-    with pytest.raises(CommandError, match="2 rows refused"):
+    with pytest.raises(CommandError, match="2 rows rejected") as some:
         call_command("ingest_fills", str(path), "--json")
+    assert some.value.returncode == 1
     doc = json.loads(capsys.readouterr().out)
     assert (doc["created"], doc["duplicates"], doc["rejected"]) == (3, 0, 2)
     assert {e["row"]: e["message"] for e in doc["errors"]} == {
@@ -91,8 +92,9 @@ def test_csv_command_is_idempotent_and_reports_lines(sensors, tmp_path, capsys):
 def test_broken_files_are_refused_clearly(db, tmp_path, capsys, content, message):
     path = tmp_path / "broken.csv"
     path.write_bytes(content)
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(CommandError, match=message) as err:
         call_command("ingest_fills", str(path), "--json")
+    assert err.value.returncode == 2
     assert message in json.loads(capsys.readouterr().out)["error"]
     with pytest.raises(CommandError, match="cannot read"):
         call_command("ingest_fills", str(tmp_path / "missing.csv"))

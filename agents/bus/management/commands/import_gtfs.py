@@ -1,5 +1,6 @@
 """manage.py import_gtfs FEED.zip [--name N] [--replace ID] [--json]: validate a GTFS zip, then load it into
-PostGIS in one transaction (nothing is stored when it fails validation)."""
+PostGIS in one transaction (nothing is stored when it fails validation). Exit status (city_ops.core.exitcodes):
+0 imported, 2 the file is unreadable or refused (a feed is taken whole or not at all, so never 1)."""
 import json
 import logging
 
@@ -7,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents.bus.models import Feed
 from agents.bus.services.feeds import FeedImportError, feed_import
+from city_ops.core.exitcodes import file_unreadable
 
 
 class Command(BaseCommand):
@@ -28,7 +30,7 @@ class Command(BaseCommand):
         try:
             result = feed_import(path=opts["path"], name=opts["name"], replace=replace)
         except (FeedImportError, OSError) as exc:
-            raise CommandError(str(exc)) from None
+            raise file_unreadable(str(exc)) from None
         for warning in result.warnings:
             self.stderr.write(f"warning: {warning}")
         if opts["json"]:

@@ -1,5 +1,8 @@
 """manage.py ingest_vehicle_positions FILE [--feed FEED] [--json]: store a GTFS-Realtime VehiclePositions file
-(or JSON AVL pings), place every bus on its route, and print live headways, bunching and gaps per route."""
+(or JSON AVL pings), place every bus on its route, and print live headways, bunching and gaps per route.
+
+Exit status (city_ops.core.exitcodes): 0 every position taken, 1 some entities skipped (listed) and the rest
+stored, 2 the file is unreadable or holds no vehicle position."""
 import json
 import logging
 from pathlib import Path
@@ -9,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from agents.bus.core.realtime import RealtimeError
 from agents.bus.services.feeds import FeedImportError, feed_resolve
 from agents.bus.services.realtime import positions_ingest
+from city_ops.core.exitcodes import file_unreadable, ingest_command_finish
 
 KEYS = ("route_id", "direction_id", "vehicles", "headways_s", "bunching", "gaps", "cv", "grade", "ewt_s",
         "scheduled_headway_s", "method")
@@ -28,7 +32,7 @@ class Command(BaseCommand):
         try:
             data = Path(opts["path"]).read_bytes()
         except OSError as exc:
-            raise CommandError(f"cannot read {opts['path']}: {exc}") from None
+            raise file_unreadable(f"cannot read {opts['path']}: {exc}") from None
         feed = None
         if opts["feed"]:
             try:
@@ -38,7 +42,7 @@ class Command(BaseCommand):
         try:
             result = positions_ingest(data=data, feed=feed, source="file")
         except RealtimeError as exc:
-            raise CommandError(f"{opts['path']}: {exc}") from None
+            raise file_unreadable(f"{opts['path']}: {exc}") from None
         for problem in result.problems:
             self.stderr.write(f"skipped {problem}")
         summary = result.summary or {"vehicles": 0, "placed": 0, "routes": [], "advice": [], "problems": []}
@@ -48,7 +52,12 @@ class Command(BaseCommand):
                "advice": summary.get("advice", []), "problems": summary.get("problems", [])}
         if opts["json"]:
             self.stdout.write(json.dumps(out))
-            return
+        else:
+            self._report(out)
+        ingest_command_finish(recognised=result.stored + len(result.problems), rejected=len(result.problems),
+                              nothing=f"no vehicle positions in {opts['path']}")
+
+    def _report(self, out: dict) -> None:
         self.stdout.write(f"{out['vehicles']} vehicles, {out['placed']} placed on routes "
                           f"(feed {out['feed'] or 'none'})")
         for r in out["routes"]:

@@ -165,11 +165,12 @@
     document.getElementById('hydrograph-title').textContent = `${data.sensor} · ${data.name}`;
     const hint = document.getElementById('hydrograph-hint');
     if (!series) { hint.textContent = 'no series'; return; }
-    hint.textContent = `${series.parameter} (${series.unit})` + (series.flagged.length ? ` · ${series.flagged.length} flagged by QC` : '');
+    const name = `${series.label || series.parameter} (${series.unit})`;
+    hint.textContent = name + (series.flagged.length ? ` · ${series.flagged.length} flagged by QC` : '');
     const times = Array.from(new Set(series.points.map(p => p.t).concat(series.flagged.map(p => p.t)))).sort();
     const good = new Map(series.points.map(p => [p.t, p.v]));
     const bad = new Map(series.flagged.map(p => [p.t, p.v]));
-    const datasets = [{ label: `${series.parameter} (${series.unit})`, data: times.map(t => good.has(t) ? good.get(t) : null),
+    const datasets = [{ label: name, data: times.map(t => good.has(t) ? good.get(t) : null),
       borderColor: '#1f6feb', backgroundColor: 'rgba(31,111,235,.12)', fill: true, pointRadius: 0, tension: 0.15, spanGaps: true }];
     if (series.flagged.length) {
       datasets.push({ label: 'QC flagged', data: times.map(t => bad.has(t) ? bad.get(t) : null), showLine: false,
@@ -179,7 +180,9 @@
       data: times.map(() => th.value), borderColor: colours[th.level] || '#d0021b', borderDash: [6, 4],
       borderWidth: 1.5, pointRadius: 0, fill: false }));
     if (chart) chart.destroy();
-    chart = new Chart(canvas, { type: 'line', data: { labels: times.map(hhmm), datasets },
+    // a daily series (a statistic such as the daily mean) is labelled by its days, the others by the clock
+    const tick = series.statistic ? (t => t.slice(0, 10)) : hhmm;
+    chart = new Chart(canvas, { type: 'line', data: { labels: times.map(tick), datasets },
       options: { responsive: true, maintainAspectRatio: false, animation: false,
         interaction: { mode: 'index', intersect: false },
         plugins: { legend: { labels: { boxWidth: 12 } } },

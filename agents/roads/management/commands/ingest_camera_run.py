@@ -3,7 +3,10 @@
 Places a patrol camera's frames on the vehicle's GPS track by capture time (EXIF DateTimeOriginal, else a
 timestamp in the file name, else the file's mtime; zone-less times are the city's local time), skips
 near-duplicates of the same spot, stores the rest and sends them to the vision queue in batches. `--sync`
-runs detection here instead (no worker needed) and shows its progress; `--wait` follows the workers."""
+runs detection here instead (no worker needed) and shows its progress; `--wait` follows the workers.
+
+Exit status (city_ops.core.exitcodes): 0 every frame taken, 1 some frames rejected (listed) and the rest kept,
+2 the folder or track is unreadable or the folder holds no frame."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ import json
 import time
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
+
+from city_ops.core.exitcodes import file_unreadable, ingest_command_finish
 
 
 class Command(BaseCommand):
@@ -43,9 +48,9 @@ class Command(BaseCommand):
 
         directory: Path = opts["directory"]
         if not directory.is_dir():
-            raise CommandError(f"{directory} is not a directory")
+            raise file_unreadable(f"{directory} is not a directory")
         if not opts["track"].is_file():
-            raise CommandError(f"{opts['track']} does not exist")
+            raise file_unreadable(f"{opts['track']} does not exist")
         say = self.stderr.write
         try:
             run, outcome = camera_run_ingest_directory(
@@ -57,7 +62,7 @@ class Command(BaseCommand):
                 enqueue=not opts["sync"],
             )
         except CameraRunError as exc:
-            raise CommandError(str(exc)) from None
+            raise file_unreadable(str(exc)) from None
         say(
             f"camera run #{run.pk}: {len(outcome.placed)} frames placed, {outcome.duplicate} near-duplicates "
             f"skipped, {outcome.off_track} off the track, {len(outcome.rejected)} rejected"
@@ -116,3 +121,6 @@ class Command(BaseCommand):
                 f"{kpis['orders_created']} orders created"
                 + (f", {mean:.1f} ms model time per frame" if mean is not None else "")
             )
+        ingest_command_finish(
+            recognised=len(outcome.placed) + outcome.duplicate + outcome.off_track + len(outcome.rejected),
+            rejected=len(outcome.rejected), nothing=f"no frames in {directory}")

@@ -1,12 +1,14 @@
 """manage.py ingest_fills FILE.csv [--json]: load bin sensors' fill readings from a CSV file.
 
 Idempotent (a (bin, time) pair already stored is counted as a duplicate); rows that cannot be used are
-reported with their line number and the good ones kept. Exit status 1 when some rows were refused."""
+reported with their line number and the good ones kept. Exit status (city_ops.core.exitcodes): 0 nothing
+refused, 1 some rows refused and the rest kept, 2 the file is unreadable or has no rows."""
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from agents.sanitation.services import IngestFileError, fill_readings_csv_ingest
+from city_ops.core.exitcodes import file_unreadable, ingest_command_finish
 
 
 class Command(BaseCommand):
@@ -22,7 +24,7 @@ class Command(BaseCommand):
         except IngestFileError as exc:
             if opts["json"]:
                 self.stdout.write(json.dumps({"file": opts["file"], "error": str(exc)}))
-            raise CommandError(str(exc)) from None
+            raise file_unreadable(str(exc)) from None
         doc = {"file": opts["file"], **result.as_dict()}
         if opts["json"]:
             self.stdout.write(json.dumps(doc))
@@ -33,5 +35,5 @@ class Command(BaseCommand):
             self.stderr.write(f"  line {err.row}: {err.message}")
         if len(result.errors) > 50:
             self.stderr.write(f"  ... and {len(result.errors) - 50} more")
-        if result.errors:
-            raise CommandError(f"{len(result.errors)} rows refused (the others were stored)", returncode=1)
+        ingest_command_finish(recognised=result.received, rejected=len(result.errors),
+                              nothing=f"no fill readings in {opts['file']}")
