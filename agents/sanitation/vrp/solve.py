@@ -3,6 +3,10 @@
 The objective is the instance's own (distance, or travel time) within the fleet limit, with no fixed cost
 per truck: we do not minimise the number of trucks first. The plan is verified by our own checker
 (`check.plan_check`); `feasible` in the result is that checker's verdict, not PyVRP's.
+
+A fleet the file does not give (`Instance.fleet_open`, Kim et al.) is our estimate, and an estimate can be
+short: where time binds, the best plan at the estimated fleet breaks the shift. Then the solve adds trucks
+and searches again from that plan, within the same time limit (`_fleet_grow`). A fixed fleet is kept.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pyvrp import (
     Activity,
@@ -49,6 +53,8 @@ class SolveResult:
     prizes: int = 0
     objective: str = "distance"
     notes: list[str] = field(default_factory=list)
+    fleet_bound: int | None = None
+    fleet_allowed: int = 0
 
     @property
     def vehicles(self) -> int:
@@ -83,6 +89,8 @@ class SolveResult:
             "prizes": self.prizes,
             "violations": [v.as_dict() for v in self.violations],
             "notes": list(self.notes),
+            "fleet_bound": self.fleet_bound,
+            "fleet_allowed": self.fleet_allowed,
         }
 
 
@@ -99,23 +107,15 @@ def instance_solve(
     budget makes a seeded run repeatable on a busy machine) and check the best plan found.
 
     `initial` routes (e.g. the plan of a first pass with other demands) warm-start the search; they need
-    not be feasible, PyVRP repairs them.
-
-    Crews that lunch apart (several lunch groups, model.py) take two solves, half the budget each: one
-    clock that hides every group's break, where all of PyVRP's moves apply but a crew idles through the
-    other groups' breaks; then each group on its own clock from that plan, which gives that time back
-    but moves a bin between groups only by swapping its copies. The better plan is kept."""
+    not be feasible, PyVRP repairs them. An open fleet may grow within the same budget (module docstring).
+    """
     started = time.perf_counter()
-    model = instance_model(instance=instance)
-    if len(model.groups) > 1:
-        half = time_limit / 2
-        iters = None if max_iterations is None else max(1, max_iterations // 2)
-        merged = instance_model(instance=instance, merged=True)
-        first = _model_solve(instance, merged, half, iters, seed, display, initial)
-        second = _model_solve(instance, model, half, iters, seed, display, first[0] or initial)
-        routes, solver_feasible = min(first, second, key=lambda rs: _plan_key(instance, rs[0]))
+    if instance.fleet_open:
+        instance, (routes, solver_feasible) = _fleet_grow(
+            instance, time_limit, max_iterations, seed, display, initial
+        )
     else:
-        routes, solver_feasible = _model_solve(instance, model, time_limit, max_iterations, seed, display, initial)
+        routes, solver_feasible = _plan_search(instance, time_limit, max_iterations, seed, display, initial)
     violations = plan_check(instance=instance, routes=routes)
     visited = {node for r in routes for node in r.visits}
     skipped = [c.id for c in instance.clients if c.id not in visited]
@@ -135,7 +135,86 @@ def instance_solve(
         notes=list(instance.notes),
         prizes=prizes,
         objective=instance.objective,
+        fleet_bound=instance.fleet_bound,
+        fleet_allowed=sum(vt.count for vt in instance.vehicle_types),
     )
+
+
+_SEARCH_MIN_S = 1.0
+"""The shortest search `_fleet_grow` starts at a fleet size, unless the whole budget is shorter."""
+
+
+def _fleet_grow(
+    instance: Instance,
+    time_limit: float,
+    max_iterations: int | None,
+    seed: int,
+    display: bool,
+    initial: Sequence[PlanRoute] | None,
+) -> tuple[Instance, tuple[list[PlanRoute], bool]]:
+    """Search an open fleet with half the budget left; while the best plan breaks a rule, add a truck per
+    route that breaks one and search again from that plan with half of what is left. Once a plan holds,
+    the rest of the budget improves it at that fleet size. A search that cannot be halved (under two
+    `_SEARCH_MIN_S`, or iterations, left), or a fleet of a truck per client, takes all that is left.
+    Returns the instance with the fleet searched last, and its best plan with PyVRP's verdict."""
+    deadline = time.perf_counter() + time_limit
+    iterations_left = max_iterations
+    while True:
+        left = max(0.0, deadline - time.perf_counter())
+        last = (
+            left < 2 * _SEARCH_MIN_S
+            or (iterations_left is not None and iterations_left < 2)
+            or instance.vehicle_types[0].count >= len(instance.clients)
+        )
+        iterations = iterations_left if last or iterations_left is None else iterations_left // 2
+        found = _plan_search(instance, left if last else left / 2, iterations, seed, display, initial)
+        if last:
+            return instance, found
+        iterations_left = None if iterations_left is None else iterations_left - iterations
+        violations = plan_check(instance=instance, routes=found[0])
+        if not violations:
+            left = max(0.0, deadline - time.perf_counter())
+            more = _plan_search(instance, left, iterations_left, seed, display, found[0])
+            return instance, min(found, more, key=lambda rs: _plan_key(instance, rs[0]))
+        instance, initial = _fleet_add(instance, violations), found[0]
+
+
+def _fleet_add(instance: Instance, violations: Sequence[Violation]) -> Instance:
+    """The instance with a truck more of the first type per route that breaks a rule (at least one, at
+    most a truck per client), and a note saying so."""
+    vt = instance.vehicle_types[0]
+    broken = len({v.route for v in violations if v.route is not None})
+    count = min(len(instance.clients), vt.count + max(1, broken))
+    return replace(
+        instance,
+        vehicle_types=[replace(vt, count=count), *instance.vehicle_types[1:]],
+        notes=[*instance.notes, f"the best plan with {vt.count} trucks breaks a rule; allowing {count}"],
+    )
+
+
+def _plan_search(
+    instance: Instance,
+    time_limit: float,
+    max_iterations: int | None,
+    seed: int,
+    display: bool,
+    initial: Sequence[PlanRoute] | None,
+) -> tuple[list[PlanRoute], bool]:
+    """The best plan at the instance's fleet and whether PyVRP deems it feasible.
+
+    Crews that lunch apart (several lunch groups, model.py) take two solves, half the budget each: one
+    clock that hides every group's break, where all of PyVRP's moves apply but a crew idles through the
+    other groups' breaks; then each group on its own clock from that plan, which gives that time back
+    but moves a bin between groups only by swapping its copies. The better plan is kept."""
+    model = instance_model(instance=instance)
+    if len(model.groups) == 1:
+        return _model_solve(instance, model, time_limit, max_iterations, seed, display, initial)
+    half = time_limit / 2
+    iters = None if max_iterations is None else max(1, max_iterations // 2)
+    merged = instance_model(instance=instance, merged=True)
+    first = _model_solve(instance, merged, half, iters, seed, display, initial)
+    second = _model_solve(instance, model, half, iters, seed, display, first[0] or initial)
+    return min(first, second, key=lambda rs: _plan_key(instance, rs[0]))
 
 
 def _model_solve(
