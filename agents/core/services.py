@@ -130,8 +130,7 @@ def agent_run_execute(*, run_id: int, worker: str | None = None) -> AgentRun | N
         beat.stop_event.set()
         log.exception("agent %s run %s failed", agent.name, run_id)
         AgentRun.objects.filter(pk=run_id).update(
-            status=AgentRun.Status.FAILED, finished_at=timezone.now(),
-            error="".join(traceback.format_exception(exc))[-4000:])
+            status=AgentRun.Status.FAILED, finished_at=timezone.now(), error=_failure_text(exc))
         return AgentRun.objects.get(pk=run_id)
     finally:
         beat.stop_event.set()
@@ -150,6 +149,17 @@ def agent_run_execute(*, run_id: int, worker: str | None = None) -> AgentRun | N
         ])
     log.info("agent %s run %s succeeded: %s", agent.name, run_id, result.summary)
     return run
+
+
+def _failure_text(exc: Exception) -> str:
+    """The error recorded on a failed run: the traceback, led by the reason where it is the worker's memory
+    limit. The frames' locals are let go first: what filled the memory may still be held by them."""
+    if not isinstance(exc, MemoryError):
+        return "".join(traceback.format_exception(exc))[-4000:]
+    traceback.clear_frames(exc.__traceback__)
+    reason = (f"out of memory: the run needed more than the worker's limit "
+              f"(CITY_OPS_WORKER_MEMORY_LIMIT_MB = {settings.CITY_OPS_WORKER_MEMORY_LIMIT_MB})\n")
+    return reason + "".join(traceback.format_exception(exc))[-3000:]
 
 
 def agent_run_reap(*, stale_after_s: int | None = None, now: dt.datetime | None = None) -> list[int]:
