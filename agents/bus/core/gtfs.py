@@ -58,6 +58,14 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 CORE_FILES = ("stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
 _LINES_SHOWN = 10
 
+# Sizes a feed declares, checked before they drive an allocation. A zip names each file's unpacked size
+# (partridge unpacks to disk, pandas then reads it all): a few MB can declare many GB. A frequencies.txt row
+# declares its departures by its span and headway (a 1-second headway over 99 hours is 356,400 trips).
+# The largest feeds we know (a metropolitan bus network) unpack to a few hundred MB and run ~60,000 trips a
+# day; docs/operations.md ("File size limits and worker memory").
+MAX_UNPACKED_BYTES = 2 * 1024**3
+MAX_FREQUENCY_DEPARTURES = 200_000
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -149,11 +157,15 @@ def _archive_files(path: Path) -> frozenset[str]:
         return frozenset(name for _root, _dirs, files in os.walk(path) for name in files)
     try:
         with zipfile.ZipFile(path) as archive:
-            return frozenset(
-                os.path.basename(name) for name in archive.namelist() if not name.endswith("/")
-            )
+            unpacked = sum(info.file_size for info in archive.infolist())
+            names = archive.namelist()
     except (zipfile.BadZipFile, OSError) as exc:
         raise FeedError(f"{path} is not a readable GTFS zip: {exc}") from exc
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise FeedError(
+            f"{path} unpacks to {unpacked:,} bytes, over the limit of {MAX_UNPACKED_BYTES:,} (MAX_UNPACKED_BYTES)"
+        )
+    return frozenset(os.path.basename(name) for name in names if not name.endswith("/"))
 
 
 def _lines(mask: pd.Series) -> tuple[tuple[int, ...], int]:
@@ -409,6 +421,14 @@ def _check_frequencies(feed: Feed, usable: set[str], problems: list[Problem]) ->
     if "exact_times" in fr.columns:
         _problem(problems, "error", "frequencies.txt", "exact_times must be 0 or 1",
                  fr["exact_times"].notna() & ~fr["exact_times"].isin([0, 1]))
+    # What service_trips would expand them to, counted before it does (invalid rows count as none).
+    departures = np.ceil((fr["end_time"] - fr["start_time"]) / fr["headway_secs"].astype(float))
+    departures = departures.where(departures.gt(0) & np.isfinite(departures), 0)
+    if departures.sum() > MAX_FREQUENCY_DEPARTURES:
+        _problem(problems, "error", "frequencies.txt",
+                 f"the rows expand to {int(departures.sum()):,} departures a day, over the limit of "
+                 f"{MAX_FREQUENCY_DEPARTURES:,} (MAX_FREQUENCY_DEPARTURES); the largest rows are listed",
+                 departures.ge(departures.nlargest(_LINES_SHOWN).min()))
 
 
 def feed_validate(*, feed: Feed) -> list[Problem]:

@@ -225,3 +225,35 @@ def test_shared_kcm_block_ids_read(shared_dir):
     assert set(trips["trip_key"]) == {r["trip_id"] for r in weekday}
     assert trips["block_id"].nunique() == len({r["block_id"] for r in weekday})
     assert trips["block_id"].notna().all()
+
+
+def test_frequencies_declaring_millions_of_departures_are_refused_before_expanding(tmp_path):
+    """A 1-second headway from noon to 99:59:59 declares 316,799 trips: an error naming the row, at once."""
+    import time
+
+    from agents.bus.core.gtfs import MAX_FREQUENCY_DEPARTURES
+
+    freq = feed_tiny_tables()["frequencies.txt"].assign(end_time="99:59:59", headway_secs=1)
+    feed = tiny_feed(tmp_path, frequencies__txt=freq)
+    started = time.perf_counter()
+    with pytest.raises(FeedError) as err:
+        service_trips(feed=feed, service_date=WEDNESDAY)
+    assert time.perf_counter() - started < 1.0
+    (problem,) = [p for p in err.value.problems if "departures a day" in p.message]
+    assert problem.file == "frequencies.txt" and problem.lines == (2,)
+    assert f"over the limit of {MAX_FREQUENCY_DEPARTURES:,}" in problem.message
+
+
+def test_a_zip_declaring_more_than_the_unpacked_limit_is_not_unpacked(tmp_path, monkeypatch):
+    """The declared sizes in the zip's directory are summed before partridge unpacks anything (the limit
+    is lowered here to the tiny feed's size: a real zip bomb takes seconds to write)."""
+    from agents.bus.core import gtfs
+
+    path = feed_zip_write(path=tmp_path / "feed.zip", tables=feed_tiny_tables())
+    with zipfile.ZipFile(path) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    monkeypatch.setattr(gtfs, "MAX_UNPACKED_BYTES", unpacked - 1)
+    with pytest.raises(FeedError, match=f"unpacks to {unpacked:,} bytes, over the limit"):
+        feed_read(path=path)
+    monkeypatch.setattr(gtfs, "MAX_UNPACKED_BYTES", unpacked)
+    assert feed_read(path=path).frequencies is not None

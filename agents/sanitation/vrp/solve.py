@@ -152,22 +152,23 @@ def _fleet_grow(
     display: bool,
     initial: Sequence[PlanRoute] | None,
 ) -> tuple[Instance, tuple[list[PlanRoute], bool]]:
-    """Search an open fleet with half the budget left; while the best plan breaks a rule, add a truck per
-    route that breaks one and search again from that plan with half of what is left. Once a plan holds,
-    the rest of the budget improves it at that fleet size. A search that cannot be halved (under two
-    `_SEARCH_MIN_S`, or iterations, left), or a fleet of a truck per client, takes all that is left.
+    """Search an open fleet with a third of the budget left; while the best plan breaks a rule, add a truck
+    per route that breaks one and search again from that plan with a third of what is left. Once a plan
+    holds, the rest of the budget improves it at that fleet size (a third, not half: a failed search is
+    budget lost, a successful one is carried on from its plan). A search that cannot be split (under
+    three `_SEARCH_MIN_S`, or iterations, left), or a fleet of a truck per client, takes all that is left.
     Returns the instance with the fleet searched last, and its best plan with PyVRP's verdict."""
     deadline = time.perf_counter() + time_limit
     iterations_left = max_iterations
     while True:
         left = max(0.0, deadline - time.perf_counter())
         last = (
-            left < 2 * _SEARCH_MIN_S
-            or (iterations_left is not None and iterations_left < 2)
+            left < 3 * _SEARCH_MIN_S
+            or (iterations_left is not None and iterations_left < 3)
             or instance.vehicle_types[0].count >= len(instance.clients)
         )
-        iterations = iterations_left if last or iterations_left is None else iterations_left // 2
-        found = _plan_search(instance, left if last else left / 2, iterations, seed, display, initial)
+        iterations = iterations_left if last or iterations_left is None else iterations_left // 3
+        found = _plan_search(instance, left if last else left / 3, iterations, seed, display, initial)
         if last:
             return instance, found
         iterations_left = None if iterations_left is None else iterations_left - iterations
