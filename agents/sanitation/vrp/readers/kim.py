@@ -52,7 +52,7 @@ _HEADER_FIELDS = ("vehicle capacity", "daily load cap", "daily stop limit", "lun
 
 
 def kim_parse(*, text: str, source: str = "<kim>") -> Instance:
-    """Read Kim et al. text into an `Instance` (node ids as in the file: Stop_ID, depot 0)."""
+    """Read Kim et al. text into an `Instance` (node ids as in the file: its Stop_IDs)."""
     header: list[float] = []
     rows: list[tuple[int, list[str]]] = []
     seen_columns = False
