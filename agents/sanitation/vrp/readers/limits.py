@@ -17,8 +17,9 @@ from __future__ import annotations
 from agents.sanitation.vrp.readers._text import fail
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
-"""Largest instance file read. Holds an explicit LOWER_ROW matrix of ~3,000 locations; coordinate
-formats need a line per location, a few hundred kB at MAX_LOCATIONS."""
+"""Largest instance file read (whole, into memory). Holds an explicit LOWER_ROW matrix of ~4,000
+locations at 6-digit weights; coordinate formats need a line per location, a few hundred kB at
+MAX_LOCATIONS."""
 
 MAX_LOCATIONS = 5_000
 """Most sites (depots, clients, disposal sites) in one instance: the side of the dense matrices."""
