@@ -196,7 +196,7 @@ def agent_run_execute(*, run_id: int, worker: str | None = None) -> AgentRun | N
         log.exception("agent %s run %s failed", agent.name, run_id)
         _run_release(run_id=run_id, worker=worker, outcome=AgentRunAttempt.Outcome.FAILED, when=timezone.now(),
                      status=AgentRun.Status.FAILED, finished_at=timezone.now(),
-                     error="".join(traceback.format_exception(exc))[-4000:])
+                     error=_failure_text(exc))
         return AgentRun.objects.get(pk=run_id)
     finally:
         beat.stop_event.set()
@@ -221,6 +221,17 @@ def agent_run_execute(*, run_id: int, worker: str | None = None) -> AgentRun | N
         ])
     log.info("agent %s run %s succeeded: %s", agent.name, run_id, result.summary)
     return run
+
+
+def _failure_text(exc: Exception) -> str:
+    """The error recorded on a failed run: the traceback, led by the reason where it is the worker's memory
+    limit. The frames' locals are let go first: what filled the memory may still be held by them."""
+    if not isinstance(exc, MemoryError):
+        return "".join(traceback.format_exception(exc))[-4000:]
+    traceback.clear_frames(exc.__traceback__)
+    reason = (f"out of memory: the run needed more than the worker's limit "
+              f"(CITY_OPS_WORKER_MEMORY_LIMIT_MB = {settings.CITY_OPS_WORKER_MEMORY_LIMIT_MB})\n")
+    return reason + "".join(traceback.format_exception(exc))[-3000:]
 
 
 def _runs_with_live_worker(runs: list[AgentRun]) -> set[int]:

@@ -31,6 +31,10 @@ class DemoAgent(Agent):
             for i in range(steps):
                 ctx.progress(i, steps, "sleeping (test)")
                 time.sleep(sleep_s / steps)
+        # `allocate_mb` takes that much memory at once, on purpose: the worker memory-limit test.
+        if allocate_mb := int(ctx.params.get("allocate_mb", 0) or 0):
+            ballast = bytearray(allocate_mb * 2**20)
+            del ballast
         ctx.progress(0, 2, "measuring the network")
         stats = selectors.network_stats()
         ctx.progress(1, 2, "travel-time matrix between places")

@@ -149,6 +149,11 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CITY_OPS_RUN_DEAD_AFTER_S = env.int("CITY_OPS_RUN_DEAD_AFTER_S", default=40)
 # A pending run not claimed this long after it was sent has its message sent again (a lost message).
 CITY_OPS_RUN_STALE_AFTER_S = env.int("CITY_OPS_RUN_STALE_AFTER_S", default=300)
+# Address space each worker process may take (RLIMIT_AS, set in city_ops/celery.py): a runaway run then fails
+# with a MemoryError instead of taking the machine from the other workers and the database. 0: no limit.
+CITY_OPS_WORKER_MEMORY_LIMIT_MB = env.int("CITY_OPS_WORKER_MEMORY_LIMIT_MB", default=4096)
+# A prefork child still holding over half of that (resident, in KiB) after a task is replaced by a fresh one.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = CITY_OPS_WORKER_MEMORY_LIMIT_MB * 1024 // 2 or None
 
 CACHES = {
     "default": {

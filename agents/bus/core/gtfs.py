@@ -60,6 +60,12 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 CORE_FILES = ("stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
 _LINES_SHOWN = 10
 
+# A frequencies.txt row declares its departures by its span and headway (a 1-second headway over 99 hours
+# is 356,400 trips), and service_trips builds a row for each: the total is checked first. A metropolitan
+# bus network runs ~60,000 trips a day; docs/operations.md ("File size limits and worker memory"). (The
+# zip's declared unpacked sizes are checked on import, services.feeds.feed_zip_check.)
+MAX_FREQUENCY_DEPARTURES = 200_000
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -421,6 +427,14 @@ def _check_frequencies(feed: Feed, usable: set[str], problems: list[Problem]) ->
     if "exact_times" in fr.columns:
         _problem(problems, "error", "frequencies.txt", "exact_times must be 0 or 1",
                  fr["exact_times"].notna() & ~fr["exact_times"].isin([0, 1]))
+    # What service_trips would expand them to, counted before it does (invalid rows count as none).
+    departures = np.ceil((fr["end_time"] - fr["start_time"]) / fr["headway_secs"].astype(float))
+    departures = departures.where(departures.gt(0) & np.isfinite(departures), 0)
+    if departures.sum() > MAX_FREQUENCY_DEPARTURES:
+        _problem(problems, "error", "frequencies.txt",
+                 f"the rows expand to {int(departures.sum()):,} departures a day, over the limit of "
+                 f"{MAX_FREQUENCY_DEPARTURES:,} (MAX_FREQUENCY_DEPARTURES); the largest rows are listed",
+                 departures.ge(departures.nlargest(_LINES_SHOWN).min()))
 
 
 def feed_validate(*, feed: Feed) -> list[Problem]:

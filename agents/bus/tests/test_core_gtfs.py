@@ -250,3 +250,20 @@ def test_shape_point_out_of_range_is_refused_by_line(tmp_path):
     with pytest.raises(FeedError) as info:
         feed_validate(feed=tiny_feed(tmp_path, shapes__txt=shapes))
     assert "shapes.txt: shape point position out of range (line 2" in str(info.value)
+
+def test_frequencies_declaring_millions_of_departures_are_refused_before_expanding(tmp_path):
+    """A 1-second headway from noon to 99:59:59 declares 316,799 trips: an error naming the row, at once."""
+    import time
+
+    from agents.bus.core.gtfs import MAX_FREQUENCY_DEPARTURES
+
+    freq = feed_tiny_tables()["frequencies.txt"].assign(end_time="99:59:59", headway_secs=1)
+    feed = tiny_feed(tmp_path, frequencies__txt=freq)
+    started = time.perf_counter()
+    with pytest.raises(FeedError) as err:
+        service_trips(feed=feed, service_date=WEDNESDAY)
+    assert time.perf_counter() - started < 1.0
+    (problem,) = [p for p in err.value.problems if "departures a day" in p.message]
+    assert problem.file == "frequencies.txt" and problem.lines == (2,)
+    assert f"over the limit of {MAX_FREQUENCY_DEPARTURES:,}" in problem.message
+

@@ -193,6 +193,21 @@ def test_kim_reads_landfills_lunch_caps_and_travel_seconds():
     assert kim_fleet_lower_bound(instance=inst) == 2 and vt.count == 3
 
 
+def test_kim_keeps_the_files_own_stop_ids():
+    """The 1,351- and 1,599-stop files number sites with the city's ids, not 0, 1, 2 ..."""
+    text = KIM.replace("\n0   0.00", "\n75632   0.00").replace("\n3   1100.00", "\n1682485   1100.00")
+    inst = instance_parse(text=text, source="ids.txt")
+    assert inst.depots[0].id == 75632 and [c.id for c in inst.clients] == [2, 1682485, 4]
+
+
+def test_kim_reads_hundredths_of_an_hour_where_a_minute_field_cannot_be_hhmm():
+    """1932_stop.txt and 2100_stop.txt write 16:45 as 1675; one such value switches the whole file."""
+    inst = instance_parse(text=KIM.replace("0000 0700 30", "0000 0875 30"), source="hundredths.txt")
+    assert inst.clients[2].tw_late == 8 * 3600 + 45 * 60
+    assert inst.clients[0].tw_early == 7 * 3600 + 18 * 60  # 0730 is 7.30 h in such a file
+    assert instance_parse(text=KIM).clients[0].tw_early == 7 * 3600 + 30 * 60
+
+
 def test_reading_a_file_uses_a_sibling_solution_cost(tmp_path):
     (tmp_path / "tiny.vrp").write_text(CVRP.replace("(Optimal value: 22)", ""))
     assert instance_read(path=tmp_path / "tiny.vrp").best_known is None
@@ -279,14 +294,14 @@ def test_broken_solomon_files_name_the_line(text, marker, message):
 @pytest.mark.parametrize(
     ("text", "marker", "message"),
     [
-        (KIM.replace("0730 1130", "0760 1130"), "0760", "'0760' is not a time of day"),
+        (KIM.replace("0730 1130", "0730 2460"), "2460", "'2460' is not a time of day"),
         (KIM.replace("0730 1130", "7:30 1130"), "7:30", "must be a clock time HHMM"),
         (KIM.replace("4.25 1", "4.25 7"), "4.25 7", "Stop_Type must be 0"),
         (KIM.replace("60    4.25 1", "60    4.25"), "0730", "need 8 values"),
         (KIM.replace("9999.00 2", "9999.00 1"), None, "no landfill"),
         (KIM.replace("30\t\t// speed: MPH\r\n", ""), "Stop_ID", "speed must be a number, found 'Stop_ID'"),
         (KIM.replace("15.5\t\t//", "lots\t\t//"), "lots", "daily load cap must be a number"),
-        (KIM.replace("3   1100.00", "8   1100.00"), "8   1100.00", "expected Stop_ID 3, found 8"),
+        (KIM.replace("3   1100.00", "2   1100.00"), "2   1100.00", "Stop_ID 2 is used twice (first on line 9)"),
     ],
 )
 def test_broken_kim_files_name_the_line(text, marker, message):

@@ -138,6 +138,10 @@ class Instance:
     whose sum over all legs is minimised and reported; `cost_scale` divides that sum into the published
     convention. `best_known` is in that published convention too. `time_unit` is "s" for clock times in
     seconds (messages then read H:MM:SS), else a label for the file's own unit.
+
+    `fleet_open` says the source gave no fleet size (Kim et al.): the counts are our estimate, one above
+    `fleet_bound` (the fewest trucks that can do the day), and the solve may add trucks to the first
+    vehicle type when the best plan it finds breaks a rule. A fleet the source fixes is never changed.
     """
 
     name: str
@@ -154,6 +158,8 @@ class Instance:
     coords: np.ndarray | None = None
     time_unit: str = "s"
     notes: list[str] = field(default_factory=list)
+    fleet_bound: int | None = None
+    fleet_open: bool = False
 
     def __post_init__(self) -> None:
         self.distance = np.asarray(self.distance, dtype=np.int64)

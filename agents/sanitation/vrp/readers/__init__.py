@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agents.sanitation.vrp.instance import Instance, InstanceError
 from agents.sanitation.vrp.readers.kim import kim_parse
+from agents.sanitation.vrp.readers.limits import MAX_FILE_BYTES
 from agents.sanitation.vrp.readers.solomon import solomon_parse
 from agents.sanitation.vrp.readers.vrplib import vrplib_parse
 
@@ -48,6 +49,8 @@ def instance_parse(
     *, text: str, fmt: str | None = None, source: str = "<text>", convention: str | None = None
 ) -> Instance:
     """Parse instance text in the given or detected format."""
+    if len(text) > MAX_FILE_BYTES:
+        raise InstanceError(f"{source}: {len(text):,} characters, over the limit of {MAX_FILE_BYTES:,} this reader accepts")
     fmt = fmt or instance_format_detect(text=text)
     if fmt == "vrplib":
         instance = vrplib_parse(text=text, source=source, convention=convention)
@@ -63,9 +66,14 @@ def instance_parse(
 
 
 def instance_read(*, path: str | Path, fmt: str | None = None, convention: str | None = None) -> Instance:
-    """Read an instance file. A sibling ``NAME.sol`` with a ``Cost`` line supplies the reference value."""
+    """Read an instance file. A sibling ``NAME.sol`` with a ``Cost`` line supplies the reference value.
+    A file over `limits.MAX_FILE_BYTES` is refused before it is read."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InstanceError(
+                f"{path}: {path.stat().st_size:,} bytes, over the limit of {MAX_FILE_BYTES:,} this reader accepts"
+            )
         text = path.read_text(encoding="utf-8", errors="strict")
     except UnicodeDecodeError as exc:
         raise InstanceError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None

@@ -14,6 +14,7 @@ import numpy as np
 
 from agents.sanitation.vrp.instance import Client, Depot, Instance, InstanceError, VehicleType
 from agents.sanitation.vrp.readers._text import euclid_floor10, fail, integer, number
+from agents.sanitation.vrp.readers.limits import MAX_LOCATIONS, MAX_QUANTITY, MAX_VEHICLES, size_check
 
 _TENTHS = 10
 
@@ -44,8 +45,8 @@ def solomon_parse(*, text: str, source: str = "<solomon>") -> Instance:
         raise fail(source, v_line, f"the VEHICLE row needs 2 values (number, capacity), found {len(v_toks)}")
     count = integer(v_toks[0], source=source, lineno=v_line, what="vehicle number")
     capacity = integer(v_toks[1], source=source, lineno=v_line, what="vehicle capacity")
-    if count < 1 or capacity < 1:
-        raise fail(source, v_line, "vehicle number and capacity must be positive")
+    size_check(count, limit=MAX_VEHICLES, what="vehicle number", source=source, lineno=v_line)
+    size_check(capacity, limit=MAX_QUANTITY, what="vehicle capacity", source=source, lineno=v_line)
 
     rows = []
     for lineno, line in lines[heads["CUSTOMER"] + 1 :]:
@@ -80,6 +81,8 @@ def solomon_parse(*, text: str, source: str = "<solomon>") -> Instance:
     if len(rows) < 2:
         raise InstanceError(f"{source}: the CUSTOMER section needs the depot and at least one customer")
 
+    # The distance matrix is rows squared.
+    size_check(len(rows), limit=MAX_LOCATIONS, what="the count of customer rows", source=source, lineno=None)
     coords = np.array([[r[1], r[2]] for r in rows])
     distance = euclid_floor10(coords)
     _, _, _, _, d_ready, d_due, _ = rows[0]

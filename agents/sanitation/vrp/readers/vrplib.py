@@ -30,6 +30,7 @@ from agents.sanitation.vrp.readers._text import (
     integer,
     number,
 )
+from agents.sanitation.vrp.readers.limits import MAX_LOCATIONS, MAX_QUANTITY, MAX_VEHICLES, size_check
 
 CONVENTIONS = ("nint", "trunc1", "x10floor")
 _SPEC = re.compile(r"^([A-Za-z_]+)\s*:\s*(.*)$")
@@ -51,8 +52,7 @@ def vrplib_parse(*, text: str, source: str = "<vrplib>", convention: str | None 
     spec, sections = _split(text, source)
     dim_value, dim_line = _spec(spec, "DIMENSION", source)
     dim = integer(dim_value, source=source, lineno=dim_line, what="DIMENSION")
-    if dim < 2:
-        raise fail(source, dim_line, f"DIMENSION must be at least 2, found {dim}")
+    size_check(dim, limit=MAX_LOCATIONS, what="DIMENSION", source=source, lineno=dim_line, low=2)
     kind = spec.get("TYPE", ("CVRP", None))[0].strip().upper()
     has_tw = "TIME_WINDOW_SECTION" in sections
     if convention is None:
@@ -68,13 +68,12 @@ def vrplib_parse(*, text: str, source: str = "<vrplib>", convention: str | None 
     if "TW" in kind and not has_tw:
         raise fail(source, spec["TYPE"][1], f"TYPE {kind} needs a TIME_WINDOW_SECTION, and there is none")
 
+    # Per-node sections first: each must hold a row per node, so DIMENSION is held against the file's
+    # content before the distance matrix (DIMENSION squared) is allocated.
     coords = _node_rows(sections, "NODE_COORD_SECTION", dim, 2, source, required=False)
-    distance = _distances(spec, sections, coords, dim, convention, source)
-
     demand_rows = _node_rows(sections, "DEMAND_SECTION", dim, None, source, required=True)
-    demand = [
-        tuple(integer(t, source=source, lineno=ln, what="demand") for t in toks) for ln, toks in demand_rows
-    ]
+    demand = [tuple(_quantity(t, ln, "demand", source) for t in toks) for ln, toks in demand_rows]
+    distance = _distances(spec, sections, coords, dim, convention, source)
     depot_ids = _depot_ids(sections, dim, source)
 
     tw = _node_rows(sections, "TIME_WINDOW_SECTION", dim, 2, source, required=False)
@@ -296,38 +295,48 @@ def _explicit(spec, sections, dim: int, source: str) -> np.ndarray:
     if "EDGE_WEIGHT_SECTION" not in sections:
         raise InstanceError(f"{source}: EDGE_WEIGHT_TYPE EXPLICIT needs an EDGE_WEIGHT_SECTION")
     section = sections["EDGE_WEIGHT_SECTION"]
-    values = [
-        integer(t, source=source, lineno=ln, what="edge weight")
-        if float(t).is_integer()
-        else round(number(t, source=source, lineno=ln, what="edge weight"))
-        for ln, toks in section.rows
-        for t in toks
-        if _check_num(t, source, ln)
-    ]
-    cells = {
-        "FULL_MATRIX": [(i, j) for i in range(dim) for j in range(dim)],
-        "LOWER_ROW": [(i, j) for i in range(dim) for j in range(i)],
-        "LOWER_DIAG_ROW": [(i, j) for i in range(dim) for j in range(i + 1)],
-        "UPPER_ROW": [(i, j) for i in range(dim) for j in range(i + 1, dim)],
-        "UPPER_DIAG_ROW": [(i, j) for i in range(dim) for j in range(i, dim)],
-    }[fmt]
-    if len(values) != len(cells):
+    needed = _explicit_count(fmt, dim)
+    found = sum(len(toks) for _, toks in section.rows)
+    if found != needed:  # counted before anything the size of the matrix is built
         raise fail(
             source,
             section.lineno,
-            f"EDGE_WEIGHT_SECTION has {len(values)} values, {fmt} for DIMENSION {dim} needs {len(cells)}",
+            f"EDGE_WEIGHT_SECTION has {found} values, {fmt} for DIMENSION {dim} needs {needed}",
         )
+    values = np.array(
+        [_edge_weight(t, ln, source) for ln, toks in section.rows for t in toks], dtype=np.int64
+    )
+    if fmt == "FULL_MATRIX":
+        return values.reshape(dim, dim)
+    # The values run row by row along the triangle the format names (numpy's index order too).
+    diag = fmt.endswith("DIAG_ROW")
+    if fmt.startswith("LOWER"):
+        rows, cols = np.tril_indices(dim, k=0 if diag else -1)
+    else:
+        rows, cols = np.triu_indices(dim, k=0 if diag else 1)
     mat = np.zeros((dim, dim), dtype=np.int64)
-    for (i, j), value in zip(cells, values):
-        mat[i, j] = value
-        if fmt != "FULL_MATRIX":
-            mat[j, i] = value
+    mat[rows, cols] = values
+    mat[cols, rows] = values
     return mat
 
 
-def _check_num(token: str, source: str, lineno: int) -> bool:
-    number(token, source=source, lineno=lineno, what="edge weight")
-    return True
+def _explicit_count(fmt: str, dim: int) -> int:
+    """How many numbers an EDGE_WEIGHT_SECTION of this format holds for DIMENSION `dim`."""
+    if fmt == "FULL_MATRIX":
+        return dim * dim
+    return dim * (dim + 1) // 2 if fmt.endswith("DIAG_ROW") else dim * (dim - 1) // 2
+
+
+def _edge_weight(token: str, lineno: int, source: str) -> int:
+    """A weight as a whole number (fractional ones round), within MAX_QUANTITY."""
+    value = round(number(token, source=source, lineno=lineno, what="edge weight"))
+    return size_check(value, limit=MAX_QUANTITY, what="edge weight", source=source, lineno=lineno, low=0)
+
+
+def _quantity(token: str, lineno: int, what: str, source: str) -> int:
+    """A whole, non-negative amount (demand, capacity) within MAX_QUANTITY."""
+    value = integer(token, source=source, lineno=lineno, what=what)
+    return size_check(value, limit=MAX_QUANTITY, what=what, source=source, lineno=lineno, low=0)
 
 
 def _scaled_time(token: str, factor: int, source: str, lineno: int | None, what: str) -> int:
@@ -342,7 +351,7 @@ def _vehicle_types(spec, sections, depots, depot_pos, clients, demand, source) -
     dims = len(demand[0])
     if "CAPACITY" in spec:
         value, line = spec["CAPACITY"]
-        capacity = integer(value, source=source, lineno=line, what="CAPACITY")
+        capacity = _quantity(value, line, "CAPACITY", source)
         cap = (capacity,) * dims
     elif any(any(d) for d in demand):
         raise InstanceError(f"{source}: the CAPACITY specification is missing")
@@ -351,8 +360,7 @@ def _vehicle_types(spec, sections, depots, depot_pos, clients, demand, source) -
     if "VEHICLES" in spec:
         value, line = spec["VEHICLES"]
         count = integer(value, source=source, lineno=line, what="VEHICLES")
-        if count < 1:
-            raise fail(source, line, f"VEHICLES must be at least 1, found {count}")
+        size_check(count, limit=MAX_VEHICLES, what="VEHICLES", source=source, lineno=line)
     else:
         count = max(1, len(clients))  # CVRPLIB leaves the fleet open: one truck per client is 'unlimited'
 
