@@ -302,18 +302,21 @@ HOSTILE = [
 
 @pytest.fixture(scope="class")
 def shared_web_server(django_db_setup, django_db_blocker):
-    """One gunicorn for a class of tests (a start costs seconds), with a dispatcher's token committed; the
-    tables are emptied afterwards, as `transactional_db` does, so what the requests wrote goes too."""
+    """One gunicorn for a class of tests (a start costs seconds), with a grid city's roads (a route needs a
+    network to snap to) and a dispatcher's token committed; the tables are emptied afterwards, as
+    `transactional_db` does, so what the requests wrote goes too."""
     from django.core.management import call_command
     from django.db import connection
     from rest_framework.authtoken.models import Token
 
     from city_ops.core.testing import role_users_create
+    from fixtures.demo_city import synthetic_city_build
 
     with django_db_blocker.unblock():
         # pytest-django creates the test database only when a collected test asks for one (the class's
         # django_db mark does); never write to, or flush, the database the settings name.
         assert connection.settings_dict["NAME"].startswith("test_"), connection.settings_dict["NAME"]
+        synthetic_city_build(scale=1)
         token = Token.objects.create(user=role_users_create().dispatcher).key
     server = WebServerProcess().start()
     yield server, {"Authorization": f"Token {token}"}
