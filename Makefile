@@ -90,7 +90,7 @@ test: system venv-test services
 
 fuzz: system venv-test services
 	DJANGO_SETTINGS_MODULE=city_ops.settings.test CITY_OPS_FUZZ_BUDGET_S=$(FUZZ_BUDGET_S) \
-	  CITY_OPS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -s -p no:cacheprovider \
+	  CITY_OPS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -s \
 	  tests/test_fuzz.py $(PYTEST_ARGS)
 
 stop:
