@@ -1,6 +1,7 @@
 # city-ops: two commands set everything up on a fresh Debian/Ubuntu machine.
 #   make demo   install, start local PostGIS + Redis, load the demo city, run the agents, serve the console
 #   make test   the same set-up (plus test and training extras), then the whole test suite
+#   make fuzz   the same set-up, then a long fuzz of the API (schemathesis; FUZZ_BUDGET_S seconds)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PY ?= python3.11
@@ -8,6 +9,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN := .run
 PORT ?= 8000
+# `make test` fuzzes the API for 80 s in all (tests/test_fuzz.py); `make fuzz` for this long, with more
+# generated examples per operation in each pass.
+FUZZ_BUDGET_S ?= 1800
+FUZZ_EXAMPLES ?= 25
 EXTRAS_DEMO := dev
 EXTRAS_TEST := dev,train
 export DJANGO_SETTINGS_MODULE ?= city_ops.settings.local
@@ -16,11 +21,12 @@ export PYTHONUNBUFFERED := 1
 export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR := $(CURDIR)/$(RUN)/yolo
 
-.PHONY: help demo test install system venv services stop status migrate demo-data worker agents serve backup restore clean-run lint
+.PHONY: help demo test fuzz install system venv services stop status migrate demo-data worker agents serve backup restore clean-run lint
 
 help:
 	@echo "make demo    - set up everything and serve the console on http://127.0.0.1:$(PORT)"
 	@echo "make test    - set up everything and run the test suite"
+	@echo "make fuzz    - fuzz the API for FUZZ_BUDGET_S seconds (default $(FUZZ_BUDGET_S)) as each role"
 	@echo "make stop    - stop the worker, beat, PostgreSQL and Redis of this checkout"
 	@echo "make backup  - dump the database and media into backups/ ; make restore FILE=backups/..."
 
@@ -81,6 +87,11 @@ demo: system venv-demo services migrate demo-data worker agents serve
 
 test: system venv-test services
 	DJANGO_SETTINGS_MODULE=city_ops.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+fuzz: system venv-test services
+	DJANGO_SETTINGS_MODULE=city_ops.settings.test CITY_OPS_FUZZ_BUDGET_S=$(FUZZ_BUDGET_S) \
+	  CITY_OPS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -s \
+	  tests/test_fuzz.py $(PYTEST_ARGS)
 
 stop:
 	@deploy/local/workers.sh stop || true

@@ -4,10 +4,14 @@ broker, and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -60,30 +64,34 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-class WorkerProcess:
-    """A real `celery worker` subprocess (solo pool: killing it kills the run, as a dead machine would)."""
+class _ChildProcess:
+    """A subprocess of the project in its own session (so a stop reaches its children), logging to a file
+    under .run/; `start()` returns once `ready()` holds."""
 
-    def __init__(self, queues: str = "default,planning,vision,realtime", name: str = "test"):
-        self.queues, self.name = queues, name
+    what = "process"
+    log: Path
+
+    def __init__(self):
         self.proc: subprocess.Popen | None = None
-        self.log = REPO / ".run" / f"test-worker-{name}.log"
 
-    def start(self) -> "WorkerProcess":
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self):
         self.log.parent.mkdir(exist_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "city_ops", "worker", "-P", "solo", "-Q", self.queues,
-             "-n", f"{self.name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-            cwd=REPO, env=_worker_env(), stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.proc = subprocess.Popen(self.command(), cwd=REPO, env=_worker_env(), stdout=open(self.log, "w"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"celery worker exited: {self.log.read_text()[-2000:]}")
-            if "ready." in self.log.read_text():
+                raise RuntimeError(f"{self.what} exited: {self.log.read_text()[-2000:]}")
+            if self.ready():
                 return self
             time.sleep(0.2)
-        raise RuntimeError(f"celery worker did not become ready: {self.log.read_text()[-2000:]}")
+        raise RuntimeError(f"{self.what} did not become ready: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no ack, like a machine losing power."""
@@ -100,6 +108,24 @@ class WorkerProcess:
                 self.kill()
 
 
+class WorkerProcess(_ChildProcess):
+    """A real `celery worker` subprocess (solo pool: killing it kills the run, as a dead machine would)."""
+
+    what = "celery worker"
+
+    def __init__(self, queues: str = "default,planning,vision,realtime", name: str = "test"):
+        super().__init__()
+        self.queues, self.name = queues, name
+        self.log = REPO / ".run" / f"test-worker-{name}.log"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "city_ops", "worker", "-P", "solo", "-Q", self.queues,
+                "-n", f"{self.name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"]
+
+    def ready(self) -> bool:
+        return "ready." in self.log.read_text()
+
+
 @pytest.fixture
 def celery_worker_proc(transactional_db):
     """Start a worker against the test database; purge the test queues first so no stale task runs."""
@@ -111,6 +137,85 @@ def celery_worker_proc(transactional_db):
     worker = WorkerProcess().start()
     yield worker
     worker.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its parent to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class WebServerProcess(_ChildProcess):
+    """The real web server, gunicorn as in production (sync workers), as a subprocess on a free localhost
+    port, serving the test database.
+
+    pytest-django's `live_server` runs in a thread of pytest itself: a request that aborts the process (a C
+    library's `abort()`, a segfault) would take the whole test run down with it. Here such a request kills a
+    gunicorn worker instead; gunicorn boots a new one and says so in its log, and `alive()` turns false. A
+    worker killed by gunicorn's timeout counts the same: a request that holds a worker for a minute is not a
+    server that stays up.
+    """
+
+    what = "gunicorn"
+    BOOT = re.compile(r"Booting worker with pid: (\d+)")
+
+    def __init__(self, workers: int = 1, timeout_s: int = 60, name: str = "test"):
+        super().__init__()
+        self.workers, self.timeout_s = workers, timeout_s
+        self.log = REPO / ".run" / f"test-web-{name}-{os.getpid()}.log"
+        self.url = ""
+
+    def command(self) -> list[str]:
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        return [sys.executable, "-m", "gunicorn", "city_ops.wsgi", "--bind", f"127.0.0.1:{port}",
+                "--workers", str(self.workers), "--timeout", str(self.timeout_s), "--log-level", "info"]
+
+    def ready(self) -> bool:
+        if len(self.worker_pids()) < self.workers:
+            return False
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=5):
+                return True
+        except urllib.error.HTTPError:  # 503 "down": it answers all the same
+            return True
+        except OSError:
+            return False
+
+    def worker_pids(self) -> list[int]:
+        """Every worker gunicorn has booted, in order (a replaced worker stays in the list)."""
+        return [int(pid) for pid in self.BOOT.findall(self.log.read_text())]
+
+    def alive(self) -> bool:
+        """The master runs and no worker has died since the start: none was booted again, and none is dead
+        but not yet replaced (the moment right after a request killed it)."""
+        pids = self.worker_pids()
+        return (self.proc is not None and self.proc.poll() is None and len(pids) == self.workers
+                and all(_running(pid) for pid in pids))
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text()[-chars:]
+
+
+@pytest.fixture
+def web_server_proc(transactional_db):
+    """gunicorn serving the test database; what a test writes must be committed for it to see
+    (transactional_db: committed, and the tables are emptied afterwards)."""
+    server = WebServerProcess().start()
+    yield server
+    survived = server.alive()
+    server.stop()
+    if survived:  # a dead worker's traceback stays in .run/ to be read
+        server.log.unlink(missing_ok=True)
 
 
 def run_wait(run_id: int, timeout: float = 60.0, statuses=("succeeded", "failed", "cancelled")):
