@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.core.models import AgentRun
-from agents.core.services import agent_run_create
+from agents.core.services import RunParamsError, agent_run_request
 from city_ops.city.models import CityProfile
 from city_ops.console.decorators import role_required
 from city_ops.core.roles import Role
@@ -171,14 +171,14 @@ def plan_request(request):
         return redirect("bus:panel")
     params = {"feed_id": feed.pk, "date": day.isoformat()}
     if layover := request.POST.get("layover_min", "").strip():
-        try:
-            params["layover_min"] = max(0.0, float(layover))
-        except ValueError:
-            messages.error(request, _("the layover '%(value)s' is not a number of minutes") % {"value": layover})
-            return redirect("bus:panel")
-    run, _created = agent_run_create(agent="bus", run_date=day, trigger=AgentRun.Trigger.REPLAN,
-                              reason=request.POST.get("reason", "").strip()[:300] or "re-plan from the console",
-                              params=params, user=request.user)
+        params["layover_min"] = layover
+    try:
+        run, _created = agent_run_request(
+            agent="bus", run_date=day, trigger=AgentRun.Trigger.REPLAN, params=params, user=request.user,
+            reason=request.POST.get("reason", "").strip()[:300] or "re-plan from the console")
+    except RunParamsError as exc:
+        messages.error(request, _("The run was refused: %(why)s") % {"why": exc})
+        return redirect("bus:panel")
     messages.success(request, _("Re-plan of %(feed)s for %(day)s queued (run #%(run)s).") % {
         "feed": feed.name, "day": day, "run": run.pk})
     return redirect(f"{reverse('bus:panel')}?feed={feed.pk}&date={day.isoformat()}")

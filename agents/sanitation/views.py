@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.core.models import AgentRun
-from agents.core.services import agent_run_create
+from agents.core.services import agent_run_request
 from city_ops.console.decorators import role_required
 from city_ops.core.roles import Role, user_has_role
 from city_ops.core.timeutil import city_today, date_parse
@@ -189,9 +189,9 @@ def plan_move(request, pk: int):
 def plan_reoptimise(request, pk: int):
     """Re-optimise every unlocked route (an agent run on the planning queue)."""
     plan = get_object_or_404(CollectionPlan.objects.restrict(request.user), pk=pk)
-    run, _created = agent_run_create(agent="sanitation", run_date=plan.date, trigger=AgentRun.Trigger.REPLAN,
-                                     reason=f"re-optimise plan {plan.date} v{plan.version}",
-                                     params={"action": "reoptimise", "plan_id": plan.pk}, user=request.user)
+    run, _created = agent_run_request(agent="sanitation", run_date=plan.date, trigger=AgentRun.Trigger.REPLAN,
+                                      reason=f"re-optimise plan {plan.date} v{plan.version}",
+                                      runtime_params={"action": "reoptimise", "plan_id": plan.pk}, user=request.user)
     messages.success(request, _("Re-optimising the unlocked routes (run #%(id)s); the new version appears here "
                                 "when it is done.") % {"id": run.pk})
     return redirect(_back(plan))

@@ -25,7 +25,7 @@ from django_ratelimit.core import get_usage
 
 from agents.core.models import AgentRun, RunKpi
 from agents.core.registry import UnknownAgentError, agent_names, agents_all
-from agents.core.services import agent_run_create
+from agents.core.services import RunParamsError, agent_run_request, run_params_parse
 from city_ops.city.models import CityProfile, RoadClosure
 from city_ops.core.models import UserProfile
 from city_ops.core.roles import Role, user_has_role
@@ -201,10 +201,14 @@ def run_start(request):
             messages.error(request, _("The date %(date)s is not a valid date (YYYY-MM-DD).") % {"date": raw})
             return redirect(back)
     try:
-        run, _created = agent_run_create(agent=agent, run_date=run_date, trigger=AgentRun.Trigger.MANUAL,
-                                         reason=reason or _("started from the console"), user=request.user)
+        run, _created = agent_run_request(agent=agent, run_date=run_date, trigger=AgentRun.Trigger.MANUAL,
+                                          params=run_params_parse(request.POST.get("params", "").split()),
+                                          reason=reason or _("started from the console"), user=request.user)
     except UnknownAgentError:
         raise Http404("no such agent") from None
+    except RunParamsError as exc:
+        messages.error(request, _("The run was refused: %(why)s") % {"why": exc})
+        return redirect(back)
     messages.success(request, _("Run #%(id)s of %(agent)s was queued.") % {"id": run.pk, "agent": agent})
     return redirect(f"{back}?agent={agent}")
 

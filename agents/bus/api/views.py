@@ -18,9 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.core.models import AgentRun
-from agents.core.services import agent_run_create
+from agents.core.services import RunParamsError, agent_run_request
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
 from city_ops.core.roles import Role
+from city_ops.core.throttling import RunStartThrottle
 
 from ..core.realtime import RealtimeError
 from ..models import Block, Detour, Feed, HeadwayWarning, VehiclePlan
@@ -106,6 +107,7 @@ class PlanListView(generics.ListAPIView):
 
     permission_classes = [IsDispatcher]
     serializer_class = s.BusPlanSerializer
+    throttle_classes = [RunStartThrottle]
 
     def get_queryset(self):
         qs = VehiclePlan.objects.restrict(self.request.user).select_related("feed", "created_by", "approved_by",
@@ -124,9 +126,12 @@ class PlanListView(generics.ListAPIView):
         params = {"feed_id": d["feed"].pk, "date": d["date"].isoformat()}
         if "layover_min" in d:
             params["layover_min"] = d["layover_min"]
-        run, _ = agent_run_create(agent="bus", run_date=d["date"], trigger=AgentRun.Trigger.REPLAN,
-                                  reason=d.get("reason") or "re-plan requested over the API", params=params,
-                                  user=request.user)
+        try:
+            run, _ = agent_run_request(agent="bus", run_date=d["date"], trigger=AgentRun.Trigger.REPLAN,
+                                       reason=d.get("reason") or "re-plan requested over the API", params=params,
+                                       user=request.user)
+        except RunParamsError as exc:
+            return Response(exc.errors, status=400)
         return Response({"run": run.pk, "status": run.status}, status=202)
 
 
