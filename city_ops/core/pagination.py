@@ -1,9 +1,10 @@
 """The API's paging: `?limit=&offset=` on every list, with a maximum page size and a 400 for nonsense.
 
-DRF's own class quietly ignores a limit it cannot read and passes any offset to the database, where
-`?offset=9223372036854775808` is a 500 ("bigint out of range"). Here a limit above the maximum is clamped
-(as DRF does; the response's `next` link shows the page size used), and a limit or offset that is not a
-whole number in range is a 400 that says so."""
+DRF's own class quietly ignores a limit it cannot read and passes any limit and offset to the database,
+where `?limit=9223372036854775808` is a 500 ("bigint out of range"). Here a limit that is not a whole number
+from 1 to the maximum page size (CITY_OPS_API_MAX_PAGE_SIZE), or an offset that is not one from 0 to the
+largest bigint, is a 400 that names it and the range: a client asking for more than a page gets told, rather
+than quietly getting less than it asked for."""
 from __future__ import annotations
 
 import re
@@ -33,7 +34,7 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         raw = request.query_params.get(self.limit_query_param, "")
         if not raw:
             return self.default_limit
-        return min(query_int(raw, name=self.limit_query_param, low=1), self.max_limit)
+        return query_int(raw, name=self.limit_query_param, low=1, high=self.max_limit)
 
     def get_offset(self, request) -> int:
         raw = request.query_params.get(self.offset_query_param, "")

@@ -170,7 +170,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_THROTTLE_RATES": {"login": "10/min"},
 }
-# The most rows one page of any API list returns (`?limit=` above it is clamped; see docs/operations.md).
+# The most rows one page of any API list returns (`?limit=` above it is a 400; see docs/operations.md).
 CITY_OPS_API_MAX_PAGE_SIZE = env.int("CITY_OPS_API_MAX_PAGE_SIZE", default=1000)
 # Per user: requests that start agent runs or edit plans (a burst of different ones; identical ones are one run).
 CITY_OPS_RUN_START_RATE = env("CITY_OPS_RUN_START_RATE", default="30/min")
