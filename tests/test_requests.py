@@ -262,3 +262,18 @@ def test_starting_runs_is_rate_limited_per_user(users, settings):
     assert int(codes[-1]["Retry-After"]) > 0
     assert client.get(RUNS).status_code == 200  # reading is never limited
     assert other.post(RUNS, {"agent": "demo"}, content_type="application/json").status_code == 201
+
+
+# --- numbers in query strings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("/api/bus/plans/?feed=%C2%B2", 200), ("/api/bus/plans/?feed=99999999999999999999", 200),
+    ("/api/bus/layers/stops/?feed=%C2%B2", 200), ("/api/bus/layers/routes/?feed=9223372036854775808", 200),
+    ("/api/roads/defects/?segment=%C2%B2", 200), ("/api/roads/defects/?segment=99999999999999999999", 200),
+    ("/sanitation/routes.geojson?plan=%C2%B2", 200), ("/sanitation/routes.geojson?plan=9223372036854775808", 200),
+    ("/roads/report/?segment=%C2%B2", 404), ("/roads/report/?segment=99999999999999999999", 404),
+])
+def test_an_id_that_is_not_a_plain_bigint_finds_nothing(dispatcher, url, expected):
+    """"²" passes str.isdigit() but not int(); 20 digits pass int() but not PostgreSQL's bigint."""
+    assert dispatcher.get(url).status_code == expected

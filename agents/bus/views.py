@@ -21,6 +21,7 @@ from agents.core.models import AgentRun
 from agents.core.services import RunParamsError, agent_run_request
 from city_ops.city.models import CityProfile
 from city_ops.console.decorators import role_required
+from city_ops.core.query import whole_number
 from city_ops.core.roles import Role
 from city_ops.core.timeutil import city_today, date_parse
 
@@ -123,10 +124,10 @@ def plan_action(request, pk: int):
     back = reverse("bus:plan", args=[plan.pk])
 
     def number(name: str) -> int:
-        raw = request.POST.get(name, "").strip().upper().lstrip("B") or "0"
-        if not raw.isdigit():
+        number = whole_number(request.POST.get(name, "").strip().upper().lstrip("B") or "0")
+        if number is None:
             raise ValidationError(_("'%(value)s' is not a block number") % {"value": request.POST.get(name)})
-        return int(raw)
+        return number
 
     try:
         if action == "approve":

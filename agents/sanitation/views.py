@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.core.models import AgentRun
 from agents.core.services import agent_run_request
 from city_ops.console.decorators import role_required
+from city_ops.core.query import whole_number
 from city_ops.core.roles import Role, user_has_role
 from city_ops.core.timeutil import city_today, date_parse
 from city_ops.core.uploads import UploadError, image_upload_validate
@@ -62,9 +63,8 @@ def _default_plan_date() -> dt.date:
 
 
 def _plan_for(request, date: dt.date) -> CollectionPlan | None:
-    version = request.GET.get("version", "")
-    if version.isdigit():
-        return CollectionPlan.objects.filter(date=date, version=int(version)).first()
+    if (version := whole_number(request.GET.get("version"))) is not None:
+        return CollectionPlan.objects.filter(date=date, version=version).first()
     return selectors.plan_latest(date=date)
 
 
@@ -129,8 +129,8 @@ def bins_geojson(request):
 @require_GET
 def routes_geojson(request):
     """A plan's routes as GeoJSON lines (the newest plan from today on when none is named)."""
-    raw = request.GET.get("plan", "")
-    plan = (CollectionPlan.objects.filter(pk=int(raw)).first() if raw.isdigit()
+    plan_id = whole_number(request.GET.get("plan"))
+    plan = (CollectionPlan.objects.filter(pk=plan_id).first() if plan_id is not None
             else selectors.plan_latest(date=_default_plan_date()))
     features = []
     if plan is not None:

@@ -7,22 +7,10 @@ largest bigint, is a 400 that names it and the range: a client asking for more t
 than quietly getting less than it asked for."""
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from rest_framework import pagination
-from rest_framework.exceptions import ValidationError
 
-BIGINT_MAX = 2**63 - 1  # PostgreSQL's OFFSET is a bigint
-_DIGITS = re.compile(r"[0-9]{1,19}")  # 19 digits hold every bigint; longer is out of range before int()
-
-
-def query_int(raw: str, *, name: str, low: int, high: int = BIGINT_MAX) -> int:
-    """A whole number from a query parameter, within [low, high]; ValidationError naming the parameter."""
-    text = raw.strip()
-    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
-        raise ValidationError({name: f"{raw[:40]!r} is not a whole number from {low} to {high}"})
-    return int(text)
+from .query import query_int
 
 
 class LimitOffsetPagination(pagination.LimitOffsetPagination):

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from agents.core.models import AgentRun
 from agents.core.services import RunParamsError, agent_run_request
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
+from city_ops.core.query import whole_number
 from city_ops.core.roles import Role
 from city_ops.core.throttling import RunStartThrottle
 
@@ -113,7 +114,7 @@ class PlanListView(generics.ListAPIView):
         qs = VehiclePlan.objects.restrict(self.request.user).select_related("feed", "created_by", "approved_by",
                                                                            "depot")
         if feed := self.request.query_params.get("feed"):
-            qs = qs.filter(feed_id=feed) if feed.isdigit() else qs.none()
+            qs = qs.filter(feed_id=feed) if whole_number(feed) is not None else qs.none()
         if day := self.request.query_params.get("date"):
             qs = qs.filter(service_date=day) if len(day) == 10 else qs.none()
         return qs
@@ -226,7 +227,7 @@ class PositionsIngestView(APIView):
             return Response({"detail": "empty body: send a GTFS-Realtime FeedMessage or JSON pings"}, status=400)
         feed = None
         if raw := request.query_params.get("feed"):
-            feed = Feed.objects.filter(pk=raw).first() if raw.isdigit() else None
+            feed = Feed.objects.filter(pk=raw).first() if whole_number(raw) is not None else None
             if feed is None:
                 return Response({"feed": [f"no imported feed has id {raw!r}"]}, status=400)
         try:
@@ -289,7 +290,8 @@ class _LayerView(APIView):
     @extend_schema(parameters=[OpenApiParameter("feed", int)], responses={200: dict})
     def get(self, request):
         raw = request.query_params.get("feed")
-        return Response(type(self).build(feed_id=int(raw)) if raw and raw.isdigit() else type(self).build())
+        feed_id = whole_number(raw)
+        return Response(type(self).build(feed_id=feed_id) if feed_id is not None else type(self).build())
 
 
 class RoutesLayerView(_LayerView):
