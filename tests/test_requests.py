@@ -181,7 +181,11 @@ def test_console_refuses_a_bad_parameter_and_starts_a_good_one(dispatcher):
     resp = dispatcher.post("/runs/start/", {"agent": "sanitation", "params": "time_limit=abc"}, follow=True)
     assert "time_limit" in resp.content.decode() and not AgentRun.objects.exists()
     dispatcher.post("/runs/start/", {"agent": "sanitation", "params": "time_limit=3 seed=2"})
-    assert AgentRun.objects.get().params == {"time_limit": 3.0, "seed": 2}
+    run = AgentRun.objects.get()
+    assert run.params == {"time_limit": 3.0, "seed": 2}
+    again = dispatcher.post("/runs/start/", {"agent": "sanitation", "params": "seed=2 time_limit=3.0"}, follow=True)
+    assert f"Run #{run.pk} of sanitation is already under way" in again.content.decode()
+    assert AgentRun.objects.count() == 1
 
 
 def test_the_runtime_still_sets_its_own_keys():
@@ -277,3 +281,17 @@ def test_starting_runs_is_rate_limited_per_user(users, settings):
 def test_an_id_that_is_not_a_plain_bigint_finds_nothing(dispatcher, url, expected):
     """"²" passes str.isdigit() but not int(); 20 digits pass int() but not PostgreSQL's bigint."""
     assert dispatcher.get(url).status_code == expected
+
+
+def test_the_console_shares_the_limit(users, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.CITY_OPS_RUN_START_RATE = "2/min"
+    client = Client()
+    client.force_login(users.dispatcher)
+    client.post(RUNS, {"agent": "demo"}, content_type="application/json")
+    assert client.post("/runs/start/", {"agent": "demo", "params": "sleep_s=1"}).status_code == 302
+    refused = client.post("/runs/start/", {"agent": "demo", "params": "sleep_s=2"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert AgentRun.objects.count() == 2

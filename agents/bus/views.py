@@ -23,6 +23,7 @@ from city_ops.city.models import CityProfile
 from city_ops.console.decorators import role_required
 from city_ops.core.query import whole_number
 from city_ops.core.roles import Role
+from city_ops.core.throttling import run_start_limited
 from city_ops.core.timeutil import city_today, date_parse
 
 from .models import Block, Detour, Feed, HeadwaySnapshot, HeadwayWarning, VehiclePlan
@@ -162,6 +163,7 @@ def plan_action(request, pk: int):
 
 @require_POST
 @role_required(Role.DISPATCHER)
+@run_start_limited
 def plan_request(request):
     """Ask the agent for a new plan version (queued like any run)."""
     feed = get_object_or_404(Feed.objects.restrict(request.user), pk=request.POST.get("feed") or 0)

@@ -22,6 +22,7 @@ from agents.core.services import agent_run_request
 from city_ops.console.decorators import role_required
 from city_ops.core.query import whole_number
 from city_ops.core.roles import Role, user_has_role
+from city_ops.core.throttling import run_start_limited
 from city_ops.core.timeutil import city_today, date_parse
 from city_ops.core.uploads import UploadError, image_upload_validate
 
@@ -166,6 +167,7 @@ def plan_approve(request, pk: int):
 
 @require_POST
 @role_required(Role.DISPATCHER)
+@run_start_limited
 def plan_move(request, pk: int):
     """Move a bin to another truck: a new version, checked before it is stored."""
     plan = get_object_or_404(CollectionPlan.objects.restrict(request.user), pk=pk)
@@ -186,6 +188,7 @@ def plan_move(request, pk: int):
 
 @require_POST
 @role_required(Role.DISPATCHER)
+@run_start_limited
 def plan_reoptimise(request, pk: int):
     """Re-optimise every unlocked route (an agent run on the planning queue)."""
     plan = get_object_or_404(CollectionPlan.objects.restrict(request.user), pk=pk)
