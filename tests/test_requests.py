@@ -52,6 +52,9 @@ def test_nul_anywhere_in_a_json_body_is_a_400_and_nothing_is_created(dispatcher,
 def test_nul_in_an_api_form_body_is_a_400(dispatcher):
     resp = dispatcher.post(RUNS, "agent=demo&reason=a%00b", content_type="application/x-www-form-urlencoded")
     assert resp.status_code == 400 and "reason" in resp.json()["detail"]
+    multipart = dispatcher.post(RUNS, {"agent": "demo", "reason": "a\x00b"})  # the test client's default
+    assert multipart.status_code == 400 and "reason" in multipart.json()["detail"]
+    assert not AgentRun.objects.exists()
 
 
 def test_nul_in_a_console_form_is_a_400_and_starts_nothing(dispatcher):

@@ -118,6 +118,7 @@ def plan_detail(request, pk: int):
 
 @require_POST
 @role_required(Role.DISPATCHER)
+@run_start_limited
 def plan_action(request, pk: int):
     """One edit or the approval from the plan page; a refused edit shows its reasons and changes nothing."""
     plan = get_object_or_404(VehiclePlan.objects.restrict(request.user, "change"), pk=pk)

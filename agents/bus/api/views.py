@@ -165,6 +165,7 @@ class PlanEditView(APIView):
     A refused edit answers 409 with the reasons and leaves the plan unchanged."""
 
     permission_classes = [IsDispatcher]
+    throttle_classes = [RunStartThrottle]
 
     @extend_schema(request=s.BusPlanEditSerializer, responses={200: s.BusPlanDetailSerializer})
     def post(self, request, pk: int):
