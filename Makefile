@@ -57,7 +57,8 @@ services:
 
 status:
 	@deploy/local/services.sh status || true
-	@for p in worker beat web; do f=$(RUN)/$$p.pid; if [ -f $$f ] && kill -0 $$(cat $$f) 2>/dev/null; then echo "$$p: running (pid $$(cat $$f))"; else echo "$$p: stopped"; fi; done
+	@deploy/local/workers.sh status
+	@f=$(RUN)/web.pid; if [ -f $$f ] && kill -0 $$(cat $$f) 2>/dev/null; then echo "web: running (pid $$(cat $$f))"; else echo "web: stopped"; fi
 
 migrate:
 	$(BIN)/python manage.py migrate --no-input -v 1

@@ -23,7 +23,7 @@ DEPLOY = REPO / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 ENV_EXAMPLE = DEPLOY / "production.env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
-APP_SERVICES = ("migrate", "web", "worker", "vision-worker", "beat")
+APP_SERVICES = ("migrate", "web", "worker", "realtime-worker", "vision-worker", "beat")
 
 # Variables that the example may set without city-ops' settings reading them, and who reads them.
 READ_BY_OTHERS = {
@@ -214,7 +214,7 @@ def test_compose_has_every_role_and_valid_dependencies():
             assert cond["condition"] in ("service_healthy", "service_started", "service_completed_successfully")
             if cond["condition"] == "service_healthy":
                 assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy; it has no check"
-    for name in ("web", "worker", "vision-worker", "beat"):
+    for name in ("web", "worker", "realtime-worker", "vision-worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
     assert services["migrate"]["restart"] == "no"
     assert "migrate" not in services["migrate"].get("depends_on", {})
@@ -260,10 +260,18 @@ def test_every_queue_is_consumed_and_vision_is_separate():
     # GPU machines take the vision queue alone; the general worker never competes for photos.
     assert consumed["vision"] == ["vision-worker"]
     assert option(argv(services["vision-worker"]["command"]), "-Q") == "vision"
-    # The local all-in-one worker of `make demo` must consume every queue too.
+    # The realtime queue never waits behind planning work: its consumers take no planning or vision tasks.
+    assert consumed["realtime"] and consumed["planning"]
+    assert not set(consumed["realtime"]) & set(consumed["planning"] + consumed["vision"])
+    # The local workers of `make demo` consume every queue too, realtime in a process of its own.
     local = (REPO / "deploy" / "local" / "workers.sh").read_text()
-    local_queues = re.search(r"-Q\s+(\S+)", local).group(1).split(",")
-    assert set(local_queues) == {q.value for q in Queue}
+    local_workers = {name: queues.split(",")
+                     for name, queues in re.findall(r"^\s*start_worker\s+(\S+)\s+-Q\s+(\S+)", local, re.MULTILINE)}
+    assert {q for queues in local_workers.values() for q in queues} == {q.value for q in Queue}
+    realtime = [name for name, queues in local_workers.items() if "realtime" in queues]
+    assert len(realtime) == 1 and not {"planning", "vision"} & set(local_workers[realtime[0]])
+    stopped = re.search(r'^PROCESSES="([^"]*)"', local, re.MULTILINE).group(1).split()
+    assert set(local_workers) <= set(stopped), "`stop` and `status` must cover every worker"
 
 
 def test_vision_worker_documents_the_gpu_variant():

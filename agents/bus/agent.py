@@ -9,7 +9,7 @@ from django.db.models import Avg, Count, Q
 from django.urls import reverse
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedule
+from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
 from agents.core.registry import register
 from city_ops.core.timeutil import date_parse, day_bounds
 from city_ops.queues import Queue
@@ -32,6 +32,12 @@ class BusAgent(Agent):
         Schedule(name="evening headway review", crontab={"minute": "45", "hour": "23"}, trigger="monitor"),
     )
     console_url_name = "bus:panel"
+    run_params = (
+        RunParam("feed_id", int, min=1, max=2**31 - 1, help="the GTFS feed to plan (default: the newest)"),
+        RunParam("date", dt.date, help="the service day to plan (default: the run's date)"),
+        RunParam("layover_min", float, min=0, max=120, help="minimum layover between trips, minutes"),
+        RunParam("mode", str, choices=("headways",), help="review the day's headways instead of planning"),
+    )
 
     @property
     def map_layers(self) -> tuple[dict, ...]:

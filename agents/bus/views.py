@@ -18,11 +18,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.core.models import AgentRun
-from agents.core.services import agent_run_create
+from agents.core.services import RunParamsError, agent_run_request
 from city_ops.city.geovalidate import city_extent
 from city_ops.city.models import CityProfile
 from city_ops.console.decorators import role_required
+from city_ops.core.query import whole_number
 from city_ops.core.roles import Role
+from city_ops.core.throttling import run_start_limited
 from city_ops.core.timeutil import city_today, date_parse
 
 from .models import Block, Detour, Feed, HeadwaySnapshot, HeadwayWarning, VehiclePlan
@@ -117,6 +119,7 @@ def plan_detail(request, pk: int):
 
 @require_POST
 @role_required(Role.DISPATCHER)
+@run_start_limited
 def plan_action(request, pk: int):
     """One edit or the approval from the plan page; a refused edit shows its reasons and changes nothing."""
     plan = get_object_or_404(VehiclePlan.objects.restrict(request.user, "change"), pk=pk)
@@ -124,10 +127,10 @@ def plan_action(request, pk: int):
     back = reverse("bus:plan", args=[plan.pk])
 
     def number(name: str) -> int:
-        raw = request.POST.get(name, "").strip().upper().lstrip("B") or "0"
-        if not raw.isdigit():
+        number = whole_number(request.POST.get(name, "").strip().upper().lstrip("B") or "0")
+        if number is None:
             raise ValidationError(_("'%(value)s' is not a block number") % {"value": request.POST.get(name)})
-        return int(raw)
+        return number
 
     try:
         if action == "approve":
@@ -162,6 +165,7 @@ def plan_action(request, pk: int):
 
 @require_POST
 @role_required(Role.DISPATCHER)
+@run_start_limited
 def plan_request(request):
     """Ask the agent for a new plan version (queued like any run)."""
     feed = get_object_or_404(Feed.objects.restrict(request.user), pk=request.POST.get("feed") or 0)
@@ -172,14 +176,14 @@ def plan_request(request):
         return redirect("bus:panel")
     params = {"feed_id": feed.pk, "date": day.isoformat()}
     if layover := request.POST.get("layover_min", "").strip():
-        try:
-            params["layover_min"] = max(0.0, float(layover))
-        except ValueError:
-            messages.error(request, _("the layover '%(value)s' is not a number of minutes") % {"value": layover})
-            return redirect("bus:panel")
-    run, _created = agent_run_create(agent="bus", run_date=day, trigger=AgentRun.Trigger.REPLAN,
-                              reason=request.POST.get("reason", "").strip()[:300] or "re-plan from the console",
-                              params=params, user=request.user)
+        params["layover_min"] = layover
+    try:
+        run, _created = agent_run_request(
+            agent="bus", run_date=day, trigger=AgentRun.Trigger.REPLAN, params=params, user=request.user,
+            reason=request.POST.get("reason", "").strip()[:300] or "re-plan from the console")
+    except RunParamsError as exc:
+        messages.error(request, _("The run was refused: %(why)s") % {"why": exc})
+        return redirect("bus:panel")
     messages.success(request, _("Re-plan of %(feed)s for %(day)s queued (run #%(run)s).") % {
         "feed": feed.name, "day": day, "run": run.pk})
     return redirect(f"{reverse('bus:panel')}?feed={feed.pk}&date={day.isoformat()}")

@@ -8,6 +8,7 @@ through the two hooks below (`demo_data_load`, `assets_in_area`)."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -73,6 +74,84 @@ class Schedule:
     for_tomorrow: bool = False
 
 
+# Keys the runtime and the agents' own views set on a run (an event's kind and payload, the closure or plan a
+# re-plan is about, the action an edit asks for). A user never sets them: a forged `plan_id` or `payload`
+# would make an agent act on something nobody asked about.
+RUNTIME_PARAMS = frozenset({"event_id", "event_kind", "payload", "closure_id", "plan_id", "action"})
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class RunParam:
+    """One run parameter a user may set (API, console, `run_agent --param`), declared by the agent.
+
+    `type` is int, float, bool, str or dt.date; `min`/`max` bound numbers, `choices` bounds strings. Values
+    arrive as JSON values or as text (a command line, a form), so `clean` accepts both and returns the typed
+    value stored on the run (a date as its ISO text, since params are JSON)."""
+
+    name: str
+    type: type
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def clean(self, value: Any) -> Any:
+        """The value, typed and checked; ValueError with the reason (without the name) otherwise."""
+        if self.type is bool:
+            return self._bool(value)
+        if self.type is dt.date:
+            try:
+                return dt.date.fromisoformat(str(value)).isoformat()
+            except ValueError:
+                raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        if self.type is str:
+            text = str(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+            if text is None or (self.choices and text not in self.choices):
+                raise ValueError(f"{value!r} is not one of {', '.join(self.choices) or 'a text'}")
+            return text
+        return self._number(value)
+
+    def _bool(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).strip().lower() in _TRUE:
+            return True
+        if str(value).strip().lower() in _FALSE:
+            return False
+        raise ValueError(f"{value!r} is not a yes/no value (true, false, 1, 0)")
+
+    def _number(self, value: Any) -> int | float:
+        # bool is an int in Python; `true` for a time limit is a mistake, not 1 second.
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"{value!r} is not a number")
+        try:
+            number = self.type(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{value!r} is not {'an integer' if self.type is int else 'a number'}") from None
+        if self.type is int and isinstance(value, float) and number != value:
+            raise ValueError(f"{value!r} is not an integer")
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number")
+        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+            raise ValueError(f"{value!r} is outside {self._bounds()}")
+        return number
+
+    def describe(self) -> str:
+        """`name (type, range)`: for error messages, `run_agent --help` and the console."""
+        kind = "date" if self.type is dt.date else self.type.__name__
+        if self.choices:
+            kind += ": " + "|".join(self.choices)
+        elif self.min is not None or self.max is not None:
+            kind += f", {self._bounds()}"
+        return f"{self.name} ({kind})"
+
+    def _bounds(self) -> str:
+        low = "" if self.min is None else f"{self.min:g}"
+        high = "" if self.max is None else f"{self.max:g}"
+        return f"{low or '-inf'} to {high or 'inf'}"
+
+
 @dataclass(frozen=True)
 class Asset:
     """Something an agent owns at a place (a bus stop, a bin), as other agents and the console see it."""
@@ -101,6 +180,8 @@ class Agent:
     crew_links: ClassVar[tuple[tuple[str, str], ...]] = ()
     # Layers the console map offers: dicts of id, label, url (GeoJSON), on, and optional color/kind/refresh.
     map_layers: ClassVar[tuple[dict, ...]] = ()
+    # What a user may set on a run (everything else is refused at request time; see RUNTIME_PARAMS).
+    run_params: ClassVar[tuple[RunParam, ...]] = ()
 
     def run(self, ctx: RunContext) -> AgentResult:
         raise NotImplementedError

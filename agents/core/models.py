@@ -49,6 +49,9 @@ class AgentRun(models.Model):
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     progress_message = models.CharField(max_length=200, blank=True)
+    # Set on runs a user asked for (services.agent_run_request): a hash of agent, trigger, date and params.
+    # While such a run is pending or running, the same request again gets that run (a burst of clicks).
+    request_key = models.CharField(max_length=64, blank=True, default="")
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -57,7 +60,11 @@ class AgentRun(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["agent", "run_date"], condition=Q(trigger="schedule"), name="one_scheduled_run_per_agent_day"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["request_key"], condition=Q(status__in=["pending", "running"]) & ~Q(request_key=""),
+                name="one_active_run_per_request",
+            ),
         ]
 
     def __str__(self) -> str:

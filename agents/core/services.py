@@ -3,6 +3,8 @@ of dead workers."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import os
 import socket
@@ -21,7 +23,7 @@ from django.utils import timezone
 from city_ops.core.services import audit_record
 from city_ops.core.timeutil import city_today
 
-from .base import AgentResult, RunContext
+from .base import RUNTIME_PARAMS, AgentResult, RunContext
 from .errors import TRANSIENT_ERRORS
 from .models import AgentRun, AgentRunAttempt, RunKpi
 from .registry import agent_get
@@ -45,9 +47,10 @@ def _enqueue(run: AgentRun) -> None:
 
 def agent_run_create(
     *, agent: str, run_date: dt.date | None = None, trigger: str = AgentRun.Trigger.MANUAL, reason: str = "",
-    params: dict | None = None, user=None, event=None, enqueue: bool = True,
+    params: dict | None = None, user=None, event=None, enqueue: bool = True, request_key: str = "",
 ) -> tuple[AgentRun, bool]:
-    """Create a run and enqueue it after commit. Returns (run, created).
+    """Create a run and enqueue it after commit. Returns (run, created). The runtime's own entry point (beat,
+    events, monitors): parameters are taken as given. What a user asks for goes through agent_run_request.
 
     A scheduled run of a daily agent exists once per date: asking again returns the existing run and
     enqueues nothing, which is what makes a doubled beat tick or a redelivered task harmless."""
@@ -55,7 +58,7 @@ def agent_run_create(
     run_date = run_date or city_today()
     fields = dict(agent=agent_obj.name, run_date=run_date, trigger=trigger, reason=reason[:300],
                   params=params or {}, created_by=user if getattr(user, "is_authenticated", False) else None,
-                  event=event)
+                  event=event, request_key=request_key)
     if trigger == AgentRun.Trigger.SCHEDULE and agent_obj.daily:
         existing = AgentRun.objects.filter(agent=agent_obj.name, run_date=run_date, trigger=trigger).first()
         if existing:
@@ -72,6 +75,84 @@ def agent_run_create(
     if enqueue:
         _enqueue(run)
     return run, True
+
+
+class RunParamsError(ValueError):
+    """A user's run parameters were refused: `errors` maps each offending key to the reason."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def agent_run_params_clean(*, agent: str, params: dict | None) -> dict:
+    """A user's run parameters checked against what the agent declares (`Agent.run_params`) and typed.
+
+    One check for every door a user starts a run through (the API, the console, `run_agent`), so a bad value
+    is refused when it is asked for, naming the key, rather than failing in the worker with a traceback."""
+    declared = {p.name: p for p in agent_get(agent).run_params}
+    cleaned, errors = {}, {}
+    for key, value in (params or {}).items():
+        if key in RUNTIME_PARAMS:
+            errors[key] = "set by the runtime, not by a user"
+        elif key not in declared:
+            takes = ", ".join(p.describe() for p in declared.values()) or "no parameters"
+            errors[key] = f"unknown parameter; {agent} takes {takes}"
+        else:
+            try:
+                cleaned[key] = declared[key].clean(value)
+            except ValueError as exc:
+                errors[key] = str(exc)
+    if errors:
+        raise RunParamsError(errors)
+    return cleaned
+
+
+def run_params_parse(pairs: list[str]) -> dict[str, str]:
+    """`KEY=VALUE` texts (`run_agent --param`, the console's parameters field) as a dict of texts; the values
+    are typed by agent_run_params_clean."""
+    params, errors = {}, {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            errors[pair] = "expected KEY=VALUE"
+        params[key.strip()] = value.strip()
+    if errors:
+        raise RunParamsError(errors)
+    return params
+
+
+def _request_key(*, agent: str, trigger: str, run_date: dt.date, params: dict) -> str:
+    body = json.dumps([agent, trigger, run_date.isoformat(), params], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def agent_run_request(
+    *, agent: str, run_date: dt.date | None = None, trigger: str = AgentRun.Trigger.MANUAL, reason: str = "",
+    params: dict | None = None, runtime_params: dict | None = None, user=None, enqueue: bool = True,
+) -> tuple[AgentRun, bool]:
+    """A run a user asks for (the API, the console, `run_agent`, an agent's "re-plan" buttons). Returns
+    (run, created).
+
+    `params` come from the user and are checked (`agent_run_params_clean`); `runtime_params` come from the
+    calling code (the plan an edit is about) and are not. While an identical request (same agent, trigger,
+    date and parameters) is pending or running, that run is returned and nothing new is queued: a burst of
+    57 clicks is one run, not 57. A partial unique index on `request_key` makes this hold under races."""
+    agent_obj = agent_get(agent)
+    run_date = run_date or city_today()
+    merged = {**agent_run_params_clean(agent=agent_obj.name, params=params), **(runtime_params or {})}
+    key = _request_key(agent=agent_obj.name, trigger=trigger, run_date=run_date, params=merged)
+    active = AgentRun.objects.filter(request_key=key, status__in=[AgentRun.Status.PENDING, AgentRun.Status.RUNNING])
+    for _ in range(3):  # the active run may finish between a failed insert and the look-up: try again
+        if existing := active.first():
+            return existing, False
+        try:
+            with transaction.atomic():
+                return agent_run_create(agent=agent_obj.name, run_date=run_date, trigger=trigger, reason=reason,
+                                        params=merged, user=user, enqueue=enqueue, request_key=key)
+        except IntegrityError:  # a concurrent identical request won the race
+            continue
+    raise RuntimeError(f"could not create or find the run for request {key}")
 
 
 def worker_identity() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Agent, AgentResult, Kpi, RunContext, Schedule
+from agents.core.base import Agent, AgentResult, Kpi, RunContext, RunParam, Schedule
 from agents.core.registry import register
 from city_ops.queues import Queue
 
@@ -20,6 +20,9 @@ class DemoAgent(Agent):
     queue = Queue.DEFAULT
     events = ("demo.ping", "closure.opened", "closure.lifted")
     schedules = (Schedule(name="nightly network check", crontab={"minute": "30", "hour": "2"}),)
+    run_params = (RunParam("sleep_s", float, min=0, max=600, help="seconds to sleep first (a slow run, for tests)"),
+                  RunParam("allocate_mb", int, min=0, max=65536,
+                           help="MiB to take at once (the worker memory-limit test)"))
 
     def run(self, ctx: RunContext) -> AgentResult:
         # `sleep_s` makes the run slow on purpose: the runtime's dead-worker test kills a worker mid-run.

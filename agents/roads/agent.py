@@ -8,7 +8,7 @@ import datetime as dt
 from django.urls import reverse
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedule
+from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
 from agents.core.registry import register
 from city_ops.queues import Queue
 
@@ -25,6 +25,8 @@ class RoadsAgent(Agent):
     schedules = (Schedule(name="daily inspection ranking", crontab={"minute": "15", "hour": "5"}),)
     console_url_name = "roads:panel"
     crew_links = (("roads:upload", gettext_noop("Upload photos")),)
+    run_params = (RunParam("threshold", float, min=0, max=100,
+                           help="priority score (0-100) from which a defect gets a repair order"),)
 
     @property
     def map_layers(self) -> tuple[dict, ...]:

@@ -21,6 +21,7 @@ from agents.core.models import AgentRun
 from city_ops.city.geovalidate import city_extent
 from city_ops.city.models import CityProfile, RoadSegment
 from city_ops.console.decorators import role_required
+from city_ops.core.query import whole_number
 from city_ops.core.roles import Role, user_has_role
 from city_ops.core.timeutil import city_today, date_parse
 from city_ops.workorders.models import WorkOrder
@@ -326,10 +327,10 @@ def _report_read(request) -> selectors.InspectionReport:
     """The report the query asks for (?segment=ID or ?date=YYYY-MM-DD, default today); ValueError for a bad
     date, Http404 for an unknown segment. HTML and PDF read the same."""
     if seg := request.GET.get("segment", ""):
-        if not seg.isdigit():
+        if (segment_id := whole_number(seg)) is None:
             raise Http404("no such segment")
         try:
-            return selectors.inspection_report(user=request.user, segment_id=int(seg))
+            return selectors.inspection_report(user=request.user, segment_id=segment_id)
         except RoadSegment.DoesNotExist:
             raise Http404("no such segment") from None
     day = date_parse(request.GET.get("date") or city_today().isoformat())

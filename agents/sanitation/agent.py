@@ -12,7 +12,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedule
+from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
 from agents.core.registry import register
 from city_ops.core.timeutil import city_today
 from city_ops.queues import Queue
@@ -69,6 +69,12 @@ class SanitationAgent(Agent):
     )
     console_url_name = "sanitation:panel"
     crew_links = (("sanitation:crew", gettext_noop("My route")),)
+    run_params = (
+        RunParam("time_limit", float, min=0.1, max=3600, help="solver seconds per plan"),
+        RunParam("seed", int, min=0, max=2**31 - 1, help="the solver's random seed"),
+        RunParam("max_iterations", int, min=1, max=10_000_000, help="stop the solver after this many iterations"),
+        RunParam("baseline", bool, help="also cost the fixed weekly schedule for comparison (default yes)"),
+    )
 
     @property
     def map_layers(self) -> tuple[dict, ...]:

@@ -18,9 +18,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.core.models import AgentRun
-from agents.core.services import agent_run_create
+from agents.core.services import agent_run_request
 from city_ops.console.decorators import role_required
+from city_ops.core.query import whole_number
 from city_ops.core.roles import Role, user_has_role
+from city_ops.core.throttling import run_start_limited
 from city_ops.core.timeutil import city_today, date_parse
 from city_ops.core.uploads import UploadError, image_upload_validate
 
@@ -62,9 +64,8 @@ def _default_plan_date() -> dt.date:
 
 
 def _plan_for(request, date: dt.date) -> CollectionPlan | None:
-    version = request.GET.get("version", "")
-    if version.isdigit():
-        return CollectionPlan.objects.filter(date=date, version=int(version)).first()
+    if (version := whole_number(request.GET.get("version"))) is not None:
+        return CollectionPlan.objects.filter(date=date, version=version).first()
     return selectors.plan_latest(date=date)
 
 
@@ -129,8 +130,8 @@ def bins_geojson(request):
 @require_GET
 def routes_geojson(request):
     """A plan's routes as GeoJSON lines (the newest plan from today on when none is named)."""
-    raw = request.GET.get("plan", "")
-    plan = (CollectionPlan.objects.filter(pk=int(raw)).first() if raw.isdigit()
+    plan_id = whole_number(request.GET.get("plan"))
+    plan = (CollectionPlan.objects.filter(pk=plan_id).first() if plan_id is not None
             else selectors.plan_latest(date=_default_plan_date()))
     features = []
     if plan is not None:
@@ -166,6 +167,7 @@ def plan_approve(request, pk: int):
 
 @require_POST
 @role_required(Role.DISPATCHER)
+@run_start_limited
 def plan_move(request, pk: int):
     """Move a bin to another truck: a new version, checked before it is stored."""
     plan = get_object_or_404(CollectionPlan.objects.restrict(request.user), pk=pk)
@@ -186,12 +188,13 @@ def plan_move(request, pk: int):
 
 @require_POST
 @role_required(Role.DISPATCHER)
+@run_start_limited
 def plan_reoptimise(request, pk: int):
     """Re-optimise every unlocked route (an agent run on the planning queue)."""
     plan = get_object_or_404(CollectionPlan.objects.restrict(request.user), pk=pk)
-    run, _created = agent_run_create(agent="sanitation", run_date=plan.date, trigger=AgentRun.Trigger.REPLAN,
-                                     reason=f"re-optimise plan {plan.date} v{plan.version}",
-                                     params={"action": "reoptimise", "plan_id": plan.pk}, user=request.user)
+    run, _created = agent_run_request(agent="sanitation", run_date=plan.date, trigger=AgentRun.Trigger.REPLAN,
+                                      reason=f"re-optimise plan {plan.date} v{plan.version}",
+                                      runtime_params={"action": "reoptimise", "plan_id": plan.pk}, user=request.user)
     messages.success(request, _("Re-optimising the unlocked routes (run #%(id)s); the new version appears here "
                                 "when it is done.") % {"id": run.pk})
     return redirect(_back(plan))

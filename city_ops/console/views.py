@@ -26,11 +26,12 @@ from django_ratelimit.core import get_usage
 
 from agents.core.models import AgentRun, RunKpi
 from agents.core.registry import UnknownAgentError, agent_names, agents_all
-from agents.core.services import agent_run_create
+from agents.core.services import RunParamsError, agent_run_request, run_params_parse
 from city_ops.city.geovalidate import city_extent, extent_sql
 from city_ops.city.models import CityProfile, RoadClosure
 from city_ops.core.models import UserProfile
 from city_ops.core.roles import Role, user_has_role
+from city_ops.core.throttling import run_start_limited
 from city_ops.core.timeutil import city_today, date_parse
 from city_ops.core.uploads import UploadError, image_upload_validate
 from city_ops.notifications.models import Notification
@@ -187,6 +188,7 @@ def runs(request):
 
 @require_POST
 @role_required(Role.DISPATCHER)
+@run_start_limited
 def run_start(request):
     """Start a run by hand (a dispatcher's 're-plan now'); the worker picks it up after commit."""
     agent = request.POST.get("agent", "")
@@ -203,11 +205,19 @@ def run_start(request):
             messages.error(request, _("The date %(date)s is not a valid date (YYYY-MM-DD).") % {"date": raw})
             return redirect(back)
     try:
-        run, _created = agent_run_create(agent=agent, run_date=run_date, trigger=AgentRun.Trigger.MANUAL,
+        run, created = agent_run_request(agent=agent, run_date=run_date, trigger=AgentRun.Trigger.MANUAL,
+                                         params=run_params_parse(request.POST.get("params", "").split()),
                                          reason=reason or _("started from the console"), user=request.user)
     except UnknownAgentError:
         raise Http404("no such agent") from None
-    messages.success(request, _("Run #%(id)s of %(agent)s was queued.") % {"id": run.pk, "agent": agent})
+    except RunParamsError as exc:
+        messages.error(request, _("The run was refused: %(why)s") % {"why": exc})
+        return redirect(back)
+    if created:
+        messages.success(request, _("Run #%(id)s of %(agent)s was queued.") % {"id": run.pk, "agent": agent})
+    else:  # the same request is pending or running: that run is the answer (a double click, a burst)
+        messages.info(request, _("Run #%(id)s of %(agent)s is already under way with these parameters.") % {
+            "id": run.pk, "agent": agent})
     return redirect(f"{back}?agent={agent}")
 
 

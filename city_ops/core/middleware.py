@@ -1,11 +1,13 @@
-"""Request metrics and the per-user console language."""
+"""Request metrics, the per-user console language, and the refusal of NUL characters in requests."""
 from __future__ import annotations
 
 import time
 
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.utils import translation
 
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS
+from .parsers import NUL, nul_path, nul_refusal
 
 
 class MetricsMiddleware:
@@ -35,3 +37,32 @@ class UserLanguageMiddleware:
                 request.LANGUAGE_CODE = translation.get_language()
         response = self.get_response(request)
         return response
+
+
+class NulCharacterMiddleware:
+    """A NUL character in the path, the query string or (for Django's own views) a form field: 400 with the
+    reason, before any view hands it to PostgreSQL (see parsers.py). API bodies are checked by the API's
+    parsers: DRF views are CSRF-exempt and read their bodies themselves, so this leaves them unread."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        where = None
+        if NUL in request.path_info:
+            where = "the path"
+        elif (field := nul_path(request.GET)) is not None:
+            where = f"the query parameter {field}"
+        elif request.method == "POST" and not getattr(view_func, "csrf_exempt", False):
+            # The CSRF check has read request.POST already for these views: reading it again is free.
+            if (field := nul_path(request.POST)) is not None:
+                where = f"the form field {field}"
+        if where is None:
+            return None
+        reason = nul_refusal(where)
+        if request.path_info.startswith("/api/"):
+            return JsonResponse({"detail": reason}, status=400)
+        return HttpResponseBadRequest(reason, content_type="text/plain; charset=utf-8")

@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "city_ops.core.middleware.NulCharacterMiddleware",  # after the CSRF check, which reads the form first
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "city_ops.core.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -172,10 +173,20 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["city_ops.core.permissions.DenyAll"],  # every view states its roles
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # The project's parsers refuse a NUL character in a body with a 400 (PostgreSQL cannot store one).
+    "DEFAULT_PARSER_CLASSES": [
+        "city_ops.core.parsers.JSONParser",
+        "city_ops.core.parsers.FormParser",
+        "city_ops.core.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "city_ops.core.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_THROTTLE_RATES": {"login": "10/min"},
 }
+# The most rows one page of any API list returns (`?limit=` above it is a 400; see docs/operations.md).
+CITY_OPS_API_MAX_PAGE_SIZE = env.int("CITY_OPS_API_MAX_PAGE_SIZE", default=1000)
+# Per user: requests that start agent runs or edit plans (a burst of different ones; identical ones are one run).
+CITY_OPS_RUN_START_RATE = env("CITY_OPS_RUN_START_RATE", default="30/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "city-ops API",
     "DESCRIPTION": "Flood control, bus dispatch, road inspection and sanitation routing for a city utility.",

@@ -24,6 +24,7 @@ CACHES = {
     }
 }
 LOGIN_RATE_LIMIT = "1000/m"
+CITY_OPS_RUN_START_RATE = "1000/min"  # tests start many runs; test_requests.py proves the 429 with a low rate
 
 # Parallel test runs on one machine (several developers' shells, CI shards) each need their own test
 # database: PYTEST_XDIST_WORKER or CITY_OPS_TEST_DB_SUFFIX picks a distinct name.

@@ -18,9 +18,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.core.models import AgentRun
-from agents.core.services import agent_run_create
+from agents.core.services import RunParamsError, agent_run_request
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
+from city_ops.core.query import whole_number
 from city_ops.core.roles import Role
+from city_ops.core.throttling import RunStartThrottle
 
 from ..core.realtime import RealtimeError
 from ..models import Block, Detour, Feed, HeadwayWarning, VehiclePlan
@@ -106,12 +108,13 @@ class PlanListView(generics.ListAPIView):
 
     permission_classes = [IsDispatcher]
     serializer_class = s.BusPlanSerializer
+    throttle_classes = [RunStartThrottle]
 
     def get_queryset(self):
         qs = VehiclePlan.objects.restrict(self.request.user).select_related("feed", "created_by", "approved_by",
                                                                            "depot")
         if feed := self.request.query_params.get("feed"):
-            qs = qs.filter(feed_id=feed) if feed.isdigit() else qs.none()
+            qs = qs.filter(feed_id=feed) if whole_number(feed) is not None else qs.none()
         if day := self.request.query_params.get("date"):
             qs = qs.filter(service_date=day) if len(day) == 10 else qs.none()
         return qs
@@ -124,9 +127,12 @@ class PlanListView(generics.ListAPIView):
         params = {"feed_id": d["feed"].pk, "date": d["date"].isoformat()}
         if "layover_min" in d:
             params["layover_min"] = d["layover_min"]
-        run, _ = agent_run_create(agent="bus", run_date=d["date"], trigger=AgentRun.Trigger.REPLAN,
-                                  reason=d.get("reason") or "re-plan requested over the API", params=params,
-                                  user=request.user)
+        try:
+            run, _ = agent_run_request(agent="bus", run_date=d["date"], trigger=AgentRun.Trigger.REPLAN,
+                                       reason=d.get("reason") or "re-plan requested over the API", params=params,
+                                       user=request.user)
+        except RunParamsError as exc:
+            return Response(exc.errors, status=400)
         return Response({"run": run.pk, "status": run.status}, status=202)
 
 
@@ -159,6 +165,7 @@ class PlanEditView(APIView):
     A refused edit answers 409 with the reasons and leaves the plan unchanged."""
 
     permission_classes = [IsDispatcher]
+    throttle_classes = [RunStartThrottle]
 
     @extend_schema(request=s.BusPlanEditSerializer, responses={200: s.BusPlanDetailSerializer})
     def post(self, request, pk: int):
@@ -221,7 +228,7 @@ class PositionsIngestView(APIView):
             return Response({"detail": "empty body: send a GTFS-Realtime FeedMessage or JSON pings"}, status=400)
         feed = None
         if raw := request.query_params.get("feed"):
-            feed = Feed.objects.filter(pk=raw).first() if raw.isdigit() else None
+            feed = Feed.objects.filter(pk=raw).first() if whole_number(raw) is not None else None
             if feed is None:
                 return Response({"feed": [f"no imported feed has id {raw!r}"]}, status=400)
         try:
@@ -284,7 +291,8 @@ class _LayerView(APIView):
     @extend_schema(parameters=[OpenApiParameter("feed", int)], responses={200: dict})
     def get(self, request):
         raw = request.query_params.get("feed")
-        return Response(type(self).build(feed_id=int(raw)) if raw and raw.isdigit() else type(self).build())
+        feed_id = whole_number(raw)
+        return Response(type(self).build(feed_id=feed_id) if feed_id is not None else type(self).build())
 
 
 class RoutesLayerView(_LayerView):

@@ -8,11 +8,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from city_ops.core.permissions import IsDispatcher
+from city_ops.core.throttling import RunStartThrottle
 from city_ops.core.timeutil import date_parse
 
 from ..models import AgentRun, AgentRunAttempt, RunKpi
 from ..registry import UnknownAgentError, agent_names, agents_all
-from ..services import agent_run_create
+from ..services import RunParamsError, agent_run_request
 
 
 class KpiSerializer(serializers.ModelSerializer):
@@ -69,17 +70,24 @@ class AgentRunListView(generics.ListAPIView):
             qs = qs.filter(agent=agent)
         return qs
 
-    @extend_schema(request=AgentRunCreateSerializer, responses={201: AgentRunSerializer})
+    throttle_classes = [RunStartThrottle]
+
+    @extend_schema(request=AgentRunCreateSerializer, responses={201: AgentRunSerializer, 202: AgentRunSerializer})
     def post(self, request):
+        """Start a run: 201 with the new run, or 202 with the identical run already pending or running."""
         s = AgentRunCreateSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         try:
-            run, _ = agent_run_create(agent=s.validated_data["agent"], run_date=s.validated_data.get("date"),
-                                      trigger=AgentRun.Trigger.MANUAL, reason=s.validated_data.get("reason", ""),
-                                      params=s.validated_data.get("params") or {}, user=request.user)
+            run, created = agent_run_request(
+                agent=s.validated_data["agent"], run_date=s.validated_data.get("date"),
+                trigger=AgentRun.Trigger.MANUAL, reason=s.validated_data.get("reason", ""),
+                params=s.validated_data.get("params") or {}, user=request.user)
         except UnknownAgentError as exc:
             return Response({"agent": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(AgentRunSerializer(run).data, status=status.HTTP_201_CREATED)
+        except RunParamsError as exc:
+            return Response({"params": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(AgentRunSerializer(run).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_202_ACCEPTED)
 
 
 class AgentRunDetailView(generics.RetrieveAPIView):

@@ -4,6 +4,8 @@ alerts and import CAP. The CAP documents and the ATOM feed of active alerts are 
 warning agency's feed is (read-only, no personal data)."""
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -11,12 +13,13 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from city_ops.core.models import ApiClient
+from city_ops.core.parsers import MultiPartParser
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
 from city_ops.core.roles import Role, user_has_role
 
@@ -124,9 +127,12 @@ class HydrographView(APIView):
     def get(self, request, pk: int):
         sensor = get_object_or_404(Sensor.objects.restrict(request.user, "view"), pk=pk)
         try:
-            hours = min(max(float(request.query_params.get("hours", 24)), 0.5), 24 * 31)
+            hours = float(request.query_params.get("hours", 24))
         except ValueError:
             hours = 24.0
+        if math.isnan(hours):  # every comparison lets NaN through the clamp below
+            hours = 24.0
+        hours = min(max(hours, 0.5), 24 * 31)
         return Response(hydrograph(sensor=sensor, hours=hours))
 
 

@@ -7,12 +7,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from city_ops.core.models import ApiClient
+from city_ops.core.parsers import FormParser, MultiPartParser
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
+from city_ops.core.query import whole_number
 from city_ops.core.roles import Role
 
 from ..models import CameraRun, FixedCamera, InspectionPhoto
@@ -114,7 +115,7 @@ class DefectListView(generics.ListAPIView):
         return defect_list(
             user=self.request.user,
             status=self.request.query_params.get("status", "active"),
-            segment_id=int(segment) if segment and segment.isdigit() else None,
+            segment_id=whole_number(segment),
         )
 
 

@@ -12,14 +12,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.core.models import AgentRun
-from agents.core.services import agent_run_create
+from agents.core.services import agent_run_request
+from city_ops.core.parsers import FormParser, JSONParser, MultiPartParser
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
 from city_ops.core.roles import Role
+from city_ops.core.throttling import RunStartThrottle
 from city_ops.core.timeutil import city_today, date_parse
 from city_ops.core.uploads import UploadError, image_upload_validate
 
@@ -130,9 +131,11 @@ class PlanApproveView(APIView):
 
 class PlanEditView(APIView):
     """Edit a plan: `move` a bin to another truck (a new checked version), `lock`/`unlock` a route, or
-    `reoptimise` the unlocked routes (queued as an agent run: 202 with the run's id)."""
+    `reoptimise` the unlocked routes (queued as an agent run: 202 with the run's id; the same run again while
+    it is pending or running)."""
 
     permission_classes = [IsDispatcher]
+    throttle_classes = [RunStartThrottle]
 
     @extend_schema(request=PlanEditSerializer, responses={200: dict, 201: PlanSerializer, 202: dict, 400: dict})
     def post(self, request, pk: int):
@@ -156,9 +159,9 @@ class PlanEditView(APIView):
                     return Response({"route": "no such route in this plan"}, status=400)
                 route = services.plan_route_lock(route=route, locked=d["action"] == "lock", user=request.user)
                 return Response({"route": route.pk, "locked": route.locked})
-            run, _ = agent_run_create(agent="sanitation", run_date=plan.date, trigger=AgentRun.Trigger.REPLAN,
-                                      reason=f"re-optimise plan {plan.date} v{plan.version}",
-                                      params={"action": "reoptimise", "plan_id": plan.pk}, user=request.user)
+            run, _ = agent_run_request(agent="sanitation", run_date=plan.date, trigger=AgentRun.Trigger.REPLAN,
+                                       reason=f"re-optimise plan {plan.date} v{plan.version}",
+                                       runtime_params={"action": "reoptimise", "plan_id": plan.pk}, user=request.user)
             return Response({"run": run.pk, "status": run.status}, status=202)
         except DjangoValidationError as exc:
             return Response({"detail": _errors(exc)}, status=400)

@@ -8,11 +8,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from city_ops.city.geovalidate import GeometryInputError, city_point_check
+from city_ops.core.parsers import FormParser, MultiPartParser
 from city_ops.core.permissions import IsCrewOrDispatcher
 from city_ops.core.roles import Role, user_has_role
 from city_ops.core.uploads import UploadError, image_upload_validate

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents.core.models import AgentRun
 from agents.core.registry import UnknownAgentError, agent_names
-from agents.core.services import agent_run_create, agent_run_execute
+from agents.core.services import RunParamsError, agent_run_execute, agent_run_request, run_params_parse
 from city_ops.core.timeutil import date_parse
 
 FINAL = (AgentRun.Status.SUCCEEDED, AgentRun.Status.FAILED, AgentRun.Status.CANCELLED)
@@ -30,7 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=900.0, help="seconds to --wait at most")
         parser.add_argument("--reason", default="")
         parser.add_argument("--trigger", default=AgentRun.Trigger.MANUAL, choices=AgentRun.Trigger.values)
-        parser.add_argument("--param", action="append", default=[], help="KEY=VALUE, repeatable")
+        parser.add_argument("--param", action="append", default=[],
+                            help="KEY=VALUE, repeatable; each agent's parameters are in docs/operations.md")
         parser.add_argument("--json", action="store_true", help="print the run(s) as JSON on stdout")
 
     def handle(self, *args, **opts):
@@ -40,21 +41,15 @@ class Command(BaseCommand):
             day = date_parse(opts["date"]) if opts["date"] else None
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        params = {}
-        for p in opts["param"]:
-            if "=" not in p:
-                raise CommandError(f"--param {p!r}: expected KEY=VALUE")
-            k, v = p.split("=", 1)
-            params[k] = v
         names = agent_names() if opts["all"] else [opts["name"]]
         runs = []
         for name in names:
             try:
-                run, created = agent_run_create(agent=name, run_date=day, trigger=opts["trigger"],
-                                                reason=opts["reason"] or "run_agent command", params=params,
-                                                enqueue=not opts["sync"])
-            except UnknownAgentError as exc:
-                raise CommandError(str(exc)) from None
+                run, created = agent_run_request(agent=name, run_date=day, trigger=opts["trigger"],
+                                                 reason=opts["reason"] or "run_agent command",
+                                                 params=run_params_parse(opts["param"]), enqueue=not opts["sync"])
+            except (UnknownAgentError, RunParamsError) as exc:
+                raise CommandError(f"{name}: {exc}" if isinstance(exc, RunParamsError) else str(exc)) from None
             runs.append(run)
             if opts["sync"]:
                 self.stderr.write(f"running {run.agent} for {run.run_date} in-process (run #{run.pk}) ...")
