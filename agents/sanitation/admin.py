@@ -2,8 +2,9 @@
 pickups, readings and the fill model are read-only here: they change through the agent, the panel and the
 crews' phones, which keep the audit trail and the checker's verdict."""
 from django.contrib.gis import admin
+from django.urls import reverse
 
-from city_ops.core.admin import ReadOnlyAdmin
+from city_ops.core.admin import ReadOnlyAdmin, file_link
 
 from .models import Bin, CollectionPlan, Crew, Depot, DisposalSite, FillModel, FillReading, Pickup, Truck
 
@@ -51,6 +52,12 @@ class PickupAdmin(ReadOnlyAdmin):
     list_display = ["at", "bin", "status", "reason", "observed_fill", "overflowing", "crew"]
     list_filter = ["status", "reason", "overflowing"]
     raw_id_fields = ["bin", "stop"]
+    exclude = ["photo"]
+    readonly_fields = ["photo_file"]
+
+    @admin.display(description="photo")
+    def photo_file(self, obj) -> str:
+        return file_link(obj.photo, reverse("sanitation:pickup_photo", args=(obj.pk,)))
 
 
 @admin.register(FillReading)
