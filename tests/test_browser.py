@@ -134,7 +134,10 @@ def test_crew_lands_on_my_orders_on_a_phone(browser, live_server, users):
 
 CONSOLE_PAGES = ["/", "/runs/", "/results/", "/workorders/", "/workorders/{order}/", "/notifications/",
                  "/flood/", "/bus/", "/roads/", "/roads/upload/", "/roads/photos/", "/roads/report/",
-                 "/sanitation/", "/sanitation/fill/", "/sanitation/overflows/", "/admin/"]
+                 "/sanitation/", "/sanitation/fill/", "/sanitation/overflows/", "/admin/",
+                 "/admin/agent_sanitation/bin/add/", "/admin/agent_flood/floodzone/add/",
+                 "/admin/agent_roads/inspectionphoto/",
+                 "/api/schema/swagger/"]
 
 
 def test_every_console_page_runs_under_the_content_security_policy(browser, live_server, demo_city, users):

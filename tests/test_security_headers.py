@@ -172,3 +172,11 @@ def test_media_url_serves_other_files_to_admins_only(local_urls, users):
     name = default_storage.save("workorders/2026/01/after.jpg", ContentFile(b"after photo"))
     for role, status in (("anonymous", 403), ("crew", 403), ("dispatcher", 403), ("admin", 200)):
         assert client_for(role, users).get(f"/media/{name}").status_code == status, role
+
+
+@pytest.mark.django_db
+def test_admin_links_files_through_their_checked_views(users, crew_photo):
+    page = client_for("admin", users).get(f"/admin/agent_roads/inspectionphoto/{crew_photo.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'href="/roads/photos/{crew_photo.pk}/original"' in html and "/media/" not in html

@@ -1,8 +1,9 @@
 """Admin for the flood agent's configuration (sensors, series thresholds, zones). Alerts and readings are
-read-only here: they change through the agent and the flood panel, which keep the audit trail."""
+read-only here: they change through the agent and the flood panel, which keep the audit trail. Geometry is
+text (no map widget from a CDN, which the site's Content-Security-Policy refuses)."""
 from django.contrib.gis import admin
 
-from city_ops.core.admin import ReadOnlyAdmin
+from city_ops.core.admin import GEOMETRY_AS_TEXT, ReadOnlyAdmin
 
 from .models import Alert, AlertEvent, CapImport, Drill, FloodZone, Sensor, Series
 
@@ -16,7 +17,8 @@ class SeriesInline(admin.TabularInline):
 
 
 @admin.register(Sensor)
-class SensorAdmin(admin.GISModelAdmin):
+class SensorAdmin(admin.ModelAdmin):
+    formfield_overrides = GEOMETRY_AS_TEXT
     list_display = ["code", "name", "kind", "status", "expected_interval_s"]
     list_filter = ["kind", "status"]
     search_fields = ["code", "name"]
@@ -24,7 +26,8 @@ class SensorAdmin(admin.GISModelAdmin):
 
 
 @admin.register(FloodZone)
-class FloodZoneAdmin(admin.GISModelAdmin):
+class FloodZoneAdmin(admin.ModelAdmin):
+    formfield_overrides = GEOMETRY_AS_TEXT
     list_display = ["code", "name", "kind", "level", "standby_until"]
     list_filter = ["kind"]
     filter_horizontal = ["assigned_sensors"]

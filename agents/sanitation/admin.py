@@ -1,16 +1,18 @@
 """Admin for the sanitation agent's configuration (bins, trucks, crews, depots, disposal sites). Plans,
 pickups, readings and the fill model are read-only here: they change through the agent, the panel and the
-crews' phones, which keep the audit trail and the checker's verdict."""
+crews' phones, which keep the audit trail and the checker's verdict. Geometry is text (no map widget from a
+CDN, which the site's Content-Security-Policy refuses)."""
 from django.contrib.gis import admin
 from django.urls import reverse
 
-from city_ops.core.admin import ReadOnlyAdmin, file_link
+from city_ops.core.admin import GEOMETRY_AS_TEXT, ReadOnlyAdmin, file_link
 
 from .models import Bin, CollectionPlan, Crew, Depot, DisposalSite, FillModel, FillReading, Pickup, Truck
 
 
 @admin.register(Bin)
-class BinAdmin(admin.GISModelAdmin):
+class BinAdmin(admin.ModelAdmin):
+    formfield_overrides = GEOMETRY_AS_TEXT
     list_display = ["code", "street", "capacity_l", "waste_type", "access_from", "access_to", "sensor_id", "active"]
     list_filter = ["waste_type", "active"]
     search_fields = ["code", "street", "sensor_id"]
@@ -31,12 +33,14 @@ class CrewAdmin(admin.ModelAdmin):
 
 
 @admin.register(Depot)
-class DepotAdmin(admin.GISModelAdmin):
+class DepotAdmin(admin.ModelAdmin):
+    formfield_overrides = GEOMETRY_AS_TEXT
     list_display = ["name", "opens", "closes"]
 
 
 @admin.register(DisposalSite)
-class DisposalSiteAdmin(admin.GISModelAdmin):
+class DisposalSiteAdmin(admin.ModelAdmin):
+    formfield_overrides = GEOMETRY_AS_TEXT
     list_display = ["name", "opens", "closes", "unload_min"]
 
 
