@@ -1,14 +1,15 @@
 """Top-level URLs: the console, the REST API (with its OpenAPI schema), health, metrics, admin."""
+from csp.decorators import csp_update
 from django.apps import apps
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from city_ops.console import views as console_views
 from city_ops.core import health
-from city_ops.core.views import metrics_view
+from city_ops.core.views import media_serve, metrics_view
 
 api_patterns = [
     path("city/", include("city_ops.city.api.urls")),
@@ -18,8 +19,14 @@ api_patterns = [
     # Crews' phones post to the stable path /api/inspections/photos/ (the road agent's upload API).
     path("inspections/", include("agents.roads.api.upload_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
-    path("schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # The API browsers are third-party pages under the site's CSP: Swagger UI as the split view (its start-up
+    # script is a file, not inline) with its inline <style>; ReDoc starts from an inline script and injects
+    # its styles and a search worker. Only these two pages get those allowances (signed-in users only).
+    path("schema/swagger/", csp_update({"style-src": ["'unsafe-inline'"]})(
+        SpectacularSwaggerSplitView.as_view(url_name="schema")), name="swagger"),
+    path("schema/redoc/", csp_update({"script-src": ["'unsafe-inline'"], "style-src": ["'unsafe-inline'"],
+                                      "worker-src": ["blob:"]})(
+        SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
 ]
 # An agent app mounts its own API and console panel by naming them on its AppConfig (`api_urls`,
 # `console_urls`, under `url_prefix`), so adding an agent needs no edit here.
@@ -43,4 +50,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+    # Local only; admins only, never the unblurred originals (city_ops.core.views.media_serve).
+    urlpatterns += static(settings.MEDIA_URL, view=media_serve, document_root=settings.MEDIA_ROOT)

@@ -230,8 +230,30 @@ def run_wait(run_id: int, timeout: float = 60.0, statuses=("succeeded", "failed"
     raise AssertionError(f"run {run_id} still {AgentRun.objects.get(pk=run_id).status} after {timeout} s")
 
 
+class CspWatchedBrowser:
+    """The browser, each of whose pages reports what the Content-Security-Policy blocked (Chromium logs every
+    refused inline script, handler, style or foreign source to the console) into `violations`."""
+
+    def __init__(self, browser):
+        self._browser = browser
+        self.violations: list[str] = []
+
+    def _watch(self, target):
+        target.on("console", lambda msg: "Content Security Policy" in msg.text and self.violations.append(msg.text))
+        return target
+
+    def new_page(self, **kwargs):
+        return self._watch(self._browser.new_page(**kwargs))
+
+    def new_context(self, **kwargs):
+        return self._watch(self._browser.new_context(**kwargs))
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="session")
-def browser():
+def _chromium():
     """Debian's Chromium through Playwright (executable_path; never `playwright install`)."""
     from playwright.sync_api import sync_playwright
 
@@ -243,6 +265,15 @@ def browser():
             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
         yield b
         b.close()
+
+
+@pytest.fixture
+def browser(_chromium):
+    """The browser for one test; the test fails if any page it opened broke the Content-Security-Policy, so
+    every browser test also proves its pages need nothing inline and nothing from elsewhere."""
+    watched = CspWatchedBrowser(_chromium)
+    yield watched
+    assert not watched.violations, watched.violations
 
 
 def browser_login(page, live_server, username: str, password: str) -> None:

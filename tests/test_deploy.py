@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -378,6 +379,41 @@ def test_production_settings_load_from_the_example(tmp_path):
                          cwd=REPO, env=_example_environment(tmp_path), capture_output=True, text=True, timeout=120,
                          check=False)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+# A secure request (as the TLS proxy forwards it) to /healthz under the production settings; the database and
+# Redis are refused at once (a closed local port), so /healthz answers 503 without waiting on a DNS lookup.
+_HEADERS_SCRIPT = """
+import json, django
+django.setup()
+from django.test import Client
+r = Client().get("/healthz", HTTP_HOST="cityops.example.org", HTTP_X_FORWARDED_PROTO="https")
+print(json.dumps({"status": r.status_code, **dict(r.items())}))
+"""
+
+
+def _production_headers(tmp_path, **env_overrides) -> dict:
+    env = _example_environment(tmp_path)
+    env.update(DATABASE_URL="postgis://x:y@127.0.0.1:9/x", REDIS_URL="redis://127.0.0.1:9/0",
+               DJANGO_SETTINGS_MODULE=env["DJANGO_SETTINGS_MODULE"], **env_overrides)
+    env = {k: v for k, v in env.items() if v is not None}
+    out = subprocess.run([sys.executable, "-c", _HEADERS_SCRIPT], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_production_sends_hsts_by_default_with_an_opt_out(tmp_path):
+    """HSTS for a year when the environment says nothing (and in the example); SECURE_HSTS_SECONDS=0 opts out.
+    The CSP comes with every answer either way."""
+    assert env_example()["SECURE_HSTS_SECONDS"] == "31536000"
+    default = _production_headers(tmp_path, SECURE_HSTS_SECONDS=None)
+    assert default["status"] == 503  # the database is unreachable here: headers still go out
+    assert default["Strict-Transport-Security"] == "max-age=31536000"
+    assert "default-src 'self'" in default["Content-Security-Policy"]
+    opted_out = _production_headers(tmp_path, SECURE_HSTS_SECONDS="0")
+    assert "Strict-Transport-Security" not in opted_out
+    assert "default-src 'self'" in opted_out["Content-Security-Policy"]
 
 
 def test_collectstatic_runs_as_in_the_image_build(tmp_path):

@@ -11,8 +11,11 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.contrib.gis.geos import Point
 from django.db import connection
 from django.utils import timezone
+
+from city_ops.city.selectors import index_box_sql
 
 from .core.gtfs import DAYS, service_trips
 from .core.gtfs import Feed as CoreFeed
@@ -151,11 +154,13 @@ def feed_latest() -> Feed | None:
 
 def feed_near(*, lat: float, lon: float, within_m: float = 3000.0) -> Feed | None:
     """The newest feed with a stop within `within_m` of the point (which agency's buses these are)."""
+    point = Point(lon, lat, srid=4326)
+    box, box_params = index_box_sql(column="geom", geom=point, metres=within_m)
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT DISTINCT feed_id FROM {Stop._meta.db_table} WHERE geom IS NOT NULL AND "
-            "ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, %s)",
-            [lon, lat, within_m])
+            f"SELECT DISTINCT feed_id FROM {Stop._meta.db_table} WHERE {box} AND "
+            "ST_DWithin(geom::geography, ST_GeomFromEWKT(%s)::geography, %s)",
+            [*box_params, point.ewkt, within_m])
         ids = [r[0] for r in cur.fetchall()]
     return Feed.objects.filter(pk__in=ids).order_by("-imported_at", "-pk").first() if ids else None
 

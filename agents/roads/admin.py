@@ -4,6 +4,7 @@ read-only (they change through uploads, detection and work orders, which keep th
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
 
 from city_ops.core.admin import (
     GEOMETRY_AS_TEXT,
@@ -11,6 +12,7 @@ from city_ops.core.admin import (
     CityPlacedForm,
     ReadOnlyAdmin,
     ReadOnlyInline,
+    file_link,
     geometry_summary,
 )
 
@@ -33,12 +35,20 @@ class InspectionPhotoAdmin(ReadOnlyAdmin):
                     "inference_ms", "privacy_mode", "synthetic")
     list_filter = ("status", "source", "location_source", "privacy_mode", "synthetic")
     search_fields = ("sha256", "file_name", "uploader__username", "client_name")
-    exclude = ("location", "device_location")
-    readonly_fields = ("where",)
+    exclude = ("location", "device_location", "original", "image")
+    readonly_fields = ("where", "original_file", "image_file")
 
     @admin.display(description="location")
     def where(self, obj) -> str:
         return geometry_summary(obj.location)
+
+    @admin.display(description="original (unblurred; each viewing is audited)")
+    def original_file(self, obj) -> str:
+        return file_link(obj.original, reverse("roads:photo_original", args=(obj.pk,)))
+
+    @admin.display(description="image (blurred)")
+    def image_file(self, obj) -> str:
+        return file_link(obj.image, reverse("roads:photo_image", args=(obj.pk,)))
 
 
 class SightingInline(ReadOnlyInline):

@@ -1,9 +1,11 @@
 """Admin for the sanitation agent's configuration (bins, trucks, crews, depots, disposal sites). Plans,
 pickups, readings and the fill model are read-only here: they change through the agent, the panel and the
-crews' phones, which keep the audit trail and the checker's verdict."""
+crews' phones, which keep the audit trail and the checker's verdict. Geometry is text (no map widget from a
+CDN, which the site's Content-Security-Policy refuses)."""
 from django.contrib import admin
+from django.urls import reverse
 
-from city_ops.core.admin import CityPlacedAdmin, ReadOnlyAdmin
+from city_ops.core.admin import CityPlacedAdmin, ReadOnlyAdmin, file_link
 
 from .models import Bin, CollectionPlan, Crew, Depot, DisposalSite, FillModel, FillReading, Pickup, Truck
 
@@ -51,6 +53,12 @@ class PickupAdmin(ReadOnlyAdmin):
     list_display = ["at", "bin", "status", "reason", "observed_fill", "overflowing", "crew"]
     list_filter = ["status", "reason", "overflowing"]
     raw_id_fields = ["bin", "stop"]
+    exclude = ["photo"]
+    readonly_fields = ["photo_file"]
+
+    @admin.display(description="photo")
+    def photo_file(self, obj) -> str:
+        return file_link(obj.photo, reverse("sanitation:pickup_photo", args=(obj.pk,)))
 
 
 @admin.register(FillReading)

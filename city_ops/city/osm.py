@@ -15,6 +15,7 @@ from django.db.models import F
 from city_ops.core.db import copy_rows
 
 from .models import CityProfile, RoadClosure, RoadNode, RoadSegment
+from .selectors import index_box_sql
 
 log = logging.getLogger(__name__)
 
@@ -179,16 +180,22 @@ def closure_segments_for(*, geom, tolerance_m: float = 3.0):
 
     if geom.geom_type in ("Polygon", "MultiPolygon"):
         return RoadSegment.objects.filter(geom__intersects=geom)
+    if geom.empty:  # nothing is near nothing (and an empty geometry has no extent to build the box from)
+        return RoadSegment.objects.none()
+    # geography casts: metres on the spheroid without choosing a projection here; the box before them lets
+    # the GiST index on geom choose the candidates (a segment's midpoint near the closure lies in the box too).
+    box, box_params = index_box_sql(column="geom", geom=geom, metres=tolerance_m)
     if geom.geom_type == "LineString":
         # Midpoint on the line, and projecting strictly inside it: a short neighbour touching the line's
         # end has its midpoint within metres of the line too, but it projects onto the end point.
-        sql = ("SELECT id FROM city_roadsegment, (SELECT ST_GeomFromEWKT(%s) AS c) q "
-               "WHERE ST_DWithin(ST_LineInterpolatePoint(geom, 0.5)::geography, c::geography, %s) "
+        sql = (f"SELECT id FROM city_roadsegment, (SELECT ST_GeomFromEWKT(%s) AS c) q WHERE {box} "
+               "AND ST_DWithin(ST_LineInterpolatePoint(geom, 0.5)::geography, c::geography, %s) "
                "AND ST_LineLocatePoint(c, ST_LineInterpolatePoint(geom, 0.5)) BETWEEN 1e-6 AND 1 - 1e-6")
-    elif geom.geom_type == "MultiLineString":
-        sql = ("SELECT id FROM city_roadsegment WHERE ST_DWithin(ST_LineInterpolatePoint(geom, 0.5)::geography, "
-               "ST_GeomFromEWKT(%s)::geography, %s)")
+        params = [geom.ewkt, *box_params, tolerance_m]
     else:
-        sql = "SELECT id FROM city_roadsegment WHERE ST_DWithin(geom::geography, ST_GeomFromEWKT(%s)::geography, %s)"
-    # geography casts: metres on the spheroid without choosing a projection here.
-    return RoadSegment.objects.filter(id__in=RawSQL(sql, [geom.ewkt, tolerance_m]))
+        near = ("ST_LineInterpolatePoint(geom, 0.5)::geography" if geom.geom_type == "MultiLineString"
+                else "geom::geography")
+        sql = (f"SELECT id FROM city_roadsegment WHERE {box} "
+               f"AND ST_DWithin({near}, ST_GeomFromEWKT(%s)::geography, %s)")
+        params = [*box_params, geom.ewkt, tolerance_m]
+    return RoadSegment.objects.filter(id__in=RawSQL(sql, params))

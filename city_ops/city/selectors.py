@@ -1,20 +1,46 @@
 """Reads on the city model."""
 from __future__ import annotations
 
-from django.contrib.gis.geos import Point, Polygon
+import math
+
+from django.contrib.gis.geos import GEOSGeometry, Point, Polygon
 from django.db.models.expressions import RawSQL
 
 from .models import District, RoadClosure, RoadSegment
+
+# The shortest a degree gets on the WGS84 spheroid: of latitude 110,574 m (at the equator), of longitude
+# 111,319 m times the cosine of the latitude (at least; more away from the equator). Rounded down, so that the
+# box below is never too small.
+_M_PER_DEG_LAT = 110_500.0
+_M_PER_DEG_LON_AT_EQUATOR = 111_300.0
+
+
+def index_box_sql(*, column: str, geom: GEOSGeometry, metres: float) -> tuple[str, list]:
+    """`column && <box>`: a box in degrees around `geom` that holds everything within `metres` of it.
+
+    Why: `ST_DWithin(column::geography, ...)` is exact in metres but no index serves the cast, so alone it
+    reads every row. ANDed before it, this box lets the column's GiST index pick the few candidates and
+    leaves the exact test to them; the box errs large (the shortest degree at the far edge's latitude), so
+    the results are the same. Near a pole the box takes in every longitude; it does not wrap across the
+    antimeridian (a city's roads and stops do not straddle it)."""
+    _, ymin, _, ymax = geom.extent
+    dlat = metres / _M_PER_DEG_LAT
+    far_lat = max(abs(ymin), abs(ymax)) + dlat
+    cos_far = math.cos(math.radians(min(far_lat, 90.0)))
+    dlon = metres / (_M_PER_DEG_LON_AT_EQUATOR * cos_far) if cos_far > 1e-3 else 360.0
+    return f"{column} && ST_Expand(ST_GeomFromEWKT(%s), %s, %s)", [geom.ewkt, dlon, dlat]
 
 
 def segment_nearest(*, point: Point, within_m: float = 30.0) -> RoadSegment | None:
     """The road segment nearest a point, if one lies within `within_m` metres (geography distance)."""
     if point.srid is None:
         point.srid = 4326
+    box, box_params = index_box_sql(column="geom", geom=point, metres=within_m)
     return (
         RoadSegment.objects.filter(id__in=RawSQL(
-            "SELECT id FROM city_roadsegment WHERE ST_DWithin(geom::geography, ST_GeomFromEWKT(%s)::geography, %s)",
-            [point.ewkt, within_m]))
+            f"SELECT id FROM city_roadsegment WHERE {box} "
+            "AND ST_DWithin(geom::geography, ST_GeomFromEWKT(%s)::geography, %s)",
+            [*box_params, point.ewkt, within_m]))
         .annotate(d=RawSQL("ST_Distance(geom::geography, ST_GeomFromEWKT(%s)::geography)", [point.ewkt]))
         .order_by("d")
         .first()

@@ -82,6 +82,12 @@ class GeometryTextField(gis_forms.GeometryField):
 GEOMETRY_AS_TEXT = {gis_models.GeometryField: {"widget": GeometryTextarea, "form_class": GeometryTextField}}
 
 
+def file_link(field_file, url: str) -> str:
+    """A stored file as a link to the view that serves it with its permission checks: the admin never links
+    MEDIA_URL (production serves none, and the local one refuses the unblurred originals)."""
+    return format_html('<a href="{}">{}</a>', url, field_file.name) if field_file else "-"
+
+
 class CityPlacedForm(forms.ModelForm):
     """For things placed in the city by hand (sensors, zones, bins, depots, cameras, closures): a geometry typed
     or changed here must lie within the city's extent plus its margin (geovalidate). An unchanged one is left

@@ -1,10 +1,12 @@
-"""Request metrics, the per-user console language, and the refusal of NUL characters in requests."""
+"""Request metrics, the per-user console language, the refusal of NUL characters in requests, and no caching
+of what a signed-in user was shown."""
 from __future__ import annotations
 
 import time
 
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.utils import translation
+from django.utils.cache import add_never_cache_headers
 
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS
 from .parsers import NUL, nul_path, nul_refusal
@@ -66,3 +68,27 @@ class NulCharacterMiddleware:
         if request.path_info.startswith("/api/"):
             return JsonResponse({"detail": reason}, status=400)
         return HttpResponseBadRequest(reason, content_type="text/plain; charset=utf-8")
+
+
+class PrivateNoStoreMiddleware:
+    """An answer to a signed-in user or a machine client (a console page; an API answer to a session, a
+    user's token or an ApiClient token) gets `Cache-Control: no-store`, unless its view chose its own caching
+    (the blurred photos: private, an hour).
+
+    Why: without it a browser may keep a dispatcher's pages on disk and show them from history after logout,
+    and a shared proxy may keep them at all. Sits after authentication; DRF authenticates tokens in the view
+    and sets `user` and `auth` on the underlying request, so token answers are covered on the way back."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if _signed_in(request) and not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response
+
+
+def _signed_in(request) -> bool:
+    user = getattr(request, "user", None)
+    return (user is not None and user.is_authenticated) or getattr(request, "auth", None) is not None

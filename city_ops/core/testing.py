@@ -59,3 +59,31 @@ class PermissionMatrixMixin:
                 if resp.status_code not in want:
                     wrong.append(f"{method} {url} as {role}: got {resp.status_code}, want {want}")
         assert not wrong, "permission matrix:\n" + "\n".join(wrong)
+
+
+def query_plans(run, *, table: str) -> list[str]:
+    """PostgreSQL's EXPLAIN of each query that `run()` sends and that reads `table` (the SQL as it was sent,
+    parameters bound), to show which index, if any, serves it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    plans = []
+    with connection.cursor() as cur:
+        for query in captured.captured_queries:
+            if table in query["sql"]:
+                cur.execute("EXPLAIN " + query["sql"])
+                plans.append("\n".join(row[0] for row in cur.fetchall()))
+    return plans
+
+
+def gist_index_name(*, table: str, column: str) -> str | None:
+    """The GiST index on `table (column)`, if there is one."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef ILIKE %s",
+                    [table, f"%USING gist ({column})%"])
+        row = cur.fetchone()
+    return row[0] if row else None

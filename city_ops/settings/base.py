@@ -4,6 +4,7 @@ writes `.run/env` for a developer's checkout; environment variables win over it.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab  # noqa: F401  (re-exported for agent schedules)
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "django_celery_beat",
     # the city model and shared services
     "city_ops.core",
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "city_ops.core.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -58,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "city_ops.core.middleware.NulCharacterMiddleware",  # after the CSRF check, which reads the form first
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "city_ops.core.middleware.PrivateNoStoreMiddleware",
     "city_ops.core.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -209,6 +213,32 @@ CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", default="10/m")
+
+
+def _tile_source(url: str) -> list[str]:
+    """The CSP source a tile URL template loads from: `https://{s}.tile.example.org/{z}/{x}/{y}.png` ->
+    `https://*.tile.example.org`; nothing for a relative URL (tiles served by this site are 'self')."""
+    parts = urlsplit(url.replace("{s}", "*"))
+    return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else []
+
+
+# Content-Security-Policy (django-csp): every script, style, font and image is this site's own (Leaflet and
+# Chart.js are vendored), so nothing inline and nothing from elsewhere runs. No 'unsafe-inline': pages pass
+# data to scripts with json_script / data- attributes and set colours through the CSSOM (console/page.js).
+# data: images are Leaflet's blank tile and the empty favicon; map tiles come from CITY_TILE_URL's host.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", *_tile_source(CITY_TILE_URL)],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # --- Mail and notifications --------------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -10,5 +10,8 @@ DEBUG = False
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+# HSTS on by default (a year): browsers then refuse plain HTTP to this host. Opt out with
+# SECURE_HSTS_SECONDS=0 only while HTTPS is not yet working (docs/deploy.md); browsers remember the header
+# for max-age, so lower it before ever moving the host off HTTPS.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils.html import format_html
+from django.urls import reverse
 
-from city_ops.core.admin import AuditedAdmin, ReadOnlyInline
+from city_ops.core.admin import AuditedAdmin, ReadOnlyInline, file_link
 
 from .models import WorkOrder, WorkOrderEvent, WorkOrderPhoto
 from .services import work_order_create, work_order_transition
@@ -30,7 +30,7 @@ class WorkOrderPhotoInline(ReadOnlyInline):
 
     @admin.display(description="image")
     def image_link(self, obj):
-        return format_html('<a href="{}">{}</a>', obj.image.url, obj.image.name) if obj.image else "-"
+        return file_link(obj.image, reverse("console:workorder_photo_file", args=(obj.order_id, obj.pk)))
 
 
 class OverdueFilter(admin.SimpleListFilter):

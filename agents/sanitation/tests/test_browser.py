@@ -58,7 +58,7 @@ def test_dispatcher_reviews_and_approves_then_crew_works_the_route(browser, live
     browser_login(page, live_server, "dispatcher", "pw-disp-123")
     assert page.locator("nav a.agent-link", has_text="Sanitation").count() == 1  # the panel is in the top bar
     page.goto(f"{live_server.url}/sanitation/?date={day}")
-    page.wait_for_function("['bins','roads','routes'].every(x => "
+    page.wait_for_function("() => ['bins','roads','routes'].every(x => "
                            "document.getElementById('san-map').dataset.loaded.split(',').includes(x))")
     # Every bin is on the map, coloured by its forecast; every route drawn in its truck's colour.
     assert page.evaluate("sanitationLayers.bins.getLayers().length") == Bin.objects.count()
@@ -92,7 +92,7 @@ def test_dispatcher_reviews_and_approves_then_crew_works_the_route(browser, live
     browser_login(phone, live_server, "crew", "pw-crew-123")
     phone.goto(f"{live_server.url}/sanitation/crew/?date={day}")
     route = plan.routes.order_by("order").first()
-    phone.wait_for_function(f"document.getElementById('crew-map-{route.pk}').dataset.loaded === 'route'")
+    phone.wait_for_function(f"() => document.getElementById('crew-map-{route.pk}').dataset.loaded === 'route'")
     assert phone.locator(".crew-route").count() == 1
     stops = list(route.stops.order_by("order"))
     assert phone.locator(".crew-stop").count() == len(stops)

@@ -52,7 +52,15 @@
   });
   const legend = document.getElementById('gantt-legend');
   if (legend) {
-    legend.innerHTML = (data.routes || []).map(r =>
-      `<span class="kpi"><span class="swatch" style="background:${colour[r]};display:inline-block;width:10px;height:10px;border-radius:2px"></span> ${String(r).replace(/[&<>"']/g, '')}</span>`).join(' ');
+    // Built as elements, the colour set through the CSSOM: the page's CSP blocks style= attributes.
+    legend.replaceChildren(...(data.routes || []).flatMap((r, i) => {
+      const kpi = document.createElement('span');
+      const swatch = document.createElement('span');
+      kpi.className = 'kpi';
+      swatch.className = 'gantt-swatch';
+      swatch.style.background = colour[r];
+      kpi.append(swatch, ` ${r}`);
+      return i ? [' ', kpi] : [kpi];
+    }));
   }
 })();

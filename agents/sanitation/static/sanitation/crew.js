@@ -11,7 +11,12 @@
     map.attributionControl.addAttribution('© OpenStreetMap contributors');
     const line = L.polyline(r.line, { color: r.color, weight: 5, opacity: 0.85 }).addTo(map);
     r.stops.forEach(s => {
-      const icon = L.divIcon({ className: 'stop-icon', html: `<span style="background:${s.done ? '#8c96a1' : (s.kind === 'disposal' ? '#5f6b78' : r.color)};color:#fff;border-radius:50%;display:inline-block;width:20px;height:20px;line-height:20px;text-align:center;font:700 11px sans-serif">${s.order}</span>`, iconSize: [20, 20] });
+      // An element, its colour set through the CSSOM: the page's CSP blocks style= attributes in HTML.
+      const badge = document.createElement('span');
+      badge.className = 'stop-badge';
+      badge.style.background = s.done ? '#8c96a1' : (s.kind === 'disposal' ? '#5f6b78' : r.color);
+      badge.textContent = s.order;
+      const icon = L.divIcon({ className: 'stop-icon', html: badge, iconSize: [20, 20] });
       L.marker([s.lat, s.lon], { icon }).addTo(map).bindPopup(`${s.order}. ${s.label}`)
         .on('click', () => { const li = document.getElementById(`stop-${s.id}`); if (li) li.scrollIntoView({ behavior: 'smooth' }); });
     });
