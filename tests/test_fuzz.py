@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
 import signal
 import time
@@ -32,74 +31,6 @@ BUDGET_S = float(os.environ.get("CITY_OPS_FUZZ_BUDGET_S", "80"))
 # is reached early); passes repeat with new seeds until the budget is spent.
 EXAMPLES = int(os.environ.get("CITY_OPS_FUZZ_EXAMPLES", "4"))
 REQUEST_TIMEOUT_S = 90  # longer than gunicorn's worker timeout: a stuck request shows as a killed worker
-BIGINT_MAX = 2**63 - 1
-
-
-def _leaves(value):
-    """Every key and scalar in a decoded JSON value."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield k
-            yield from _leaves(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _leaves(v)
-    else:
-        yield value
-
-
-def _numbers(value):
-    """The numbers in a JSON value, numeric strings included (query parameters are strings)."""
-    for leaf in _leaves(value):
-        if isinstance(leaf, int | float) and not isinstance(leaf, bool):
-            yield leaf
-        elif isinstance(leaf, str):
-            try:
-                yield float(leaf) if not leaf.lstrip("-").isdigit() else int(leaf)
-            except ValueError:
-                pass
-
-
-def _case_inputs(case) -> list:
-    body = case.body if isinstance(case.body, dict | list | str) else None
-    return [case.query or {}, case.path_parameters or {}, case.headers or {}, body]
-
-
-def _has_nul(case) -> bool:
-    return any(isinstance(leaf, str) and "\x00" in leaf for leaf in _leaves(_case_inputs(case)))
-
-
-# The operations that take coordinates or a bounding box from outside (issue 14's single validator).
-GEOMETRY_PATHS = ("/api/city/roads.geojson", "/api/city/route/", "/api/city/closures.geojson",
-                  "/api/inspections/photos/", "/api/roads/photos/", "/api/bus/positions/")
-
-
-def _has_huge_or_non_finite_coordinate(case) -> bool:
-    return case.path in GEOMETRY_PATHS and any(not math.isfinite(n) or abs(n) > 180
-                                               for n in _numbers(_case_inputs(case)))
-
-
-def _has_bigint_overflow(case) -> bool:
-    return any(abs(n) > BIGINT_MAX for n in _numbers(case.query or {}))
-
-
-# TEMPORARY (issue 14): classes of server errors that other branches fix at the same time. Cases in them are
-# not sent (an abort would end the fuzz for every other operation). The integrator removes this list once
-# those branches are merged; an entry left here hides a real failure.
-KNOWN_ELSEWHERE: list[tuple[str, object]] = [
-    ("geometry: non-finite or out-of-range bbox and coordinates", _has_huge_or_non_finite_coordinate),
-    ("geometry: closures by hand (empty and degenerate geometries)",
-     lambda c: c.method.upper() == "POST" and c.path == "/api/city/closures.geojson"),
-    ("requests: NUL characters in parameters and bodies", _has_nul),
-    ("requests: ?limit= and ?offset= beyond bigint", _has_bigint_overflow),
-    ("requests: run parameters are not validated",
-     lambda c: c.method.upper() == "POST" and c.path == "/api/agents/runs/"),
-    ("readings: ingest validation", lambda c: c.path.startswith("/api/flood/readings/")),
-]
-
-
-def _known_elsewhere(case) -> str | None:
-    return next((name for name, matches in KNOWN_ELSEWHERE if matches(case)), None)
 
 
 @pytest.fixture
@@ -141,9 +72,6 @@ def _takes_input(operation) -> bool:
 
 
 def _send(case, *, server, headers, report) -> None:
-    if _known_elsewhere(case):
-        report.skipped += 1
-        return
     try:
         response = case.call(base_url=server.url, headers=headers, timeout=REQUEST_TIMEOUT_S)
     except SerializationNotPossible:  # a body type schemathesis cannot write (GTFS-RT protobuf)
@@ -259,7 +187,7 @@ def test_fuzz_api_as_each_role(demo_city, web_server_proc, tokens):
         report = fuzz(operations, known_ids=known_ids, server=web_server_proc, headers=_headers(role, tokens),
                       budget_s=BUDGET_S / len(ROLES))
         print(f"fuzz as {role}: {report.calls} requests, {report.passes} full passes after the coverage phase, "
-              f"{report.skipped} skipped (known elsewhere, or unwritable), {len(report.failures)} failing")
+              f"{report.skipped} skipped (bodies schemathesis cannot write), {len(report.failures)} failing")
         if report.failures:
             failures.append(f"as {role}:\n{report.text()}")
         if not web_server_proc.alive():
@@ -327,7 +255,6 @@ def shared_web_server(django_db_setup, django_db_blocker):
 
 @pytest.mark.slow
 @pytest.mark.django_db  # asks pytest-django for the test database that `shared_web_server` writes to
-@pytest.mark.xfail(strict=False, reason="fixed on other branches of issue 14; the integrator removes this mark")
 class TestHostileInputs:
     @pytest.mark.parametrize("method,path,body", HOSTILE,
                              ids=[f"{m} {p} {json.dumps(b)[:50]}" for m, p, b in HOSTILE])
