@@ -16,11 +16,15 @@ learned prize-collecting plan against a fixed weekly schedule routed by the same
    - *fixed*: every bin on fixed weekdays, as often as its true mean fill rate needs to stay under 90 %
      between visits (the fixed schedule a planner would draw up), its loads planned from the bins' true
      level and mean rate, routed by the same solver (same objective: km, a fixed cost per truck, and
-     `--second-cost` metres per truck-second, by default the agent's own).
+     `--second-cost` metres per truck-second, by default the agent's own), replayed on the simulator's
+     true fills by `agents.sanitation.core.counterfactual` (the replay a statement's baseline uses).
    Both are executed as planned (bins emptied at their planned times); an overflow is a bin-day on which
    a bin went over full; a trip whose real load exceeds its truck is counted, and the drive to unload
    before the bin that does not fit and back is added to its km driven. Truck-hours
    are each truck's depart-to-back, leaving just in time for its first stop.
+   The fill model's day-ahead error is printed week by week (all bins, bins with sensors, bins without),
+   beside the floor: the error of a forecaster that knows every bin's true rates on the same observations,
+   i.e. how random the week's waste was.
 2. A synthetic grid city (fixtures.demo_city.synthetic_city_build) with `--bins` bins for one depot: the
    time the agent's own `plan_create` takes (travel matrix on the road network, bin choice from the fill
    model, PyVRP, the independent check, storing routes with road geometry), and optionally

@@ -1,5 +1,6 @@
 """The sanitation agent's pure domain core (no Django): how fast each bin fills (`fill`), which bins a day's
-plan must or may visit (`choice`), the fixed-schedule baseline (`baseline`), the city's routing instance
+plan must or may visit (`choice`), the fixed-schedule baseline (`baseline`) and its replay on given days'
+fills (`counterfactual`), the city's routing instance
 built on top of `agents.sanitation.vrp` (`routing`) and a stochastic fill simulator (`simulation`) used by
 the demo data and the benchmark.
 
