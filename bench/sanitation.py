@@ -16,11 +16,15 @@ learned prize-collecting plan against a fixed weekly schedule routed by the same
    - *fixed*: every bin on fixed weekdays, as often as its true mean fill rate needs to stay under 90 %
      between visits (the fixed schedule a planner would draw up), its loads planned from the bins' true
      level and mean rate, routed by the same solver (same objective: km, a fixed cost per truck, and
-     `--second-cost` metres per truck-second, by default the agent's own).
+     `--second-cost` metres per truck-second, by default the agent's own), replayed on the simulator's
+     true fills by `agents.sanitation.core.counterfactual` (the replay a statement's baseline uses).
    Both are executed as planned (bins emptied at their planned times); an overflow is a bin-day on which
    a bin went over full; a trip whose real load exceeds its truck is counted, and the drive to unload
    before the bin that does not fit and back is added to its km driven. Truck-hours
    are each truck's depart-to-back, leaving just in time for its first stop.
+   The fill model's day-ahead error is printed week by week (all bins, bins with sensors, bins without),
+   beside the floor: the error of a forecaster that knows every bin's true rates on the same observations,
+   i.e. how random the week's waste was.
 2. A synthetic grid city (fixtures.demo_city.synthetic_city_build) with `--bins` bins for one depot: the
    time the agent's own `plan_create` takes (travel matrix on the road network, bin choice from the fill
    model, PyVRP, the independent check, storing routes with road geometry), and optionally
@@ -38,6 +42,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,8 +136,9 @@ def world_load(*, synthetic: bool, scale: int, seed: int, matrix: bool = True):
 # --- one day's plan for each policy -------------------------------------------------------------------------
 
 
-def _specs(w):
-    """The same model-to-router conversion the planner uses (`services.plans.*_spec`), on the bench's matrix."""
+def _specs(w, second_cost: int | None = None):
+    """The same model-to-router conversion the planner uses (`services.plans.*_spec`), on the bench's matrix;
+    `second_cost` prices a truck-second other than the agent's own."""
     from agents.sanitation.core.routing import matrix_to_int
     from agents.sanitation.services.plans import bin_spec, depot_spec, site_spec, truck_spec
 
@@ -141,6 +147,8 @@ def _specs(w):
     depots = [depot_spec(depot=d, loc=i) for i, d in enumerate(w["depots"])]
     sites = [site_spec(site=s, loc=nd + i) for i, s in enumerate(w["sites"])]
     trucks = [truck_spec(truck=t) for t in w["trucks"]]
+    if second_cost is not None:
+        trucks = [replace(t, second_cost=second_cost) for t in trucks]
     bins = {f"bin:{b.pk}": bin_spec(bin=b, loc=nd + ns + i) for i, b in enumerate(w["bins"])}
     return depots, sites, trucks, bins, duration, distance
 
@@ -200,30 +208,6 @@ def learned_demand_at(w, states, day: int, policy=None):
     return demand_at
 
 
-def fixed_choices(w, schedule, sim, day: int):
-    from agents.sanitation.core.baseline import fixed_due
-    from agents.sanitation.core.choice import BinChoice
-
-    out = []
-    for i in fixed_due(schedule=schedule, weekday=(day - 1) % 7):
-        b, truth = w["bins"][i], w["world"].sim_bins[i]
-        # The truck's load is planned from the mean rate, as a fixed schedule knows nothing better.
-        level = min(1.2, max(0.05, sim.levels[i] + float(sum(truth.rates)) / 7 * 0.5))
-        litres = max(1, round(level * b.capacity_l))
-        out.append(
-            BinChoice(
-                id=f"bin:{b.pk}",
-                required=True,
-                prize=0,
-                demand_l=litres,
-                demand_kg=max(1, round(litres * b.density_kg_l)),
-                level=round(level, 3),
-                reason="fixed",
-            )
-        )
-    return out
-
-
 def day_plan(w, specs, choices, *, time_limit: float, seed: int, demand_at=None):
     """Solve a day as the agent does (`day_plan_solve`: deadlines it cannot meet dropped and solved again;
     with `demand_at`, loads re-forecast at the planned times and solved again from the first plan)."""
@@ -278,14 +262,66 @@ def _overfull_detour_m(w, trip: list[int], collected_l: dict, capacity: tuple[in
     return extra
 
 
-def compare(w, *, days: int, time_limit: float, seed: int, policy=None, fill_seed: int | None = None) -> dict:
+def _route_day(w, specs, choices, total: dict, *, day: int, index: dict, time_limit: float, seed: int, demand_at=None):
+    """Route a day's choices, add the plan to `total`; return when each bin (by index) is emptied and the
+    trips (truck, bin indices) to weigh what the crews really load."""
+    summaries, solved, took = day_plan(w, specs, choices, time_limit=time_limit, seed=seed, demand_at=demand_at)
+    total["plan_s"].append(took)
+    total["infeasible_days"] += bool(solved.violations)
+    for v in solved.violations:
+        total["violations"][v.rule] = total["violations"].get(v.rule, 0) + 1
+    total["trucks_used"] += len(summaries)
+    emptyings, trips = {}, []
+    for s in summaries:
+        total["km"] += s.distance_m / 1000
+        total["truck_hours"] += s.hours
+        trip = []
+        for st in s.stops:
+            if st.node.startswith("bin:"):
+                emptyings[index[st.node]] = day + st.start / 86400
+                trip.append(index[st.node])
+            else:
+                total["unloads"] += 1
+                trips.append((s.truck, trip))
+                trip = []
+    total["bins_visited"] += len(emptyings)
+    return emptyings, trips
+
+
+def _day_done(w, total: dict, *, trips, collected_l: dict, overflows: int, capacity: dict) -> None:
+    """The day's overflows, and the trips whose real load did not fit: the truck then unloads before the bin
+    that would overflow it and comes back, and that detour is driven too."""
+    total["overflows"] += overflows
+    for truck, trip in trips:
+        extra = float(_overfull_detour_m(w, trip, collected_l, capacity[truck]))
+        total["trips_over_capacity"] += int(extra > 0)
+        total["km"] += extra / 1000
+        total["overfull_km"] += extra / 1000
+
+
+def compare(
+    w,
+    *,
+    days: int,
+    time_limit: float,
+    seed: int,
+    policy=None,
+    fill_seed: int | None = None,
+    second_cost: int | None = None,
+) -> dict:
     """Both policies for `days` days from the end of the history; totals per policy. `fill_seed` draws the
     simulated days' waste from another seed than the history's (the same for both policies)."""
     from agents.sanitation.core.baseline import FixedBin, fixed_schedule_build
-    from agents.sanitation.core.fill import FillObservation, fill_state_update
+    from agents.sanitation.core.counterfactual import ReplayBin, fixed_day_replay
+    from agents.sanitation.core.fill import (
+        KNOWN_RATES,
+        fill_state_known,
+        fill_states_observe,
+        forecast_mae_by_week,
+    )
 
     np = w["np"]
-    specs = _specs(w)
+    specs = _specs(w, second_cost)
     index = {f"bin:{b.pk}": i for i, b in enumerate(w["bins"])}
     truth = w["world"].sim_bins
     schedule = fixed_schedule_build(
@@ -295,11 +331,18 @@ def compare(w, *, days: int, time_limit: float, seed: int, policy=None, fill_see
         ],
         target=0.9,
     )
-    sims = {"learned": copy.deepcopy(w["world"].simulator), "fixed": copy.deepcopy(w["world"].simulator)}
+    # The fixed schedule as `core.counterfactual` replays it, by bin index, on the simulator's true fills.
+    replay_bins = [
+        ReplayBin(id=i, capacity_l=b.capacity_l, mean_rate=float(np.mean(s.rates)), density_kg_l=b.density_kg_l)
+        for i, (b, s) in enumerate(zip(w["bins"], truth, strict=True))
+    ]
+    sim = copy.deepcopy(w["world"].simulator)
     if fill_seed is not None:
-        for sim in sims.values():
-            sim.seed = fill_seed
+        sim.seed = fill_seed
+    fixed_levels = sim.levels.copy()
     states = copy.deepcopy(w["states"])
+    # The same observations forecast by a filter that knows each bin's true rates: the floor of the error.
+    known = [fill_state_known(rates=b.rates, like=s) for b, s in zip(truth, states, strict=True)]
     totals = {
         p: {
             "km": 0.0,
@@ -314,70 +357,68 @@ def compare(w, *, days: int, time_limit: float, seed: int, policy=None, fill_see
             "violations": {},
             "plan_s": [],
         }
-        for p in sims
+        for p in ("learned", "fixed")
     }
     capacity = {t.code: (t.capacity_l, t.capacity_kg) for t in w["trucks"]}
-    mae_days, sensor_mae_days = [], []
+    errors, sensor_errors, other_errors, floor_errors = [], [], [], []
     first = w["today"]
     for day in range(first, first + days):
         service = (day - 1) % 7 != 6
-        for name, sim in sims.items():
-            emptyings = {}
-            trips = []  # (truck, bin indices) of every trip, to weigh what the crews really loaded
-            if service:
-                if name == "learned":
-                    choices = learned_choices(w, states, day, policy)
-                    demand_at = learned_demand_at(w, states, day, policy)
-                else:
-                    choices, demand_at = fixed_choices(w, schedule, sim, day), None
-                summaries, solved, took = day_plan(
-                    w, specs, choices, time_limit=time_limit, seed=seed, demand_at=demand_at
-                )
-                t = totals[name]
-                t["plan_s"].append(took)
-                t["infeasible_days"] += bool(solved.violations)
-                for v in solved.violations:
-                    t["violations"][v.rule] = t["violations"].get(v.rule, 0) + 1
-                t["trucks_used"] += len(summaries)
-                for s in summaries:
-                    t["km"] += s.distance_m / 1000
-                    t["truck_hours"] += s.hours
-                    trip = []
-                    for st in s.stops:
-                        if st.node.startswith("bin:"):
-                            emptyings[index[st.node]] = day + st.start / 86400
-                            trip.append(index[st.node])
-                        else:
-                            t["unloads"] += 1
-                            trips.append((s.truck, trip))
-                            trip = []
-                t["bins_visited"] += len(emptyings)
-            out = sim.day_run(day=day, emptyings=emptyings)
-            totals[name]["overflows"] += int(out.overflowed.sum())
-            # Plans load trucks by forecast; what the crews really find may not fit: the truck then unloads
-            # before the bin that would overflow it and comes back, and that detour is driven too.
-            for truck, trip in trips:
-                extra = float(_overfull_detour_m(w, trip, out.collected_l, capacity[truck]))
-                totals[name]["trips_over_capacity"] += int(extra > 0)
-                totals[name]["km"] += extra / 1000
-                totals[name]["overfull_km"] += extra / 1000
-            if name == "learned":
-                new = [[] for _ in states]
-                for i, at, level in out.readings:
-                    new[i].append(FillObservation(at=at, level=level, sd=0.03))
-                for i, at, level in out.pickups:
-                    new[i].append(FillObservation(at=at, level=level, emptied=True, sd=0.08, source="crew"))
-                errors, sensor_errors = [], []
-                for s, obs, bin_truth in zip(states, new, truth, strict=True):
-                    before = len(s.errors)
-                    fill_state_update(state=s, observations=obs)
-                    errors += [e.abs_error for e in s.errors[before:]]
-                    if bin_truth.sensor:
-                        sensor_errors += [e.abs_error for e in s.errors[before:]]
-                if errors:
-                    mae_days.append(float(np.mean(errors)))
-                if sensor_errors:
-                    sensor_mae_days.append(float(np.mean(sensor_errors)))
+        # The fixed schedule: its due bins routed by the same solver, on the day's true fills.
+        growth = sim.day_rates(day)  # drawn from (seed, day) alone: the same waste whatever either policy did
+        fixed_trips = []
+
+        def fixed_visits(_day, choices):
+            # The replay names bins by index, the router by node.
+            nodes = [replace(c, id=f"bin:{w['bins'][c.id].pk}") for c in choices]
+            emptyings, trips = _route_day(
+                w, specs, nodes, totals["fixed"], day=day, index=index, time_limit=time_limit, seed=seed
+            )
+            fixed_trips.extend(trips)
+            return emptyings
+
+        fixed = fixed_day_replay(
+            bins=replay_bins, schedule=schedule, day=day, levels=fixed_levels, growth=growth, visit_at=fixed_visits
+        )
+        fixed_levels = fixed.levels_end
+        _day_done(
+            w,
+            totals["fixed"],
+            trips=fixed_trips,
+            collected_l=fixed.collected_l,
+            overflows=len(fixed.overflowed),
+            capacity=capacity,
+        )
+        # The agent: its fill model's choices, routed, executed by the simulator, the model learning from the day.
+        emptyings, trips = {}, []
+        if service:
+            emptyings, trips = _route_day(
+                w,
+                specs,
+                learned_choices(w, states, day, policy),
+                totals["learned"],
+                day=day,
+                index=index,
+                time_limit=time_limit,
+                seed=seed,
+                demand_at=learned_demand_at(w, states, day, policy),
+            )
+        out = sim.day_run(day=day, emptyings=emptyings)
+        _day_done(
+            w,
+            totals["learned"],
+            trips=trips,
+            collected_l=out.collected_l,
+            overflows=int(out.overflowed.sum()),
+            capacity=capacity,
+        )
+        observations = out.observations(n=len(states))
+        new = fill_states_observe(states=states, observations=observations)
+        for bin_errors, bin_truth in zip(new, truth, strict=True):
+            errors += bin_errors
+            (sensor_errors if bin_truth.sensor else other_errors).extend(bin_errors)
+        for bin_errors in fill_states_observe(states=known, observations=observations, params=KNOWN_RATES):
+            floor_errors += bin_errors
         log(
             f"  day {day - first + 1}/{days}: learned {totals['learned']['km']:.1f} km, "
             f"fixed {totals['fixed']['km']:.1f} km"
@@ -388,20 +429,24 @@ def compare(w, *, days: int, time_limit: float, seed: int, policy=None, fill_see
         t["overfull_km"] = round(t["overfull_km"], 2)
         t["truck_hours"] = round(t["truck_hours"], 2)
         t["plan_s_mean"] = round(float(np.mean(plan_s)), 2) if plan_s else None
-    totals["learned"]["forecast_mae_first_week"] = (
-        round(float(np.mean(mae_days[:7])), 4) if mae_days else None
-    )
-    totals["learned"]["forecast_mae_last_week"] = (
-        round(float(np.mean(mae_days[-7:])), 4) if mae_days else None
-    )
-    # Bins with sensors are forecast a day ahead whatever the policy; the others only at their (policy-made)
-    # pickups, so their error grows with the gap between visits: both are shown.
-    totals["learned"]["sensor_mae_first_week"] = (
-        round(float(np.mean(sensor_mae_days[:7])), 4) if sensor_mae_days else None
-    )
-    totals["learned"]["sensor_mae_last_week"] = (
-        round(float(np.mean(sensor_mae_days[-7:])), 4) if sensor_mae_days else None
-    )
+    # The fill model's day-ahead error week by week, every error of the week counted (`fill_states_observe`):
+    # bins with sensors are forecast a day ahead four times a day whatever the policy; the others only at
+    # their (policy-made) pickups, from the last emptying days before, so their error is larger and counts
+    # for fewer: each set is shown on its own. The floor is the error of knowing every bin's true rates on
+    # the same observations: how random the week's waste was, which no model can learn.
+    weeks = -(-days // 7)
+    curve = {
+        name: [None if m is None else round(m, 4) for m in forecast_mae_by_week(errors=e, start=first, weeks=weeks)]
+        for name, e in (
+            ("all", errors),
+            ("sensor", sensor_errors),
+            ("no_sensor", other_errors),
+            ("floor", floor_errors),
+        )
+    }
+    totals["learned"]["forecast_mae_weekly"] = curve
+    totals["learned"]["forecast_mae_first_week"] = curve["all"][0] if weeks else None
+    totals["learned"]["forecast_mae_last_week"] = curve["all"][-1] if weeks else None
     lf, ff = totals["learned"], totals["fixed"]
     return {
         "days": days,
@@ -485,12 +530,8 @@ def main() -> int:
     django_bench_db()
     import logging
 
-    from agents.sanitation.services import plans
-
-    if args.second_cost is not None:
-        plans.TRUCK_SECOND_COST_M = args.second_cost
-
     from agents.sanitation.core.choice import ChoicePolicy
+    from agents.sanitation.services import plans
 
     policy = ChoicePolicy(**json.loads(args.policy)) if args.policy else None
     if policy is not None:
@@ -505,7 +546,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "seed": args.seed,
         "fill_seed": args.fill_seed,
-        "second_cost": plans.TRUCK_SECOND_COST_M,
+        "second_cost": plans.TRUCK_SECOND_COST_M if args.second_cost is None else args.second_cost,
         **out_policy,
     }
     t0 = time.perf_counter()
@@ -519,6 +560,7 @@ def main() -> int:
             seed=args.seed,
             policy=policy,
             fill_seed=args.fill_seed,
+            second_cost=args.second_cost,
         )
         if not args.no_plan_timing:
             out["demo_city"]["plan_timing"] = plan_timing(time_limit=10.0)
@@ -536,6 +578,7 @@ def main() -> int:
                     seed=args.seed,
                     policy=policy,
                     fill_seed=args.fill_seed,
+                    second_cost=args.second_cost,
                 )
             )
     out["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -576,12 +619,15 @@ def _print(out: dict) -> None:
                 f"  km saved {c['km_saved_pct']} %, truck-hours saved {c['hours_saved_pct']} %, visits saved "
                 f"{c['visits_saved_pct']} %"
             )
-            lf = c["learned"]
-            print(
-                f"  forecast MAE (day ahead): all bins {lf['forecast_mae_first_week']} in the first week, "
-                f"{lf['forecast_mae_last_week']} in the last; bins with sensors {lf['sensor_mae_first_week']} -> "
-                f"{lf['sensor_mae_last_week']}"
-            )
+            curve = c["learned"]["forecast_mae_weekly"]
+            print("  fill forecast MAE (day ahead), week by week:")
+            for name, label in (
+                ("all", "all bins"),
+                ("floor", "  true rates known"),
+                ("sensor", "bins with sensors"),
+                ("no_sensor", "bins without"),
+            ):
+                print(f"    {label:20}" + "".join(f"{'-' if m is None else m:>8}" for m in curve[name]))
         p = c.get("plan_timing")
         if not p:
             continue

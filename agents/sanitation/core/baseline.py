@@ -13,7 +13,7 @@ A bin gets the smallest k whose gap times its mean rate stays within `target`; b
 spread over that k's patterns so each weekday carries about the same volume (a planner's balancing)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 SERVICE_WEEKDAYS = (0, 1, 2, 3, 4, 5)
@@ -60,6 +60,6 @@ def fixed_schedule_build(*, bins: Sequence[FixedBin], target: float = 0.9) -> di
     return out
 
 
-def fixed_due(*, schedule: dict[int | str, tuple[int, ...]], weekday: int) -> list[int | str]:
+def fixed_due(*, schedule: Mapping[int | str, tuple[int, ...]], weekday: int) -> list[int | str]:
     """The bins the fixed schedule visits on `weekday`."""
     return [bid for bid, days in schedule.items() if weekday in days]

@@ -130,6 +130,8 @@ class FillState:
     last_sd: float = 0.0
     n_obs: int = 0
     n_updates: int = 0
+    n_errors: int = 0
+    """Day-ahead errors checked so far; `errors` keeps only the last `FillParams.max_errors` of them."""
     errors: list[FillError] = field(default_factory=list)
     anchors: list[tuple[float, float, float, np.ndarray]] = field(default_factory=list)
     """(time, level, level sd, theta then): the last known level after each observation or emptying."""
@@ -185,6 +187,7 @@ def fill_state_update(
             state.n_obs += 1
             err = _day_ahead_error(state, obs.at, level, params)
             if err is not None:
+                state.n_errors += 1
                 state.errors.append(err)
                 if len(state.errors) > params.max_errors:
                     del state.errors[: len(state.errors) - params.max_errors]
@@ -197,6 +200,55 @@ def fill_state_update(
             state.anchors.append((state.last_at, state.last_level, state.last_sd, state.theta.copy()))
             _anchors_prune(state, params)
     return state
+
+
+KNOWN_RATES = FillParams(prior_rate_sd=0.0, weekday_sd=0.0, drift_sd_per_day=0.0, weekday_drift_sd_per_day=0.0)
+"""Parameters of a filter that knows a bin's true rates and never changes them (`fill_state_known`)."""
+
+
+def fill_state_known(*, rates: Sequence[float], like: FillState) -> FillState:
+    """A filter that knows the bin's true weekday `rates` (a simulation's) and never learns, at the same
+    point as `like` (its last level and anchors). Fed the same observations with `KNOWN_RATES`, its day-ahead
+    error is the floor any model faces there (the day's own randomness in use, the readings' and crews'
+    noise): a model's error above it is what the model has left to learn."""
+    known = fill_state_new(prior_rates=rates, params=KNOWN_RATES)
+    known.last_at, known.last_level, known.last_sd = like.last_at, like.last_level, like.last_sd
+    known.anchors = [(at, level, sd, known.theta.copy()) for at, level, sd, _theta in like.anchors]
+    return known
+
+
+def fill_states_observe(
+    *,
+    states: Sequence[FillState],
+    observations: Sequence[Iterable[FillObservation]],
+    params: FillParams = FillParams(),
+) -> list[list[FillError]]:
+    """Feed each bin its new observations (`fill_state_update`, in place) and return each bin's day-ahead
+    errors that they produced.
+
+    Counted here, not from the states' lists: a state keeps only its last `max_errors`, so once a bin with
+    a sensor (four readings a day) reaches the cap its list no longer grows, and comparing its length before
+    and after an update counts nothing. That is how a learning curve came to lose the bins with sensors
+    after a few weeks and show only the crews' multi-day forecasts, as if the model got worse."""
+    out = []
+    for state, obs in zip(states, observations, strict=True):
+        before = state.n_errors
+        fill_state_update(state=state, observations=obs, params=params)
+        new = min(state.n_errors - before, len(state.errors))
+        out.append(state.errors[len(state.errors) - new :])
+    return out
+
+
+def forecast_mae_by_week(*, errors: Iterable[FillError], start: float, weeks: int) -> list[float | None]:
+    """Mean absolute day-ahead error of each of `weeks` weeks from `start` (local days), None for a week
+    without any: errors pooled within the week, so a week is weighed by what was observed in it."""
+    sums, counts = [0.0] * weeks, [0] * weeks
+    for e in errors:
+        week = math.floor((e.at - start) / 7)
+        if 0 <= week < weeks:
+            sums[week] += e.abs_error
+            counts[week] += 1
+    return [s / n if n else None for s, n in zip(sums, counts, strict=True)]
 
 
 def _kalman_step(state: FillState, t1: float, level: float, sd: float, q: np.ndarray, params: FillParams) -> None:

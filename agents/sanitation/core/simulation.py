@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .counterfactual import MAX_LEVEL, day_levels
+from .fill import FillObservation
+
 # Bin kinds of a European city: (name, capacity litres, mean rate per day, weekday factors Mon..Sun,
 # service seconds, share of the fleet). Residential bins fill more at weekends, shops' less.
 BIN_KINDS = (
@@ -64,6 +67,16 @@ class DayOutcome:
     overflowed: np.ndarray | None = None
     collected_l: dict[int, float] = field(default_factory=dict)
 
+    def observations(self, *, n: int, sensor_sd: float = 0.03, crew_sd: float = 0.08) -> list[list[FillObservation]]:
+        """What the fill model learns from the day, per bin (`n` of them): the readings, and the crews'
+        pickups as levels seen before emptying."""
+        out: list[list[FillObservation]] = [[] for _ in range(n)]
+        for i, at, level in self.readings:
+            out[i].append(FillObservation(at=at, level=level, sd=sensor_sd))
+        for i, at, level in self.pickups:
+            out[i].append(FillObservation(at=at, level=level, emptied=True, sd=crew_sd, source="crew"))
+        return out
+
 
 class FillSimulator:
     """The true state of every bin, advanced one local day at a time."""
@@ -96,21 +109,14 @@ class FillSimulator:
         emptyings = dict(emptyings or {})
         rate = self.day_rates(day)
         start = self.levels.copy()
-        out = DayOutcome(overflowed=start > 1.0)
+        levels = day_levels(start=start, growth=rate, visits=emptyings, day=day)
+        out = DayOutcome(overflowed=levels.overflowed)
         rng = np.random.default_rng([self.seed, day, 2])
         for i, t in emptyings.items():
-            frac = min(max(t - day, 0.0), 1.0)
-            level = start[i] + rate[i] * frac
-            if level > 1.0:
-                out.overflowed[i] = True
-            seen = round(min(level, 1.2) + float(rng.normal(0, 0.04)), 1)
-            out.pickups.append((i, day + frac, max(0.0, seen)))
-            out.collected_l[i] = min(level, 1.2) * self.capacity[i]
-        end = start + rate
-        for i, t in emptyings.items():
-            frac = min(max(t - day, 0.0), 1.0)
-            end[i] = rate[i] * (1.0 - frac)
-        out.overflowed |= end > 1.0
+            level = min(levels.at_visit[i], MAX_LEVEL)
+            seen = round(level + float(rng.normal(0, 0.04)), 1)
+            out.pickups.append((i, day + min(max(t - day, 0.0), 1.0), max(0.0, seen)))
+            out.collected_l[i] = level * self.capacity[i]
         # Sensor readings at fixed hours (after the day's collections where those came earlier).
         hours = range(self.reading_every_h, 25, self.reading_every_h)
         idx = np.flatnonzero(self.sensor)
@@ -125,5 +131,5 @@ class FillSimulator:
                     value = rate[i] * (frac - (t - day))
                 reading = min(max(value + noise[row, col], 0.0), 1.0)
                 out.readings.append((int(i), day + frac - 1e-6, round(float(reading), 3)))
-        self.levels = end
+        self.levels = levels.end
         return out

@@ -163,7 +163,6 @@ def truck_spec(*, truck: Truck, fixed_cost: int = TRUCK_FIXED_COST_M) -> TruckSp
         max_stops=truck.max_stops,
         lunch=_lunch(truck),
         fixed_cost=fixed_cost,
-        # read at call time, not bound as a default: the benchmark's --second-cost sets the module's value
         second_cost=TRUCK_SECOND_COST_M,
     )
 

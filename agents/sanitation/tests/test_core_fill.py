@@ -14,6 +14,7 @@ from agents.sanitation.core.fill import (
     fill_forecast,
     fill_state_new,
     fill_state_update,
+    fill_states_observe,
     rates_knn,
     weekday_split,
 )
@@ -27,11 +28,8 @@ def history(sim: FillSimulator, *, days: int, start: int = MONDAY, every: int = 
     obs: list[list[FillObservation]] = [[] for _ in sim.bins]
     for day in range(start, start + days):
         empt = {i: day + 0.375 for i in range(len(sim.bins)) if (day - start + i) % every == 0}
-        out = sim.day_run(day=day, emptyings=empt)
-        for i, t, level in out.readings:
-            obs[i].append(FillObservation(at=t, level=level, sd=0.03))
-        for i, t, level in out.pickups:
-            obs[i].append(FillObservation(at=t, level=level, emptied=True, sd=0.08, source="crew"))
+        for i, seen in enumerate(sim.day_run(day=day, emptyings=empt).observations(n=len(sim.bins))):
+            obs[i] += seen
     return obs
 
 
@@ -69,10 +67,8 @@ def test_forecast_error_falls_with_more_history():
         for series in obs:
             state = fill_state_update(state=fill_state_new(),
                                       observations=[o for o in series if learn_from <= o.at < cut])
-            test = [o for o in series if o.at >= cut]
-            before = len(state.errors)
-            fill_state_update(state=state, observations=test)
-            errors += [e.abs_error for e in state.errors[before:]]
+            (new,) = fill_states_observe(states=[state], observations=[[o for o in series if o.at >= cut]])
+            errors += [e.abs_error for e in new]
         return float(np.mean(errors))
 
     one_week, six_weeks = held_out_mae(cut - 7), held_out_mae(MONDAY)
