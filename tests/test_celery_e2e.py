@@ -14,14 +14,7 @@ from tests.fixtures import WorkerProcess, run_wait
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
 
-def _load_city():
-    from fixtures.demo_city import demo_city_load
-
-    demo_city_load(progress=lambda m: None)
-
-
-def test_enqueued_run_completes_with_kpis(celery_worker_proc):
-    _load_city()
+def test_enqueued_run_completes_with_kpis(demo_city, celery_worker_proc):
     with transaction.atomic():
         run, _ = agent_run_create(agent="demo", trigger="manual", reason="e2e")
         # Not sent before commit: the worker cannot see an uncommitted row.
@@ -32,8 +25,7 @@ def test_enqueued_run_completes_with_kpis(celery_worker_proc):
     assert {k.name for k in run.kpis.all()} >= {"road_km", "mean_travel_min"}
 
 
-def test_duplicate_delivery_runs_once(celery_worker_proc):
-    _load_city()
+def test_duplicate_delivery_runs_once(demo_city, celery_worker_proc):
     from agents.core.tasks import run_agent
 
     run, _ = agent_run_create(agent="demo", trigger="manual", enqueue=False)
@@ -46,8 +38,7 @@ def test_duplicate_delivery_runs_once(celery_worker_proc):
     assert run.kpis.filter(name="road_km").count() == 1
 
 
-def test_dead_worker_run_is_reaped_and_rerun(celery_worker_proc):
-    _load_city()
+def test_dead_worker_run_is_reaped_and_rerun(demo_city, celery_worker_proc):
     run, _ = agent_run_create(agent="demo", trigger="manual", params={"sleep_s": 30})
     run_wait(run.pk, timeout=30, statuses=("running",))
     celery_worker_proc.kill()  # the machine dies mid-run
