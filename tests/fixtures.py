@@ -82,7 +82,8 @@ class WorkerProcess:
     def __init__(self, queues: str = "default,planning,vision,realtime", name: str = "test"):
         self.queues, self.name = queues, name
         self.proc: subprocess.Popen | None = None
-        self.log = REPO / ".run" / f"test-worker-{name}.log"
+        # One log per test database: runs beside each other (CITY_OPS_TEST_DB_SUFFIX) share `.run/`.
+        self.log = REPO / ".run" / f"test-worker-{name}-{settings.DATABASES['default']['NAME']}.log"
 
     def start(self) -> "WorkerProcess":
         self.log.parent.mkdir(exist_ok=True)
@@ -106,6 +107,17 @@ class WorkerProcess:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+    def wait_finished(self, task: str, count: int, timeout: float = 60.0) -> None:
+        """Wait until this worker has finished `count` messages of `task` (succeeded or raised), by its log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = sum(1 for line in self.log.read_text().splitlines()
+                       if f"Task {task}[" in line and (" succeeded in " in line or " raised " in line))
+            if done >= count:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{task}: not {count} finished after {timeout} s: {self.log.read_text()[-2000:]}")
 
     @contextmanager
     def held(self):

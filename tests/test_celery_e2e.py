@@ -32,7 +32,8 @@ def test_duplicate_delivery_runs_once(demo_city, celery_worker_proc):
     run_agent.apply_async(args=[run.pk], queue="default")
     run_agent.apply_async(args=[run.pk], queue="default")  # the same message twice
     run = run_wait(run.pk)
-    time.sleep(1.0)
+    # Both deliveries handled (the second finds the run taken), however long the worker needs for them.
+    celery_worker_proc.wait_finished(run_agent.name, 2)
     run.refresh_from_db()
     assert run.status == "succeeded" and run.attempts == 1
     assert run.kpis.filter(name="road_km").count() == 1
