@@ -21,7 +21,7 @@ def _test_settings(suffix: str) -> dict:
     """The test settings as a run with this suffix sees them (a fresh interpreter: settings load once)."""
     code = ("import json; from django.conf import settings as s; print(json.dumps({'db': s.DATABASES['default']"
             "['TEST']['NAME'], 'broker': s.CELERY_BROKER_URL, 'options': s.CELERY_BROKER_TRANSPORT_OPTIONS, "
-            "'cache': s.CACHES['default']}))")
+            "'cache': s.CACHES['default'], 'keys': s.REDIS_KEY_PREFIX}))")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "city_ops.settings.test", "CITY_OPS_TEST_DB_SUFFIX": suffix}
     env.pop("PYTEST_XDIST_WORKER", None)
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
@@ -36,6 +36,7 @@ def test_suffixes_sharing_a_redis_database_get_their_own_keys():
     assert a["db"] != b["db"]
     assert a["options"]["global_keyprefix"] != b["options"]["global_keyprefix"]
     assert a["cache"]["KEY_PREFIX"] != b["cache"]["KEY_PREFIX"]
+    assert a["keys"] != b["keys"]  # metrics and worker heartbeats
     assert a["options"]["visibility_timeout"] == 3600  # the base options are kept
 
 

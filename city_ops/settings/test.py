@@ -35,7 +35,7 @@ if _suffix:
     # ... and their own Redis keys, so one run's worker never takes (and its fixture never purges) another
     # run's messages. The database number picked from the suffix keeps runs apart from the demo's and the
     # plain test run's keys, but Redis has 16 databases and some pairs of suffixes share one: every broker key
-    # and queue, and every cache key, carries the suffix too.
+    # and queue, every cache key and the project's own keys (metrics, heartbeats) carry the suffix too.
     import zlib  # noqa: E402
 
     from .base import CELERY_BROKER_TRANSPORT_OPTIONS  # noqa: E402
@@ -44,9 +44,9 @@ if _suffix:
     CELERY_BROKER_URL = REDIS_URL
     CACHES["default"]["LOCATION"] = REDIS_URL
 
-    _key_prefix = f"cityops-test-{_suffix}:"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": _key_prefix}
-    CACHES["default"]["KEY_PREFIX"] = _key_prefix.rstrip(":")
+    REDIS_KEY_PREFIX = f"cityops-test-{_suffix}:"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": REDIS_KEY_PREFIX}
+    CACHES["default"]["KEY_PREFIX"] = REDIS_KEY_PREFIX.rstrip(":")
 
 # Static files come from the apps' folders (no collectstatic in tests); whitenoise looks them up per request.
 WHITENOISE_AUTOREFRESH = True
