@@ -72,6 +72,11 @@ def _id_sequences(cur, tables: list[str]) -> dict[str, str]:
     return {t: seq for t, seq in cur.fetchall() if seq}
 
 
+def _read(name: str) -> bytes:
+    with default_storage.open(name, "rb") as fh:
+        return fh.read()
+
+
 def _media_names(tables: set[str]) -> list[str]:
     """Names in the file fields of the models stored in `tables` (road photos, pickup photos, ...)."""
     names = []
@@ -103,7 +108,7 @@ def demo_template_take(load) -> DemoTemplate:
         template = DemoTemplate(
             tables={t: _copy_out(cur, t) for t in changed},
             sequences=_id_sequences(cur, changed),
-            media={name: default_storage.open(name, "rb").read() for name in _media_names(set(changed))},
+            media={name: _read(name) for name in _media_names(set(changed))},
         )
         transaction.set_rollback(True)
     return template
