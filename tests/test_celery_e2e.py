@@ -17,14 +17,7 @@ from tests.fixtures import WorkerProcess, run_wait
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
 
-def _load_city():
-    from fixtures.demo_city import demo_city_load
-
-    demo_city_load(progress=lambda m: None)
-
-
-def test_enqueued_run_completes_with_kpis(celery_worker_proc):
-    _load_city()
+def test_enqueued_run_completes_with_kpis(demo_city, celery_worker_proc):
     with transaction.atomic():
         run, _ = agent_run_create(agent="demo", trigger="manual", reason="e2e")
         # Not sent before commit: the worker cannot see an uncommitted row.
@@ -35,15 +28,15 @@ def test_enqueued_run_completes_with_kpis(celery_worker_proc):
     assert {k.name for k in run.kpis.all()} >= {"road_km", "mean_travel_min"}
 
 
-def test_duplicate_delivery_runs_once(celery_worker_proc):
-    _load_city()
+def test_duplicate_delivery_runs_once(demo_city, celery_worker_proc):
     from agents.core.tasks import run_agent
 
     run, _ = agent_run_create(agent="demo", trigger="manual", enqueue=False)
     run_agent.apply_async(args=[run.pk], queue="default")
     run_agent.apply_async(args=[run.pk], queue="default")  # the same message twice
     run = run_wait(run.pk)
-    time.sleep(1.0)
+    # Both deliveries handled (the second finds the run taken), however long the worker needs for them.
+    celery_worker_proc.wait_finished(run_agent.name, 2)
     run.refresh_from_db()
     assert run.status == "succeeded" and run.attempts == 1
     assert run.kpis.filter(name="road_km").count() == 1

@@ -145,7 +145,7 @@ def test_every_agent_declares_what_its_runs_read():
 
     declared = {name: {p.name for p in agent_get(name).run_params}
                 for name in ("demo", "flood", "bus", "roads", "sanitation")}
-    assert declared == {"demo": {"sleep_s"}, "flood": set(), "bus": {"feed_id", "date", "layover_min", "mode"},
+    assert declared == {"demo": {"sleep_s", "allocate_mb"}, "flood": set(), "bus": {"feed_id", "date", "layover_min", "mode"},
                         "roads": {"threshold"}, "sanitation": {"time_limit", "seed", "max_iterations", "baseline"}}
 
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
 from .redis import redis_client
 
-WORKER_KEY = "cityops:workers"  # hash: worker hostname -> unix time of its last heartbeat
+# hash: worker hostname -> unix time of its last heartbeat
+WORKER_KEY = f"{settings.REDIS_KEY_PREFIX}cityops:workers"
 WORKER_FRESH_S = 120
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -14,7 +15,7 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_LATENCY = Histogram("cityops_http_request_seconds", "HTTP request latency", registry=REGISTRY)
 
-TASK_KEY = "cityops:metrics:tasks"
+TASK_KEY = f"{settings.REDIS_KEY_PREFIX}cityops:metrics:tasks"
 
 
 def task_count(*, queue: str, task: str, state: str, seconds: float | None = None) -> None:

@@ -137,6 +137,8 @@ CITY_EXTENT_MARGIN_M = env.float("CITY_EXTENT_MARGIN_M", default=2000.0)
 
 # --- Redis and Celery ------------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:56379/0")
+# Put before the project's own Redis keys (metrics, heartbeats): test runs beside each other set their own.
+REDIS_KEY_PREFIX = ""
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None  # results are rows in the database (AgentRun), not Celery results
 CELERY_TASK_IGNORE_RESULT = True

@@ -33,12 +33,21 @@ if _suffix:
     from .base import DATABASES  # noqa: E402
 
     DATABASES["default"]["TEST"] = {"NAME": f"test_cityops_{_suffix}"}
-    # ... and their own Redis database, so one run's worker fixture never purges another run's queues.
+    # ... and their own Redis keys, so one run's worker never takes (and its fixture never purges) another
+    # run's messages. The database number picked from the suffix keeps runs apart from the demo's and the
+    # plain test run's keys, but Redis has 16 databases and some pairs of suffixes share one: every broker key
+    # and queue, every cache key and the project's own keys (metrics, heartbeats) carry the suffix too.
     import zlib  # noqa: E402
+
+    from .base import CELERY_BROKER_TRANSPORT_OPTIONS  # noqa: E402
 
     REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{7 + zlib.crc32(_suffix.encode()) % 9}"
     CELERY_BROKER_URL = REDIS_URL
     CACHES["default"]["LOCATION"] = REDIS_URL
+
+    REDIS_KEY_PREFIX = f"cityops-test-{_suffix}:"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": REDIS_KEY_PREFIX}
+    CACHES["default"]["KEY_PREFIX"] = REDIS_KEY_PREFIX.rstrip(":")
 
 # Static files come from the apps' folders (no collectstatic in tests); whitenoise looks them up per request.
 WHITENOISE_AUTOREFRESH = True

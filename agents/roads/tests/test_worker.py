@@ -54,15 +54,17 @@ def test_upload_to_work_order_through_the_vision_worker(city_tx, users_tx, celer
     detail = crew.get(f"/api/roads/photos/{pk}/").json()
     assert detail["status"] == "done" and detail["image_url"] and crew.get(detail["image_url"]).status_code == 200
 
-    # a batch with one damaged photo: that one fails, the other is done, the worker lives on
+    # a batch with one damaged photo: that one fails, the other is done, the worker lives on. The worker is
+    # held while the file is damaged: the upload enqueues the batch at once, and a free worker reads it first.
     good_spot, bad_spot = spot_on(seg, 0.15), spot_on(seg, 0.85)
-    resp = crew.post("/api/roads/photos/", {"image": [
-        upload_file(photo_bytes(lon=good_spot.lon, lat=good_spot.lat, seed=11), "g.jpg"),
-        upload_file(photo_bytes(lon=bad_spot.lon, lat=bad_spot.lat, seed=12), "b.jpg")]})
-    ids = [p["id"] for p in resp.json()["photos"]]
-    bad = InspectionPhoto.objects.get(pk=ids[1])
-    with default_storage.open(bad.original.name, "wb") as fh:
-        fh.write(b"\xff\xd8\xff\xe0 damaged on disk")
+    with celery_worker_proc.held():
+        resp = crew.post("/api/roads/photos/", {"image": [
+            upload_file(photo_bytes(lon=good_spot.lon, lat=good_spot.lat, seed=11), "g.jpg"),
+            upload_file(photo_bytes(lon=bad_spot.lon, lat=bad_spot.lat, seed=12), "b.jpg")]})
+        ids = [p["id"] for p in resp.json()["photos"]]
+        bad = InspectionPhoto.objects.get(pk=ids[1])
+        with default_storage.open(bad.original.name, "wb") as fh:
+            fh.write(b"\xff\xd8\xff\xe0 damaged on disk")
     assert wait_for(lambda: _settled(ids), timeout=90,
                     poke=lambda: detect_batch.apply_async(args=[ids], queue=Queue.VISION.value)), \
         celery_worker_proc.log.read_text()[-3000:]
