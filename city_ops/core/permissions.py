@@ -2,7 +2,7 @@
 (DenyAll) refuses, so a view that forgets is closed, not open."""
 from __future__ import annotations
 
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import BasePermission
 
 from .models import ApiClient
 from .roles import Role, user_has_role
@@ -13,15 +13,13 @@ class DenyAll(BasePermission):
         return False
 
 
-def role_permission(*roles: Role, read_roles: tuple[Role, ...] = ()) -> type[BasePermission]:
-    """A permission class admitting users with any of `roles` (and `read_roles` for safe methods only)."""
+def role_permission(*roles: Role) -> type[BasePermission]:
+    """A permission class admitting users with any of `roles`."""
 
     class _RolePermission(BasePermission):
         message = "Your role does not allow this."
 
         def has_permission(self, request, view) -> bool:
-            if request.method in SAFE_METHODS and read_roles and user_has_role(request.user, *read_roles):
-                return True
             return user_has_role(request.user, *roles)
 
     _RolePermission.__name__ = "Role_" + "_".join(r.value for r in roles)
@@ -29,9 +27,7 @@ def role_permission(*roles: Role, read_roles: tuple[Role, ...] = ()) -> type[Bas
 
 
 IsDispatcher = role_permission(Role.DISPATCHER)
-IsAdmin = role_permission(Role.ADMIN)
 IsCrewOrDispatcher = role_permission(Role.FIELD_CREW, Role.DISPATCHER)
-IsStaffRead = role_permission(Role.ADMIN, read_roles=(Role.DISPATCHER,))
 
 
 def scope_permission(scope: str, *roles: Role) -> type[BasePermission]:
