@@ -2,7 +2,7 @@
 (DenyAll) refuses, so a view that forgets is closed, not open."""
 from __future__ import annotations
 
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from .models import ApiClient
 from .roles import Role, user_has_role
@@ -13,13 +13,15 @@ class DenyAll(BasePermission):
         return False
 
 
-def role_permission(*roles: Role) -> type[BasePermission]:
-    """A permission class admitting users with any of `roles`."""
+def role_permission(*roles: Role, read_roles: tuple[Role, ...] = ()) -> type[BasePermission]:
+    """A permission class admitting users with any of `roles` (and `read_roles` for safe methods only)."""
 
     class _RolePermission(BasePermission):
         message = "Your role does not allow this."
 
         def has_permission(self, request, view) -> bool:
+            if request.method in SAFE_METHODS and read_roles and user_has_role(request.user, *read_roles):
+                return True
             return user_has_role(request.user, *roles)
 
     _RolePermission.__name__ = "Role_" + "_".join(r.value for r in roles)
