@@ -16,7 +16,8 @@ api_patterns = [
     path("agents/", include("agents.core.api.urls")),
     path("workorders/", include("city_ops.workorders.api.urls")),
     path("notifications/", include("city_ops.notifications.api_urls")),
-    # Crews' phones post to the stable path /api/inspections/photos/ (the road agent's upload API).
+    # The one agent route named here: crews' phones are configured with the stable path
+    # /api/inspections/photos/, which predates the agents' own mounts and must not move with `url_prefix`.
     path("inspections/", include("agents.roads.api.upload_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The API browsers are third-party pages under the site's CSP: Swagger UI as the split view (its start-up
@@ -29,7 +30,8 @@ api_patterns = [
         SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
 ]
 # An agent app mounts its own API and console panel by naming them on its AppConfig (`api_urls`,
-# `console_urls`, under `url_prefix`), so adding an agent needs no edit here.
+# `console_urls`, under `url_prefix`), so adding an agent needs no edit here (the roads upload path above is
+# the one fixed exception).
 console_panels = []
 for cfg in apps.get_app_configs():
     prefix = getattr(cfg, "url_prefix", None)

@@ -23,7 +23,7 @@ class BusAgent(Agent):
     label = gettext_noop("Buses")
     description = ("Plans tomorrow's vehicle blocks with the fewest buses and least empty running, watches "
                    "live headways for bunching and gaps, and detours buses around road closures.")
-    reads = ("bus.Feed", "bus.VehicleState", "city.RoadSegment", "city.RoadClosure", "city.Place")
+    reads = ("agent_bus.Feed", "agent_bus.VehicleState", "city.RoadSegment", "city.RoadClosure", "city.Place")
     queue = Queue.PLANNING
     events = ("closure.opened", "closure.lifted")
     schedules = (

@@ -200,15 +200,6 @@ def plan_gantt(*, plan: VehiclePlan) -> dict:
     return {"rows": rows, "routes": routes}
 
 
-def plans_for(*, user, feed: Feed | None = None, service_date: dt.date | None = None):
-    qs = VehiclePlan.objects.restrict(user).select_related("feed", "created_by", "approved_by")
-    if feed is not None:
-        qs = qs.filter(feed=feed)
-    if service_date is not None:
-        qs = qs.filter(service_date=service_date)
-    return qs
-
-
 # ------------------------------------------------------------------------------------------------ realtime
 
 
@@ -221,10 +212,6 @@ def vehicle_states_fresh(*, feed: Feed | None, window_s: float | None = None) ->
     if newest is None:
         return []
     return list(qs.filter(observed_at__gte=newest - dt.timedelta(seconds=window_s)).order_by("vehicle_id"))
-
-
-def warnings_open(*, user):
-    return HeadwayWarning.objects.restrict(user).filter(status=HeadwayWarning.Status.OPEN).select_related("feed")
 
 
 # ------------------------------------------------------------------------------------------------ map layers

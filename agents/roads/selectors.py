@@ -144,19 +144,6 @@ def condition_worst(*, limit: int = 10):
     )
 
 
-def photo_stats(*, since=None) -> dict:
-    """Counts of photos by status and the mean inference time of the processed ones (ms per image)."""
-    qs = InspectionPhoto.objects.all()
-    if since is not None:
-        qs = qs.filter(processed_at__gte=since)
-    agg = qs.aggregate(
-        done=Count("id", filter=Q(status=InspectionPhoto.Status.DONE)),
-        failed=Count("id", filter=Q(status=InspectionPhoto.Status.FAILED)),
-        mean_inference_ms=Avg("inference_ms", filter=Q(status=InspectionPhoto.Status.DONE, synthetic=False)),
-    )
-    return agg
-
-
 def camera_runs_recent(*, limit: int = 5):
     """The newest camera runs (their progress counters), with their mean model time per frame."""
     return CameraRun.objects.order_by("-created_at").annotate(

@@ -2,14 +2,10 @@
 condition improves the moment the order is done (or the defect is dismissed when the dispatcher cancels)."""
 from __future__ import annotations
 
-import logging
-
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from city_ops.workorders.models import WorkOrder
-
-log = logging.getLogger(__name__)
 
 
 @receiver(post_save, sender=WorkOrder, dispatch_uid="roads.workorder_followed")
@@ -18,9 +14,8 @@ def _workorder_saved(sender, instance: WorkOrder, created: bool, **kwargs) -> No
         return
     from .services.defects import defect_order_closed
 
-    try:
-        # Its own savepoint: a failure here must never stop a crew from closing the order (the daily run
-        # re-syncs defects from their orders anyway).
-        defect_order_closed(order=instance)
-    except Exception:
-        log.exception("could not follow work order %s to its defect", instance.pk)
+    # No catch-all here: this runs inside the transaction that saves the order, so a failed statement has
+    # already aborted it and swallowing the error could not keep the crew's change (the next write fails on
+    # the aborted transaction instead). A defect that cannot follow its order is a bug to see; the order's
+    # change and the defect's follow-up commit together or not at all.
+    defect_order_closed(order=instance)

@@ -125,9 +125,6 @@ class Bin(models.Model):
         return DENSITY_KG_L.get(self.waste_type, 0.12)
 
 
-CollectionPoint = Bin  # the issue's word for it
-
-
 class FillReading(models.Model):
     """A bin sensor's fill level (0 empty, 1 full) at a time. One row per (bin, time): ingest is idempotent."""
 

@@ -10,10 +10,6 @@ from django.db.models import Prefetch, Q, QuerySet
 from .models import Bin, CollectionPlan, FillReading, Pickup, PlanRoute, PlanStop
 
 
-def bins_active() -> QuerySet[Bin]:
-    return Bin.objects.filter(active=True).select_related("fill_model").order_by("id")
-
-
 def bins_in_area(*, area: GEOSGeometry) -> QuerySet[Bin]:
     """Active bins inside a polygon (spatial index)."""
     if area.srid is None:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import math
 
-from django.contrib.gis.geos import GEOSGeometry, Point, Polygon
+from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db.models.expressions import RawSQL
 
-from .models import District, RoadClosure, RoadSegment
+from .models import RoadSegment
 
 # The shortest a degree gets on the WGS84 spheroid: of latitude 110,574 m (at the equator), of longitude
 # 111,319 m times the cosine of the latitude (at least; more away from the equator). Rounded down, so that the
@@ -45,19 +45,3 @@ def segment_nearest(*, point: Point, within_m: float = 30.0) -> RoadSegment | No
         .order_by("d")
         .first()
     )
-
-
-def segment_list_in_bbox(*, bbox: tuple[float, float, float, float] | None = None):
-    qs = RoadSegment.objects.all()
-    if bbox:
-        qs = qs.filter(geom__intersects=Polygon.from_bbox(bbox))
-    return qs
-
-
-def closure_list_active(*, user=None, at=None):
-    qs = RoadClosure.objects.active(at)
-    return qs.restrict(user, "view") if user is not None else qs
-
-
-def district_for_point(*, point: Point) -> District | None:
-    return District.objects.filter(geom__contains=point).first()

@@ -1,0 +1,1 @@
+"""The platform's shared Django code: roles, permissions, audit, API clients, uploads, health, metrics."""

@@ -29,9 +29,7 @@ def role_permission(*roles: Role, read_roles: tuple[Role, ...] = ()) -> type[Bas
 
 
 IsDispatcher = role_permission(Role.DISPATCHER)
-IsAdmin = role_permission(Role.ADMIN)
 IsCrewOrDispatcher = role_permission(Role.FIELD_CREW, Role.DISPATCHER)
-IsStaffRead = role_permission(Role.ADMIN, read_roles=(Role.DISPATCHER,))
 
 
 def scope_permission(scope: str, *roles: Role) -> type[BasePermission]:

@@ -24,7 +24,8 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from .geo import haversine_m
+from agents.geo import haversine_m
+
 from .gtfs import Feed, seconds_format
 
 __all__ = [
@@ -80,7 +81,7 @@ class StraightLineDeadhead:
             return 0.0, 0.0
         if any(pd.isna(v) for v in (a.lat, a.lon, b.lat, b.lon)):
             return None
-        metres = haversine_m(a.lat, a.lon, b.lat, b.lon) * self.detour
+        metres = haversine_m(lat1=a.lat, lon1=a.lon, lat2=b.lat, lon2=b.lon) * self.detour
         return metres, metres / (self.speed_kmh / 3.6)
 
 

@@ -29,9 +29,9 @@ from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2
 from shapely.geometry import LineString, Point
 
+from agents.geo import haversine_m, metric_transformer
 from city_ops.city.geovalidate import GeometryInputError, lonlat_check
 
-from .geo import haversine_m, metric_transformer
 from .gtfs import Feed, service_trips
 
 __all__ = [
@@ -538,7 +538,7 @@ def _sequence_distances(vehicles: list[PlacedVehicle], detour: float) -> dict[st
         if rank:
             prev = vehicles[order[rank - 1]].position
             cur = vehicles[k].position
-            total += haversine_m(prev.lat, prev.lon, cur.lat, cur.lon) * detour
+            total += haversine_m(lat1=prev.lat, lon1=prev.lon, lat2=cur.lat, lon2=cur.lon) * detour
         out[vehicles[k].position.vehicle_id] = total
     return out
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .geo import point_offset
+from agents.geo import point_offset
+
 from .gtfs import seconds_format
 
 __all__ = ["feed_synthetic_write", "feed_tiny_tables", "feed_zip_write"]

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
+from agents.geo import haversine_m
 from city_ops.city.models import Place, RoadSegment
 from city_ops.city.network import NoRouteError, road_network
 
 from ..core.blocking import StopPoint, StraightLineDeadhead
-from ..core.geo import haversine_m
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def depot_choose(*, points: list[StopPoint], max_snap_m: float = 300.0, at=None)
         return None, None
     lat0 = float(np.mean([p.lat for p in located]))
     lon0 = float(np.mean([p.lon for p in located]))
-    usable = [(haversine_m(lat0, lon0, d.geom.y, d.geom.x), d) for d, s in zip(depots, depot_snap) if s <= max_snap_m]
+    usable = [(haversine_m(lat1=lat0, lon1=lon0, lat2=d.geom.y, lon2=d.geom.x), d) for d, s in zip(depots, depot_snap) if s <= max_snap_m]
     if not usable:
         return None, None
     depot = min(usable, key=lambda t: (t[0], t[1].pk))[1]

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from google.transit import gtfs_realtime_pb2
 
-from agents.bus.core.geo import haversine_m, point_offset
 from agents.bus.core.gtfs import feed_read
 from agents.bus.core.realtime import (
     RealtimeError,
@@ -21,6 +20,7 @@ from agents.bus.core.realtime import (
     vehicles_place,
 )
 from agents.bus.core.synthetic import feed_zip_write
+from agents.geo import haversine_m, point_offset
 
 LAT0, LON0 = 40.0, -75.0
 WHEN = int(dt.datetime(2024, 3, 6, 10, 0, tzinfo=dt.UTC).timestamp())
@@ -206,7 +206,8 @@ def test_without_a_feed_buses_are_ordered_by_stop_sequence():
     summary = positions_summary(positions=batch, speed_kmh=18.0)
     forward, backward = summary["routes"]
     assert forward["order"] == ["d", "b", "c", "a"] and forward["scheduled_source"] == "observed"
-    gap = haversine_m(*east(5000.0), *east(2600.0)) * 1.3 / (18 / 3.6)
+    (lat1, lon1), (lat2, lon2) = east(5000.0), east(2600.0)
+    gap = haversine_m(lat1=lat1, lon1=lon1, lat2=lat2, lon2=lon2) * 1.3 / (18 / 3.6)
     assert forward["headways_s"][0] == pytest.approx(gap, rel=1e-3)
     assert backward["vehicles"] == 1 and backward["headways_s"] == [] and backward["cv"] is None
 

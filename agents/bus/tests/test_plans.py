@@ -14,7 +14,6 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from agents.bus.core.blocking import blocks_first_fit
-from agents.bus.core.geo import haversine_m
 from agents.bus.core.gtfs import feed_read, feed_validate, service_trips
 from agents.bus.models import Block, BlockTrip, Feed, VehiclePlan
 from agents.bus.services.plans import (
@@ -27,6 +26,7 @@ from agents.bus.services.plans import (
     plan_reoptimise,
     plan_trip_move,
 )
+from agents.geo import haversine_m
 
 from .conftest import at, command_json, feed_from_legs
 
@@ -59,7 +59,8 @@ def _check_blocks(blocks, legs, stops, *, layover_min=5.0, expand=None):
         for a, b in itertools.pairwise(block):
             _, _, end_stop, end_s = trips[a]
             start_stop, start_s, _, _ = trips[b]
-            metres = 0.0 if end_stop == start_stop else haversine_m(*stops[end_stop], *stops[start_stop]) * 1.3
+            (lat1, lon1), (lat2, lon2) = stops[end_stop], stops[start_stop]
+            metres = 0.0 if end_stop == start_stop else haversine_m(lat1=lat1, lon1=lon1, lat2=lat2, lon2=lon2) * 1.3
             assert start_s >= end_s + metres / (25 / 3.6) + layover_min * 60 - 1e-6, f"{a} -> {b} too tight"
 
 

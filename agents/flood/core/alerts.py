@@ -30,20 +30,6 @@ from .domain import Level, utc
 from .qc import SensorFault
 from .rules import RuleResult
 
-EVENT_KINDS = (
-    "raised",
-    "escalated",
-    "de-escalated",
-    "cleared",
-    "acknowledged",
-    "closure_requested",
-    "closure_lift_proposed",
-    "closure_lift_withdrawn",
-    "closure_lifted",
-    "sensor_fault",
-    "sensor_restored",
-)
-
 
 class AlertStateError(ValueError):
     """An input event that does not fit the alert's state (acknowledging a closed alert, lifting a closure

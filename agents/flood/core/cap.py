@@ -50,17 +50,6 @@ CATEGORIES = (
     "CBRNE",
     "Other",
 )
-RESPONSE_TYPES = (
-    "Shelter",
-    "Evacuate",
-    "Prepare",
-    "Execute",
-    "Avoid",
-    "Monitor",
-    "Assess",
-    "AllClear",
-    "None",
-)
 URGENCIES = ("Immediate", "Expected", "Future", "Past", "Unknown")
 SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 CERTAINTIES = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")

@@ -242,9 +242,6 @@ def _rdb_time(value: str, tz_code: str | None, *, tz: dt.tzinfo | None) -> dt.da
     return time_parse(raw, tz=tz, what="datetime")
 
 
-WATERML_NS = "http://www.cuahsi.org/waterML/1.1/"
-
-
 def waterml_parse(*, data: bytes, collector: ReadingsCollector, tz: dt.tzinfo | None) -> None:
     """WaterML 1.1 `timeSeriesResponse`; row = the source line of each `<value>` element. A value whose
     `qualifiers` attribute holds a code that means no value (Ice, Eqp, X...) is rejected with its meaning."""

@@ -331,13 +331,6 @@ def readings_ingest(
     return result
 
 
-def readings_from_core(*, readings: Sequence[Reading]) -> list[tuple[int, dt.datetime, float]]:
-    """Core readings as storable rows (readings of unknown series are dropped): for tests and drills."""
-    index, _ = series_index()
-    return [(index[(r.sensor, r.parameter, r.statistic)].id, r.time, r.value) for r in readings
-            if (r.sensor, r.parameter, r.statistic) in index]
-
-
 # Any 64-bit number unique to this purpose: the lock that makes "is an evaluation already pending?" and
 # "enqueue one" a single step across concurrent ingests.
 _EVALUATION_LOCK = 0x466C6F6F64455661  # "FloodEva"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import itertools
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,11 +25,11 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image
 
+from agents.geo import haversine_m
 from city_ops.city.geovalidate import GeometryInputError, lonlat_check
 
 from .exif import exif_time_read
 
-EARTH_RADIUS_M = 6_371_008.8
 _NAME_TIME = [
     re.compile(r"(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})[_-](?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})(?:[_.-](?P<ms>\d{1,6}))?"),
     re.compile(r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T_ ](?P<h>\d{2})[-:.](?P<mi>\d{2})[-:.](?P<s>\d{2})"
@@ -40,14 +39,6 @@ _NAME_TIME = [
 
 class TrackError(Exception):
     """The GPX file cannot be used: not GPX, no points, or points without times."""
-
-
-def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Great-circle distance in metres (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 @dataclass
@@ -222,7 +213,7 @@ def frames_place(*, frames: Sequence[tuple[str, dt.datetime]], track: Track, min
         if pos is None:
             out.frames.append(FramePlacement(key=key, when=when, status="off_track"))
             continue
-        gap = distance_m(last_kept[0], last_kept[1], pos[0], pos[1]) if last_kept else None
+        gap = haversine_m(lon1=last_kept[0], lat1=last_kept[1], lon2=pos[0], lat2=pos[1]) if last_kept else None
         if gap is not None and gap < min_spacing_m:
             out.frames.append(FramePlacement(key=key, when=when, status="duplicate", lon=pos[0], lat=pos[1], gap_m=gap))
             continue

@@ -5,7 +5,8 @@ import datetime as dt
 
 import pytest
 
-from agents.roads.core.track import TrackError, distance_m, frames_place, name_time_parse, track_read
+from agents.geo import haversine_m
+from agents.roads.core.track import TrackError, frames_place, name_time_parse, track_read
 
 T0 = dt.datetime(2025, 5, 20, 8, 0, 0, tzinfo=dt.UTC)
 
@@ -27,7 +28,7 @@ def straight_track(n: int = 11, step_s: int = 10):
 def test_interpolates_between_fixes():
     track = straight_track()
     lon, lat = track.position_at(T0 + dt.timedelta(seconds=15))
-    assert distance_m(24.94, 60.17, lon, lat) == pytest.approx(15.0, abs=0.3)
+    assert haversine_m(lon1=24.94, lat1=60.17, lon2=lon, lat2=lat) == pytest.approx(15.0, abs=0.3)
     assert track.name == "patrol" and track.start == T0
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from agents.sanitation.vrp import Instance, LunchBreak, plan_check, plan_cost
 from agents.sanitation.vrp import PlanRoute as VrpRoute
-from city_ops.city.network import NoRouteError, RoadNetwork, closed_segment_ids, road_network
+from city_ops.city.network import NoRouteError, RoadNetwork, road_network
 from city_ops.core.roles import Role, user_has_role
 from city_ops.core.services import audit_record
 from city_ops.core.timeutil import city_tz
@@ -1126,7 +1126,3 @@ def plan_approve(*, plan: CollectionPlan, user) -> CollectionPlan:
 def plan_touches(*, plan: CollectionPlan, segment_ids: set[int]) -> bool:
     """Whether any route of the plan drives one of these road segments."""
     return any(segment_ids & set(r.segment_ids or []) for r in plan.routes.all())
-
-
-def closed_now() -> frozenset[int]:
-    return closed_segment_ids()

@@ -1,4 +1,6 @@
-"""Small geodesy helpers shared by the bus core: great-circle distance and a local metric projection."""
+"""Small geodesy helpers for every agent's domain core: great-circle distance, a local metric projection, a
+point offset. No Django (the cores that use it must not import it), and keyword-only arguments: two
+haversines once took (lat, lon) and (lon, lat) in opposite orders."""
 from __future__ import annotations
 
 import math
@@ -9,7 +11,7 @@ from pyproj import CRS, Transformer
 EARTH_RADIUS_M = 6_371_008.8
 
 
-def haversine_m(lat1, lon1, lat2, lon2):
+def haversine_m(*, lat1, lon1, lat2, lon2):
     """Great-circle distance in metres; works on scalars and numpy arrays alike."""
     lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype=float)) for v in (lat1, lon1, lat2, lon2))
     a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
