@@ -5,7 +5,8 @@
   below the alert's level for `hold` (default 30 min of reading time), so a value wobbling around a threshold
   does not raise-clear-raise. It steps down to the highest level supported during that time.
 - Several sensors can feed one key (two rain gauges in a district): the key's implied level is the highest
-  among their latest results that are still fresh. With no fresh result the alert holds: missing data never
+  among their latest results that are still fresh (younger than `stale_after` at the key's clock, or than
+  the result's own `valid_for`: a daily mean counts for days). With no fresh result the alert holds: missing data never
   clears an alert (a gauge washed away in the flood must not stand the city down).
 - Late results (a sensor's batch uploaded after other sensors of the key had moved its clock on, see
   `observe`) still count: each sensor's latest result is the newest one it gave, the key's clock never
