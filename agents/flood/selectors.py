@@ -146,9 +146,8 @@ def configuration_fingerprint() -> str:
                                            expected_interval_s, ST_AsEWKT(geom)), ';' ORDER BY id)
                  FROM agent_flood_sensor),
               (SELECT string_agg(concat_ws(',', id, sensor_id, parameter, statistic, rule_statistic, warning_level,
-                                           guaranteed_level,
-                                           caution_depth, closure_depth, typical_low, typical_high, range_low,
-                                           range_high), ';' ORDER BY id)
+                                           guaranteed_level, caution_depth, closure_depth, typical_low, typical_high,
+                                           range_low, range_high), ';' ORDER BY id)
                  FROM agent_flood_series),
               (SELECT string_agg(concat_ws(',', id, code, md5(ST_AsEWKB(geom))), ';' ORDER BY id)
                  FROM agent_flood_floodzone),

@@ -114,8 +114,9 @@ class DrillPosition:
 
 
 def drill_readings(*, readings: Sequence[Reading], setup: EvaluationSetup) -> tuple[list[Reading], int]:
-    """A file's readings under the config names of the city's sensors (a sensor in two zones twice), and
-    how many name no evaluated sensor of the city."""
+    """A file's readings under the config names of the city's sensors (a sensor in two zones twice; a daily
+    value under its judged daily series, never an instantaneous one), and how many name no evaluated series
+    of the city."""
     names: dict[tuple[str, str, str], list[str]] = {}
     for name, series_id in setup.series_of_config.items():
         series = (config_sensor_code(name), setup.parameter_of_series[series_id], config_statistic(name))
