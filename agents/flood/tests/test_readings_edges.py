@@ -180,6 +180,13 @@ def test_an_instantaneous_rule_ignores_the_daily_series(world):
         instantaneous.full_clean()
 
 
+def test_the_sensors_admin_page_shows_each_series_rule_statistic(world, client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root-rulestat", "r@example.org", "pw-123-x"))
+    page = client.get(f"/admin/agent_flood/sensor/{world.sensors['L-1'].pk}/change/")
+    assert page.status_code == 200
+    assert b'name="series-0-rule_statistic"' in page.content and b"the statistic the rule judges" in page.content
+
+
 def test_a_daily_series_raises_an_alert_where_its_rule_names_its_statistic(world):
     daily, _ = _daily_stage_station(world)
     daily.rule_statistic = "00003"
