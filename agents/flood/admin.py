@@ -10,7 +10,7 @@ from .models import Alert, AlertEvent, CapImport, Drill, FloodZone, ReadingRevis
 class SeriesInline(admin.TabularInline):
     model = Series
     extra = 0
-    fields = ["parameter", "statistic", "unit", "warning_level", "guaranteed_level", "caution_depth",
+    fields = ["parameter", "statistic", "rule_statistic", "unit", "warning_level", "guaranteed_level", "caution_depth",
               "closure_depth", "typical_low", "typical_high", "range_low", "range_high", "last_time", "last_value"]
     readonly_fields = ["last_time", "last_value"]
 

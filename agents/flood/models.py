@@ -16,6 +16,7 @@ import uuid
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.indexes import BrinIndex
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -85,13 +86,19 @@ class Sensor(models.Model):
 class Series(models.Model):
     """One parameter of one sensor, in the parameter's canonical unit (level m, discharge m3/s, rainfall mm,
     depth cm), with the thresholds the rules use and the latest reading. A summary series (a USGS daily mean)
-    names its statistic; instantaneous readings have none. Rules judge instantaneous series only: no rule
-    names a statistic."""
+    names its statistic; instantaneous readings have none. The series' rule judges the series whose statistic
+    it names (`rule_statistic`): by default none, so instantaneous series are judged and summary series only
+    stored and charted until an operator names their statistic (a daily total is no 3-hour rainfall, and one
+    value a day would read as a silent sensor, so judging them is a decision, not a default)."""
 
     sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="series")
     parameter = models.CharField(max_length=12, choices=PARAMETER_CHOICES)
     statistic = models.CharField(max_length=5, blank=True, default="",
                                  help_text="the source's statistic code (USGS 00003: daily mean); empty: instantaneous")
+    rule_statistic = models.CharField(
+        max_length=5, blank=True, default="",
+        help_text="the statistic the rule judges: empty for instantaneous readings; a summary series' own "
+                  "statistic (e.g. 00003) to raise alerts on its values, at their daily times")
     unit = models.CharField(max_length=8)
     # water level (m, the gauge's datum): 警戒水位 and 保证水位
     warning_level = models.FloatField(null=True, blank=True)
@@ -126,6 +133,13 @@ class Series(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sensor.code}:{self.parameter}" + (f":{self.statistic}" if self.statistic else "")
+
+    def clean(self) -> None:
+        # A rule naming another statistic would judge nothing: the series' own readings are all it has.
+        if self.rule_statistic not in ("", self.statistic):
+            raise ValidationError({"rule_statistic": _(
+                "The rule can name only this series' own statistic (%(statistic)s) or none.")
+                % {"statistic": self.statistic or "none: instantaneous"}})
 
 
 class Reading(models.Model):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 
 from city_ops.city.models import RoadSegment
 
@@ -31,6 +32,10 @@ from .models import Reading as ReadingRow
 NEIGHBOUR_RADIUS_M = 5000
 NEIGHBOURS_MAX = 4
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# A judged daily value (dated 00:00 UTC of its day) is on time once a day, and its result counts for its day and
+# the day it takes an agency to publish it (instantaneous results: the tracker's two hours).
+SUMMARY_INTERVAL = dt.timedelta(days=1)
+SUMMARY_VALID_FOR = dt.timedelta(days=2)
 # Readings the ingest refused as physically impossible: stored for the record, never read for the rules.
 IMPOSSIBLE = int(ReadingRow.QC.IMPOSSIBLE)
 
@@ -113,9 +118,20 @@ class EvaluationSetup:
     fingerprint: str = ""
 
 
+# A judged summary series is watched under `code/statistic` (a sensor's daily mean beside its instantaneous
+# readings of the same parameter): the core keeps one track per config name.
+SUMMARY_SEPARATOR = "/"
+
+
 def config_sensor_code(name: str) -> str:
-    """The sensor code of a config name (`code` or `code@zone`)."""
-    return name.split("@", 1)[0]
+    """The sensor code of a config name (`code`, `code/statistic`, either with `@zone`)."""
+    return name.split("@", 1)[0].split(SUMMARY_SEPARATOR, 1)[0]
+
+
+def config_statistic(name: str) -> str:
+    """The statistic of the series a config name watches ("" for instantaneous readings)."""
+    _, _, statistic = name.split("@", 1)[0].partition(SUMMARY_SEPARATOR)
+    return statistic
 
 
 def configuration_fingerprint() -> str:
@@ -129,9 +145,9 @@ def configuration_fingerprint() -> str:
               (SELECT string_agg(concat_ws(',', id, code, kind, status IN ('retired', 'maintenance'),
                                            expected_interval_s, ST_AsEWKT(geom)), ';' ORDER BY id)
                  FROM agent_flood_sensor),
-              (SELECT string_agg(concat_ws(',', id, sensor_id, parameter, statistic, warning_level, guaranteed_level,
-                                           caution_depth, closure_depth, typical_low, typical_high, range_low,
-                                           range_high), ';' ORDER BY id)
+              (SELECT string_agg(concat_ws(',', id, sensor_id, parameter, statistic, rule_statistic, warning_level,
+                                           guaranteed_level, caution_depth, closure_depth, typical_low, typical_high,
+                                           range_low, range_high), ';' ORDER BY id)
                  FROM agent_flood_series),
               (SELECT string_agg(concat_ws(',', id, code, md5(ST_AsEWKB(geom))), ';' ORDER BY id)
                  FROM agent_flood_floodzone),
@@ -147,10 +163,10 @@ _setup_cache: dict[str, EvaluationSetup] = {}
 
 
 def evaluation_setup() -> EvaluationSetup:
-    """Sensor configurations for `readings_replay` from the database: each evaluated series (an
-    instantaneous one - no rule names a statistic, so daily means and the like are stored and charted only -
-    of a sensor that is not retired or in maintenance) once per zone its sensor belongs to, with the series'
-    thresholds and measuring range.
+    """Sensor configurations for `readings_replay` from the database: each evaluated series (one whose rule
+    names its statistic: an instantaneous one by default; a daily mean only where its `rule_statistic` says
+    00003, else stored and charted only - of a sensor that is not retired or in maintenance) once per zone its
+    sensor belongs to, with the series' thresholds and measuring range.
     Kept in the process while the configuration's fingerprint stays the same (the every-minute runs of a
     worker reuse it)."""
     fingerprint = configuration_fingerprint()
@@ -174,7 +190,8 @@ def _evaluation_setup_build() -> EvaluationSetup:
                .defer("geom", "metadata")}
     rain = rainfall_settings()
     setup = EvaluationSetup([], {}, {}, {}, defaultdict(list))
-    for series in Series.objects.filter(sensor_id__in=sensors, statistic="").order_by("sensor__code", "parameter"):
+    judged = Series.objects.filter(sensor_id__in=sensors, rule_statistic=F("statistic"))
+    for series in judged.order_by("sensor__code", "parameter", "statistic"):
         sensor = sensors[series.sensor_id]
         setup.code_of_series[series.pk] = sensor.code
         setup.parameter_of_series[series.pk] = series.parameter
@@ -186,7 +203,10 @@ def _evaluation_setup_build() -> EvaluationSetup:
             station = Station(code=sensor.code, typical_low=series.typical_low, typical_high=series.typical_high)
         overrides = {name: getattr(series, f"range_{name}") for name in ("low", "high")
                      if getattr(series, f"range_{name}") is not None}
-        if sensor.expected_interval_s:
+        if series.statistic:
+            # USGS statistics are daily values: one a day is on time, whatever the sensor's own interval
+            overrides["expected_interval"] = SUMMARY_INTERVAL
+        elif sensor.expected_interval_s:
             overrides["expected_interval"] = dt.timedelta(seconds=sensor.expected_interval_s)
         qc = qc_settings_default(parameter=series.parameter, station=station, **overrides)
         gauge = None
@@ -196,12 +216,16 @@ def _evaluation_setup_build() -> EvaluationSetup:
         depth = None
         if series.parameter == "depth":
             depth = DepthSettings(caution_cm=series.caution_depth or 15.0, closure_cm=series.closure_depth or 25.0)
-        near = tuple(sensors[n].code for n in neighbours.get(sensor.pk, []) if n in sensors)
+        # neighbours are compared reading by reading: a daily mean has none among instantaneous series
+        near = () if series.statistic else tuple(sensors[n].code for n in neighbours.get(sensor.pk, [])
+                                                 if n in sensors)
+        code = f"{sensor.code}{SUMMARY_SEPARATOR}{series.statistic}" if series.statistic else sensor.code
         for i, zone_code in enumerate(member):
-            name = sensor.code if i == 0 else f"{sensor.code}@{zone_code}"
+            name = code if i == 0 else f"{code}@{zone_code}"
             setup.configs.append(SensorConfig(
                 sensor=name, parameter=series.parameter, zone=zone_code, qc=qc, gauge=gauge,
-                rain=rain if series.parameter == "rainfall" else None, depth=depth, neighbours=near))
+                rain=rain if series.parameter == "rainfall" else None, depth=depth, neighbours=near,
+                valid_for=SUMMARY_VALID_FOR if series.statistic else None))
             setup.series_of_config[name] = series.pk
             setup.configs_of_series[series.pk].append(name)
     return setup
@@ -488,8 +512,9 @@ SUMMARY_CHART_DAYS = 90
 
 def hydrograph(*, sensor: Sensor, hours: float = 24.0, end: dt.datetime | None = None) -> dict:
     """Each series of a sensor (instantaneous ones first) over the last `hours` before its latest reading (or
-    `end`), a summary series (daily values) over SUMMARY_CHART_DAYS, with its label, thresholds and the
-    readings QC flagged, for the console chart."""
+    `end`), a summary series (daily values) over SUMMARY_CHART_DAYS, with its label, thresholds, the
+    statistic its rule judges (`rule_statistic`: its own where it is judged) and the readings QC flagged,
+    for the console chart."""
     from .core.parse_usgs import STATISTICS
 
     out = {"sensor": sensor.code, "name": sensor.name, "kind": sensor.kind, "series": []}
@@ -514,7 +539,8 @@ def hydrograph(*, sensor: Sensor, hours: float = 24.0, end: dt.datetime | None =
         label = series.parameter
         if series.statistic:
             label += f", daily {STATISTICS.get(series.statistic, 'statistic ' + series.statistic)}"
-        out["series"].append({"parameter": series.parameter, "statistic": series.statistic, "label": label,
+        out["series"].append({"parameter": series.parameter, "statistic": series.statistic,
+                              "rule_statistic": series.rule_statistic, "label": label,
                               "unit": series.unit, "points": points, "flagged": flagged, "thresholds": thresholds})
     return out
 

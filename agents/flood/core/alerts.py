@@ -5,7 +5,8 @@
   below the alert's level for `hold` (default 30 min of reading time), so a value wobbling around a threshold
   does not raise-clear-raise. It steps down to the highest level supported during that time.
 - Several sensors can feed one key (two rain gauges in a district): the key's implied level is the highest
-  among their latest results that are still fresh. With no fresh result the alert holds: missing data never
+  among their latest results that are still fresh (younger than `stale_after` at the key's clock, or than
+  the result's own `valid_for`: a daily mean counts for days). With no fresh result the alert holds: missing data never
   clears an alert (a gauge washed away in the flood must not stand the city down).
 - Late results (a sensor's batch uploaded after other sensors of the key had moved its clock on, see
   `observe`) still count: each sensor's latest result is the newest one it gave, the key's clock never
@@ -198,9 +199,13 @@ class AlertTracker:
             detail=detail,
         )
 
+    def _stale(self, result: RuleResult, now: dt.datetime) -> bool:
+        """Whether a result no longer counts at `now`: older than its own validity (a daily mean's day and
+        the day it takes to arrive) or else the tracker's `stale_after`."""
+        return result.time < now - (result.valid_for or self.settings.stale_after)
+
     def _fresh(self, state: _KeyState, now: dt.datetime) -> list[RuleResult]:
-        horizon = now - self.settings.stale_after
-        return [r for _, r in sorted(state.latest.items()) if r.time >= horizon]
+        return [r for _, r in sorted(state.latest.items()) if not self._stale(r, now)]
 
     @staticmethod
     def _leader(results: list[RuleResult], current: RuleResult) -> RuleResult:
@@ -231,7 +236,7 @@ class AlertTracker:
         clock = now if state.last_time is None or now >= state.last_time else state.last_time
         state.last_time = clock
         state.latest[result.sensor] = result
-        if now < clock - self.settings.stale_after:
+        if self._stale(result, clock):
             return []
         fresh = self._fresh(state, clock)
         if not fresh:
@@ -515,6 +520,7 @@ def _result_dump(result: RuleResult) -> dict[str, object]:
         "forecast": result.forecast,
         "closure_needed": result.closure_needed,
         "lift_ready": result.lift_ready,
+        "valid_for_s": result.valid_for.total_seconds() if result.valid_for else None,
     }
 
 
@@ -531,6 +537,8 @@ def _result_load(data: Mapping[str, object]) -> RuleResult:
         forecast=bool(data["forecast"]),  # type: ignore[arg-type]
         closure_needed=bool(data["closure_needed"]),
         lift_ready=bool(data["lift_ready"]),
+        # states saved before results carried a validity have none
+        valid_for=dt.timedelta(seconds=data["valid_for_s"]) if data.get("valid_for_s") else None,
     )
 
 

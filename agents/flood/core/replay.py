@@ -9,6 +9,7 @@ give the same event log."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import heapq
 import itertools
@@ -60,6 +61,7 @@ class SensorConfig:
     rain: RainfallSettings | None = None
     depth: DepthSettings | None = None
     neighbours: tuple[str, ...] = ()  # same-parameter sensors nearby, for the stuck-sensor check
+    valid_for: dt.timedelta | None = None  # how long a result counts (a daily mean's); None: the tracker's
 
     @property
     def hazard(self) -> str:
@@ -672,6 +674,8 @@ def readings_replay(
             result = _evaluate(track, k)
             if result is None:
                 continue
+            if config.valid_for is not None:
+                result = dataclasses.replace(result, valid_for=config.valid_for)
             events = tracker.observe(zone=config.zone, result=result)
             for event in events:
                 if event.kind == "closure_lift_proposed" and auto_confirm_after is not None:

@@ -40,6 +40,7 @@ class RuleResult:
     forecast: bool = False  # the level comes from a forecast, not an observed value
     closure_needed: bool = False  # waterlogging: close the road
     lift_ready: bool = False  # waterlogging: the closure may be lifted (dispatcher confirms)
+    valid_for: dt.timedelta | None = None  # how long after its time it counts (None: the tracker's stale_after)
 
 
 @dataclass(frozen=True)

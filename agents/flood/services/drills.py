@@ -44,6 +44,7 @@ from ..models import Drill
 from ..selectors import (
     EvaluationSetup,
     config_sensor_code,
+    config_statistic,
     context_window,
     evaluation_setup,
     tracker_settings,
@@ -113,15 +114,18 @@ class DrillPosition:
 
 
 def drill_readings(*, readings: Sequence[Reading], setup: EvaluationSetup) -> tuple[list[Reading], int]:
-    """A file's readings under the config names of the city's sensors (a sensor in two zones twice), and
-    how many name no evaluated sensor of the city."""
-    names: dict[tuple[str, str], list[str]] = {}
+    """A file's readings under the config names of the city's sensors (a sensor in two zones twice; a daily
+    value under its judged daily series, never an instantaneous one), and how many name no evaluated series
+    of the city."""
+    names: dict[tuple[str, str, str], list[str]] = {}
     for name, series_id in setup.series_of_config.items():
-        names.setdefault((name.split("@", 1)[0], setup.parameter_of_series[series_id]), []).append(name)
+        series = (config_sensor_code(name), setup.parameter_of_series[series_id], config_statistic(name))
+        names.setdefault(series, []).append(name)
     out, unknown = [], 0
     for reading in readings:
-        unknown += (reading.sensor, reading.parameter) not in names
-        for i, name in enumerate(names.get((reading.sensor, reading.parameter), ())):
+        series = (reading.sensor, reading.parameter, reading.statistic)
+        unknown += series not in names
+        for i, name in enumerate(names.get(series, ())):
             out.append(
                 Reading(
                     sensor=name,

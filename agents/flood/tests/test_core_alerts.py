@@ -182,6 +182,26 @@ def test_waterlogging_closure_lifecycle():
     assert tracker.events[-1].kind == "cleared"
 
 
+def test_a_result_with_its_own_validity_counts_that_long_also_after_a_state_dump():
+    tracker = AlertTracker(settings=TrackerSettings(stale_after=dt.timedelta(hours=2)))
+    # a daily mean (dated 00:00 of its day) arriving 30 h later, behind an instantaneous gauge of the key
+    tracker.observe(zone="Z1", result=_result(30 * 60, Level.NONE, sensor="WL-1"))
+    daily = _result(0, Level.YELLOW, sensor="WL-1/00003", valid_for=dt.timedelta(days=2))
+    assert [e.kind for e in tracker.observe(zone="Z1", result=daily)] == ["raised"]
+    # stored and resumed, it still counts beside the calm gauge until two days after its time
+    resumed = AlertTracker.state_load(json.loads(json.dumps(tracker.state_dump())))
+    for hours in (36, 47):
+        assert resumed.observe(zone="Z1", result=_result(hours * 60, Level.NONE, sensor="WL-1")) == []
+    # past its validity it no longer counts: the calm gauge alone clears the alert after the hold
+    for minutes in range(48 * 60 + 15, 49 * 60, 15):
+        resumed.observe(zone="Z1", result=_result(minutes, Level.NONE, sensor="WL-1"))
+    assert resumed.events[-1].kind == "cleared"
+    # without a validity of its own, the same late result is stale at once and decides nothing
+    plain = AlertTracker(settings=TrackerSettings(stale_after=dt.timedelta(hours=2)))
+    plain.observe(zone="Z1", result=_result(30 * 60, Level.NONE, sensor="WL-1"))
+    assert plain.observe(zone="Z1", result=_result(0, Level.YELLOW, sensor="WL-1/00003")) == []
+
+
 def test_sensor_fault_is_emitted_once_and_removes_the_sensor_result():
     tracker = AlertTracker()
     tracker.observe(zone="Z1", result=_result(0, Level.YELLOW, sensor="WL-1"))

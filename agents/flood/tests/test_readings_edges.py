@@ -1,7 +1,8 @@
 """Readings at the edges, through the ingest and the live evaluation on the real database: impossible values are
 stored flagged and drive no rule, readings before a sensor's installation are refused, a changed value is a
 revision (old value kept, the rules judge the series again), USGS daily values become daily series that are
-charted and judged by no rule, and `ingest_readings` exits 0/1/2 by the shared rule."""
+charted and judged only where the series' rule names their statistic, and `ingest_readings` exits 0/1/2 by the
+shared rule."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,6 +10,7 @@ import io
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from agents.flood.models import Alert, Reading, ReadingRevision, Sensor, Series
@@ -103,7 +105,7 @@ def test_a_revised_reading_already_judged_is_judged_again(world):
     assert Series.objects.get(pk=series.pk).evaluated_until == T0 + dt.timedelta(minutes=5)
 
 
-def test_usgs_daily_values_become_daily_series_charted_and_judged_by_no_rule(db, tmp_path):
+def test_usgs_daily_values_become_daily_series_charted_and_not_judged_by_default(db, tmp_path):
     from agents.flood.services import readings_ingest
 
     result = readings_ingest(data=RDB_DAILY.encode(), create_sensors=True, evaluate=False)
@@ -118,7 +120,91 @@ def test_usgs_daily_values_become_daily_series_charted_and_judged_by_no_rule(db,
     chart = hydrograph(sensor=sensor)
     daily = [s for s in chart["series"] if s["statistic"] == "00003"][0]
     assert daily["label"] == "discharge, daily mean" and len(daily["points"]) == 3
+    assert daily["rule_statistic"] == ""  # no rule names the daily mean: stored and charted only
     assert chart["series"][0]["statistic"] == ""  # instantaneous first
+
+
+STAGE_DAY = dt.datetime(2024, 1, 3, tzinfo=dt.UTC)
+
+
+def _daily_stage(days: dict[str, float]) -> bytes:
+    """An RDB file of a station's daily mean gage height (feet) on the given days."""
+    head = ("# US Geological Survey\n#    USGS 01646500 POTOMAC RIVER NEAR WASH, DC LITTLE FALLS PUMP STA\n"
+            "agency_cd\tsite_no\tdatetime\t149298_00065_00003\t149298_00065_00003_cd\n5s\t15s\t20d\t14n\t10s\n")
+    return (head + "".join(f"USGS\t01646500\t{day}\t{feet}\tP\n" for day, feet in days.items())).encode()
+
+
+# 19 ft of daily mean on STAGE_DAY is 5.79 m: above the river reach's warning level (5 m), below orange (6 m)
+CROSSING = _daily_stage({"2024-01-03": 19})
+
+
+def _daily_stage_station(world) -> tuple[Series, Series]:
+    """A station on the river reach with a daily mean series (two calm days, 10 and 12 ft) and an
+    instantaneous one beside it, both with the reach's thresholds, and the instantaneous gage height of the
+    next day and a quarter judged already, well below the warning level: the live order, where an agency's
+    daily mean of a day arrives the day after."""
+    from agents.flood.services import readings_ingest
+
+    calm = readings_ingest(data=_daily_stage({"2024-01-01": 10, "2024-01-02": 12}), create_sensors=True,
+                           evaluate=False)
+    assert calm.accepted == 2
+    sensor = Sensor.objects.get(code="01646500")
+    world.zones["RIV"].assigned_sensors.add(sensor)
+    daily = Series.objects.get(sensor=sensor, statistic="00003")
+    Series.objects.filter(pk=daily.pk).update(warning_level=5.0, guaranteed_level=7.0)
+    Series.objects.create(sensor=sensor, parameter="level", unit="m", warning_level=5.0, guaranteed_level=7.0)
+    ingest(series_rows("01646500", "level", [3.0 + 0.01 * (i % 5) for i in range(31)], minutes=60,
+                       start=STAGE_DAY))
+    return Series.objects.get(pk=daily.pk), Series.objects.get(sensor=sensor, statistic="")
+
+
+def _daily_crossing_arrives() -> None:
+    from agents.flood.services import readings_ingest
+
+    assert readings_ingest(data=CROSSING, evaluate=False).accepted == 1
+    evaluate()
+
+
+def test_an_instantaneous_rule_ignores_the_daily_series(world):
+    daily, instantaneous = _daily_stage_station(world)
+    names = {c.sensor for c in evaluation_setup().configs}
+    assert "01646500" in names and "01646500/00003" not in names
+    evaluate()
+    _daily_crossing_arrives()
+    # 5.79 m of daily mean is above the warning level, but the series' rule names no statistic
+    assert not Alert.objects.exists()
+    assert Sensor.objects.get(code="01646500").status == Sensor.Status.ACTIVE
+    # a rule can name only the series' own statistic: another would judge nothing
+    instantaneous.rule_statistic = "00003"
+    with pytest.raises(ValidationError, match="only this series' own statistic"):
+        instantaneous.full_clean()
+
+
+def test_the_sensors_admin_page_shows_each_series_rule_statistic(world, client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root-rulestat", "r@example.org", "pw-123-x"))
+    page = client.get(f"/admin/agent_flood/sensor/{world.sensors['L-1'].pk}/change/")
+    assert page.status_code == 200
+    assert b'name="series-0-rule_statistic"' in page.content and b"the statistic the rule judges" in page.content
+
+
+def test_a_daily_series_raises_an_alert_where_its_rule_names_its_statistic(world):
+    daily, _ = _daily_stage_station(world)
+    daily.rule_statistic = "00003"
+    daily.full_clean()
+    daily.save()
+    names = {c.sensor for c in evaluation_setup().configs}
+    assert {"01646500", "01646500/00003"} <= names  # both watched, each under its own name
+    evaluate()
+    assert not Alert.objects.exists()
+    _daily_crossing_arrives()  # 30 hours behind the instantaneous readings, as daily values come
+    alert = Alert.objects.get()
+    assert (alert.zone.code, alert.hazard, alert.level_label, alert.rule) == (
+        "RIV", "river_flood", "yellow", "level>=warning")
+    # raised at the daily mean's own time, on its sensor, citing the daily reading (not the instantaneous one
+    # of the same time); one value a day is on time, so the sensor is not called silent
+    assert alert.raised_at == STAGE_DAY and alert.sensor.code == "01646500"
+    assert alert.evidence == [f"01646500/00003:level:{STAGE_DAY.isoformat()}"]
+    assert Sensor.objects.get(code="01646500").status == Sensor.Status.ACTIVE
 
 
 def _status(path, *args) -> tuple[int, dict | None]:
