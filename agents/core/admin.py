@@ -96,3 +96,15 @@ class RunKpiAdmin(ReadOnlyAdmin):
     list_select_related = ("run",)
     fields = ("run", "agent", "run_date", "name", "label", "value", "unit", "baseline")
     readonly_fields = fields
+
+
+@admin.register(AgentRunAttempt)
+class AgentRunAttemptAdmin(ReadOnlyAdmin):
+    """Each attempt at a run (its worker, start, end, outcome): the history a re-done run keeps."""
+
+    list_display = ("run", "number", "worker", "started_at", "ended_at", "outcome")
+    list_filter = ("outcome",)
+    search_fields = ("=run__id", "worker")
+    list_select_related = ("run",)
+    fields = ("run", "number", "worker", "started_at", "ended_at", "outcome")
+    readonly_fields = fields
