@@ -9,6 +9,7 @@ from django.db.models import Avg, Count, Q
 from django.urls import reverse
 from django.utils.translation import gettext_noop
 
+from agents.bus.conf import conf
 from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
 from agents.core.registry import register
 from city_ops.core.timeutil import date_parse, day_bounds
@@ -108,14 +109,13 @@ class BusAgent(Agent):
 
     # --- the day's headways ------------------------------------------------------------------------------
     def _headways(self, ctx: RunContext) -> AgentResult:
-        from django.conf import settings
         from django.utils import timezone
 
         from .models import HeadwaySnapshot, HeadwayWarning, VehicleState
         from .services.realtime import history_prune, positions_evaluate
 
         # Evaluate what is on the road now, then review the whole day.
-        stale = dt.timedelta(seconds=float(getattr(settings, "BUS_VEHICLE_STALE_S", 900)))
+        stale = dt.timedelta(seconds=float(conf("BUS_VEHICLE_STALE_S")))
         live_feeds = set(VehicleState.objects.filter(observed_at__gte=timezone.now() - stale)
                          .values_list("feed_id", flat=True))
         from .models import Feed

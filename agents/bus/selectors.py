@@ -15,6 +15,7 @@ from django.contrib.gis.geos import Point
 from django.db import connection
 from django.utils import timezone
 
+from agents.bus.conf import conf
 from city_ops.city.selectors import index_box_sql
 
 from .core.gtfs import DAYS, service_trips
@@ -215,7 +216,7 @@ def plans_for(*, user, feed: Feed | None = None, service_date: dt.date | None = 
 def vehicle_states_fresh(*, feed: Feed | None, window_s: float | None = None) -> list[VehicleState]:
     """Latest states of a feed's vehicles reported within `window_s` of the newest report: the vehicles
     that make up the current picture (a bus that stopped reporting an hour ago is not in service)."""
-    window_s = window_s or getattr(settings, "BUS_POSITION_WINDOW_S", 600)
+    window_s = window_s or conf("BUS_POSITION_WINDOW_S")
     qs = VehicleState.objects.filter(feed=feed)
     newest = qs.order_by("-observed_at").values_list("observed_at", flat=True).first()
     if newest is None:
@@ -267,7 +268,7 @@ def stops_geojson(*, feed_id: int | None = None) -> dict:
 
 def vehicles_geojson(*, max_age_s: float | None = None, now: dt.datetime | None = None) -> dict:
     """Vehicles reported within `max_age_s` (live ones); bunched or gapped buses coloured by warning."""
-    max_age_s = max_age_s if max_age_s is not None else getattr(settings, "BUS_VEHICLE_STALE_S", 900)
+    max_age_s = max_age_s if max_age_s is not None else conf("BUS_VEHICLE_STALE_S")
     since = (now or timezone.now()) - dt.timedelta(seconds=max_age_s)
     flagged = {v for pair in HeadwayWarning.objects.filter(status=HeadwayWarning.Status.OPEN).values_list(
         "leader", "follower") for v in pair}

@@ -6,9 +6,9 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import connection
 
+from agents.flood.conf import conf
 from city_ops.city.models import RoadSegment
 
 from .core import (
@@ -38,7 +38,7 @@ IMPOSSIBLE = int(ReadingRow.QC.IMPOSSIBLE)
 def rainfall_settings() -> RainfallSettings:
     """The city's rainstorm signals: CMA's by default, or settings.FLOOD_RAINSTORM_SIGNALS as
     [(level name, hours, mm), ...] where a city configures its own."""
-    custom = getattr(settings, "FLOOD_RAINSTORM_SIGNALS", None)
+    custom = conf("FLOOD_RAINSTORM_SIGNALS")
     if not custom:
         return RainfallSettings()
     return RainfallSettings(thresholds=tuple(RainThreshold(Level.parse(level), float(hours), float(mm))
@@ -47,12 +47,12 @@ def rainfall_settings() -> RainfallSettings:
 
 def tracker_settings() -> TrackerSettings:
     """Hysteresis hold time of the alert tracker (settings.FLOOD_HOLD_MINUTES, default 30)."""
-    return TrackerSettings(hold=dt.timedelta(minutes=getattr(settings, "FLOOD_HOLD_MINUTES", 30)))
+    return TrackerSettings(hold=dt.timedelta(minutes=conf("FLOOD_HOLD_MINUTES")))
 
 
 def context_window() -> dt.timedelta:
     """How far before the last evaluation a run reads back for context (QC history, rule windows)."""
-    return dt.timedelta(hours=getattr(settings, "FLOOD_CONTEXT_HOURS", 24))
+    return dt.timedelta(hours=conf("FLOOD_CONTEXT_HOURS"))
 
 
 def sensor_zone_pairs() -> list[tuple[int, int]]:
@@ -140,7 +140,7 @@ def configuration_fingerprint() -> str:
             """
         )
         digest = cur.fetchone()[0]
-    return f"{digest}:{rainfall_settings()!r}:{getattr(settings, 'FLOOD_HOLD_MINUTES', 30)}"
+    return f"{digest}:{rainfall_settings()!r}:{conf('FLOOD_HOLD_MINUTES')}"
 
 
 _setup_cache: dict[str, EvaluationSetup] = {}

@@ -3,8 +3,6 @@ queue, task by task as they arrive); its daily run merges and ranks the defects,
 threshold, applies the retention rules and reports what the inspection achieved."""
 from __future__ import annotations
 
-import datetime as dt
-
 from django.urls import reverse
 from django.utils.translation import gettext_noop
 
@@ -77,11 +75,3 @@ class RoadsAgent(Agent):
                         lat=c.location.y) for c in FixedCamera.objects.filter(location__within=area)]
         return found
 
-
-def run_window(*, run, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """What a run reports on: since the previous succeeded run of this agent (else the last 24 hours)."""
-    from agents.core.models import AgentRun
-
-    prev = (AgentRun.objects.filter(agent="roads", status=AgentRun.Status.SUCCEEDED, finished_at__isnull=False)
-            .exclude(pk=run.pk).order_by("-finished_at").values_list("finished_at", flat=True).first())
-    return (prev or now - dt.timedelta(days=1)), now
