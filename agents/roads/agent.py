@@ -10,6 +10,8 @@ from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunPara
 from agents.core.registry import register
 from city_ops.queues import Queue
 
+from .conf import DEFAULTS
+
 
 @register
 class RoadsAgent(Agent):
@@ -22,6 +24,7 @@ class RoadsAgent(Agent):
     events = ()
     schedules = (Schedule(name="daily inspection ranking", crontab={"minute": "15", "hour": "5"}),)
     console_url_name = "roads:panel"
+    setting_names = tuple(DEFAULTS)
     crew_links = (("roads:upload", gettext_noop("Upload photos")),)
     run_params = (RunParam("threshold", float, min=0, max=100,
                            help="priority score (0-100) from which a defect gets a repair order"),)
