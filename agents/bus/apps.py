@@ -1,7 +1,7 @@
-from agents.core.apps import AgentAppConfig
+from agents.core import appconfig
 
 
-class BusAgentConfig(AgentAppConfig):
+class BusAgentConfig(appconfig.AgentAppConfig):
     name = "agents.bus"
     label = "agent_bus"
     verbose_name = "Bus agent"

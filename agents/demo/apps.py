@@ -1,7 +1,7 @@
-from agents.core.apps import AgentAppConfig
+from agents.core import appconfig
 
 
-class DemoAgentConfig(AgentAppConfig):
+class DemoAgentConfig(appconfig.AgentAppConfig):
     name = "agents.demo"
     label = "agent_demo"
     verbose_name = "Demo agent (proves the runtime)"

@@ -1,7 +1,7 @@
-from agents.core.apps import AgentAppConfig
+from agents.core import appconfig
 
 
-class FloodAgentConfig(AgentAppConfig):
+class FloodAgentConfig(appconfig.AgentAppConfig):
     name = "agents.flood"
     label = "agent_flood"
     verbose_name = "Flood agent"

@@ -397,11 +397,53 @@ def zone_segments(*, zone: FloodZone):
     return RoadSegment.objects.filter(geom__intersects=zone.geom).order_by("id")
 
 
-def zone_assets(*, zone: FloodZone) -> list:
-    """Other agents' assets in a zone (bus stops, bins...), through the runtime's hook."""
-    from agents.core.registry import assets_in_area
+# What the other agents' assets are called in an alert (Asset.kind -> singular, plural).
+ASSET_WORDS = {"bus_stop": ("bus stop", "bus stops"), "bin": ("bin", "bins"),
+               "defect": ("open road defect", "open road defects"), "camera": ("road camera", "road cameras")}
 
-    return assets_in_area(area=zone.geom, exclude="flood")
+
+@dataclass(frozen=True)
+class ZoneExposure:
+    """What lies in a flood zone: other agents' assets (bus stops, bins, open road defects, cameras: the
+    runtime's `assets_in_area`, so flood imports no other agent) and the city's open work orders."""
+
+    assets: list
+    work_orders: list
+
+    def groups(self) -> list[tuple[str, list[str]]]:
+        """(what, [labels]) per kind of thing, in a stable order: e.g. ("2 bus stops", ["Rantatie", ...])."""
+        by_kind: dict[str, list[str]] = defaultdict(list)
+        for asset in self.assets:
+            by_kind[asset.kind].append(asset.label)
+        groups = [(_counted(len(labels), *ASSET_WORDS.get(kind, (kind.replace("_", " "),) * 2)), labels)
+                  for kind, labels in sorted(by_kind.items())]
+        if self.work_orders:
+            groups.append((_counted(len(self.work_orders), "open work order", "open work orders"),
+                           [f"#{o.pk} {o.title}" for o in self.work_orders]))
+        return groups
+
+    def summary(self, *, names: int = 3) -> str:
+        """One line for a notification: 'In the zone: 2 bus stops (Rantatie, Satama), 1 bin (B-7).'"""
+        if not self.groups():
+            return "Nothing of the city's registered in the zone."
+        parts = [f"{what} ({', '.join(labels[:names])}{', ...' if len(labels) > names else ''})"
+                 for what, labels in self.groups()]
+        return "In the zone: " + "; ".join(parts) + "."
+
+
+def _counted(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def zone_exposure(*, zone: FloodZone) -> ZoneExposure:
+    """The bus stops, bins, open road defects and cameras (from the other agents) and open work orders in a
+    zone, for the alert's notification and the flood panel."""
+    from agents.core.registry import assets_in_area
+    from city_ops.workorders.models import WorkOrder
+
+    orders = list(WorkOrder.objects.filter(location__within=zone.geom).exclude(status__in=WorkOrder.CLOSED_STATES)
+                  .order_by("pk")[:200])
+    return ZoneExposure(assets=assets_in_area(area=zone.geom, exclude="flood"), work_orders=orders)
 
 
 def open_alerts():

@@ -1,7 +1,7 @@
-from agents.core.apps import AgentAppConfig
+from agents.core import appconfig
 
 
-class RoadsAgentConfig(AgentAppConfig):
+class RoadsAgentConfig(appconfig.AgentAppConfig):
     name = "agents.roads"
     label = "agent_roads"
     verbose_name = "Roads agent"

@@ -1,7 +1,7 @@
-from agents.core.apps import AgentAppConfig
+from agents.core import appconfig
 
 
-class SanitationAgentConfig(AgentAppConfig):
+class SanitationAgentConfig(appconfig.AgentAppConfig):
     name = "agents.sanitation"
     label = "agent_sanitation"
     verbose_name = "Sanitation agent"
