@@ -124,7 +124,7 @@ def matrix_urls(source: str) -> set[str]:
                 and node.elts[0].value in HTTP_METHODS):
             url = _sample_url(node.elts[1])
             if url is not None:
-                urls.add(url.lstrip("/"))
+                urls.add(url.split("?")[0].lstrip("/"))
     return urls
 
 

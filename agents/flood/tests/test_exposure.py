@@ -36,9 +36,9 @@ def things(world, users):
 def test_exposure_of_a_zone_lists_the_stop_bin_and_order_inside_it(world, things):
     exposure = zone_exposure(zone=world.zones["LOW"])
     assert {(a.agent, a.kind, a.label) for a in exposure.assets} == {
-        ("bus", "bus_stop", "Harbour Gate"), ("sanitation", "bin", "660 L Mixed bin, Shore Road")}
+        ("bus", "bus_stop", "Harbour Gate"), ("sanitation", "bin", "660 L mixed waste bin, Shore Road")}
     assert exposure.work_orders == [things]
-    assert dict(exposure.groups()) == {"1 bus stop": ["Harbour Gate"], "1 bin": ["660 L Mixed bin, Shore Road"],
+    assert dict(exposure.groups()) == {"1 bus stop": ["Harbour Gate"], "1 bin": ["660 L mixed waste bin, Shore Road"],
                                        "1 open work order": [f"#{things.pk} Drain blocked"]}
     assert zone_exposure(zone=world.zones["UND"]).summary() == "Nothing of the city's registered in the zone."
 
@@ -49,7 +49,7 @@ def test_alert_notification_and_panel_name_what_is_in_the_zone(world, things, di
     alert = Alert.objects.get(zone__code="LOW")
     note = Notification.objects.filter(recipient=dispatchers_subscribed, source_ref=f"flood-alert:{alert.pk}").first()
     assert note is not None
-    assert "In the zone: 1 bin (660 L Mixed bin, Shore Road); 1 bus stop (Harbour Gate); " in note.body
+    assert "In the zone: 1 bin (660 L mixed waste bin, Shore Road); 1 bus stop (Harbour Gate); " in note.body
     assert f"1 open work order (#{things.pk} Drain blocked)" in note.body and "Hill Top" not in note.body
 
     client = Client()
