@@ -179,11 +179,7 @@ def _routes(patterns=None, prefix: str = ""):
 def _route_of(url: str) -> str:
     """The route a concrete URL of the matrix belongs to."""
     for route, _ in _routes():
-        if _concrete(route, 0) is None:
-            continue
-        pattern = "".join(r"\d+" if part.startswith("<int:") else re.escape(part)
-                          for part in re.split(r"(<int:\w+>)", route))
-        if re.fullmatch(pattern, url.lstrip("/")):
+        if _concrete(route, 0) is not None and contract.route_regex(route).fullmatch(url.lstrip("/").split("?")[0]):
             return route
     return url
 
