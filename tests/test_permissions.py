@@ -17,6 +17,7 @@ from PIL import Image
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agents.core import contract
 from agents.core.services import agent_run_create
 from city_ops.city.services import closure_create
 from city_ops.core.permissions import scope_permission
@@ -155,10 +156,12 @@ class TestPermissionMatrix(PermissionMatrixMixin):
         self.matrix = _matrix(world)
         self.matrix_check(users)
 
-    def test_matrix_covers_every_platform_route(self, world):
-        """A new console view or platform API endpoint must be added to the matrix above."""
+    def test_matrix_covers_every_route(self, world):
+        """A new console view or API endpoint must be added to a matrix: the platform's above, or the
+        matrix in the tests of the agent that mounts it (agents/core/contract.py reads those)."""
         covered = {_route_of(url) for _, url, _ in _matrix(world)}
-        missing = [route for route, _ in _routes() if _is_platform(route) and route not in covered]
+        covered |= {_route_of("/" + url) for cfg in _agent_apps() for url in contract.app_matrix_urls(cfg)}
+        missing = [route for route, _ in _routes() if _is_guarded(route) and route not in covered]
         assert not missing, f"routes missing from the permission matrix: {missing}"
 
 
@@ -176,11 +179,7 @@ def _routes(patterns=None, prefix: str = ""):
 def _route_of(url: str) -> str:
     """The route a concrete URL of the matrix belongs to."""
     for route, _ in _routes():
-        if _concrete(route, 0) is None:
-            continue
-        pattern = "".join(r"\d+" if part.startswith("<int:") else re.escape(part)
-                          for part in re.split(r"(<int:\w+>)", route))
-        if re.fullmatch(pattern, url.lstrip("/")):
+        if _concrete(route, 0) is not None and contract.route_regex(route).fullmatch(url.lstrip("/").split("?")[0]):
             return route
     return url
 
@@ -198,18 +197,14 @@ def _concrete(route: str, pk: int) -> str | None:
 PUBLIC_PREFIXES = ("accounts/", "i18n/", "admin/", "healthz", "metrics", "static/", "media/")
 
 
-def _is_platform(route: str) -> bool:
-    if route.startswith(PUBLIC_PREFIXES):
-        return False
-    if route.startswith("api/"):
-        return route.split("/")[1] in ("city", "agents", "workorders", "notifications", "schema")
-    return not route.startswith(tuple(f"{p}/" for p in _agent_panel_prefixes()))
+def _is_guarded(route: str) -> bool:
+    return not route.startswith(PUBLIC_PREFIXES)
 
 
-def _agent_panel_prefixes() -> list[str]:
+def _agent_apps() -> list:
     from django.apps import apps
 
-    return [cfg.url_prefix for cfg in apps.get_app_configs() if getattr(cfg, "url_prefix", None)]
+    return [cfg for cfg in apps.get_app_configs() if getattr(cfg, "url_prefix", None)]
 
 
 def _declared_public(callback) -> bool:

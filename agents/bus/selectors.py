@@ -13,9 +13,12 @@ import pandas as pd
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import connection
+from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
+from agents.bus.conf import conf
 from city_ops.city.selectors import index_box_sql
+from city_ops.core.timeutil import day_bounds
 
 from .core.gtfs import DAYS, service_trips
 from .core.gtfs import Feed as CoreFeed
@@ -28,6 +31,7 @@ from .models import (
     Detour,
     Feed,
     Frequency,
+    HeadwaySnapshot,
     HeadwayWarning,
     Route,
     Shape,
@@ -206,7 +210,7 @@ def plan_gantt(*, plan: VehiclePlan) -> dict:
 def vehicle_states_fresh(*, feed: Feed | None, window_s: float | None = None) -> list[VehicleState]:
     """Latest states of a feed's vehicles reported within `window_s` of the newest report: the vehicles
     that make up the current picture (a bus that stopped reporting an hour ago is not in service)."""
-    window_s = window_s or getattr(settings, "BUS_POSITION_WINDOW_S", 600)
+    window_s = window_s or conf("BUS_POSITION_WINDOW_S")
     qs = VehicleState.objects.filter(feed=feed)
     newest = qs.order_by("-observed_at").values_list("observed_at", flat=True).first()
     if newest is None:
@@ -254,7 +258,7 @@ def stops_geojson(*, feed_id: int | None = None) -> dict:
 
 def vehicles_geojson(*, max_age_s: float | None = None, now: dt.datetime | None = None) -> dict:
     """Vehicles reported within `max_age_s` (live ones); bunched or gapped buses coloured by warning."""
-    max_age_s = max_age_s if max_age_s is not None else getattr(settings, "BUS_VEHICLE_STALE_S", 900)
+    max_age_s = max_age_s if max_age_s is not None else conf("BUS_VEHICLE_STALE_S")
     since = (now or timezone.now()) - dt.timedelta(seconds=max_age_s)
     flagged = {v for pair in HeadwayWarning.objects.filter(status=HeadwayWarning.Status.OPEN).values_list(
         "leader", "follower") for v in pair}
@@ -276,3 +280,28 @@ def detours_geojson() -> dict:
 
 def stop_xy(*, stops) -> np.ndarray:
     return np.array([(s.geom.x, s.geom.y) for s in stops], dtype=float).reshape(-1, 2)
+
+
+# ------------------------------------------------------------------------------------------------ the agent's run
+
+
+def feeds_live(*, now: dt.datetime | None = None) -> list[Feed | None]:
+    """Feeds with a vehicle reported within BUS_VEHICLE_STALE_S (None: positions matched to no feed)."""
+    since = (now or timezone.now()) - dt.timedelta(seconds=float(conf("BUS_VEHICLE_STALE_S")))
+    ids = set(VehicleState.objects.filter(observed_at__gte=since).values_list("feed_id", flat=True))
+    return [None if i is None else Feed.objects.filter(pk=i).first() for i in sorted(ids, key=lambda i: i or 0)]
+
+
+def headways_day(*, day: dt.date) -> dict:
+    """The day's headway checks: mean cv and excess wait, checks at grade C or better, warnings by kind
+    (and how many were decided), and the same means per route and direction."""
+    start, end = day_bounds(day)
+    snaps = HeadwaySnapshot.objects.filter(evaluated_at__gte=start, evaluated_at__lt=end, cv__isnull=False)
+    agg = snaps.aggregate(cv=Avg("cv"), ewt=Avg("ewt_s"), n=Count("id"),
+                          good=Count("id", filter=Q(grade__in=["A", "B", "C"])))
+    warnings = HeadwayWarning.objects.filter(created_at__gte=start, created_at__lt=end)
+    decided = warnings.filter(status__in=[HeadwayWarning.Status.ACCEPTED, HeadwayWarning.Status.DISMISSED]).count()
+    by_route = list(snaps.values("route_id", "direction_id").annotate(cv=Avg("cv"), ewt=Avg("ewt_s"), n=Count("id"))
+                    .order_by("route_id", "direction_id"))
+    return {**agg, "warnings": {k: warnings.filter(kind=k).count() for k in HeadwayWarning.Kind.values},
+            "decided": decided, "by_route": by_route}

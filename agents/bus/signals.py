@@ -2,9 +2,10 @@
 Created once (an operator's edits in the admin survive), enabled only where BUS_GTFS_RT_URL is set."""
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
+
+from agents.bus.conf import conf
 
 POLL_TASK_NAME = "bus: poll vehicle positions"
 
@@ -19,7 +20,7 @@ def _poll_schedule(sender, **kwargs):
 
     if PeriodicTask.objects.filter(name=POLL_TASK_NAME).exists():
         return
-    every = int(getattr(settings, "BUS_GTFS_RT_POLL_S", 30))
+    every = int(conf("BUS_GTFS_RT_POLL_S"))
     interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.create(name=POLL_TASK_NAME, task="bus.poll_vehicle_positions", interval=interval,
-                                queue=Queue.REALTIME.value, enabled=bool(getattr(settings, "BUS_GTFS_RT_URL", "")))
+                                queue=Queue.REALTIME.value, enabled=bool(conf("BUS_GTFS_RT_URL")))

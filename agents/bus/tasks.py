@@ -6,9 +6,9 @@ import logging
 import urllib.request
 
 from celery import shared_task
-from django.conf import settings
 from django.db import transaction
 
+from agents.bus.conf import conf
 from agents.core.errors import TRANSIENT_ERRORS, TransientError
 from city_ops.queues import Queue
 
@@ -38,12 +38,12 @@ def poll_vehicle_positions() -> int:
     """Fetch BUS_GTFS_RT_URL (a VehiclePositions feed), store and evaluate it. No URL: nothing to do."""
     from .services.realtime import positions_ingest
 
-    url = getattr(settings, "BUS_GTFS_RT_URL", "")
+    url = conf("BUS_GTFS_RT_URL")
     if not url:
         return 0
     try:
-        with urllib.request.urlopen(url, timeout=float(getattr(settings, "BUS_GTFS_RT_TIMEOUT_S", 10))) as resp:
-            data = resp.read(int(getattr(settings, "BUS_POSITIONS_MAX_BYTES", 20 * 1024 * 1024)))
+        with urllib.request.urlopen(url, timeout=float(conf("BUS_GTFS_RT_TIMEOUT_S"))) as resp:
+            data = resp.read(int(conf("BUS_POSITIONS_MAX_BYTES")))
     except OSError as exc:  # unreachable upstream: worth a retry
         raise TransientError(f"polling {url} failed: {exc}") from exc
     return positions_ingest(data=data, source="poll").stored

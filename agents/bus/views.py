@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from agents.bus.conf import conf
 from agents.core.models import AgentRun
 from agents.core.services import RunParamsError, agent_run_request
 from city_ops.city.geovalidate import city_extent
@@ -92,7 +93,7 @@ def panel(request):
         "tile_url": settings.CITY_TILE_URL, "tile_attribution": settings.CITY_TILE_ATTRIBUTION,
         "attribution": (profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"),
         "runs": AgentRun.objects.restrict(request.user).filter(agent="bus")[:5],
-        "max_upload_mb": int(getattr(settings, "BUS_FEED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)) // (1024 * 1024),
+        "max_upload_mb": int(conf("BUS_FEED_MAX_UPLOAD_BYTES")) // (1024 * 1024),
         "tomorrow": city_today() + dt.timedelta(days=1),
     })
 
@@ -194,7 +195,7 @@ def plan_request(request):
 def feed_upload(request):
     """Upload a GTFS zip: checked (size, a real zip, GTFS validation) before anything is stored."""
     upload = request.FILES.get("file")
-    limit = int(getattr(settings, "BUS_FEED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024))
+    limit = int(conf("BUS_FEED_MAX_UPLOAD_BYTES"))
     if upload is None:
         messages.error(request, _("Choose a GTFS zip to upload."))
     elif upload.size > limit:

@@ -182,6 +182,8 @@ class Agent:
     map_layers: ClassVar[tuple[dict, ...]] = ()
     # What a user may set on a run (everything else is refused at request time; see RUNTIME_PARAMS).
     run_params: ClassVar[tuple[RunParam, ...]] = ()
+    # The names of its settings (their defaults live in the agent's conf.py: `setting_names = tuple(DEFAULTS)`).
+    setting_names: ClassVar[tuple[str, ...]] = ()
 
     def run(self, ctx: RunContext) -> AgentResult:
         raise NotImplementedError

@@ -1,10 +1,7 @@
-from django.apps import AppConfig
+from agents.core import appconfig
 
 
-class DemoAgentConfig(AppConfig):
+class DemoAgentConfig(appconfig.AgentAppConfig):
     name = "agents.demo"
     label = "agent_demo"
     verbose_name = "Demo agent (proves the runtime)"
-
-    def ready(self) -> None:
-        from . import agent  # noqa: F401  (registers the agent)

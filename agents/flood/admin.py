@@ -4,7 +4,17 @@ from django.contrib import admin
 
 from city_ops.core.admin import CityPlacedAdmin, ReadOnlyAdmin
 
-from .models import Alert, AlertEvent, CapImport, Drill, FloodZone, ReadingRevision, Sensor, Series
+from .models import (
+    Alert,
+    AlertEvent,
+    CapImport,
+    Drill,
+    FloodZone,
+    ReadingRevision,
+    Sensor,
+    Series,
+    TrackerState,
+)
 
 
 class SeriesInline(admin.TabularInline):
@@ -58,3 +68,10 @@ class DrillAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "name", "status", "speed", "step_min", "clock", "ticks", "started_by"]
     list_filter = ["status"]
     exclude = ["data", "position"]
+
+
+@admin.register(TrackerState)
+class TrackerStateAdmin(ReadOnlyAdmin):
+    """The alert tracker's state between evaluations (written by each evaluation run)."""
+
+    list_display = ["name", "evaluated_at", "updated_at"]

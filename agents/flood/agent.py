@@ -11,6 +11,8 @@ from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedul
 from agents.core.registry import register
 from city_ops.queues import Queue
 
+from .conf import DEFAULTS
+
 
 @register
 class FloodAgent(Agent):
@@ -24,6 +26,7 @@ class FloodAgent(Agent):
     schedules = (Schedule(name="evaluate sensors", every_s=60, trigger="monitor"),)
     daily = False
     console_url_name = "flood:panel"
+    setting_names = tuple(DEFAULTS)
     map_layers = (
         {"id": "flood-zones", "label": gettext_noop("Flood zones"), "url": reverse_lazy("flood-api:zones"), "on": True,
          "kind": "area", "color": "#1f6feb", "refresh": 60},

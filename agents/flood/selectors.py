@@ -6,10 +6,10 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import F
 
+from agents.flood.conf import conf
 from city_ops.city.models import RoadSegment
 
 from .core import (
@@ -43,7 +43,7 @@ IMPOSSIBLE = int(ReadingRow.QC.IMPOSSIBLE)
 def rainfall_settings() -> RainfallSettings:
     """The city's rainstorm signals: CMA's by default, or settings.FLOOD_RAINSTORM_SIGNALS as
     [(level name, hours, mm), ...] where a city configures its own."""
-    custom = getattr(settings, "FLOOD_RAINSTORM_SIGNALS", None)
+    custom = conf("FLOOD_RAINSTORM_SIGNALS")
     if not custom:
         return RainfallSettings()
     return RainfallSettings(thresholds=tuple(RainThreshold(Level.parse(level), float(hours), float(mm))
@@ -52,12 +52,12 @@ def rainfall_settings() -> RainfallSettings:
 
 def tracker_settings() -> TrackerSettings:
     """Hysteresis hold time of the alert tracker (settings.FLOOD_HOLD_MINUTES, default 30)."""
-    return TrackerSettings(hold=dt.timedelta(minutes=getattr(settings, "FLOOD_HOLD_MINUTES", 30)))
+    return TrackerSettings(hold=dt.timedelta(minutes=conf("FLOOD_HOLD_MINUTES")))
 
 
 def context_window() -> dt.timedelta:
     """How far before the last evaluation a run reads back for context (QC history, rule windows)."""
-    return dt.timedelta(hours=getattr(settings, "FLOOD_CONTEXT_HOURS", 24))
+    return dt.timedelta(hours=conf("FLOOD_CONTEXT_HOURS"))
 
 
 def sensor_zone_pairs() -> list[tuple[int, int]]:
@@ -156,7 +156,7 @@ def configuration_fingerprint() -> str:
             """
         )
         digest = cur.fetchone()[0]
-    return f"{digest}:{rainfall_settings()!r}:{getattr(settings, 'FLOOD_HOLD_MINUTES', 30)}"
+    return f"{digest}:{rainfall_settings()!r}:{conf('FLOOD_HOLD_MINUTES')}"
 
 
 _setup_cache: dict[str, EvaluationSetup] = {}
@@ -421,11 +421,53 @@ def zone_segments(*, zone: FloodZone):
     return RoadSegment.objects.filter(geom__intersects=zone.geom).order_by("id")
 
 
-def zone_assets(*, zone: FloodZone) -> list:
-    """Other agents' assets in a zone (bus stops, bins...), through the runtime's hook."""
-    from agents.core.registry import assets_in_area
+# What the other agents' assets are called in an alert (Asset.kind -> singular, plural).
+ASSET_WORDS = {"bus_stop": ("bus stop", "bus stops"), "bin": ("bin", "bins"),
+               "defect": ("open road defect", "open road defects"), "camera": ("road camera", "road cameras")}
 
-    return assets_in_area(area=zone.geom, exclude="flood")
+
+@dataclass(frozen=True)
+class ZoneExposure:
+    """What lies in a flood zone: other agents' assets (bus stops, bins, open road defects, cameras: the
+    runtime's `assets_in_area`, so flood imports no other agent) and the city's open work orders."""
+
+    assets: list
+    work_orders: list
+
+    def groups(self) -> list[tuple[str, list[str]]]:
+        """(what, [labels]) per kind of thing, in a stable order: e.g. ("2 bus stops", ["Rantatie", ...])."""
+        by_kind: dict[str, list[str]] = defaultdict(list)
+        for asset in self.assets:
+            by_kind[asset.kind].append(asset.label)
+        groups = [(_counted(len(labels), *ASSET_WORDS.get(kind, (kind.replace("_", " "),) * 2)), labels)
+                  for kind, labels in sorted(by_kind.items())]
+        if self.work_orders:
+            groups.append((_counted(len(self.work_orders), "open work order", "open work orders"),
+                           [f"#{o.pk} {o.title}" for o in self.work_orders]))
+        return groups
+
+    def summary(self, *, names: int = 3) -> str:
+        """One line for a notification: 'In the zone: 2 bus stops (Rantatie, Satama), 1 bin (B-7).'"""
+        if not self.groups():
+            return "Nothing of the city's registered in the zone."
+        parts = [f"{what} ({', '.join(labels[:names])}{', ...' if len(labels) > names else ''})"
+                 for what, labels in self.groups()]
+        return "In the zone: " + "; ".join(parts) + "."
+
+
+def _counted(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def zone_exposure(*, zone: FloodZone) -> ZoneExposure:
+    """The bus stops, bins, open road defects and cameras (from the other agents) and open work orders in a
+    zone, for the alert's notification and the flood panel."""
+    from agents.core.registry import assets_in_area
+    from city_ops.workorders.models import WorkOrder
+
+    orders = list(WorkOrder.objects.filter(location__within=zone.geom).exclude(status__in=WorkOrder.CLOSED_STATES)
+                  .order_by("pk")[:200])
+    return ZoneExposure(assets=assets_in_area(area=zone.geom, exclude="flood"), work_orders=orders)
 
 
 def open_alerts():

@@ -27,7 +27,7 @@ from .core import CapError
 from .core.domain import Level
 from .models import Alert, AlertEvent, CapImport, Drill, FloodZone, Sensor
 from .scenarios import SCENARIOS
-from .selectors import LEVEL_COLOURS, drill_latest, drill_status, open_alerts, sensor_states
+from .selectors import LEVEL_COLOURS, drill_latest, drill_status, open_alerts, sensor_states, zone_exposure
 from .services import (
     alert_acknowledge,
     alert_escalate,
@@ -60,6 +60,9 @@ def panel(request):
         z.on_standby = bool(z.standby_until and z.standby_until > now)
         z.level_label = Level(z.level).label
     alerts = list(open_alerts().restrict(request.user))
+    exposures = {}  # one lookup per zone, however many alerts it has
+    for a in alerts:
+        a.exposure = exposures.setdefault(a.zone_id, zone_exposure(zone=a.zone))
     drill = drill_latest()
     return render(request, "flood/panel.html", {
         "drill": drill, "drill_state": _drill_words(drill_status(drill=drill)) if drill else None,

@@ -3,14 +3,14 @@ queue, task by task as they arrive); its daily run merges and ranks the defects,
 threshold, applies the retention rules and reports what the inspection achieved."""
 from __future__ import annotations
 
-import datetime as dt
-
 from django.urls import reverse
 from django.utils.translation import gettext_noop
 
 from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
 from agents.core.registry import register
 from city_ops.queues import Queue
+
+from .conf import DEFAULTS
 
 
 @register
@@ -24,6 +24,7 @@ class RoadsAgent(Agent):
     events = ()
     schedules = (Schedule(name="daily inspection ranking", crontab={"minute": "15", "hour": "5"}),)
     console_url_name = "roads:panel"
+    setting_names = tuple(DEFAULTS)
     crew_links = (("roads:upload", gettext_noop("Upload photos")),)
     run_params = (RunParam("threshold", float, min=0, max=100,
                            help="priority score (0-100) from which a defect gets a repair order"),)
@@ -77,11 +78,3 @@ class RoadsAgent(Agent):
                         lat=c.location.y) for c in FixedCamera.objects.filter(location__within=area)]
         return found
 
-
-def run_window(*, run, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """What a run reports on: since the previous succeeded run of this agent (else the last 24 hours)."""
-    from agents.core.models import AgentRun
-
-    prev = (AgentRun.objects.filter(agent="roads", status=AgentRun.Status.SUCCEEDED, finished_at__isnull=False)
-            .exclude(pk=run.pk).order_by("-finished_at").values_list("finished_at", flat=True).first())
-    return (prev or now - dt.timedelta(days=1)), now

@@ -1,19 +1,15 @@
-from django.apps import AppConfig
+from agents.core import appconfig
 
 
-class RoadsAgentConfig(AppConfig):
+class RoadsAgentConfig(appconfig.AgentAppConfig):
     name = "agents.roads"
     label = "agent_roads"
     verbose_name = "Roads agent"
-    url_prefix = "roads"  # mounts api_urls under /api/roads/ and console_urls under /roads/
-    api_urls: str | None = "agents.roads.api.urls"
-    console_urls: str | None = "agents.roads.urls"
+    url_prefix = "roads"
+    api_urls = "agents.roads.api.urls"
+    console_urls = "agents.roads.urls"
 
     def ready(self) -> None:
-        # The agent module registers itself; an agent still being built may not have one yet.
-        import importlib
-        import importlib.util
-
         from vision.heif import heif_register
 
         from . import signals  # noqa: F401  (follows the work orders it created)
@@ -21,6 +17,4 @@ class RoadsAgentConfig(AppConfig):
         # HEIC/HEIF (iPhones) becomes readable by Pillow in every process (web, workers, commands): the
         # upload check, EXIF reading, the engine's decode and the privacy copy all go through Image.open.
         heif_register()
-
-        if importlib.util.find_spec(f"{self.name}.agent") is not None:
-            importlib.import_module(f"{self.name}.agent")
+        super().ready()

@@ -3,7 +3,7 @@ of them in its environment-driven settings without this app changing)."""
 
 from __future__ import annotations
 
-from django.conf import settings
+from agents.core.conf import settings_reader
 
 DEFAULTS: dict[str, object] = {
     # Originals (unblurred) are kept for admins this long, then deleted; the same period applies to the
@@ -40,6 +40,4 @@ DEFAULTS: dict[str, object] = {
 }
 
 
-def conf(name: str):
-    """The value of a ROADS_* setting (Django settings first, then the default above)."""
-    return getattr(settings, name, DEFAULTS[name])
+conf = settings_reader(DEFAULTS)  # the value of a ROADS_* setting (Django settings first, then the default above)

@@ -7,7 +7,19 @@ from django.urls import reverse
 
 from city_ops.core.admin import CityPlacedAdmin, ReadOnlyAdmin, file_link
 
-from .models import Bin, CollectionPlan, Crew, Depot, DisposalSite, FillModel, FillReading, Pickup, Truck
+from .models import (
+    Bin,
+    CollectionPlan,
+    Crew,
+    Depot,
+    DisposalSite,
+    FillModel,
+    FillReading,
+    Pickup,
+    PlanRoute,
+    PlanStop,
+    Truck,
+)
 
 
 @admin.register(Bin)
@@ -73,3 +85,19 @@ class FillModelAdmin(ReadOnlyAdmin):
     list_display = ["bin", "source", "n_obs", "mean_rate", "forecast_for", "forecast_fill", "mae", "updated_at"]
     list_filter = ["source"]
     exclude = ["state"]
+
+
+@admin.register(PlanRoute)
+class PlanRouteAdmin(ReadOnlyAdmin):
+    """A plan's truck routes: written by the planner and the plan edit services."""
+
+    list_display = ["plan", "order", "truck", "crew", "distance_m", "depart_at", "back_at"]
+    list_select_related = ["plan", "truck", "crew"]
+    exclude = ["geom", "segment_ids", "profile"]
+
+
+@admin.register(PlanStop)
+class PlanStopAdmin(ReadOnlyAdmin):
+    list_display = ["route", "order", "kind", "bin", "disposal_site", "arrival"]
+    list_select_related = ["route__plan", "route__truck", "bin", "disposal_site"]
+    list_filter = ["kind"]

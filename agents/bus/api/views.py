@@ -6,7 +6,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -17,6 +16,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agents.bus.conf import conf
 from agents.core.models import AgentRun
 from agents.core.services import RunParamsError, agent_run_request
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
@@ -48,7 +48,7 @@ def _messages(exc: ValidationError) -> list[str]:
 
 
 def feed_upload_max_bytes() -> int:
-    return int(getattr(settings, "BUS_FEED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024))
+    return int(conf("BUS_FEED_MAX_UPLOAD_BYTES"))
 
 
 # ------------------------------------------------------------------------------------------------ feeds
@@ -220,7 +220,7 @@ class PositionsIngestView(APIView):
     @extend_schema(request={"application/x-protobuf": OpenApiTypes.BINARY, "application/json": OpenApiTypes.OBJECT},
                    responses={202: dict})
     def post(self, request):
-        limit = int(getattr(settings, "BUS_POSITIONS_MAX_BYTES", 20 * 1024 * 1024))
+        limit = int(conf("BUS_POSITIONS_MAX_BYTES"))
         if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
             return Response({"detail": f"the body is larger than {limit} bytes"}, status=413)
         data = request.body

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from django.conf import settings
 
+from agents.bus.conf import conf
 from agents.geo import haversine_m
 from city_ops.city.models import Place, RoadSegment
 from city_ops.city.network import NoRouteError, road_network
@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 def straight_line() -> StraightLineDeadhead:
     """The fallback, with the factors from settings (defaults: x1.3 at 25 km/h)."""
-    return StraightLineDeadhead(detour=float(getattr(settings, "BUS_DEADHEAD_DETOUR", 1.3)),
-                                speed_kmh=float(getattr(settings, "BUS_DEADHEAD_SPEED_KMH", 25.0)))
+    return StraightLineDeadhead(detour=float(conf("BUS_DEADHEAD_DETOUR")),
+                                speed_kmh=float(conf("BUS_DEADHEAD_SPEED_KMH")))
 
 
 @dataclass
@@ -92,7 +92,7 @@ def depot_choose(*, points: list[StopPoint], max_snap_m: float = 300.0, at=None)
     feed from elsewhere has none, and its blocks start and end at their trips. Depots are Places of the
     first kind in BUS_DEPOT_PLACE_KINDS that exists (default: 'bus_depot', then the shared 'depot')."""
     depots = []
-    for kind in getattr(settings, "BUS_DEPOT_PLACE_KINDS", ("bus_depot", "depot")):
+    for kind in conf("BUS_DEPOT_PLACE_KINDS"):
         depots = list(Place.objects.filter(kind=kind).order_by("id"))
         if depots:
             break

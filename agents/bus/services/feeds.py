@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from agents.bus.conf import conf
 from city_ops.core.db import copy_rows
 from city_ops.core.services import audit_record
 
@@ -80,7 +80,7 @@ def feed_zip_check(*, path: str | Path, max_bytes: int | None = None) -> None:
     """Refuse what is not a plain GTFS zip: too large, not a zip, damaged, entries with paths that climb out
     of the folder, or a decompression bomb. Raises FeedImportError with the reason."""
     path = Path(path)
-    max_bytes = max_bytes or getattr(settings, "BUS_FEED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
+    max_bytes = max_bytes or conf("BUS_FEED_MAX_UPLOAD_BYTES")
     size = path.stat().st_size
     if size == 0:
         raise FeedImportError(f"{path.name} is empty")

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from agents.bus.conf import conf
 from city_ops.core.services import audit_record
 from city_ops.core.timeutil import day_bounds
 
@@ -47,14 +48,14 @@ class PlanEditError(ValidationError):
 
 
 def default_layover_s() -> float:
-    return float(getattr(settings, "BUS_LAYOVER_MIN", 5.0)) * 60.0
+    return float(conf("BUS_LAYOVER_MIN")) * 60.0
 
 
 def default_max_wait_s() -> float | None:
     """Longest idle wait considered between two trips of a block. None (the default) considers every
     compatible pair, which keeps the minimum fleet exact; a window (BUS_PLAN_MAX_WAIT_MIN) bounds memory
     for very large feeds (about 2,000 trips make 1.8 million links and solve in well under a second)."""
-    minutes = getattr(settings, "BUS_PLAN_MAX_WAIT_MIN", None)
+    minutes = conf("BUS_PLAN_MAX_WAIT_MIN")
     return None if minutes in (None, 0) else float(minutes) * 60.0
 
 
@@ -80,7 +81,7 @@ def _context(*, feed: Feed, service_date: dt.date, use_depot: bool = True) -> Pl
             f"(service from {feed.service_start} to {feed.service_end}; "
             f"{len(service_ids_active(feed=frames, service_date=service_date))} service ids active that day)")
     at = day_bounds(service_date)[0]  # the network as it will be when the day starts (open-ended closures)
-    max_snap = float(getattr(settings, "BUS_DEADHEAD_MAX_SNAP_M", 300.0))
+    max_snap = float(conf("BUS_DEADHEAD_MAX_SNAP_M"))
     points = trip_end_points(trips=trips)
     depot_place, depot = depot_choose(points=points, max_snap_m=max_snap, at=at) if use_depot else (None, None)
     dead = NetworkDeadhead(points=points + ([depot] if depot else []), at=at, max_snap_m=max_snap)

@@ -9,11 +9,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.utils import timezone
 
+from agents.bus.conf import conf
 from city_ops.core.services import audit_record
 
 from ..core.realtime import (
@@ -72,7 +72,7 @@ def feed_for_positions(*, positions: list[CorePosition]) -> Feed | None:
     lats = sorted(p.lat for p in positions)
     lons = sorted(p.lon for p in positions)
     return feed_near(lat=lats[len(lats) // 2], lon=lons[len(lons) // 2],
-                     within_m=float(getattr(settings, "BUS_FEED_MATCH_M", 3000.0)))
+                     within_m=float(conf("BUS_FEED_MATCH_M")))
 
 
 @transaction.atomic
@@ -130,8 +130,8 @@ def positions_evaluate(*, feed: Feed | None, positions: list[CorePosition] | Non
         positions = _as_core(vehicle_states_fresh(feed=feed))
     summary = positions_summary(
         positions=positions, patterns=patterns_for(feed=feed),
-        speed_kmh=float(getattr(settings, "BUS_SPEED_KMH", 18.0)),
-        max_hold_s=float(getattr(settings, "BUS_MAX_HOLD_S", 180.0)))
+        speed_kmh=float(conf("BUS_SPEED_KMH")),
+        max_hold_s=float(conf("BUS_MAX_HOLD_S")))
     _warnings_update(feed=feed, summary=summary, positions=positions, now=now)
     return summary
 
@@ -154,7 +154,7 @@ def _warnings_update(*, feed: Feed | None, summary: dict, positions: list[CorePo
     def key_of(w) -> tuple:
         return (w.kind, w.route_id, w.direction_id, w.leader, w.follower)
 
-    cooldown = dt.timedelta(seconds=float(getattr(settings, "BUS_WARNING_COOLDOWN_S", 600)))
+    cooldown = dt.timedelta(seconds=float(conf("BUS_WARNING_COOLDOWN_S")))
     mine = HeadwayWarning.objects.select_for_update().filter(feed=feed)
     open_now = {key_of(w): w for w in mine.filter(status=HeadwayWarning.Status.OPEN)}
     decided = {key_of(w) for w in mine.filter(
@@ -248,7 +248,7 @@ def warning_decide(*, warning: HeadwayWarning, decision: str, user, note: str = 
 
 def history_prune(*, keep_days: int | None = None) -> int:
     """Drop position history and snapshots older than BUS_POSITION_HISTORY_DAYS (default 7)."""
-    keep_days = keep_days or int(getattr(settings, "BUS_POSITION_HISTORY_DAYS", 7))
+    keep_days = keep_days or int(conf("BUS_POSITION_HISTORY_DAYS"))
     cutoff = timezone.now() - dt.timedelta(days=keep_days)
     n, _ = VehiclePosition.objects.filter(observed_at__lt=cutoff).delete()
     HeadwaySnapshot.objects.filter(evaluated_at__lt=cutoff).delete()

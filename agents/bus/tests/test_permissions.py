@@ -27,6 +27,9 @@ class TestBusPermissions(PermissionMatrixMixin):
             ("GET", f"/bus/plans/{p}/export.csv", console),
             ("GET", f"/bus/plans/{p}/gtfs.zip", console),
             ("POST", f"/bus/plans/{p}/action/", console_post),
+            # The empty body names no feed: a 404 shows the role check let the dispatcher through.
+            ("POST", "/bus/plans/new/", {"anonymous": 302, "crew": 403, "dispatcher": 404, "admin": 404}),
+            ("POST", "/bus/feeds/upload/", console_post),
             ("POST", "/bus/warnings/999/accept/", {"anonymous": 302, "crew": 403, "dispatcher": 404, "admin": 404}),
             ("GET", "/api/bus/feeds/", api),
             ("POST", "/api/bus/feeds/", {"anonymous": DENIED, "crew": 403, "dispatcher": 400, "admin": 400}),

@@ -218,7 +218,14 @@ def events_apply(*, events: Sequence[CoreEvent], zones: dict[str, FloodZone], se
 def _alert_body(alert: Alert, event: CoreEvent) -> str:
     detail = ", ".join(f"{k} {v}" for k, v in sorted(event.detail.items()) if not isinstance(v, (dict, list)))
     return (f"Rule {event.rule} at {event.time:%Y-%m-%d %H:%M} UTC (sensor {event.sensor or '-'}); {detail}. "
-            f"Acknowledge it in the flood panel.")
+            f"{_exposure_line(alert.zone)} Acknowledge it in the flood panel.")
+
+
+def _exposure_line(zone: FloodZone) -> str:
+    """What the people told must think of: the bus stops, bins, open defects and work orders in the zone."""
+    from ..selectors import zone_exposure
+
+    return zone_exposure(zone=zone).summary()
 
 
 def _json_safe(value):
@@ -313,7 +320,8 @@ def alert_escalate(*, alert: Alert, user, level: int | None = None, note: str = 
                   level=target, previous=previous, detail={"note": note[:300]} if note else {})
     _notify(alert=alert, level=target,
             subject=f"{_label(target).upper()} {HAZARD_TEXT[alert.hazard]} alert: {alert.zone.name} (escalated by "
-                    f"{_actor(user)})", body=note or "Escalated by hand in the flood panel.")
+                    f"{_actor(user)})",
+            body=f"{note or 'Escalated by hand in the flood panel.'} {_exposure_line(alert.zone)}")
     _zone_levels_publish(zones=[alert.zone])
     audit_record(action="flood.alert_escalated", obj=alert, actor=user,
                  changes={"from": _label(previous), "to": _label(target), "note": note[:300]})

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from shapely.geometry import Polygon as ShapelyPolygon
 
+from agents.flood.conf import conf
 from city_ops.core.services import audit_record
 
 from ..core import (
@@ -52,7 +53,7 @@ INSTRUCTIONS = {
 
 def cap_sender() -> str:
     """This city's CAP sender id (settings.FLOOD_CAP_SENDER)."""
-    return getattr(settings, "FLOOD_CAP_SENDER", "flood-control@city-ops.example")
+    return conf("FLOOD_CAP_SENDER")
 
 
 def cap_xsd_default() -> Path | None:
@@ -106,8 +107,8 @@ def alert_cap_input(*, alert: Alert, event: AlertEvent | None = None) -> CapAler
                                             for m in earlier),
         categories=("Met",) if alert.hazard == "rainstorm" else ("Met", "Infra") if alert.hazard == "waterlogging"
         else ("Met", "Env"),
-        forecast=bool(alert.forecast and event.kind == "raised"), language=getattr(settings, "FLOOD_CAP_LANGUAGE", "en"),
-        sender_name=getattr(settings, "FLOOD_CAP_SENDER_NAME", f"{settings.CITY_NAME} flood control"),
+        forecast=bool(alert.forecast and event.kind == "raised"), language=conf("FLOOD_CAP_LANGUAGE"),
+        sender_name=conf("FLOOD_CAP_SENDER_NAME") or f"{settings.CITY_NAME} flood control",
         parameters=(("hazard", alert.hazard), ("zone", zone.code), ("rule", event.rule)),
     )
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.db.models import Avg, Q
 from django.utils import timezone
 
+from agents.core.models import AgentRun
 from city_ops.workorders.models import WorkOrder
 
 from ..conf import conf
@@ -46,10 +47,15 @@ def kpis_window(*, start: dt.datetime, end: dt.datetime) -> dict[str, float]:
     }
 
 
+def run_window(*, run, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """What a run reports on: since the previous succeeded run of this agent (else the last 24 hours)."""
+    prev = (AgentRun.objects.filter(agent="roads", status=AgentRun.Status.SUCCEEDED, finished_at__isnull=False)
+            .exclude(pk=run.pk).order_by("-finished_at").values_list("finished_at", flat=True).first())
+    return (prev or now - dt.timedelta(days=1)), now
+
+
 def daily_run(*, run, progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Retention, re-queue, re-rank + orders, KPIs for the window since the previous run."""
-    from ..agent import run_window
-
     progress = progress or (lambda *a: None)
     now = timezone.now()
     start, end = run_window(run=run, now=now)

@@ -71,6 +71,18 @@ class TestMatrix(PermissionMatrixMixin):
                 {"anonymous": (401, 403), "crew": 403, "dispatcher": (400, 415)},
             ),
             ("GET", "/api/roads/cameras/", {"anonymous": (401, 403), "crew": 403, "dispatcher": 200}),
+            # the upload endpoint's other address (city_ops/urls.py mounts agents.roads.api.upload_urls)
+            ("GET", "/api/inspections/photos/", {"anonymous": (401, 403), "crew": 200, "dispatcher": 200}),
+            ("GET", f"/api/roads/defects/{defect.pk}/", {"anonymous": (401, 403), "crew": 200, "dispatcher": 200}),
+            # No such camera run or camera: a 404 (or the 415 of a JSON body on a multipart endpoint) shows
+            # the role check let the request through; strangers and crews are refused before the lookup.
+            ("GET", "/roads/camera-runs/999999/progress.json", {"anonymous": 302, "crew": 403, "dispatcher": 404}),
+            ("GET", "/api/roads/camera-runs/999999/", {"anonymous": (401, 403), "crew": 403, "dispatcher": 404}),
+            ("POST", "/api/roads/camera-runs/999999/frames/",
+             {"anonymous": (401, 403), "crew": 403, "dispatcher": (404, 415)}),
+            ("POST", "/api/roads/camera-runs/999999/finish/", {"anonymous": (401, 403), "crew": 403, "dispatcher": 404}),
+            ("POST", "/api/roads/cameras/999999/snapshots/",
+             {"anonymous": (401, 403), "crew": 403, "dispatcher": (404, 415)}),
         ]
         self.matrix_check(users)
 

@@ -4,6 +4,7 @@
 - `fill`: the fill model refit that every run does.
 - `plans`: build, solve, check and store plan versions; edits, approval, re-plans.
 - `crews`: crews' stop marks (the pickups the fill model learns from) and GPX.
+- `agent_run`: the agent's run (fill refit, then the plan its trigger asks for); a truck's breakdown.
 """
 from .crews import route_gpx, stop_mark
 from .fill import FillUpdate, fill_models_update

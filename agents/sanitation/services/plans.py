@@ -29,6 +29,7 @@ from city_ops.core.roles import Role, user_has_role
 from city_ops.core.services import audit_record
 from city_ops.core.timeutil import city_tz
 
+from ..conf import DEFAULTS
 from ..core.baseline import SERVICE_WEEKDAYS, FixedBin, fixed_due, fixed_schedule_build
 from ..core.choice import (
     BinChoice,
@@ -60,7 +61,7 @@ TRUCK_FIXED_COST_M = 15_000  # a truck used must save this many metres of drivin
 # does not keep a crew waiting for a bin's window when another street could be served first
 # (bench/sanitation.py --second-cost 0 shows what it costs in km and saves in hours).
 TRUCK_SECOND_COST_M = 1
-DEFAULT_TIME_LIMIT = 10.0
+DEFAULT_TIME_LIMIT = float(DEFAULTS["SANITATION_PLAN_TIME_LIMIT_S"])
 ROUTE_COLORS = ["#1f6feb", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285", "#5c940d", "#e67700"]
 
 

@@ -18,6 +18,7 @@ from agents.sanitation.services.plans import _candidates, _plan_trucks, _stored_
 from agents.sanitation.vrp import plan_check
 from city_ops.city.models import CityEvent, RoadSegment
 from city_ops.city.services import city_event_publish, closure_create
+from city_ops.core.models import AuditEntry
 
 from .conftest import plan_day
 
@@ -141,6 +142,7 @@ def test_breakdown_replans_without_the_truck(demo_city):
     assert agent_run_execute(run_id=run.pk).status == "succeeded"
     broken.refresh_from_db()
     assert not broken.in_service and broken.out_of_service_reason == "hydraulics"
+    assert AuditEntry.objects.filter(action="sanitation.truck_broke_down", object_id=str(broken.pk)).exists()
     new = CollectionPlan.objects.get(date=plan.date, version=2)
     assert "breakdown of " + broken.code in new.reason
     assert not new.routes.filter(truck=broken).exists()

@@ -1,0 +1,21 @@
+"""The flood agent's settings, each read from Django settings with a default (so a deployment overrides any
+of them in its environment-driven settings without this app changing)."""
+
+from __future__ import annotations
+
+from agents.core.conf import settings_reader
+
+DEFAULTS: dict[str, object] = {
+    # Hysteresis: an alert clears only after its level has held below the threshold this long.
+    "FLOOD_HOLD_MINUTES": 30,
+    # Readings this far back are read again as context for each evaluation (rain accumulations).
+    "FLOOD_CONTEXT_HOURS": 24,
+    # The city's rainstorm signals (None = CMA's blue/yellow/orange/red).
+    "FLOOD_RAINSTORM_SIGNALS": None,
+    # CAP messages: sender id, sender name (None = "<CITY_NAME> flood control") and language.
+    "FLOOD_CAP_SENDER": "flood-control@city-ops.example",
+    "FLOOD_CAP_SENDER_NAME": None,
+    "FLOOD_CAP_LANGUAGE": "en",
+}
+
+conf = settings_reader(DEFAULTS)  # the value of a FLOOD_* setting (Django settings first, then the default above)

@@ -1,0 +1,104 @@
+"""Every registered agent keeps the one agent contract (agents/core/contract.py): agent.py declares and maps
+results to KPIs but writes nothing itself, settings have their defaults in conf.py, every model is in the
+admin, every mounted route has a permission-matrix row. And the checks do catch a broken agent."""
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.db import models
+
+from agents.core import contract
+from agents.core.base import Agent
+from agents.core.registry import agents_all
+
+
+def _app_of(agent: Agent):
+    return apps.get_containing_app_config(type(agent).__module__)
+
+
+@pytest.mark.parametrize("agent", agents_all(), ids=lambda a: a.name)
+def test_agent_keeps_the_contract(agent):
+    assert contract.violations(agent, _app_of(agent)) == []
+
+
+def test_every_agent_app_registers_an_agent():
+    """An agent app without a registered agent (or an agent outside an app) would escape the checks above."""
+    agent_apps = {_app_of(a).label for a in agents_all()}
+    mounted = {cfg.label for cfg in apps.get_app_configs() if cfg.name.startswith("agents.") and cfg.label != "agents_core"}
+    assert agent_apps == mounted
+
+
+# --- the checks fail for a broken agent ---------------------------------------------------------------------
+
+BROKEN_AGENT_PY = '''
+from agents.sanitation.models import Truck
+
+class Broken:
+    def run(self, ctx):
+        Truck.objects.filter(pk=1).update(in_service=False)
+        Truck.objects.create(code="T9")
+        truck = Truck.objects.get(pk=2)
+        truck.save()
+        return Truck.objects.filter(in_service=True).count()  # a read: fine
+'''
+
+
+def test_orm_writes_in_agent_py_are_reported():
+    found = contract.orm_writes(BROKEN_AGENT_PY)
+    assert [line.split(":")[1] for line in found] == ["6", "7", "9"], found
+    assert "Truck.objects.filter.update()" in found[0]
+    assert contract.orm_writes("def run(ctx):\n    return service_call(run=ctx.run)\n") == []
+
+
+def test_a_model_missing_from_the_admin_is_reported():
+    site = admin.AdminSite(name="contract-test")
+    bus = apps.get_app_config("agent_bus")
+    missing = contract.admin_missing(bus, site=site)
+    assert "agent_bus.Feed is not in the admin" in missing and len(missing) == len(list(bus.get_models()))
+    for model in bus.get_models():
+        site.register(model)
+    assert contract.admin_missing(bus, site=site) == []
+
+
+class _FakeApp:
+    """Enough of an AppConfig for the settings and route checks."""
+
+    def __init__(self, name: str, path: str = "", **attrs):
+        self.name, self.path = name, path
+        self.__dict__.update(attrs)
+
+
+def test_a_missing_settings_module_or_an_unnamed_setting_is_reported():
+    class Nameless(Agent):
+        name = "nameless"
+
+    assert contract.settings_missing(_FakeApp("agents.core.tests"), Nameless()) == [
+        "agents.core.tests has no conf.py (its settings and their defaults)"]
+    problems = contract.settings_missing(_FakeApp("agents.bus"), Nameless())
+    assert len(problems) == 1 and "setting_names" in problems[0] and "BUS_FEED_MAX_UPLOAD_BYTES" in problems[0]
+
+
+def test_a_route_without_a_matrix_row_is_reported(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_permissions.py").write_text(
+        'rows = [("GET", "/bus/", console), ("GET", f"/bus/plans/{p}/", {"crew": 403})]\n')
+    app = _FakeApp("agents.bus", str(tmp_path), url_prefix="bus", api_urls=None, console_urls="agents.bus.urls")
+    missing = contract.matrix_missing(app)
+    assert "route bus/ has no row in agents.bus's permission matrix" not in missing
+    assert "route bus/plans/<int:pk>/ has no row in agents.bus's permission matrix" not in missing
+    assert "route bus/plans/<int:pk>/export.csv has no row in agents.bus's permission matrix" in missing
+    assert len(missing) == len(contract.app_routes(app)) - 2
+
+
+def test_the_real_bus_matrix_covers_what_the_fake_one_misses():
+    """The same check on the real app passes: its tests hold a row for each of those routes."""
+    assert contract.matrix_missing(apps.get_app_config("agent_bus")) == []
+
+
+def test_composite_key_models_are_not_asked_for():
+    reading = apps.get_model("agent_flood", "Reading")
+    assert isinstance(reading._meta.pk, models.CompositePrimaryKey)
+    assert not admin.site.is_registered(reading)
+    assert contract.admin_missing(apps.get_app_config("agent_flood")) == []
+
