@@ -124,8 +124,11 @@ def demo_template_restore(template: DemoTemplate) -> None:
         for table, data in template.tables.items():
             with cur.cursor.copy(f'COPY "{table}" FROM STDIN (FORMAT binary)') as copy:
                 copy.write(data)
+        # Never backwards: setval is not undone by a rollback, so in a rolled-back test a lower value would
+        # outlive the copy while rows committed before it (a module's network) come back with higher ids.
         for table, seq in template.sequences.items():
-            cur.execute(f'SELECT setval(%s, (SELECT max(id) FROM "{table}"))', [seq])
+            cur.execute(f'SELECT setval(%s, GREATEST((SELECT max(id) FROM "{table}"), '
+                        'COALESCE(pg_sequence_last_value(%s::regclass), 1)))', [seq, seq])
     for name, content in template.media.items():
         # Written in place under the name the rows hold (a test may have deleted or damaged the file, or
         # pointed MEDIA_ROOT elsewhere); `save` would pick a new name beside an existing file.

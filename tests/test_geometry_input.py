@@ -139,7 +139,7 @@ def test_closure_good_line_still_created(users, small_city):
     assert CityEvent.objects.filter(kind=CityEvent.Kind.CLOSURE_OPENED).count() == 1
 
 
-@pytest.mark.parametrize("destination", [[1e308, 60.17], [24.94, "nan"], ["inf", 60.17], [24.94, -91]])
+@pytest.mark.parametrize("destination", [[1e308, 60.17], [24.94, "nan"], ["inf", 60.17], [24.94, -91], [0.0], []])
 def test_route_bad_point_is_400(users, small_city, destination):
     r = client_for("crew", users).post("/api/city/route/", {"origin": list(A), "destination": destination},
                                         content_type="application/json")

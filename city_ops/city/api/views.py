@@ -156,6 +156,8 @@ class LonLatField(serializers.ListField):
 
     def to_internal_value(self, data):
         values = super().to_internal_value(data)
+        if len(values) != 2:  # DRF checks min/max_length after this method: a short list must not reach [1]
+            raise serializers.ValidationError(f"expected [lon, lat], got {len(values)} number(s)")
         try:
             return lonlat_check(values[0], values[1], what=self.field_name)
         except GeometryInputError as exc:
