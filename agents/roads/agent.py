@@ -58,11 +58,16 @@ class RoadsAgent(Agent):
             details=out,
         )
 
-    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False) -> dict[str, int]:
-        """A handful of generated road photos (marked synthetic) on real segments, their defects and orders."""
-        from fixtures.roads_demo import roads_demo_load
+    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False,
+                       history_days: int | None = None) -> dict[str, int]:
+        """A handful of generated road photos (marked synthetic) on real segments, their defects and orders;
+        on a synthetic city also `scale` x 40 synthetic photo and defect rows (no images, no model)."""
+        from fixtures.roads_demo import roads_demo_load, roads_synthetic_rows_load
 
-        return roads_demo_load()
+        counts = roads_demo_load()
+        if synthetic:
+            counts |= roads_synthetic_rows_load(scale=scale)
+        return counts
 
     def assets_in_area(self, *, area) -> list[Asset]:
         """Open defects and fixed cameras inside ``area``."""
