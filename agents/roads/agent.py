@@ -60,14 +60,12 @@ class RoadsAgent(Agent):
 
     def demo_data_load(self, *, scale: int = 1, synthetic: bool = False,
                        history_days: int | None = None) -> dict[str, int]:
-        """A handful of generated road photos (marked synthetic) on real segments, their defects and orders;
-        on a synthetic city also `scale` x 40 synthetic photo and defect rows (no images, no model)."""
+        """A handful of generated road photos (marked synthetic) on real segments, their defects and orders.
+        A synthetic (benchmark) city gets `scale` x 40 photo and defect rows instead: no images, no model,
+        no privacy pass (seconds per photo), marked synthetic."""
         from fixtures.roads_demo import roads_demo_load, roads_synthetic_rows_load
 
-        counts = roads_demo_load()
-        if synthetic:
-            counts |= roads_synthetic_rows_load(scale=scale)
-        return counts
+        return roads_synthetic_rows_load(scale=scale) if synthetic else roads_demo_load()
 
     def assets_in_area(self, *, area) -> list[Asset]:
         """Open defects and fixed cameras inside ``area``."""
