@@ -85,7 +85,7 @@ def _bench_parts_measure_the_scale_city(bench, capsys):
     snap = bench.snap_bench(points=20, reference_db=None, previous_points=2)
     assert snap["city"]["snapped"] == 20  # every point lies a few metres off a junction
     assert snap["city"]["segment_nearest"]["p95_ms"] >= snap["city"]["segment_nearest"]["p50_ms"] > 0
-    net = bench.network_bench(points=40, max_gb=2.0, reference_sources=2)
+    net = bench.network_bench(points=40, reference_sources=2)
     assert net["all_pairs_routable"]
     # ours and networkx find the same fastest time on the same graph
     assert net["route_time_s"] == pytest.approx(net["ref_networkx_route_time_s"], abs=0.2)
