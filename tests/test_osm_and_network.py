@@ -115,6 +115,24 @@ def test_synthetic_city_scales(db):
     assert p.length_m > 1000
 
 
+def test_matrix_in_source_chunks_equals_the_whole(db):
+    """A matrix computed a few sources at a time (the memory bound for a big city) is the same matrix."""
+    import numpy as np
+
+    from fixtures.demo_city import synthetic_city_build
+
+    synthetic_city_build(scale=1)
+    net = road_network()
+    rng = np.random.default_rng(5)
+    pts = np.column_stack([rng.uniform(24.90, 24.93, 30), rng.uniform(60.15, 60.165, 30)])
+    whole = net.matrix(pts)
+    one_by_one = net.matrix(pts, chunk_bytes=1)  # one source per chunk
+    three = net.matrix(pts, chunk_bytes=3 * 48 * len(net.node_ids))
+    for got in (one_by_one, three):
+        assert np.array_equal(got[0], whole[0]) and np.array_equal(got[1], whole[1])
+    assert whole[0].shape == (30, 30) and np.isfinite(whole[0]).all() and (whole[0].sum() > 0)
+
+
 def test_line_closure_closes_only_that_segment(demo_city):
     seg = RoadSegment.objects.filter(length_m__gt=40).order_by("id")[5]
     closure = closure_create(geom=LineString(seg.geom.coords, srid=4326), reason="one segment")

@@ -66,10 +66,11 @@ class BusAgent(Agent):
         return plan_result(out)
 
     # --- hooks -----------------------------------------------------------------------------------------
-    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False) -> dict[str, int]:
+    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False,
+                       history_days: int | None = None) -> dict[str, int]:
         from fixtures.bus_demo import bus_demo_load
 
-        return bus_demo_load(scale=scale)
+        return bus_demo_load(scale=scale, synthetic=synthetic)
 
     def assets_in_area(self, *, area) -> list[Asset]:
         from .selectors import stops_in_area

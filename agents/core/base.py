@@ -188,8 +188,11 @@ class Agent:
     def run(self, ctx: RunContext) -> AgentResult:
         raise NotImplementedError
 
-    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False) -> dict[str, int]:
-        """Create this agent's demo data on the loaded city (deterministic). Returns counts for the log."""
+    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False,
+                       history_days: int | None = None) -> dict[str, int]:
+        """Create this agent's demo data on the loaded city (deterministic). Returns counts for the log.
+        `scale` multiplies it with the city; `history_days` is the days of simulated history to add (None:
+        the agent's demo default, 0: none)."""
         return {}
 
     def assets_in_area(self, *, area: "GEOSGeometry") -> list[Asset]:

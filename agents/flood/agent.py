@@ -68,14 +68,16 @@ class FloodAgent(Agent):
                      "lead_times_min": out.lead_times_min},
         )
 
-    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False) -> dict[str, int]:
+    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False,
+                       history_days: int | None = None) -> dict[str, int]:
         """Zones on real low shore streets, sensors, thresholds and a calm day of readings. The synthetic
-        grid city has none of those streets, so it gets no flood demo."""
-        if synthetic:
-            return {}
-        from fixtures.flood_demo import demo_load
+        grid city has none of those streets: it gets `scale` x 0.8 generated zones of 10 sensors each."""
+        from fixtures.flood_demo import demo_load, synthetic_demo_load
 
-        return demo_load()
+        days = 1 if history_days is None else history_days
+        if synthetic:
+            return synthetic_demo_load(scale=scale, history_days=days)
+        return demo_load(history_days=days)
 
     def assets_in_area(self, *, area) -> list[Asset]:
         """The agent's sensors inside `area`."""

@@ -61,11 +61,14 @@ class RoadsAgent(Agent):
             details=out,
         )
 
-    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False) -> dict[str, int]:
-        """A handful of generated road photos (marked synthetic) on real segments, their defects and orders."""
-        from fixtures.roads_demo import roads_demo_load
+    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False,
+                       history_days: int | None = None) -> dict[str, int]:
+        """A handful of generated road photos (marked synthetic) on real segments, their defects and orders.
+        A synthetic (benchmark) city gets `scale` x 40 photo and defect rows instead: no images, no model,
+        no privacy pass (seconds per photo), marked synthetic."""
+        from fixtures.roads_demo import roads_demo_load, roads_synthetic_rows_load
 
-        return roads_demo_load()
+        return roads_synthetic_rows_load(scale=scale) if synthetic else roads_demo_load()
 
     def assets_in_area(self, *, area) -> list[Asset]:
         """Open defects and fixed cameras inside ``area``."""

@@ -79,10 +79,12 @@ class SanitationAgent(Agent):
             return None  # someone else's vehicle
         return {"event_id": event.pk, "event_kind": event.kind, "payload": event.payload or {}}
 
-    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False) -> dict[str, int]:
+    def demo_data_load(self, *, scale: int = 1, synthetic: bool = False,
+                       history_days: int | None = None) -> dict[str, int]:
         from fixtures.sanitation_demo import sanitation_demo_load
 
-        return sanitation_demo_load(scale=scale, synthetic=synthetic).counts
+        days = {} if history_days is None else {"history_days": history_days}
+        return sanitation_demo_load(scale=scale, synthetic=synthetic, **days).counts
 
     def assets_in_area(self, *, area) -> list[Asset]:
         return [

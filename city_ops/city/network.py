@@ -21,6 +21,9 @@ from shapely.geometry import LineString
 from .models import CityProfile, RoadClosure, RoadNode, RoadSegment
 
 _lock = threading.Lock()
+MATRIX_CHUNK_BYTES = 512 * 2**20
+# times, predecessors and the pointer-doubling arrays of `_tree_lengths`, per source and junction
+_MATRIX_BYTES_PER_CELL = 48
 _cache: dict[tuple, "RoadNetwork"] = {}
 
 
@@ -95,17 +98,25 @@ class RoadNetwork:
         return self.snap_nodes[idx], dist
 
     # --- queries ---------------------------------------------------------------------------------------
-    def matrix(self, points, *, sources=None) -> tuple[np.ndarray, np.ndarray]:
+    def matrix(self, points, *, sources=None, chunk_bytes: int = MATRIX_CHUNK_BYTES) -> tuple[np.ndarray, np.ndarray]:
         """Travel time (s) and distance (m, along the fastest path) between all snapped points.
 
-        One Dijkstra per distinct source node; distances are accumulated down each shortest-path tree."""
+        One Dijkstra per distinct source node; distances are accumulated down each shortest-path tree.
+        Sources go in chunks of about `chunk_bytes` of working arrays, keeping only the points' columns:
+        a Dijkstra's arrays span every junction (2,000 sources on a 126,000-junction city would hold
+        12 GB at once; in chunks the peak is the chunk plus the points x points result)."""
         nodes, _ = self.snap(points)
         src_nodes = nodes if sources is None else self.snap(sources)[0]
         uniq, inverse = np.unique(src_nodes, return_inverse=True)
-        times, pred = dijkstra(self.graph_time, directed=True, indices=uniq, return_predecessors=True)
-        lengths = self._tree_lengths(pred)
-        lengths[~np.isfinite(times)] = np.inf
-        return times[inverse][:, nodes], lengths[inverse][:, nodes]
+        step = max(1, int(chunk_bytes // (_MATRIX_BYTES_PER_CELL * max(len(self.node_ids), 1))))
+        times = np.empty((len(uniq), len(nodes)))
+        lengths = np.empty((len(uniq), len(nodes)))
+        for i in range(0, len(uniq), step):
+            t, pred = dijkstra(self.graph_time, directed=True, indices=uniq[i:i + step], return_predecessors=True)
+            m = self._tree_lengths(pred)
+            m[~np.isfinite(t)] = np.inf
+            times[i:i + step], lengths[i:i + step] = t[:, nodes], m[:, nodes]
+        return times[inverse], lengths[inverse]
 
     def _tree_lengths(self, pred: np.ndarray) -> np.ndarray:
         """Length (m) from each tree's root to every node along the shortest-path trees in `pred`.

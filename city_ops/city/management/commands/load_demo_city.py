@@ -19,6 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--synthetic", action="store_true", help="a synthetic grid city instead")
         parser.add_argument("--scale", type=int, default=1, help="about N x 1,000 road segments (synthetic)")
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--history-days", type=int, default=None,
+                            help="days of simulated history per agent (default: the demo's own; none on a "
+                                 "synthetic city)")
         parser.add_argument("--no-users", action="store_true")
         parser.add_argument("--if-empty", action="store_true", help="do nothing when a city is already loaded")
         parser.add_argument("--json", action="store_true")
@@ -36,7 +39,7 @@ class Command(BaseCommand):
             for name, roles in DEMO_USERS:
                 user_create(username=name, password=password, roles=roles, email=f"{name}@example.org")
         out = demo_city_load(synthetic=opts["synthetic"], scale=opts["scale"], seed=opts["seed"],
-                             progress=lambda m: self.stderr.write(m))
+                             history_days=opts["history_days"], progress=lambda m: self.stderr.write(m))
         if not opts["no_users"]:
             out["users"] = [u for u, _ in DEMO_USERS]
         if opts["json"]:

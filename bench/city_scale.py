@@ -1,0 +1,388 @@
+"""City-scale benchmark (issue 18): the operations a city of ten million leans on, timed on the loaded city
+(`manage.py load_demo_city --synthetic --scale 250` into a database of its own), each beside a reference
+measured in the same run.
+
+    DATABASE_URL=postgis://.../cityops_scale .venv/bin/python bench/city_scale.py [--json] [--quick]
+        [--reference-db cityops] [--points 2000] [--only snap,network,flood,bus,sanitation]
+
+- snap: `segment_nearest` for 200 points a few metres off the roads, p50/p95, beside the plain PostGIS KNN
+  query (`ORDER BY geom <-> point LIMIT 1`, the floor) and the previous implementation (`ST_DWithin` on
+  geography, which no index serves; timed on a few points only), on this city and on the reference
+  database's city (the demo, by default) read only.
+- network: graph build, a travel-time matrix of `--points` points (`RoadNetwork.matrix`, which goes in
+  source chunks: a Dijkstra's arrays span every junction), a route between two far corners, peak
+  Python-tracked memory of each, beside networkx's Dijkstra on the same graph (matrix: a few
+  sources timed and scaled); a closure applied (a new snapshot from the cached arrays) vs a cold build.
+- flood: a monitor tick (`evaluation_run` after one new reading per series) for every sensor; target 500 ms.
+- bus: `plan_create` (what `plan_buses` runs) for the next weekday of the demo feed; target 60 s, 2 GB.
+- sanitation: a day plan for one district: its up to 2,000 bins (optional, with prizes) and 10 trucks
+  (`problem_build` + `problem_solve`, as `plan_create` does for the whole city); target 120 s.
+
+Writes only into the database it runs on (a flood tick's readings and alerts, a bus plan draft): never run
+it on a city people use. What it cannot measure is printed as "not measured: reason".
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+import tracemalloc
+from contextlib import contextmanager
+
+import numpy as np
+from _django import django_setup
+
+PARTS = ("snap", "network", "flood", "bus", "sanitation")
+
+
+def _ms(seconds: list[float]) -> dict:
+    ms = sorted(s * 1000 for s in seconds)
+    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2),
+            "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2)}
+
+
+def _timed(fn, *args, **kwargs):
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t
+
+
+def _traced(fn, *args, **kwargs):
+    """Result, seconds and peak Python-tracked memory (MB; numpy arrays included) of one call."""
+    tracemalloc.start()
+    try:
+        out, secs = _timed(fn, *args, **kwargs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return out, secs, round(peak / 2**20, 1)
+
+
+@contextmanager
+def _database(name: str | None):
+    """Run the block against another database of the same server (read only), then come back."""
+    from django.db import connections
+
+    from city_ops.city.network import network_cache_clear
+
+    conn = connections["default"]
+    if not name or name == conn.settings_dict["NAME"]:
+        yield
+        return
+    own = conn.settings_dict["NAME"]
+    conn.close()
+    conn.settings_dict["NAME"] = name
+    network_cache_clear()  # network versions of two databases are not comparable
+    try:
+        yield
+    finally:
+        conn.close()
+        conn.settings_dict["NAME"] = own
+        network_cache_clear()
+
+
+def _city() -> dict:
+    from city_ops.city.models import CityProfile, RoadNode, RoadSegment
+
+    profile = CityProfile.objects.first()
+    return {"name": profile.name if profile else None, "segments": RoadSegment.objects.count(),
+            "nodes": RoadNode.objects.count()}
+
+
+# --------------------------------------------------------------------------------------------------- snap
+
+
+def _snap_points(n: int, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """n points up to about 15 m off random road junctions (where photos and pins land)."""
+    from city_ops.city.models import RoadNode
+
+    ids = list(RoadNode.objects.order_by("id").values_list("id", flat=True))
+    picks = set(rng.choice(ids, size=min(n, len(ids)), replace=False).tolist())
+    nodes = [(p.x, p.y) for p in RoadNode.objects.filter(id__in=picks).values_list("geom", flat=True)]
+    off = rng.uniform(-1.2e-4, 1.2e-4, size=(len(nodes), 2))
+    return [(x + dx, y + dy * 0.5) for (x, y), (dx, dy) in zip(nodes, off)]
+
+
+def _snap_one_city(points, previous_points: int) -> dict:
+    from django.contrib.gis.geos import Point
+    from django.db import connection
+
+    from city_ops.city.selectors import segment_nearest
+
+    ours, knn, previous, found = [], [], [], 0
+    with connection.cursor() as cur:
+        for x, y in points:
+            seg, s = _timed(segment_nearest, point=Point(x, y, srid=4326))
+            ours.append(s)
+            found += seg is not None
+            t = time.perf_counter()
+            cur.execute("SELECT id FROM city_roadsegment ORDER BY geom <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
+                        "LIMIT 1", [x, y])
+            cur.fetchone()
+            knn.append(time.perf_counter() - t)
+        for x, y in points[:previous_points]:
+            t = time.perf_counter()
+            cur.execute("SELECT id FROM city_roadsegment WHERE ST_DWithin(geom::geography, "
+                        "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, 30) ORDER BY ST_Distance(geom::geography, "
+                        "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) LIMIT 1", [x, y, x, y])
+            cur.fetchone()
+            previous.append(time.perf_counter() - t)
+    return {**_city(), "segment_nearest": _ms(ours), "snapped": found, "ref_knn_geometry": _ms(knn),
+            "ref_previous_geography": _ms(previous) if previous else None}
+
+
+def snap_bench(*, points: int, reference_db: str | None, previous_points: int) -> dict:
+    rng = np.random.default_rng(3)
+    out = {"target_p95_ms": 5.0, "city": _snap_one_city(_snap_points(points, rng), previous_points)}
+    try:
+        with _database(reference_db):
+            from city_ops.city.models import RoadSegment
+
+            if reference_db and RoadSegment.objects.exists():
+                out["reference_city"] = _snap_one_city(_snap_points(points, rng), previous_points)
+            else:
+                out["reference_city"] = f"not measured: no city in database {reference_db!r}"
+    except Exception as exc:  # an absent reference database is a note, not a failed benchmark
+        out["reference_city"] = f"not measured: {type(exc).__name__}: {exc}"
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ network
+
+
+def network_bench(*, points: int, reference_sources: int) -> dict:
+    import networkx as nx
+
+    from city_ops.city.models import CityProfile
+    from city_ops.city.network import RoadNetwork, _base_arrays, network_cache_clear, road_network
+
+    profile = CityProfile.objects.first()
+    network_cache_clear()
+    net, build_s, build_mb = _traced(road_network)
+    n_nodes = len(net.node_ids)
+    x1, y1, x2, y2 = profile.bounds.extent
+    rng = np.random.default_rng(1)
+    pts = np.column_stack([rng.uniform(x1, x2, points), rng.uniform(y1, y2, points)])
+    # what the matrix held at once before it went in source chunks: every source's arrays over every junction
+    whole_gb = points * n_nodes * 48 / 2**30
+    secs, matrix_s, matrix_mb = _traced(lambda: net.matrix(pts)[0])
+    g = nx.DiGraph()
+    coo = net.graph_time.tocoo()
+    g.add_weighted_edges_from(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist()))
+    nodes, _ = net.snap(pts)
+    k = min(reference_sources, len(nodes))
+    _, ref_s = _timed(lambda: [nx.single_source_dijkstra_path_length(g, int(s), weight="weight") for s in nodes[:k]])
+    far = ((x1, y1), (x2, y2))
+    path, route_s, route_mb = _traced(net.path, *far)
+    (a, b), _ = net.snap(list(far))
+    ref_path, ref_route_s = _timed(nx.dijkstra_path_length, g, int(a), int(b), weight="weight")
+    base = _base_arrays(profile.network_version)
+    closed = frozenset(int(s) for s in rng.choice(net.seg_ids, size=min(50, len(net.seg_ids)), replace=False))
+    _, closure_s = _timed(RoadNetwork, **base, metric_srid=profile.metric_srid, closed=closed)
+    return {
+        **_city(), "points": points, "graph_build_s": round(build_s, 2), "graph_build_peak_mb": build_mb,
+        "matrix_s": round(matrix_s, 2), "matrix_peak_mb": matrix_mb,
+        "matrix_unchunked_estimate_gb": round(whole_gb, 2), "all_pairs_routable": bool(np.isfinite(secs).all()),
+        "ref_networkx_matrix_s": round(ref_s * len(nodes) / k, 2), "ref_networkx_sources_timed": k,
+        "route_s": round(route_s, 3), "route_peak_mb": route_mb, "route_km": round(path.length_m / 1000, 2),
+        "route_time_s": round(path.time_s, 1), "ref_networkx_route_s": round(ref_route_s, 3),
+        "ref_networkx_route_time_s": round(ref_path, 1),
+        "closure_50_segments_s": round(closure_s, 2), "ref_cold_build_s": round(build_s, 2),
+    }
+
+
+# -------------------------------------------------------------------------------------------------- flood
+
+
+def flood_bench(*, ticks: int) -> dict:
+    from django.utils import timezone
+
+    from agents.flood.models import Sensor, Series
+    from agents.flood.services import evaluation_run
+    from agents.flood.services.ingest import readings_store
+
+    series = list(Series.objects.only("pk", "parameter"))
+    if not series:
+        return {"skipped": "not measured: no flood sensors (load the synthetic city with its flood demo)"}
+    _, first_s = _timed(evaluation_run)
+    calm = {"depth": 0.0, "rainfall": 0.0, "level": 0.2}
+    at = timezone.now().replace(microsecond=0)
+    walls, cpus = [], []
+    for i in range(ticks):
+        readings_store(rows=[(s.pk, at + dt.timedelta(minutes=i + 1), calm.get(s.parameter, 0.0)) for s in series])
+        c = time.process_time()
+        _, wall = _timed(evaluation_run)
+        walls.append(wall)
+        cpus.append(time.process_time() - c)
+    return {"sensors": Sensor.objects.count(), "series": len(series), "target_ms": 500,
+            "first_evaluation_s": round(first_s, 2), "tick": _ms(walls),
+            "tick_cpu_ms_best": round(min(cpus) * 1000, 1)}
+
+
+# ---------------------------------------------------------------------------------------------------- bus
+
+
+def bus_bench() -> dict:
+    from agents.bus.core.blocking import blocks_first_fit
+    from agents.bus.models import Feed
+    from agents.bus.selectors import feed_frames_clear
+    from agents.bus.services.plans import _context, plan_create
+    from city_ops.core.timeutil import city_today
+
+    feed = Feed.objects.order_by("-imported_at").first()
+    if feed is None:
+        return {"skipped": "not measured: no bus feed"}
+    day = city_today() + dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    feed_frames_clear()
+    plan, plan_s, plan_mb = _traced(plan_create, feed=feed, service_date=day, reason="bench/city_scale.py")
+    ctx = _context(feed=feed, service_date=day, use_depot=plan.depot_id is not None)
+    greedy, greedy_s = _timed(blocks_first_fit, trips=ctx.trips, layover_s=plan.layover_s, deadhead=ctx.deadhead)
+    return {"date": day.isoformat(), "routes": feed.routes.count(), "trips": plan.trips, "plan_s": round(plan_s, 1),
+            "plan_peak_mb": plan_mb, "solve_s": plan.solve_s, "vehicles": plan.vehicles,
+            "lower_bound": plan.lower_bound, "target_s": 60, "target_mb": 2048,
+            "ref_first_fit_s": round(greedy_s, 2), "ref_first_fit_vehicles": len(greedy)}
+
+
+# --------------------------------------------------------------------------------------------- sanitation
+
+
+def sanitation_bench(*, bins: int, trucks: int, seconds: float) -> dict:
+    from agents.sanitation.core.choice import BinChoice
+    from agents.sanitation.models import Bin, Truck
+    from agents.sanitation.services.plans import next_service_day, problem_build, problem_solve
+    from agents.sanitation.vrp.instance import InstanceError
+    from city_ops.city.models import District
+    from city_ops.core.timeutil import city_today
+
+    district = District.objects.order_by("code").first()
+    fleet = list(Truck.objects.order_by("code")[:trucks])
+    if district is None or not fleet:
+        return {"skipped": "not measured: no districts or no trucks"}
+    centre = district.geom.centroid
+    from django.contrib.gis.db.models.functions import Distance
+
+    picked = list(Bin.objects.filter(active=True, geom__within=district.geom)
+                  .annotate(d=Distance("geom", centre)).order_by("d")[:bins])
+    # Every bin optional with a prize: ten trucks cannot empty 2,000 bins in a shift, so the plan picks the
+    # fullest it can reach, as the agent's own plan does with its optional bins.
+    choices = [BinChoice(id=f"bin:{b.pk}", required=False, prize=3000, demand_l=round(0.9 * b.capacity_l),
+                         demand_kg=round(0.09 * b.capacity_l), level=0.9, reason="bench")
+               for b in picked]
+    date = next_service_day(city_today())
+    problem, build_s = _timed(problem_build, date=date, trucks=fleet, choices=choices)
+    head = {"district": district.code, "bins": len(picked), "trucks": len(fleet), "target_s": 120,
+            "build_s": round(build_s, 1)}
+    try:
+        solved, solve_s = _timed(problem_solve, problem=problem, time_limit=seconds)
+    except InstanceError as exc:  # a limit of the model at this size is a finding, not a crash
+        return {**head, "skipped": f"not measured: the solver refused the instance: {exc}"}
+    served = sum(sum(1 for v in r.visits if str(v).startswith("bin:")) for r in solved.routes)
+    return {**head, "solve_s": round(solve_s, 1), "total_s": round(build_s + solve_s, 1),
+            "routes": len(solved.routes), "bins_served": served, "violations": len(solved.violations),
+            "solver_time_limit_s": seconds}
+
+
+# ------------------------------------------------------------------------------------------------- output
+
+
+def _print(out: dict) -> None:
+    def row(label, value, ref=""):
+        print(f"  {label:34s} {value:>22s}   {ref}")
+
+    print(f"{out['city']['name']}: {out['city']['segments']:,} segments, {out['city']['nodes']:,} junctions")
+    for part, res in out["parts"].items():
+        print(f"{part}:")
+        if isinstance(res, str) or "skipped" in res:
+            print(f"  {res if isinstance(res, str) else res['skipped']}")
+            if not isinstance(res, str) and "build_s" in res:
+                print(f"  (built in {res['build_s']} s: {res['bins']} bins, {res['trucks']} trucks)")
+            continue
+        if part == "snap":
+            for name in ("city", "reference_city"):
+                c = res[name]
+                if isinstance(c, str):
+                    row(name, "", c)
+                    continue
+                prev = c["ref_previous_geography"]
+                row(f"{name} ({c['segments']:,} segments)", f"p95 {c['segment_nearest']['p95_ms']} ms",
+                    f"KNN floor p95 {c['ref_knn_geometry']['p95_ms']} ms; previous geography p95 "
+                    f"{prev['p95_ms'] if prev else '-'} ms (target {res['target_p95_ms']} ms)")
+        elif part == "network":
+            row("graph build", f"{res['graph_build_s']} s", f"{res['graph_build_peak_mb']} MB peak")
+            row(f"{res['points']} x {res['points']} matrix", f"{res['matrix_s']} s",
+                f"networkx {res['ref_networkx_matrix_s']} s (scaled from {res['ref_networkx_sources_timed']} "
+                f"sources); {res['matrix_peak_mb']} MB peak (unchunked it was "
+                f"~{res['matrix_unchunked_estimate_gb']} GB)")
+            row(f"route corner to corner ({res['route_km']} km)", f"{res['route_s']} s",
+                f"networkx {res['ref_networkx_route_s']} s; {res['route_peak_mb']} MB peak")
+            row("closure of 50 segments applied", f"{res['closure_50_segments_s']} s",
+                f"cold build {res['ref_cold_build_s']} s")
+        elif part == "flood":
+            row(f"monitor tick, {res['sensors']} sensors", f"p50 {res['tick']['p50_ms']} ms",
+                f"p95 {res['tick']['p95_ms']} ms, cpu {res['tick_cpu_ms_best']} ms (target {res['target_ms']} ms); "
+                f"first evaluation {res['first_evaluation_s']} s")
+        elif part == "bus":
+            row(f"plan_buses, {res['trips']} trips", f"{res['plan_s']} s",
+                f"{res['plan_peak_mb']} MB peak, {res['vehicles']} buses (bound {res['lower_bound']}); "
+                f"first-fit reference {res['ref_first_fit_s']} s, {res['ref_first_fit_vehicles']} buses "
+                f"(target {res['target_s']} s, {res['target_mb']} MB)")
+        elif part == "sanitation":
+            row(f"district {res['district']}: {res['bins']} bins, {res['trucks']} trucks", f"{res['total_s']} s",
+                f"build {res['build_s']} s + solve {res['solve_s']} s; {res['bins_served']} bins on "
+                f"{res['routes']} routes (target {res['target_s']} s)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="small sizes everywhere (a smoke test)")
+    ap.add_argument("--only", default=",".join(PARTS), help="comma-separated parts")
+    ap.add_argument("--reference-db", default="cityops", help="database of the demo-size city to compare snapping")
+    ap.add_argument("--snap-points", type=int, default=200)
+    ap.add_argument("--previous-points", type=int, default=10, help="the unindexed query is slow: time a few")
+    ap.add_argument("--points", type=int, default=2000, help="matrix size")
+    ap.add_argument("--reference-sources", type=int, default=20)
+    ap.add_argument("--ticks", type=int, default=5)
+    ap.add_argument("--district-bins", type=int, default=2000)
+    ap.add_argument("--trucks", type=int, default=10)
+    ap.add_argument("--vrp-seconds", type=float, default=60.0)
+    args = ap.parse_args()
+    if args.quick:
+        args.snap_points, args.previous_points, args.points, args.reference_sources = 20, 2, 50, 2
+        args.ticks, args.district_bins, args.trucks, args.vrp_seconds = 2, 40, 2, 2.0
+    django_setup()
+    from city_ops.city.models import RoadSegment
+
+    if not RoadSegment.objects.exists():
+        print("no city loaded: run manage.py load_demo_city --synthetic --scale 250 first", file=sys.stderr)
+        return 1
+    only = [p for p in args.only.split(",") if p]
+    runs = {
+        "snap": lambda: snap_bench(points=args.snap_points, reference_db=args.reference_db,
+                                   previous_points=args.previous_points),
+        "network": lambda: network_bench(points=args.points, reference_sources=args.reference_sources),
+        "flood": lambda: flood_bench(ticks=args.ticks),
+        "bus": bus_bench,
+        "sanitation": lambda: sanitation_bench(bins=args.district_bins, trucks=args.trucks, seconds=args.vrp_seconds),
+    }
+    out = {"city": _city(), "parts": {}}
+    for part in PARTS:
+        if part not in only:
+            out["parts"][part] = "not measured: not asked for (--only)"
+            continue
+        print(f"{part} ...", file=sys.stderr)
+        out["parts"][part] = runs[part]()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        _print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
