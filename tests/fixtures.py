@@ -115,17 +115,6 @@ class _ChildProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
-    def wait_finished(self, task: str, count: int, timeout: float = 60.0) -> None:
-        """Wait until this worker has finished `count` messages of `task` (succeeded or raised), by its log."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done = sum(1 for line in self.log.read_text().splitlines()
-                       if f"Task {task}[" in line and (" succeeded in " in line or " raised " in line))
-            if done >= count:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{task}: not {count} finished after {timeout} s: {self.log.read_text()[-2000:]}")
-
     @contextmanager
     def held(self):
         """The worker frozen (SIGSTOP) for the block, then let go: tasks sent meanwhile wait in the broker, so a
@@ -156,6 +145,17 @@ class WorkerProcess(_ChildProcess):
         self.queues, self.name = queues, name
         # One log per test database: runs beside each other (CITY_OPS_TEST_DB_SUFFIX) share `.run/`.
         self.log = REPO / ".run" / f"test-worker-{name}-{settings.DATABASES['default']['NAME']}.log"
+
+    def wait_finished(self, task: str, count: int, timeout: float = 60.0) -> None:
+        """Wait until this worker has finished `count` messages of `task` (succeeded or raised), by its log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = sum(1 for line in self.log.read_text().splitlines()
+                       if f"Task {task}[" in line and (" succeeded in " in line or " raised " in line))
+            if done >= count:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{task}: not {count} finished after {timeout} s: {self.log.read_text()[-2000:]}")
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "celery", "-A", "city_ops", "worker", "-P", "solo", "-Q", self.queues,

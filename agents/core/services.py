@@ -161,10 +161,6 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _dead_after_s() -> float:
-    return settings.CITY_OPS_RUN_DEAD_AFTER_S
-
-
 def _liveness_key(*, run_id: int, worker: str) -> str:
     return f"agents:run-alive:{run_id}:{worker}"
 
@@ -220,7 +216,7 @@ class _Heartbeat(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        dead_after_s = _dead_after_s()
+        dead_after_s = settings.CITY_OPS_RUN_DEAD_AFTER_S
         try:
             while not self.stop_event.is_set() and self._beat(dead_after_s):
                 self.stop_event.wait(dead_after_s / 4)
@@ -329,7 +325,7 @@ def agent_run_reap(*, dead_after_s: float | None = None, resend_after_s: float |
     A running run's worker is dead when both of its signs of life are older than `dead_after_s`: the
     liveness key in Redis and `heartbeat_at` in the database. Either one fresh keeps the run, so a blip
     of one store never reaps a live run, and a live run is never reaped however long it runs."""
-    dead_after_s = dead_after_s or _dead_after_s()
+    dead_after_s = dead_after_s or settings.CITY_OPS_RUN_DEAD_AFTER_S
     resend_after_s = resend_after_s or settings.CITY_OPS_RUN_STALE_AFTER_S
     now = now or timezone.now()
     reaped: list[int] = []
