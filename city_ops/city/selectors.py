@@ -6,7 +6,7 @@ import math
 from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db.models.expressions import RawSQL
 
-from .models import RoadSegment
+from .models import District, RoadSegment
 
 # The shortest a degree gets on the WGS84 spheroid: of latitude 110,574 m (at the equator), of longitude
 # 111,319 m times the cosine of the latitude (at least; more away from the equator). Rounded down, so that the
@@ -45,3 +45,12 @@ def segment_nearest(*, point: Point, within_m: float = 30.0) -> RoadSegment | No
         .order_by("d")
         .first()
     )
+
+
+def street_names() -> list[str]:
+    """Every distinct street name of the network (unnamed segments left out)."""
+    return list(RoadSegment.objects.exclude(name="").order_by().values_list("name", flat=True).distinct())
+
+
+def district_names() -> list[str]:
+    return list(District.objects.order_by("name").values_list("name", flat=True))

@@ -1,11 +1,55 @@
-"""The grammar engine (placeholder until the parser lands: it understands nothing yet)."""
+"""The grammar engine: the embedded default and the fallback when no model endpoint answers. A deterministic
+parser of dispatchers' requests in zh-Hans and English: `intents` says which tool each part of a request asks
+for, `slots` reads its arguments (`dates`, `numbers`, `places` underneath). See docs/operations.md, "Copilot
+grammar engine", for what it understands and how to teach it a phrase."""
 from __future__ import annotations
 
 import datetime as dt
 
 from ..calls import ToolCall
+from .intents import Intent, clauses_split, intent_match
+from .numbers import arabize
+from .slots import Context, args_extract
+
+
+def _context(text: str, start: int, end: int, today: dt.date, previous: Context | None = None) -> Context:
+    raw = text[start:end]
+    return Context(raw=raw, text=arabize(raw), today=today, previous=previous)
+
+
+def _parts(text: str, today: dt.date) -> list[tuple[Intent, Context]]:
+    """Each part of the request that asks for a tool, with the parts after it that ask for nothing
+    (", high priority", "因为游行") joined on; the leading ones join the first part."""
+    found: list[tuple[Intent, int, int]] = []
+    lead = None
+    for start, end in clauses_split(text):
+        ctx = _context(text, start, end, today)
+        intent = intent_match(ctx.text, lambda kinds, c=ctx: bool(set(c.places(kinds)) & kinds))
+        if intent:
+            found.append((intent, start if lead is None or found else lead, end))
+        elif found:
+            found[-1] = (found[-1][0], found[-1][1], end)
+        elif lead is None:
+            lead = start
+    parts: list[tuple[Intent, Context]] = []
+    for intent, start, end in found:
+        parts.append((intent, _context(text, start, end, today, parts[-1][1] if parts else None)))
+    return parts
 
 
 def grammar_parse(*, text: str, today: dt.date) -> list[ToolCall]:
-    """The tool calls a request in zh-Hans or English asks for, in order; [] when nothing is understood."""
-    return []
+    """The tool calls a request in zh-Hans or English asks for, in order; [] when nothing is understood.
+    A request whose parts ask for nothing alone ("公交，明天重排") is read whole."""
+    parts = _parts(text, today) or _parts_whole(text, today)
+    calls: list[ToolCall] = []
+    for intent, ctx in parts:
+        call = ToolCall(tool=intent.tool, args=args_extract(intent.tool, ctx))
+        if call not in calls:
+            calls.append(call)
+    return calls
+
+
+def _parts_whole(text: str, today: dt.date) -> list[tuple[Intent, Context]]:
+    ctx = _context(text, 0, len(text), today)
+    intent = intent_match(ctx.text, lambda kinds: bool(set(ctx.places(kinds)) & kinds))
+    return [(intent, ctx)] if intent else []
