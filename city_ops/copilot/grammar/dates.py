@@ -136,10 +136,11 @@ def period_find(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
 
 
 _AFTERNOON = ("下午", "晚上", "傍晚", "今晚", "明晚")
+# In order of preference where two read the same words ("7:30 pm" is 19:30, not 7:30).
 _TIME_RULES: list[tuple[re.Pattern, Callable[[re.Match], tuple[int, int]]]] = [
-    (re.compile(r"(?<!\d)([01]?\d|2[0-3])[:：]([0-5]\d)(?!\d)"), lambda m: (int(m[1]), int(m[2]))),
     (re.compile(r"(?<!\d)(1[0-2]|0?\d)(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?", re.I),
      lambda m: (int(m[1]) % 12 + (12 if m[3].lower() == "p" else 0), int(m[2] or 0))),
+    (re.compile(r"(?<!\d)([01]?\d|2[0-3])[:：]([0-5]\d)(?!\d)"), lambda m: (int(m[1]), int(m[2]))),
     (re.compile(r"(早上|上午|中午|下午|晚上|傍晚|凌晨|今晚|明早|明晚)?\s*(\d{1,2})\s*[点时](半|(\d{1,2})分?)?"),
      lambda m: _zh_time(m)),
 ]
@@ -156,13 +157,13 @@ def _zh_time(m: re.Match) -> tuple[int, int]:
 def time_find(text: str) -> dt.time | None:
     """The first clock time said in `text`, if any (18:00, 6pm, 8am, 下午6点, 晚上8点半)."""
     hits = []
-    for pattern, to_time in _TIME_RULES:
+    for preference, (pattern, to_time) in enumerate(_TIME_RULES):
         m = pattern.search(text)
         if m:
             hour, minute = to_time(m)
             if hour < 24:
-                hits.append((m.start(), dt.time(hour, minute)))
-    return min(hits)[1] if hits else None
+                hits.append((m.start(), preference, dt.time(hour, minute)))
+    return min(hits)[2] if hits else None
 
 
 def datetime_iso(*, date: dt.date, time: dt.time, tz: dt.tzinfo) -> str:
