@@ -44,9 +44,17 @@ def grammar_parse(*, text: str, today: dt.date) -> list[ToolCall]:
     calls: list[ToolCall] = []
     for intent, ctx in parts:
         call = ToolCall(tool=intent.tool, args=args_extract(intent.tool, ctx))
-        if call not in calls:
+        if calls and _same_call(calls[-1], call):
+            calls[-1] = ToolCall(tool=call.tool, args={**calls[-1].args, **call.args})
+        else:
             calls.append(call)
     return calls
+
+
+def _same_call(before: ToolCall, after: ToolCall) -> bool:
+    """Whether a part only adds to the call before it ("重排明天的公交，停站5分钟": the layover is the same
+    re-plan's): the same tool, and no argument said differently ("close Bulevardi, close Kaivokatu" are two)."""
+    return before.tool == after.tool and all(before.args.get(k, v) == v for k, v in after.args.items())
 
 
 def _parts_whole(text: str, today: dt.date) -> list[tuple[Intent, Context]]:

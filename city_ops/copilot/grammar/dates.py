@@ -40,6 +40,14 @@ def _year_near(today: dt.date, month: int, day: int) -> dt.date:
     return date.replace(year=today.year + 1) if (today - date).days > 183 else date
 
 
+def _month_day(today: dt.date, day: int) -> dt.date:
+    """A day of the month with no month ("the 10th"): this month's, or next month's once it has passed."""
+    date = today.replace(day=day)
+    if date >= today:
+        return date
+    return (today.replace(day=1) + dt.timedelta(days=32)).replace(day=day)
+
+
 def _week_day(today: dt.date, weekday: int, week: str) -> dt.date:
     """`weekday` (0 = Monday) of this week, next week, the week after or last week; with no week word, the
     nearest such day on or after today."""
@@ -60,6 +68,7 @@ _DATE_RULES: list[_DateRule] = [
     (re.compile(rf"\b{_MONTH}\s+{_DAY}\b", re.I), lambda m, t: _year_near(t, _MONTHS[m[1].lower()], int(m[2]))),
     (re.compile(rf"(?<!\d){_DAY}\s+(?:of\s+)?{_MONTH}\b", re.I),
      lambda m, t: _year_near(t, _MONTHS[m[2].lower()], int(m[1]))),
+    (re.compile(r"\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b", re.I), lambda m, t: _month_day(t, int(m[1]))),
     (re.compile("|".join(sorted(map(re.escape, _RELATIVE_DAYS), key=len, reverse=True)), re.I),
      lambda m, t: t + dt.timedelta(days=_RELATIVE_DAYS[m[0].lower()])),
     (re.compile(r"(下下|下|本|这|上)?\s*个?(?:周|星期|礼拜)([1-7日天])"),

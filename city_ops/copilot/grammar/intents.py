@@ -14,7 +14,7 @@ from dataclasses import dataclass
 # Shared keyword groups.
 _CLOSURE = r"封闭|封路|封锁|closure|road ?block"
 _WORK_ORDER = r"工单|work ?orders?|\bjobs?\b|tickets?"
-_BUS = r"公交|巴士|\bbus|\d+\s*路|线路|\broute\b|\blines?\b"
+_BUS = r"公交|巴士|\bbus|\d+\s*(?:路|号线)|线路|\broute\b|\blines?\b"
 _WASTE = r"垃圾|收运|清运|环卫|waste|garbage|refuse|trash|sanitation|collection"
 _PLAN = r"计划|方案|规划|路线|排|\bplan|\broutes?\b|schedule"
 _FLOOD = r"积水|内涝|洪水|水浸|淹|flood"
@@ -41,18 +41,20 @@ def _intent(tool: str, *alternatives: tuple[str, ...], unless: str = "", needs_p
 
 INTENTS: tuple[Intent, ...] = (
     _intent("city.closure_lift", (r"解除|撤销|撤掉|取消|结束|\blift|\bremove|\bcancel|\bend\b", _CLOSURE),
-            (r"解封|恢复通行|重新开放|re-?open",)),
+            (r"解封|恢复通行|重新开放|re-?open",), (r"\bopen\b", r"\bagain\b")),
     _intent("city.closure_open", (r"封闭|封路|封锁|封掉|封1?下|封上|关闭|\bclose\b|\bshut\b|block off",)),
     _intent("workorders.create",
             (r"新建|创建|建1?个|开1?个|开张|派1?个|下1?个|\bcreate\b|\braise\b|\bopen an?\b|\blog an?\b|"
-             r"\bfile an?\b|\bmake an?\b|\badd an?\b|\bnew work ?order\b(?!s)", _WORK_ORDER)),
+             r"\bfile an?\b|\bmake an?\b|\badd an?\b|\bneed an?\b|\bnew (?:work ?order|job|ticket)\b(?!s)",
+             _WORK_ORDER)),
     _intent("workorders.list", (_WORK_ORDER,)),
     _intent("sanitation.plan_approve", (r"批准|审批|核准|通过|\bapprove|sign off", _PLAN)),
     _intent("sanitation.bins_at_risk", (r"垃圾桶|桶|\bbins?\b|containers?", r"满|溢|风险|at risk|overflow|\bfull\b")),
     _intent("sanitation.plan", (_WASTE, _PLAN)),
-    _intent("bus.warnings", (_BUS, r"串车|大间隔|间隔|bunch|gaps?\b|headway|" + _ALERT)),
-    _intent("bus.plan", (_BUS, r"排班|重排|排|计划|调度|\bplan|re-?plan|schedul|blocks?\b")),
-    _intent("flood.alerts", (_FLOOD, _ALERT)),
+    _intent("bus.warnings", (_BUS, r"串车|大间隔|间隔|bunch|gaps?\b|headway|" + _ALERT), (r"串车|bunching",)),
+    _intent("bus.plan", (_BUS, r"排班|重排|排|计划|调度|停站|\bplan|re-?plan|schedul|blocks?\b|layover"),
+            (r"排班|停站|layover",)),
+    _intent("flood.alerts", (_FLOOD, _ALERT), (r"\bflooded\b|淹了|被淹",)),
     _intent("flood.status", (_FLOOD + r"|水位|读数|水深|传感器|水位计|water|level|reading|depth|sensor|gauge",),
             needs_place=("zone", "sensor")),
     _intent("roads.defects", (r"坑|裂缝|裂纹|路面|病害|破损|defects?|potholes?|cracks?|damage",)),

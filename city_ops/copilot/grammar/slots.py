@@ -143,8 +143,9 @@ def crew(ctx: Context) -> str | None:
 
 # --- values from fixed choices ---------------------------------------------------------------------------
 
-_SEVERITY = [(r"非常严重|特别严重|极其严重|危急|危险|critical|dangerous", "critical"),
-             (r"严重|severe|serious", "severe"), (r"中等|moderate|medium", "moderate"),
+# 严重程度 is the word "severity", not a level.
+_SEVERITY = [(r"非常严重|特别严重|极其严重|危急|危险|紧急|critical|dangerous|urgent", "critical"),
+             (r"严重(?!程度)|severe|serious", "severe"), (r"中等|moderate|medium", "moderate"),
              (r"轻微|轻度|minor|small", "minor")]
 _DEFECT_CLASS = [(r"坑|pothole", "pothole"), (r"裂|crack", "crack")]
 _STATUS = [(r"进行中|在做|处理中|in[ -]progress|ongoing", "in_progress"),

@@ -75,6 +75,10 @@ def streets(db):
      [ToolCall("city.closure_open", {"street": "Kaivokatu", "reason": "施工"}),
       ToolCall("bus.plan", {"date": "2026-12-08"})]),
     ("看看积水预警和公交告警", [ToolCall("flood.alerts"), ToolCall("bus.warnings")]),
+    ("今天公交重排，停站5分钟", [ToolCall("bus.plan", {"date": "2026-12-07", "layover_min": 5})]),
+    ("close Kaivokatu for repairs, close Mannerheimintie for repairs",
+     [ToolCall("city.closure_open", {"street": "Kaivokatu", "reason": "repairs"}),
+      ToolCall("city.closure_open", {"street": "Mannerheimintie", "reason": "repairs"})]),
     ("Which work orders are assigned to crew 1?", [ToolCall("workorders.list", {"crew": "crew1"})]),
     ("今天天气怎么样", []),
 ])
