@@ -44,3 +44,11 @@ def test_words_that_are_no_place_find_nothing(city, text):
 
 def test_only_the_kinds_asked_for(city):
     assert places_find("Mannerheimintie in Kluuvi", frozenset({"district"})) == {"district": "Kluuvi"}
+
+
+def test_a_street_added_after_a_lookup_is_found(city):
+    assert places_find("potholes on Bulevardi", ROADS) == {}
+    a = RoadNode.objects.first()
+    RoadSegment.objects.create(source=a, target=a, name="Bulevardi", length_m=50, speed_kph=30,
+                               geom=LineString((24.94, 60.17), (24.941, 60.17), srid=4326))
+    assert places_find("potholes on Bulevardi", ROADS) == {"street": "Bulevardi"}
