@@ -77,13 +77,18 @@ def date_or_today(ctx: Context) -> str:
     return date_said(ctx) or ctx.today.isoformat()
 
 
+_UNTIL = re.compile(r"(?:until|till|through|到|直到|至)\s*", re.IGNORECASE)
+
+
 def valid_to(ctx: Context) -> str | None:
-    """Until when, from a clock time said (18:00, 下午6点) on the day said, else today."""
+    """Until when: a clock time said (18:00, 下午6点) on the day said, else today; with no time, a day
+    said right after until/到 ("until Friday": the closure's schema takes a date as to the end of it)."""
     time = dates.time_find(ctx.text)
-    if time is None:
-        return None
-    day = ctx.date() or ctx.today
-    return dates.datetime_iso(date=day, time=time, tz=city_tz())
+    if time is not None:
+        return dates.datetime_iso(date=ctx.date() or ctx.today, time=time, tz=city_tz())
+    starts = {m.end() for m in _UNTIL.finditer(ctx.text)}
+    until = [s.date for s in dates.dates_all(ctx.text, ctx.today) if s.start in starts]
+    return until[0].isoformat() if until else None
 
 
 def _period_end(index: int) -> Extractor:
@@ -151,7 +156,9 @@ _DEFECT_CLASS = [(r"坑|pothole", "pothole"), (r"裂|crack", "crack")]
 _STATUS = [(r"进行中|在做|处理中|in[ -]progress|ongoing", "in_progress"),
            (r"已完成|完成了|做完|\bdone\b|finished|completed", "done"), (r"已验收|验收|verified", "verified"),
            (r"已取消|取消的|cancell?ed", "cancelled"), (r"已分配|已派|\bassigned\b(?!\s+to)", "assigned"),
-           (r"新建的|新的|未分配|\bnew\b|unassigned", "new")]
+           (r"新建的|新的|未分配|\bnew\b|unassigned", "new"),
+           # Not states of an order but the tool's two summaries of them: not closed, and past due.
+           (r"超期|逾期|过期|overdue|late\b", "overdue"), (r"未完成|未关闭|待处理|没做完|\bopen\b|outstanding", "open")]
 _PRIORITY = [(r"紧急|特急|加急|马上|立刻|立即|尽快|urgent|asap|immediately", "urgent"),
              (r"高优先|优先级高|优先级：?高|high|重要", "high"),
              (r"低优先|优先级低|优先级：?低|\blow\b|不急", "low"), (r"普通|normal", "normal")]
