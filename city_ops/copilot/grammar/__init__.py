@@ -12,29 +12,36 @@ from .numbers import arabize
 from .slots import Context, args_extract
 
 
-def _context(text: str, start: int, end: int, today: dt.date, previous: Context | None = None) -> Context:
+def _context(text: str, start: int, end: int, today: dt.date, vocabularies: dict,
+             previous: Context | None = None) -> Context:
     raw = text[start:end]
-    return Context(raw=raw, text=arabize(raw), today=today, previous=previous)
+    return Context(raw=raw, text=arabize(raw), today=today, previous=previous, vocabularies=vocabularies)
 
 
 def _parts(text: str, today: dt.date) -> list[tuple[Intent, Context]]:
     """Each part of the request that asks for a tool, with the parts after it that ask for nothing
-    (", high priority", "因为游行") joined on; the leading ones join the first part."""
-    found: list[tuple[Intent, int, int]] = []
+    (", high priority", "因为游行") joined on; the leading ones join the first part. The joined part is
+    read again as a whole: "明天的收运方案没问题，批准" approves the plan its first half names."""
+    spans: list[tuple[int, int]] = []
     lead = None
+    vocabularies: dict = {}
     for start, end in clauses_split(text):
-        ctx = _context(text, start, end, today)
-        intent = intent_match(ctx.text, lambda kinds, c=ctx: bool(set(c.places(kinds)) & kinds))
-        if intent:
-            found.append((intent, start if lead is None or found else lead, end))
-        elif found:
-            found[-1] = (found[-1][0], found[-1][1], end)
+        ctx = _context(text, start, end, today, vocabularies)
+        if _intent_of(ctx):
+            spans.append((start if lead is None or spans else lead, end))
+        elif spans:
+            spans[-1] = (spans[-1][0], end)
         elif lead is None:
             lead = start
     parts: list[tuple[Intent, Context]] = []
-    for intent, start, end in found:
-        parts.append((intent, _context(text, start, end, today, parts[-1][1] if parts else None)))
+    for start, end in spans:
+        ctx = _context(text, start, end, today, vocabularies, parts[-1][1] if parts else None)
+        parts.append((_intent_of(ctx), ctx))
     return parts
+
+
+def _intent_of(ctx: Context) -> Intent | None:
+    return intent_match(ctx.text, lambda kinds: bool(set(ctx.places(kinds)) & kinds))
 
 
 def grammar_parse(*, text: str, today: dt.date) -> list[ToolCall]:
@@ -58,6 +65,6 @@ def _same_call(before: ToolCall, after: ToolCall) -> bool:
 
 
 def _parts_whole(text: str, today: dt.date) -> list[tuple[Intent, Context]]:
-    ctx = _context(text, 0, len(text), today)
-    intent = intent_match(ctx.text, lambda kinds: bool(set(ctx.places(kinds)) & kinds))
+    ctx = _context(text, 0, len(text), today, {})
+    intent = _intent_of(ctx)
     return [(intent, ctx)] if intent else []

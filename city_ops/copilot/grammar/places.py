@@ -137,10 +137,12 @@ def _hits(text: str, vocabulary: Vocabulary) -> list[Hit]:
     return hits
 
 
-def places_find(text: str, kinds: frozenset[str]) -> dict[str, str]:
+def places_find(text: str, kinds: frozenset[str], names: Vocabulary | None = None) -> dict[str, str]:
     """The best place of each kind named in `text`: {"street": "Mannerheimintie", "district": "Kluuvi"}.
-    Each stretch of the text names one place at most: the best-scoring reading wins, then the longer."""
-    hits = sorted(_hits(text, vocabulary(kinds)), key=lambda h: (-h.score, h.start - h.end))
+    Each stretch of the text names one place at most: the best-scoring reading wins, then the longer.
+    `names`: the vocabulary of `kinds` when the caller has it already (read now otherwise)."""
+    names = names or vocabulary(kinds)
+    hits = sorted(_hits(text, names), key=lambda h: (-h.score, h.start - h.end))
     found: dict[str, str] = {}
     taken: list[tuple[int, int]] = []
     for hit in hits:

@@ -12,7 +12,7 @@ from typing import Any
 from city_ops.core.timeutil import city_tz
 
 from . import dates
-from .places import places_find
+from .places import Vocabulary, places_find, vocabulary
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -27,6 +27,8 @@ class Context:
     text: str
     today: dt.date
     previous: Context | None = None
+    # The names of each kind, read once per request and shared by its parts.
+    vocabularies: dict[frozenset[str], Vocabulary] = field(default_factory=dict)
     _places: dict[frozenset[str], dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -36,7 +38,9 @@ class Context:
     def places(self, kinds: frozenset[str]) -> dict[str, str]:
         if kinds not in self._places:
             shared = self.previous.places(kinds) if self.previous else {}
-            self._places[kinds] = {**shared, **places_find(self.raw, kinds)}
+            if kinds not in self.vocabularies:
+                self.vocabularies[kinds] = vocabulary(kinds)
+            self._places[kinds] = {**shared, **places_find(self.raw, kinds, self.vocabularies[kinds])}
         return self._places[kinds]
 
     def date(self) -> dt.date | None:
