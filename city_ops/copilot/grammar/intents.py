@@ -23,20 +23,18 @@ _ALERT = r"预警|报警|警报|告警|alerts?\b|alarms?\b|warnings?\b"
 
 @dataclass(frozen=True)
 class Intent:
-    """`tool` is asked for when every group of one of `any_of` matches and `unless` does not."""
+    """`tool` is asked for when every group of one of `any_of` matches."""
 
     tool: str
     any_of: tuple[tuple[re.Pattern, ...], ...]
-    unless: re.Pattern | None = None
     # The intent needs a place of one of these kinds said in the clause (flood.status names its zone or
     # sensor; "what's the status" alone is not a flood question).
     needs_place: frozenset[str] = frozenset()
 
 
-def _intent(tool: str, *alternatives: tuple[str, ...], unless: str = "", needs_place: tuple[str, ...] = ()):
+def _intent(tool: str, *alternatives: tuple[str, ...], needs_place: tuple[str, ...] = ()) -> Intent:
     return Intent(tool, tuple(tuple(re.compile(group, re.IGNORECASE) for group in groups)
-                              for groups in alternatives),
-                  re.compile(unless, re.IGNORECASE) if unless else None, frozenset(needs_place))
+                              for groups in alternatives), frozenset(needs_place))
 
 
 INTENTS: tuple[Intent, ...] = (
@@ -64,7 +62,8 @@ INTENTS: tuple[Intent, ...] = (
 )
 
 # Where one request asks for two things: "看看积水预警，再看看公交告警", "flood alerts and bus warnings".
-# A part that asks for nothing by itself (", high priority", "因为游行") belongs to the part before it. A comma before a decimal is a coordinate's.
+# A part that asks for nothing by itself (", high priority", "因为游行") belongs to the part before it. A comma
+# before a decimal is a coordinate's ("60.1699, 24.9384"), not a break.
 _CLAUSE_BREAK = re.compile(r"[，,](?!\s*-?\d+\.\d)|[；;。！!？?\n]|\band then\b|\bthen\b|\band also\b|\band\b|"
                            r"\balso\b|然后|再|并且|同时|另外|还有|和", re.IGNORECASE)
 
@@ -83,8 +82,6 @@ def intent_match(text: str, has_place) -> Intent | None:
     """The first intent whose keywords `text` holds; `has_place(kinds)` says whether a place of those
     kinds is named (asked only of intents that need one)."""
     for intent in INTENTS:
-        if intent.unless and intent.unless.search(text):
-            continue
         if not any(all(group.search(text) for group in groups) for groups in intent.any_of):
             continue
         if intent.needs_place and not has_place(intent.needs_place):

@@ -81,6 +81,8 @@ def streets(db):
       ToolCall("city.closure_open", {"street": "Mannerheimintie", "reason": "repairs"})]),
     ("Which work orders are assigned to crew 1?", [ToolCall("workorders.list", {"crew": "crew1"})]),
     ("今天天气怎么样", []),
+    # A question about a closure proposes none.
+    ("is Mannerheimintie closed?", []), ("Mannerheimintie封了吗", []),
 ])
 def test_grammar_parse(streets, text, calls):
     assert grammar_parse(text=text, today=MONDAY) == calls
