@@ -6,7 +6,7 @@ import math
 from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db.models.expressions import RawSQL
 
-from .models import RoadSegment
+from .models import CityProfile, District, RoadSegment
 
 # The shortest a degree gets on the WGS84 spheroid: of latitude 110,574 m (at the equator), of longitude
 # 111,319 m times the cosine of the latitude (at least; more away from the equator). Rounded down, so that the
@@ -45,3 +45,20 @@ def segment_nearest(*, point: Point, within_m: float = 30.0) -> RoadSegment | No
         .order_by("d")
         .first()
     )
+
+
+def street_names() -> list[str]:
+    """Every distinct street name of the network (unnamed segments left out)."""
+    return list(RoadSegment.objects.exclude(name="").order_by().values_list("name", flat=True).distinct())
+
+
+def street_names_version() -> tuple[int, int]:
+    """Changes whenever `street_names()` may have: the network's version (bumped by every import) and the
+    newest segment's id (segments added without an import). Two index reads, for caches of the names."""
+    profile = CityProfile.objects.only("network_version").first()
+    newest = RoadSegment.objects.order_by("-id").values_list("id", flat=True).first()
+    return (profile.network_version if profile else 0, newest or 0)
+
+
+def district_names() -> list[str]:
+    return list(District.objects.order_by("name").values_list("name", flat=True))
