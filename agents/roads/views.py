@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.core.models import AgentRun
@@ -185,7 +186,7 @@ def _boxes(photo: InspectionPhoto) -> list[dict]:
                 "y": y1,
                 "w": max(1.0, x2 - x1),
                 "h": max(1.0, y2 - y1),
-                "label": f"{d['class']} {d['confidence']:.2f}",
+                "label": f"{pgettext('road defect class', d['class'])} {d['confidence']:.2f}",
                 "class": d["class"],
                 "confidence": d["confidence"],
             }

@@ -24,7 +24,6 @@ from ..core.ranking import (
     TREATMENTS,
     box_area_share,
     condition_index,
-    crack_length_m,
     priority_assess,
     severity_assess,
     size_estimate_m,
@@ -57,10 +56,8 @@ def _segment_lock(segment_id: int) -> None:
 def defect_rank(*, defect: Defect) -> Defect:
     """Recompute a defect's severity and priority from its class, size (a crack's length too), confidence,
     road class and sightings."""
-    length = (crack_length_m(width_m=defect.width_m, length_m=defect.length_m)
-              if defect.class_name == Defect.DefectClass.CRACK else None)
     sev = severity_assess(class_name=defect.class_name, area_share=defect.area_share, confidence=defect.confidence,
-                          crack_length_m=length)
+                          crack_length_m=defect.crack_length)
     road_class = defect.segment.road_class if defect.segment_id else "other"
     pri = priority_assess(severity=sev.score, road_class=road_class, sightings=defect.sightings_count)
     defect.severity, defect.severity_level = sev.score, sev.level

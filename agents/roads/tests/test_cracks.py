@@ -130,6 +130,9 @@ def test_console_report_and_pdf_show_both_classes_in_english_and_chinese(long_se
     page = client.get("/roads/").content.decode()
     assert 'data-show-class="pothole"' in page and 'data-show-class="crack"' in page
     assert f'data-defect="{crack.pk}" data-class="crack"' in page and f'data-defect="{hole.pk}"' in page
+    assert "<span data-open-potholes>1</span>" in page and "<span data-open-cracks>1</span>" in page
+    [cond] = client.get("/roads/map/conditions.geojson").json()["features"]
+    assert (cond["properties"]["open_potholes"], cond["properties"]["open_cracks"]) == (1, 1)
     only = client.get("/roads/?class=crack").content.decode()
     assert f'data-defect="{crack.pk}"' in only and f'data-defect="{hole.pk}"' not in only
     layer = client.get("/roads/map/defects.geojson?class=pothole").json()
