@@ -3,15 +3,17 @@
     python -m bench.vision [--model vision/models/road_damage.onnx] [--images 8] [--rounds 2]
                            [--providers cpu|cuda] [--json]
 
-For each case (12 MP phone photos 4000x3000 JPEG, and small 640x640 JPEGs; batch 1 and batch 8) it measures
-end-to-end images per second from file bytes on disk to boxes for:
+For each case (12 MP phone photos 4000x3000 JPEG and small 640x640 JPEGs at batch 1 and batch 8; patrol
+survey frames 768x480 JPEG at batch 8, two batches) it measures end-to-end images per second from file bytes
+on disk to boxes for:
 
 - engine: ``vision.engine.Detector.detect`` on the file paths;
 - ultralytics: ``YOLO(onnx, task="detect").predict`` on the same paths (same ONNX file, same conf);
 - model-only: ``session.run`` on an already preprocessed tensor of the shape the engine feeds: the limit no
   pipeline can beat.
 
-Photos are real validation photos from ../shared upscaled to 12 MP (or generated when ../shared is absent).
+Photos are real validation photos from ../shared upscaled to 12 MP, and survey frames are the first frames of
+../shared/datasets/road_survey_br as they are (both generated when ../shared is absent).
 Figures on a shared CPU are noisy: compare the ratios, which are measured side by side in the same run.
 """
 
@@ -32,9 +34,13 @@ from PIL import Image
 from vision.engine import ImageResult
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_VALID = (
-    Path(os.environ.get("CITY_OPS_SHARED", REPO_ROOT.parent / "shared")) / "datasets/potholes/valid/images"
-)
+SHARED = Path(os.environ.get("CITY_OPS_SHARED", REPO_ROOT.parent / "shared"))
+SHARED_VALID = SHARED / "datasets/potholes/valid/images"
+SHARED_SURVEY = SHARED / "datasets/road_survey_br/images"
+SURVEY_CASE, SURVEY_SIZE, SURVEY_BATCH = "survey 768x480", (768, 480), 8
+# The batch sizes measured per case: a patrol-camera run is sent to the vision worker in batches of
+# ROADS_BATCH_SIZE (8), so survey frames are measured at that batch only.
+CASE_BATCHES = {"12MP 4000x3000": (1, 8), "small 640x640": (1, 8), SURVEY_CASE: (SURVEY_BATCH,)}
 
 
 def photos_prepare(*, folder: Path, count: int) -> dict[str, list[Path]]:
@@ -53,7 +59,23 @@ def photos_prepare(*, folder: Path, count: int) -> dict[str, list[Path]]:
         base.resize((4000, 3000), Image.Resampling.BICUBIC).save(big, quality=90)
         out["small 640x640"].append(small)
         out["12MP 4000x3000"].append(big)
+    out[SURVEY_CASE] = survey_frames_prepare(folder=folder, count=2 * SURVEY_BATCH)
     return out
+
+
+def survey_frames_prepare(*, folder: Path, count: int) -> list[Path]:
+    """``count`` survey frames (768x480 JPEG): ../shared's as they are, else generated asphalt frames."""
+    sources = sorted(SHARED_SURVEY.glob("*.jpg"))[:count] if SHARED_SURVEY.is_dir() else []
+    if len(sources) == count:
+        return sources
+    rng = np.random.default_rng(1)
+    w, h = SURVEY_SIZE
+    frames = []
+    for i in range(count):
+        path = folder / f"survey_{i}.jpg"
+        Image.fromarray(np.clip(rng.normal(115, 20, (h, w, 3)), 0, 255).astype(np.uint8)).save(path, quality=85)
+        frames.append(path)
+    return frames
 
 
 def _rates(fns: dict, *, images: dict, rounds: int) -> dict[str, float]:
@@ -139,8 +161,9 @@ def bench_run(*, model: Path, count: int, rounds: int, providers: list[str], con
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_vision_") as tmp:
         cases = photos_prepare(folder=Path(tmp), count=count)
+        survey_source = "../shared road_survey_br" if cases[SURVEY_CASE][0].parent == SHARED_SURVEY else "generated"
         for case, paths in cases.items():
-            for batch in (1, 8):
+            for batch in CASE_BATCHES[case]:
                 rows.append(
                     _case_measure(
                         det=det,
@@ -158,6 +181,8 @@ def bench_run(*, model: Path, count: int, rounds: int, providers: list[str], con
         "imgsz": imgsz,
         "providers": det.providers,
         "images_per_case": count,
+        "survey_frames": 2 * SURVEY_BATCH,
+        "survey_source": survey_source,
         "rounds": rounds,
         "cpu_count": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
@@ -193,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m bench.vision", description="Road-damage engine benchmark")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    p.add_argument("--images", type=int, default=6, help="images per case")
+    p.add_argument("--images", type=int, default=6, help="images per case (survey frames: always 16)")
     p.add_argument("--rounds", type=int, default=2, help="timed rounds per measurement (best is kept)")
     p.add_argument("--providers", default="cpu", help="cpu or cuda (falls back to CPU when absent)")
     p.add_argument("--conf", type=float, default=0.25)

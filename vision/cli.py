@@ -47,7 +47,8 @@ def detect_paths(
 ) -> list[dict[str, Any]]:
     """Run the detector on files/directories; one JSON-ready dict per image in sorted path order.
 
-    ``{"image", "model", "detections": [{"class", "confidence", "box": [x1, y1, x2, y2]}]}``, or
+    ``{"image", "model", "detections": [{"class", "confidence", "box": [x1, y1, x2, y2]}]}`` (``class`` is
+    "pothole" or "crack", whatever the model calls them: see ``vision.engine.class_canonical``), or
     ``{"image", "error"}`` for a file that could not be read. ``conf`` defaults to the model card's
     recommended threshold. Raises ModelLoadError when the model itself cannot be loaded.
     """

@@ -8,6 +8,11 @@ Shape of a run (like ultralytics' predictor, each step timed separately):
 3. postprocess: best-class confidence threshold, class-wise NMS, boxes mapped back to the full-resolution
    upright image and clipped.
 
+Whatever a model calls its classes, a detection's ``class_name`` is one of the agent's two defect classes,
+``"pothole"`` or ``"crack"`` (see ``vision.classes``). A model class that is neither (RDD2022's D43 crosswalk
+blur, D44 white-line blur, D50 manhole) is kept out: its detections are dropped, said once when the model
+loads. A model with no class that maps is refused at load (it could never report a defect).
+
 The ONNX session is created once per process per (model file, providers) and cached.
 """
 
@@ -27,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from vision.boxes import Letterbox, boxes_unletterbox, letterbox_apply, predictions_decode
+from vision.classes import class_canonical
 from vision.decode import ImageDecodeError, ImageSource, image_decode, source_label
 
 logger = logging.getLogger(__name__)
@@ -150,6 +156,7 @@ class Detector:
         if not self.names:
             nc = out_shape[1] - 4 if isinstance(out_shape[1], int) else 1
             self.names = {i: f"class{i}" for i in range(nc)}
+        self.classes = classes_map(names=self.names, model_name=self.model_path.name)
         self.default_conf = _conf_recommended(self.model_path)
 
     # -- steps ---------------------------------------------------------------------------------------------
@@ -234,12 +241,13 @@ class Detector:
             )
             results[item.index].detections = [
                 Detection(
-                    class_name=self.names.get(int(c), str(int(c))),
+                    class_name=self.classes[int(c)],
                     class_id=int(c),
                     confidence=float(s),
                     box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
                 )
                 for b, s, c in zip(boxes, dets[:, 4], dets[:, 5])
+                if int(c) in self.classes
             ]
 
     # -- whole run -----------------------------------------------------------------------------------------
@@ -367,6 +375,23 @@ def images_detect(
     """Detect defects in ``images`` with the cached detector for ``model_path`` (default: the shipped model)."""
     detector = detector_get(model_path=model_path, providers=providers)
     return detector.detect(images, conf=conf, iou=iou, batch_size=batch_size, fast=fast)
+
+
+def classes_map(*, names: dict[int, str], model_name: str = "model") -> dict[int, str]:
+    """Model class id -> defect class for the ids that map; the others are left out (and said once).
+
+    Raises ModelLoadError when no class maps: such a model is not a road-damage detector."""
+    mapped = {i: c for i, name in names.items() if (c := class_canonical(name)) is not None}
+    if not mapped:
+        raise ModelLoadError(
+            f"{model_name}: none of its classes {sorted(names.values())} is a pothole (D40, '*pothole*') or a "
+            "crack (D00/D10/D20, '*crack*')"
+        )
+    skipped = sorted(name for i, name in names.items() if i not in mapped)
+    if skipped:
+        logger.warning("%s: classes %s are neither pothole nor crack; their detections are dropped",
+                       model_name, skipped)
+    return mapped
 
 
 def _names_parse(raw: str | None) -> dict[int, str]:

@@ -15,6 +15,13 @@ DEFAULTS: dict[str, object] = {
     "ROADS_MERGE_DISTANCE_M": 8.0,
     # Defects whose priority score (0-100) reaches this get a work order.
     "ROADS_ORDER_THRESHOLD": 45.0,
+    # Time to repair by defect class and order priority, in hours: the order's due time (its SLA). Potholes
+    # are patched within days (an urgent one made safe within a day); cracks are sealed within weeks to
+    # months, in the dry season's sealing campaigns. A class or priority left out gets the platform's SLA.
+    "ROADS_REPAIR_SLA_HOURS": {
+        "pothole": {"urgent": 24, "high": 72, "normal": 336, "low": 720},
+        "crack": {"urgent": 168, "high": 720, "normal": 2160, "low": 4320},
+    },
     # Orders go to the least-loaded field crew member when True; to the dispatcher's queue when False.
     "ROADS_AUTO_ASSIGN": True,
     # A photo's location must lie within the city's bounds grown by this margin.

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.db.models import Q
+from django.utils.translation import pgettext_lazy
 
 from city_ops.core.models import RestrictedQuerySet
 
@@ -205,7 +206,13 @@ class Defect(models.Model):
         REPAIRED = "repaired"
         DISMISSED = "dismissed"  # the dispatcher cancelled its order
 
-    class_name = models.CharField(max_length=60)
+    class DefectClass(models.TextChoices):
+        # The detector's two classes (vision.engine.DEFECT_CLASSES: the engine maps any model's names onto
+        # these); RDD2022's longitudinal, transverse and alligator cracks are one class until typed data exists.
+        POTHOLE = "pothole", pgettext_lazy("road defect class", "pothole")
+        CRACK = "crack", pgettext_lazy("road defect class", "crack")
+
+    class_name = models.CharField(max_length=60, choices=DefectClass.choices)
     confidence = models.FloatField(help_text="highest confidence over its sightings")
     area_share = models.FloatField(help_text="largest box area over image area")
     width_m = models.FloatField(null=True, blank=True, help_text="rough estimate from the box")
@@ -247,6 +254,15 @@ class Defect(models.Model):
 
         return SEVERITY_LABELS.get(self.severity_level, "")
 
+    @property
+    def crack_length(self) -> float | None:
+        """A crack's estimated length in metres (its box diagonal); None for a pothole or without a size."""
+        from .core.ranking import crack_length_m
+
+        if self.class_name != self.DefectClass.CRACK or not self.width_m:
+            return None
+        return crack_length_m(width_m=self.width_m, length_m=self.length_m)
+
 
 class DefectSighting(models.Model):
     """One detection of a defect in one photo: the history a merged defect keeps."""
@@ -275,6 +291,8 @@ class SegmentCondition(models.Model):
     segment = models.OneToOneField("city.RoadSegment", on_delete=models.CASCADE, related_name="road_condition")
     condition_index = models.FloatField()
     open_defects = models.PositiveIntegerField(default=0)
+    open_potholes = models.PositiveIntegerField(default=0)
+    open_cracks = models.PositiveIntegerField(default=0)
     worst_severity = models.PositiveSmallIntegerField(default=0)
     last_inspected = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

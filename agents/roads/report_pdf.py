@@ -131,7 +131,9 @@ def _status_text(section: ReportSection) -> str:
 
 def _size_text(d) -> str:
     text = f"{d.area_share * 100:.1f} %"
-    if d.width_m and d.length_m:
+    if d.crack_length is not None:
+        text += " · ≈" + _("%(m)s m long") % {"m": f"{d.crack_length:.1f}"}
+    elif d.width_m and d.length_m:
         text += f" · ≈{d.width_m:.1f}×{d.length_m:.1f} m"
     return text
 
@@ -143,6 +145,14 @@ def _severity_text(level: int, label: str) -> str:
 
 def _class_text(name: str) -> str:
     return pgettext("road defect class", name)
+
+
+def _class_counts_text(report: InspectionReport) -> list[str]:
+    counts = dict(report.class_counts)
+    return [
+        ngettext("%(n)s pothole", "%(n)s potholes", counts["pothole"]) % {"n": counts["pothole"]},
+        ngettext("%(n)s crack", "%(n)s cracks", counts["crack"]) % {"n": counts["crack"]},
+    ]
 
 
 def defect_row(section: ReportSection) -> list[str]:
@@ -295,6 +305,7 @@ def report_pdf_render(
         city_name,
         f"{_('generated')} {generated:%Y-%m-%d %H:%M}",
         ngettext("%(n)s defect", "%(n)s defects", n_defects) % {"n": n_defects},
+        *_class_counts_text(report),
         ngettext("%(n)s photo", "%(n)s photos", n_photos) % {"n": n_photos},
     ]
     pdf.cell(0, 5, pdf.text_safe(" · ".join(p for p in summary if p)), new_x=XPos.LMARGIN, new_y=YPos.NEXT)

@@ -71,8 +71,8 @@ def photo_list(*, user, status: str = "", source: str = ""):
     return qs
 
 
-def defect_list(*, user, status: str = "active", segment_id: int | None = None):
-    """Defects the user may see, most urgent first."""
+def defect_list(*, user, status: str = "active", segment_id: int | None = None, class_name: str = ""):
+    """Defects the user may see, most urgent first; ``class_name`` ("pothole" or "crack") keeps one class."""
     qs = Defect.objects.restrict(user).select_related("segment", "work_order", "best_photo")
     if status == "active":
         qs = qs.active()
@@ -80,18 +80,20 @@ def defect_list(*, user, status: str = "active", segment_id: int | None = None):
         qs = qs.filter(status=status)
     if segment_id:
         qs = qs.filter(segment_id=segment_id)
+    if class_name in Defect.DefectClass.values:
+        qs = qs.filter(class_name=class_name)
     return qs
 
 
 SEVERITY_COLORS = {1: "#2e7d32", 2: "#c9a300", 3: "#e8710a", 4: "#b3261e"}
 
 
-def defects_geojson(*, user, status: str = "active") -> dict:
-    """Defects as GeoJSON points coloured by severity (for the map)."""
+def defects_geojson(*, user, status: str = "active", class_name: str = "") -> dict:
+    """Defects as GeoJSON points coloured by severity (for the map), with their class in the user's language."""
     from django.urls import reverse
 
     features = []
-    for d in defect_list(user=user, status=status)[:5000]:
+    for d in defect_list(user=user, status=status, class_name=class_name)[:5000]:
         features.append(
             {
                 "type": "Feature",
@@ -101,7 +103,7 @@ def defects_geojson(*, user, status: str = "active") -> dict:
                     "coordinates": [round(d.location.x, 7), round(d.location.y, 7)],
                 },
                 "properties": {
-                    "title": f"{d.class_name} #{d.pk}",
+                    "title": f"{d.get_class_name_display()} #{d.pk}",
                     "class": d.class_name,
                     "severity": d.severity_label,
                     "severity_level": d.severity_level,
@@ -124,7 +126,8 @@ def conditions_geojson() -> dict:
             "SELECT coalesce(json_agg(json_build_object('type','Feature','id',s.id,"
             "'geometry',ST_AsGeoJSON(s.geom, 6)::json,'properties',json_build_object("
             "'title', coalesce(nullif(s.name, ''), 'unnamed road'), 'condition', c.condition_index,"
-            "'open_defects', c.open_defects, 'road_class', s.road_class, 'color', CASE"
+            "'open_defects', c.open_defects, 'open_potholes', c.open_potholes, 'open_cracks', c.open_cracks,"
+            " 'road_class', s.road_class, 'color', CASE"
             " WHEN c.condition_index >= 85 THEN '#2e7d32' WHEN c.condition_index >= 60 THEN '#c9a300'"
             " WHEN c.condition_index >= 35 THEN '#e8710a' ELSE '#b3261e' END))), '[]'::json)"
             " FROM agent_roads_segmentcondition c JOIN city_roadsegment s ON s.id = c.segment_id"
@@ -176,9 +179,10 @@ def camera_run_kpis(*, run: CameraRun) -> dict:
 def defect_counts() -> dict:
     """Active defects by severity level, and totals by status."""
     by_level = dict(Defect.objects.active().values_list("severity_level").annotate(n=Count("id")))
+    by_class = dict(Defect.objects.active().values_list("class_name").annotate(n=Count("id")))
     by_status = dict(Defect.objects.values_list("status").annotate(n=Count("id")))
     sightings = Defect.objects.aggregate(n=Sum("sightings_count"))["n"] or 0
-    return {"by_level": by_level, "by_status": by_status, "sightings": sightings}
+    return {"by_level": by_level, "by_class": by_class, "by_status": by_status, "sightings": sightings}
 
 
 # --- the inspection report (HTML and PDF are two renderings of this one read) --------------------------------
@@ -216,6 +220,11 @@ class InspectionReport:
     photo_count: int
     days: list  # the newest days with photos (the report's day picker)
     generated: object  # aware datetime
+
+    @property
+    def class_counts(self) -> list[tuple[str, int]]:
+        """How many of the report's defects are potholes and how many cracks, in that order."""
+        return [(c, sum(1 for s in self.sections if s.defect.class_name == c)) for c in Defect.DefectClass.values]
 
 
 REPORT_MAX_DEFECTS = 200

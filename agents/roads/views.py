@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.core.models import AgentRun
@@ -47,7 +48,9 @@ def panel(request):
         .exclude(status__in=WorkOrder.CLOSED_STATES)
         .select_related("assignee", "segment")[:50]
     )
-    defects = list(selectors.defect_list(user=request.user)[:25])
+    class_filter = request.GET.get("class", "")
+    class_filter = class_filter if class_filter in Defect.DefectClass.values else ""
+    defects = list(selectors.defect_list(user=request.user, class_name=class_filter)[:25])
     counts = selectors.defect_counts()
     return render(
         request,
@@ -61,6 +64,8 @@ def panel(request):
             "counts": counts,
             "open_total": counts["by_status"].get("open", 0) + counts["by_status"].get("ordered", 0),
             "levels": [(lvl, counts["by_level"].get(lvl, 0)) for lvl in (4, 3, 2, 1)],
+            "classes": [(c, counts["by_class"].get(c, 0)) for c in Defect.DefectClass.values],
+            "class_filter": class_filter,
             "orders": orders,
             "worst": selectors.condition_worst(limit=10),
             "photos": selectors.photo_list(user=request.user)[:12],
@@ -85,9 +90,11 @@ def _latest_inspection_day():
 @role_required(Role.DISPATCHER)
 @require_GET
 def defects_geojson(request):
-    """Active defects as GeoJSON points coloured by severity."""
+    """Active defects as GeoJSON points coloured by severity (``?class=pothole|crack`` keeps one class)."""
     return JsonResponse(
-        selectors.defects_geojson(user=request.user, status=request.GET.get("status", "active"))
+        selectors.defects_geojson(
+            user=request.user, status=request.GET.get("status", "active"), class_name=request.GET.get("class", "")
+        )
     )
 
 
@@ -179,7 +186,7 @@ def _boxes(photo: InspectionPhoto) -> list[dict]:
                 "y": y1,
                 "w": max(1.0, x2 - x1),
                 "h": max(1.0, y2 - y1),
-                "label": f"{d['class']} {d['confidence']:.2f}",
+                "label": f"{pgettext('road defect class', d['class'])} {d['confidence']:.2f}",
                 "class": d["class"],
                 "confidence": d["confidence"],
             }

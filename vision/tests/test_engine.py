@@ -79,7 +79,7 @@ def test_blank_and_generated_images_give_valid_results(model_path):
         for d in result.detections:
             x1, y1, x2, y2 = d.box
             assert 0 <= x1 <= x2 <= w and 0 <= y1 <= y2 <= h
-            assert 0.01 < d.confidence <= 1 and d.class_name == det.names[d.class_id]
+            assert 0.01 < d.confidence <= 1 and d.class_name == det.classes[d.class_id]
         confs = [d.confidence for d in result.detections]
         assert confs == sorted(confs, reverse=True)
     assert run.timings.inference_ms > 0 and run.timings.preprocess_ms > 0
@@ -257,9 +257,10 @@ def test_shipped_model_finds_the_potholes(shipped_model, valid_photos):
     run = det.detect([str(p) for p in valid_photos])  # the model card's recommended threshold
     for photo, result in zip(valid_photos, run.results):
         truth = label_boxes(photo)
-        assert result.detections, f"nothing found in {photo.name}"
-        assert box_iou(truth, _boxes(result.detections)).max() >= 0.5, photo.name
-        assert all(d.class_name == "Pothole" for d in result.detections)
+        potholes = [d for d in result.detections if d.class_name == "pothole"]
+        assert potholes, f"no pothole found in {photo.name}"
+        assert box_iou(truth, _boxes(potholes)).max() >= 0.5, photo.name
+        assert {d.class_name for d in result.detections} <= {"pothole", "crack"}
 
 
 @pytest.mark.shared

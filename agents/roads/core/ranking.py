@@ -1,9 +1,11 @@
 """How bad a defect is and how soon to fix it (no Django): severity from the damage itself, priority from the
 damage and the road it is on, and a condition index per road segment.
 
-- **severity** (0-1, and a level 1-4): the class's weight (a pothole breaks wheels; a hairline longitudinal
-  crack does not yet) times how large the damage looks (box area relative to the image; a square-root curve,
-  because area grows with the square of size) times how sure the detector is.
+- **severity** (0-1, and a level 1-4): the class's weight (a pothole breaks wheels; a crack does not yet, but
+  lets water in and becomes one) times how large the damage is times how sure the detector is. A pothole's
+  size is its box area relative to the image (a square-root curve, because area grows with the square of
+  size); a crack's weighs its length (the box diagonal in metres: a crack runs across its box) and its area
+  (alligator cracking covers ground), so a long thin crack ranks like a wide patch of small ones.
 - **priority score** (0-100): severity times the road's traffic, with the road class as the proxy for traffic
   (no counts exist for most streets), nudged up by repeated sightings (several crews saw it: it is real).
   The score maps onto the work-order priorities low/normal/high/urgent.
@@ -15,14 +17,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# RDD2022 codes and the names the models use for them; unknown classes get DEFAULT_CLASS_WEIGHT.
-CLASS_WEIGHTS: dict[str, float] = {
-    "pothole": 1.0, "potholes": 1.0, "d40": 1.0,
-    "alligator crack": 0.8, "alligator_crack": 0.8, "d20": 0.8,
-    "transverse crack": 0.55, "transverse_crack": 0.55, "d10": 0.55,
-    "longitudinal crack": 0.45, "longitudinal_crack": 0.45, "d00": 0.45,
-}
+# The two defect classes (vision.engine maps every model's names onto them); a crack's weight keeps the
+# longest, widest, surest crack below a large pothole (0.6: "severe" at most, never "critical").
+CLASS_WEIGHTS: dict[str, float] = {"pothole": 1.0, "crack": 0.6}
 DEFAULT_CLASS_WEIGHT = 0.6
+# A crack this long (box diagonal, metres) counts as "long" (length factor 1): sealing gets dearer, and
+# water gets further under the surface, with every metre.
+LONG_CRACK_M = 5.0
+# How a crack's size splits between its length and its area.
+CRACK_LENGTH_SHARE = 0.6
+# What a repair order asks the crew to do, by class.
+TREATMENTS: dict[str, str] = {"pothole": "pothole patching", "crack": "crack sealing"}
 # Road class as the proxy for traffic: a defect on a main road hurts more people sooner.
 ROAD_TRAFFIC_FACTOR: dict[str, float] = {
     "motorway": 1.5, "trunk": 1.4, "primary": 1.3, "secondary": 1.2, "tertiary": 1.1,
@@ -80,9 +85,25 @@ def size_estimate_m(*, box, width: int, height: int, ground_width_m: float) -> t
             round(max(0.0, box[3] - box[1]) * metres_per_px, 2))
 
 
-def severity_assess(*, class_name: str, area_share: float, confidence: float) -> Severity:
-    """Severity of one defect from its class, its size (share of the image) and the detector's confidence."""
-    size = min(1.0, math.sqrt(max(0.0, area_share) / LARGE_AREA_SHARE))
+def crack_length_m(*, width_m: float | None, length_m: float | None) -> float:
+    """A crack's length from its box's size estimate: the diagonal (a crack runs corner to corner)."""
+    return round(math.hypot(width_m or 0.0, length_m or 0.0), 2)
+
+
+def _size_factor(*, class_name: str, area_share: float, crack_length: float | None) -> float:
+    area = min(1.0, math.sqrt(max(0.0, area_share) / LARGE_AREA_SHARE))
+    if class_name.strip().lower() != "crack" or crack_length is None:
+        return area
+    length = min(1.0, max(0.0, crack_length) / LONG_CRACK_M)
+    return CRACK_LENGTH_SHARE * length + (1 - CRACK_LENGTH_SHARE) * area
+
+
+def severity_assess(
+    *, class_name: str, area_share: float, confidence: float, crack_length_m: float | None = None
+) -> Severity:
+    """Severity of one defect from its class, its size and the detector's confidence: a pothole's size is its
+    share of the image; a crack's weighs its length (``crack_length_m``) and that share."""
+    size = _size_factor(class_name=class_name, area_share=area_share, crack_length=crack_length_m)
     conf = min(1.0, max(0.0, confidence))
     score = class_weight(class_name=class_name) * (0.35 + 0.65 * size) * (0.6 + 0.4 * conf)
     score = round(min(1.0, score), 4)

@@ -2,6 +2,7 @@
 keep each segment's condition index current."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
@@ -16,9 +17,17 @@ from city_ops.core.roles import Role
 from city_ops.core.services import audit_record
 from city_ops.workorders.models import WorkOrder
 from city_ops.workorders.services import work_order_create
+from vision.classes import class_canonical
 
 from ..conf import conf
-from ..core.ranking import box_area_share, condition_index, priority_assess, severity_assess, size_estimate_m
+from ..core.ranking import (
+    TREATMENTS,
+    box_area_share,
+    condition_index,
+    priority_assess,
+    severity_assess,
+    size_estimate_m,
+)
 from ..models import Defect, DefectSighting, FixedCamera, InspectionPhoto, SegmentCondition
 from ..selectors import defect_merge_candidate, point_snap
 
@@ -33,6 +42,7 @@ class PhotoDefects:
     created: list[int] = field(default_factory=list)
     merged: list[int] = field(default_factory=list)
     off_road: int = 0
+    other_class: int = 0  # a detection of neither class (a row stored by an older model's names)
     orders: list[int] = field(default_factory=list)
 
 
@@ -44,8 +54,10 @@ def _segment_lock(segment_id: int) -> None:
 
 
 def defect_rank(*, defect: Defect) -> Defect:
-    """Recompute a defect's severity and priority from its class, size, confidence, road class and sightings."""
-    sev = severity_assess(class_name=defect.class_name, area_share=defect.area_share, confidence=defect.confidence)
+    """Recompute a defect's severity and priority from its class, size (a crack's length too), confidence,
+    road class and sightings."""
+    sev = severity_assess(class_name=defect.class_name, area_share=defect.area_share, confidence=defect.confidence,
+                          crack_length_m=defect.crack_length)
     road_class = defect.segment.road_class if defect.segment_id else "other"
     pri = priority_assess(severity=sev.score, road_class=road_class, sightings=defect.sightings_count)
     defect.severity, defect.severity_level = sev.score, sev.level
@@ -63,8 +75,12 @@ def detection_record(*, photo: InspectionPhoto, index: int, detection: dict) -> 
     """Turn one detection of a processed photo into a sighting of a defect (new or merged).
 
     Returns (defect, created); (None, False) when the photo lies farther than the snap tolerance from every
-    road. Idempotent: a detection already recorded returns its defect unchanged (a redelivered task).
+    road, or the detection's class is neither pothole nor crack. Idempotent: a detection already recorded
+    returns its defect unchanged (a redelivered task).
     """
+    class_name = class_canonical(str(detection.get("class", "")))
+    if class_name is None:
+        return None, False
     existing = DefectSighting.objects.filter(photo=photo, detection_index=index).select_related("defect").first()
     if existing:
         return existing.defect, False
@@ -76,7 +92,6 @@ def detection_record(*, photo: InspectionPhoto, index: int, detection: dict) -> 
     if snap is None:
         return None, False
     _segment_lock(snap.segment.pk)
-    class_name = str(detection["class"])
     box = [float(v) for v in detection["box"]]
     confidence = float(detection["confidence"])
     share = box_area_share(box=box, width=photo.width or 0, height=photo.height or 0)
@@ -136,7 +151,10 @@ def photo_defects_record(*, photo: InspectionPhoto) -> PhotoDefects:
     for i, det in enumerate(photo.detections or []):
         defect, created = detection_record(photo=photo, index=i, detection=det)
         if defect is None:
-            out.off_road += 1
+            if class_canonical(str(det.get("class", ""))) is None:
+                out.other_class += 1
+            else:
+                out.off_road += 1
             continue
         (out.created if created else out.merged).append(defect.pk)
         touched.add(defect.segment_id)
@@ -170,15 +188,16 @@ def defect_order_if_due(*, defect: Defect, threshold: float | None = None, user=
         return None
     seg = defect.segment
     road = (seg.name or "unnamed road") if seg else "unknown road"
-    size = f", about {defect.width_m:.1f} x {defect.length_m:.1f} m" if defect.width_m else ""
+    treatment = TREATMENTS.get(defect.class_name, "repair")
     assignee = crew_least_loaded() if conf("ROADS_AUTO_ASSIGN") else None
     order, created = work_order_create(
-        title=f"Repair {defect.class_name.lower()} on {road}",
-        description=(f"{defect.severity_label.capitalize()} {defect.class_name.lower()}{size}; seen in "
+        title=f"{treatment.capitalize()} on {road}",
+        description=(f"{defect.severity_label.capitalize()} {defect.class_name}{_size_text(defect)}; seen in "
                      f"{defect.sightings_count} photo(s), confidence {defect.confidence:.2f}, priority score "
-                     f"{defect.priority_score:.0f}. Close with an 'after' photo."),
+                     f"{defect.priority_score:.0f}. Treatment: {treatment}. Close with an 'after' photo."),
         location=Point(defect.location.x, defect.location.y, srid=4326), priority=defect.priority,
         source_agent=SOURCE_AGENT, source_ref=f"defect:{defect.pk}", segment=seg, assignee=assignee, user=user,
+        due_at=repair_due(class_name=defect.class_name, priority=defect.priority),
     )
     defect.work_order = order
     if order.status not in WorkOrder.CLOSED_STATES:
@@ -187,17 +206,35 @@ def defect_order_if_due(*, defect: Defect, threshold: float | None = None, user=
     return order if created else None
 
 
+def _size_text(defect: Defect) -> str:
+    if defect.crack_length is not None:
+        return f", about {defect.crack_length:.1f} m long"
+    return f", about {defect.width_m:.1f} x {defect.length_m:.1f} m" if defect.width_m else ""
+
+
+def repair_due(*, class_name: str, priority: int) -> dt.datetime | None:
+    """When a repair of this class and priority is due (ROADS_REPAIR_SLA_HOURS); None leaves it to the
+    platform's SLA by priority."""
+    by_priority = conf("ROADS_REPAIR_SLA_HOURS").get(class_name) or {}
+    hours = by_priority.get(WorkOrder.Priority(priority).name.lower())
+    return timezone.now() + dt.timedelta(hours=float(hours)) if hours is not None else None
+
+
 def segment_condition_update(*, segment_id: int, inspected_at=None) -> SegmentCondition | None:
     """Recompute one segment's condition index from its open defects."""
     seg = RoadSegment.objects.filter(pk=segment_id).first()
     if seg is None:
         return None
-    open_defects = list(Defect.objects.active().filter(segment_id=segment_id).values_list("severity", "severity_level"))
-    index = condition_index(severities=[s for s, _ in open_defects], length_m=seg.length_m)
+    open_defects = list(Defect.objects.active().filter(segment_id=segment_id)
+                        .values_list("severity", "severity_level", "class_name"))
+    # Cracks and potholes count alike: each by its severity (a crack's is lower: its class weight is 0.6).
+    index = condition_index(severities=[s for s, _, _ in open_defects], length_m=seg.length_m)
     cond, _ = SegmentCondition.objects.get_or_create(segment=seg, defaults={"condition_index": index})
     cond.condition_index = index
     cond.open_defects = len(open_defects)
-    cond.worst_severity = max((lvl for _, lvl in open_defects), default=0)
+    cond.open_potholes = sum(1 for *_, c in open_defects if c == Defect.DefectClass.POTHOLE)
+    cond.open_cracks = sum(1 for *_, c in open_defects if c == Defect.DefectClass.CRACK)
+    cond.worst_severity = max((lvl for _, lvl, _ in open_defects), default=0)
     if inspected_at and (cond.last_inspected is None or inspected_at > cond.last_inspected):
         cond.last_inspected = inspected_at
     cond.save()

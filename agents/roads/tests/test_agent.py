@@ -54,6 +54,10 @@ def test_demo_data_on_the_real_city(city, users):
     defects = Defect.objects.filter(synthetic=True)
     assert defects.count() == counts["defects"] == 5
     assert defects.filter(sightings_count=2).count() == 1  # the repeat sighting 2 m on merged
+    # the real photos (fixtures/roads_photos) with both classes: phone photos and survey frames
+    assert sorted(defects.values_list("class_name", flat=True)) == ["crack", "crack", "pothole", "pothole", "pothole"]
+    sizes = set(InspectionPhoto.objects.filter(synthetic=True).values_list("source", "width", "height"))
+    assert sizes == {("crew", 640, 640), ("crew", 512, 512), ("vehicle", 768, 480)}
     assert all(d.segment_id for d in defects)
     assert WorkOrder.objects.filter(source_agent="roads").count() == counts["orders"] >= 1
     # idempotent: a reload replaces the demo rows

@@ -6,6 +6,7 @@ import pytest
 from agents.roads.core.ranking import (
     box_area_share,
     condition_index,
+    crack_length_m,
     priority_assess,
     severity_assess,
     size_estimate_m,
@@ -21,9 +22,24 @@ def test_bigger_and_surer_damage_is_more_severe():
 
 
 def test_a_pothole_outranks_a_crack_of_the_same_size():
-    hole = severity_assess(class_name="Pothole", area_share=0.03, confidence=0.8)
-    crack = severity_assess(class_name="D00", area_share=0.03, confidence=0.8)
+    hole = severity_assess(class_name="pothole", area_share=0.03, confidence=0.8)
+    crack = severity_assess(class_name="crack", area_share=0.03, confidence=0.8, crack_length_m=2.0)
     assert hole.score > crack.score
+
+
+def test_a_crack_weighs_its_length_and_its_area():
+    short = severity_assess(class_name="crack", area_share=0.01, confidence=0.8, crack_length_m=0.5)
+    long = severity_assess(class_name="crack", area_share=0.01, confidence=0.8, crack_length_m=5.0)
+    wide = severity_assess(class_name="crack", area_share=0.08, confidence=0.8, crack_length_m=0.5)
+    assert short.score < long.score and short.score < wide.score
+    # length counts for more than area: a 5 m crack in a thin box outranks a patch of short ones
+    assert long.score > wide.score
+    longer = severity_assess(class_name="crack", area_share=0.01, confidence=0.8, crack_length_m=50.0)
+    assert longer == long  # beyond LONG_CRACK_M a crack is simply long
+    # the worst crack is severe, never critical: it is sealed, not an emergency
+    worst = severity_assess(class_name="crack", area_share=1.0, confidence=1.0, crack_length_m=9.0)
+    assert worst.level == 3 and worst.score == pytest.approx(0.6)
+    assert crack_length_m(width_m=3.0, length_m=4.0) == 5.0 and crack_length_m(width_m=None, length_m=None) == 0
 
 
 def test_main_roads_and_repeat_sightings_raise_priority():

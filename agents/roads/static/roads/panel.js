@@ -1,5 +1,5 @@
 // The road inspection panel's map: the road network as base layer, segments coloured by condition index,
-// defects as dots coloured (and sized) by severity. `#roads-map[data-loaded]` lists the layers on the map.
+// defects as dots coloured (and sized) by severity, potholes and cracks told apart by their rim. `#roads-map[data-loaded]` lists the layers on the map.
 (function () {
   'use strict';
   const el = document.getElementById('roads-map');
@@ -38,16 +38,28 @@
     loaded();
   }).catch(e => console.error(e));
   if (cond) cond.addEventListener('change', () => { if (!layers.condition) return; cond.checked ? layers.condition.addTo(map) : map.removeLayer(layers.condition); loaded(); });
-  get(el.dataset.defects).then(data => {
+  // Defects: a pothole is a solid dot, a crack a dot with a dashed dark rim; the class boxes of the legend
+  // (input[data-show-class]) show or hide each class.
+  const classBoxes = Array.from(document.querySelectorAll('input[data-show-class]'));
+  function shownClasses() { return new Set(classBoxes.filter(c => c.checked).map(c => c.dataset.showClass)); }
+  function drawDefects(data) {
+    if (layers.defects) map.removeLayer(layers.defects);
+    const shown = shownClasses();
     layers.defects = L.geoJSON(data, { pane: 'defects',
+      filter: f => !classBoxes.length || shown.has(f.properties.class),
       pointToLayer: (f, latlng) => L.circleMarker(latlng, { pane: 'defects', radius: 4 + 2 * (f.properties.severity_level || 1),
-        color: '#fff', weight: 2, fillColor: f.properties.color, fillOpacity: 0.95 }),
+        color: f.properties.class === 'crack' ? '#1f2933' : '#fff', dashArray: f.properties.class === 'crack' ? '3 2' : null,
+        weight: 2, fillColor: f.properties.color, fillOpacity: 0.95 }),
       onEachFeature: (f, l) => {
         const p = f.properties;
         l.bindPopup(`<b>${esc(p.title)}</b> <span class="sev sev-${esc(p.severity_level)}">${esc(p.severity)}</span><br>${esc(p.road || '')}<br>score ${esc(p.priority_score)} · ${esc(p.sightings)} sighting(s) · ${esc(p.status)}<br><a href="${esc(p.url)}">→ details</a>`);
       } }).addTo(map);
-    el.dataset.defectCount = String(data.features.length);
+    el.dataset.defectCount = String(layers.defects.getLayers().length);
     loaded();
+  }
+  get(el.dataset.defects).then(data => {
+    drawDefects(data);
+    classBoxes.forEach(c => c.addEventListener('change', () => drawDefects(data)));
   }).catch(e => console.error(e));
 
   // Camera runs still in progress: refresh their counters every few seconds.
