@@ -231,8 +231,8 @@ def results(request):
     except ValueError:
         days = 30
     agent = request.GET.get("agent", "")
-    today = city_today()
-    rows = results_daily(date_from=today - dt.timedelta(days=days - 1), date_to=today, agent=agent or None)
+    rows = results_daily(date_from=city_today() - dt.timedelta(days=days - 1), date_to=dt.date.max,
+                         agent=agent or None)
     charts: OrderedDict[tuple[str, str], dict] = OrderedDict()
     for r in rows:
         r["label"] = _(r["label"] or r["name"])  # stored in English, marked with gettext_noop

@@ -113,7 +113,8 @@ class AgentListView(APIView):
 
 class ResultsView(APIView):
     """KPIs per agent per day: a daily agent's figure is that of its approved plan (else its nightly run),
-    never a sum over re-plans (selectors.kpis_counted); `days` back from today (default 30, at most 366)."""
+    never a sum over re-plans (selectors.kpis_counted); from `days` back (default 30, at most 366) to the
+    latest plan (tomorrow's, planned tonight, included)."""
 
     permission_classes = [IsDispatcher]
 
@@ -124,8 +125,7 @@ class ResultsView(APIView):
             days = max(1, min(int(request.query_params.get("days", 30)), 366))
         except ValueError:
             return Response({"days": "a whole number of days"}, status=status.HTTP_400_BAD_REQUEST)
-        today = city_today()
-        rows = results_daily(date_from=today - dt.timedelta(days=days - 1), date_to=today,
+        rows = results_daily(date_from=city_today() - dt.timedelta(days=days - 1), date_to=dt.date.max,
                              agent=request.query_params.get("agent") or None)
         rows.sort(key=lambda r: (-r["run_date"].toordinal(), r["agent"], r["name"]))
         return Response([{k: r[k] for k in ("agent", "run_date", "name", "unit", "value", "baseline", "run_ids")}

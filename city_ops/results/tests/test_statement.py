@@ -61,7 +61,7 @@ def test_statement_reconciles_with_the_runs_it_lists_and_never_adds_a_replan(dem
             assert heads[name]["value"] == pytest.approx(stored[name].value), name
             assert heads[name]["baseline"] == pytest.approx(stored[name].baseline), name
             assert heads[name]["difference"] == pytest.approx(stored[name].value - stored[name].baseline)
-        assert heads["km_per_bin"]["value"] == pytest.approx(stored["km"].value / stored["bins_visited"].value)
+        assert heads["km_per_bin"]["value"] == pytest.approx(stored["km"].value / stored["bins_visited"].value, rel=1e-5)
         assert section["daily"] == [{"date": day.isoformat(),
                                      "values": {n: pytest.approx(stored[n].value) for n in section["daily"][0]["values"]},
                                      "baselines": section["daily"][0]["baselines"]}]
