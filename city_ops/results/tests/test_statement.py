@@ -182,3 +182,19 @@ def test_api_statement_json_csv_versions_and_bad_input(users):
         assert resp.status_code == 400, bad
     assert client_for("crew", users).get("/api/results/statement/").status_code == 403
     assert client_for("admin", users).get("/api/results/statement/?format=csv").status_code == 200
+
+
+def test_sanitation_overflows_are_replayed_both_ways_on_the_demo_history(demo_city):
+    """The demo's two weeks of fills and crews' collections: the overflows under what the crews did and under
+    the fixed schedule, replayed on the same fills from the same levels, with how the fills were known."""
+    from city_ops.core.timeutil import city_today
+
+    today = city_today()
+    _sanitation_run(today, "schedule")  # the fill models learn the demo's history (every run refits them)
+    statement = statement_build(date_from=today - dt.timedelta(days=14), date_to=today - dt.timedelta(days=1))
+    overflow = _headlines(statement, "sanitation")["overflow_bin_days"]
+    assert overflow["value"] is not None and overflow["baseline"] is not None
+    assert overflow["difference"] == overflow["value"] - overflow["baseline"] and overflow["money"] is None
+    note = next(n for n in statement["agents"]["sanitation"]["notes"] if n.startswith("overflow_bin_days:"))
+    assert "measured for" in note and "collections crews recorded" in note
+    print("overflow bin-days, crews' collections vs fixed schedule:", overflow["value"], overflow["baseline"], note)
