@@ -51,6 +51,7 @@ class RoadsAgent(Agent):
                 Kpi("sightings_merged", k["sightings_merged"], "", label=gettext_noop("Sightings merged into known defects")),
                 Kpi("orders_created", k["orders_created"], "", label=gettext_noop("Repair orders created")),
                 Kpi("open_defects", k["open_defects"], "", label=gettext_noop("Open defects")),
+                Kpi("km_inspected", k["km_inspected"], "km", label=gettext_noop("Road inspected (km of segments)")),
                 # The SLA is the baseline: every repair by its due time, in the hours the SLA allows.
                 Kpi("repairs_in_sla", k["repairs_in_sla"], "", baseline=k["repairs_done"],
                     label=gettext_noop("Repairs done within their SLA")),

@@ -301,14 +301,15 @@ def inspection_report(*, user, segment_id: int | None = None, day=None) -> Inspe
 # targets (every repair by its due time; the hours each order's SLA allows), from the daily runs' KPIs.
 
 STATEMENT_SPECS = [
+    SummedKpi("km_inspected", gettext_noop("Road inspected"), "km", better="higher", why_no_baseline=(
+        "km_inspected: the city kept no record of the km its patrols inspected before the agent, so there is "
+        "no baseline")),
     SummedKpi("defects_found", gettext_noop("Defects found"), "defects", better="higher", why_no_baseline=(
         "defects_found: the city kept no record of the defects its patrols found before the agent, so there is "
         "no baseline")),
     SummedKpi("repairs_in_sla", gettext_noop("Repairs done within their SLA"), "repairs", better="higher"),
     SummedKpi("repair_hours", gettext_noop("Hours from detection to repair (sum)"), "h"),
 ]
-KM_INSPECTED_NOTE = ("km_inspected: the runs do not yet place the photos on road segments, so the km of road "
-                     "inspected is not reported")
 
 
 def roads_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection:
@@ -317,9 +318,8 @@ def roads_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection
     sla_hours, _ = kpis.baseline_total("repair_hours")
     mean = Headline(name="repair_hours_mean", label=gettext_noop("Mean time from detection to repair"),
                     unit="h", value=ratio(kpis.total("repair_hours"), repairs), baseline=ratio(sla_hours, repairs))
-    notes = [KM_INSPECTED_NOTE]
-    if mean.baseline is None:
-        notes.append("repair_hours_mean: no repair done in the period, or no SLA stored for one")
+    notes = [] if mean.baseline is not None else [
+        "repair_hours_mean: no repair done in the period, or no SLA stored for one"]
     section = section_summed(kpis=kpis, specs=STATEMENT_SPECS, extra=[mean], notes=notes)
     section.runs = kpis.run_ids({s.name for s in STATEMENT_SPECS} | {"repairs_done"})
     return section

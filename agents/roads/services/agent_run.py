@@ -8,6 +8,7 @@ from django.db.models import Avg, Q
 from django.utils import timezone
 
 from agents.core.models import AgentRun
+from city_ops.city.selectors import segment_nearest
 from city_ops.workorders.models import WorkOrder
 
 from ..conf import conf
@@ -17,6 +18,7 @@ from .photos import photos_enqueue
 from .retention import retention_apply
 
 DONE_STATES = (WorkOrder.Status.DONE, WorkOrder.Status.VERIFIED)
+MAX_PHOTOS_PLACED = 20000  # a day's photos placed on segments for the km inspected (a query each)
 
 
 def photos_requeue(*, now: dt.datetime | None = None) -> int:
@@ -46,8 +48,18 @@ def kpis_window(*, start: dt.datetime, end: dt.datetime) -> dict[str, float]:
                                                    created_at__lt=end).count(),
         "mean_inference_ms": round(mean_ms, 2) if mean_ms is not None else None,  # None: no real photo ran
         "open_defects": Defect.objects.active().count(),
+        "km_inspected": km_inspected(photos=done),
         **repairs_window(start=start, end=end),
     }
+
+
+def km_inspected(*, photos) -> float:
+    """The length of the road segments the processed photos show (each photo on its nearest segment within
+    30 m; a segment counted once however many photos show it), in km."""
+    segments = {seg.pk: seg.length_m for seg in (segment_nearest(point=loc) for loc in
+                                                 photos.values_list("location", flat=True)[:MAX_PHOTOS_PLACED])
+                if seg is not None}
+    return round(sum(segments.values()) / 1000, 3)
 
 
 def repairs_window(*, start: dt.datetime, end: dt.datetime) -> dict[str, float]:

@@ -100,7 +100,30 @@ def test_a_baseline_that_cannot_be_computed_is_null_with_its_reason(demo_city):
     assert any(n.startswith("defects_found: ") and "no baseline" in n for n in roads["notes"])
     overflows = _headlines(statement, "sanitation")["overflows"]  # no sanitation run at all that day
     assert overflows["value"] is overflows["baseline"] is None
+    assert _headlines(statement, "roads")["km_inspected"]["value"] == _kpis(run.pk)["km_inspected"].value
     assert set(statement["agents"]) == {"sanitation", "bus", "flood", "roads"}  # the demo agent has no part
+
+
+def test_bus_days_and_empty_running_against_the_citys_own_blocking(demo_city):
+    """The nightly bus plan against the same trips blocked the city's way (the feed's blocks, else first-fit),
+    priced per bus-day and at the empty running's CO2."""
+    from agents.bus.models import VehiclePlan
+    from agents.core.services import agent_run_create, agent_run_execute
+
+    day = dt.date(2026, 12, 3)
+    run, _ = agent_run_create(agent="bus", run_date=day, trigger="schedule", enqueue=False)
+    assert agent_run_execute(run_id=run.pk).status == "succeeded"
+    plan = VehiclePlan.objects.get(run=run)
+    statement = statement_build(date_from=day, date_to=day)
+    buses, empty = _headlines(statement, "bus")["vehicles"], _headlines(statement, "bus")["deadhead_km"]
+    assert statement["agents"]["bus"]["runs"] == [run.pk]
+    assert (buses["value"], buses["baseline"]) == (plan.vehicles, plan.baseline_vehicles)
+    assert buses["money"] == pytest.approx((plan.baseline_vehicles - plan.vehicles) * UNIT_COST_DEFAULTS["per_bus_day"])
+    assert empty["baseline"] == pytest.approx(plan.baseline_deadhead_km)
+    co2_cost = 1.07 * UNIT_COST_DEFAULTS["per_tonne_co2"] / 1000
+    assert empty["money"] == pytest.approx(round((plan.baseline_deadhead_km - plan.deadhead_km) * co2_cost, 2))
+    assert _headlines(statement, "bus")["ewt_s"]["baseline"] is None
+    assert any(n.startswith("ewt_s: ") for n in statement["agents"]["bus"]["notes"])
 
 
 def test_money_is_positive_when_the_city_is_better_off_at_its_own_costs():
