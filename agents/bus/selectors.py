@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from agents.bus.conf import conf
-from agents.core.base import StatementSection
-from agents.core.statement import PeriodKpis, SummedKpi, section_summed
+from agents.core.base import Headline, StatementSection
+from agents.core.statement import PeriodKpis, SummedKpi, ratio, section_summed
 from city_ops.city.selectors import index_box_sql
 from city_ops.core.timeutil import day_bounds
 
@@ -318,10 +318,9 @@ def headways_day(*, day: dt.date) -> dict:
 STATEMENT_SPECS = [
     SummedKpi("vehicles", gettext_noop("Buses in service (bus-days)"), "bus-days", priced=("bus_day",)),
     SummedKpi("deadhead_km", gettext_noop("Empty running"), "km", priced=("bus_km_co2",)),
-    SummedKpi("ewt_s", gettext_noop("Excess wait time (sum of daily means)"), "s", why_no_baseline=(
-        "ewt_s: no replay of the day's vehicle positions without the holding advice exists yet, so excess wait "
-        "time has no baseline")),
 ]
+EWT_NOTE = ("ewt_s: no replay of the day's vehicle positions without the holding advice exists yet, so excess "
+            "wait time has no baseline")
 
 
 def approved_plan_runs(*, date_from: dt.date, date_to: dt.date) -> dict[dt.date, int]:
@@ -334,4 +333,7 @@ def approved_plan_runs(*, date_from: dt.date, date_to: dt.date) -> dict[dt.date,
 
 def bus_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection:
     kpis = PeriodKpis.load(agent="bus", date_from=date_from, date_to=date_to)
-    return section_summed(kpis=kpis, specs=STATEMENT_SPECS)
+    reviews = kpis.of("ewt_s")  # one evening review a day: the period's figure is the mean of the days'
+    ewt = Headline(name="ewt_s", label=gettext_noop("Excess wait time, mean of the days"), unit="s",
+                   value=ratio(kpis.total("ewt_s"), len(reviews)), baseline=None)
+    return section_summed(kpis=kpis, specs=STATEMENT_SPECS, extra=[ewt], notes=[EWT_NOTE], also={"ewt_s"})

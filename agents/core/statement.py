@@ -88,9 +88,10 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def section_summed(*, kpis: PeriodKpis, specs: list[SummedKpi], extra: list[Headline] = (),
-                   notes: list[str] = ()) -> StatementSection:
-    """A section of summed headlines (then `extra` ones), the runs they sum and their daily series."""
+                   notes: list[str] = (), also: set[str] = frozenset()) -> StatementSection:
+    """A section of summed headlines (then `extra` ones), the runs they sum and their daily series; `also`
+    names the other KPIs the `extra` headlines are made of, whose runs and days count too."""
     notes = list(notes)
-    names = {s.name for s in specs}
+    names = {s.name for s in specs} | set(also)
     headlines = [kpis.headline(s, notes) for s in specs] + list(extra)
     return StatementSection(headlines=headlines, runs=kpis.run_ids(names), notes=notes, daily=kpis.daily(names))

@@ -676,7 +676,7 @@ def _period_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, d
     return day_bounds(date_from)[0], day_bounds(date_to)[1]
 
 
-def _lead_time(kpis: PeriodKpis) -> tuple[Headline, list[int]]:
+def _lead_time(kpis: PeriodKpis) -> Headline:
     """The mean lead time of the period's alerts (each evaluation stores its alerts' lead times), against none:
     without the agent the city learns of a flood when the gauge crosses its warning level."""
     runs = kpis.run_ids({"lead_time_min"})
@@ -684,7 +684,7 @@ def _lead_time(kpis: PeriodKpis) -> tuple[Headline, list[int]]:
                for m in (d or {}).get("lead_times_min", [])]
     value = round(sum(minutes) / len(minutes), 1) if minutes else None
     return Headline(name="lead_time_min", label=gettext_noop("Mean lead time before the warning level"),
-                    unit="min", value=value, baseline=0.0 if minutes else None, better="higher"), runs
+                    unit="min", value=value, baseline=0.0 if minutes else None, better="higher")
 
 
 def _false_alarms(date_from: dt.date, date_to: dt.date) -> Headline:
@@ -710,12 +710,13 @@ def flood_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection
     kpis = PeriodKpis.load(agent="flood", date_from=date_from, date_to=date_to)
     # Most evaluations change nothing: their zero rows add nothing and would bury the runs that did.
     kpis.rows = [k for k in kpis.rows if k.value and k.name in {"alerts_raised", "closures", "lead_time_min"}]
-    lead, lead_runs = _lead_time(kpis)
+    lead = _lead_time(kpis)
     replans, replan_runs = _replans(date_from, date_to)
     notes = ["replans_caused: a re-plan is the other agents' reaction to a closure; it has no baseline"]
     if lead.baseline is None:
         notes.append("lead_time_min: no alert of the period crossed its warning level after it was raised")
     section = section_summed(kpis=kpis, specs=STATEMENT_SPECS, notes=notes,
                              extra=[lead, _false_alarms(date_from, date_to), replans])
-    section.runs = sorted(set(section.runs) | set(lead_runs) | set(replan_runs))
+    # The evaluations whose alerts' lead times are averaged, and other agents' runs its closures started.
+    section.runs = sorted(set(section.runs) | set(kpis.run_ids({"lead_time_min"})) | set(replan_runs))
     return section

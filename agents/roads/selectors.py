@@ -320,6 +320,4 @@ def roads_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection
                     unit="h", value=ratio(kpis.total("repair_hours"), repairs), baseline=ratio(sla_hours, repairs))
     notes = [] if mean.baseline is not None else [
         "repair_hours_mean: no repair done in the period, or no SLA stored for one"]
-    section = section_summed(kpis=kpis, specs=STATEMENT_SPECS, extra=[mean], notes=notes)
-    section.runs = kpis.run_ids({s.name for s in STATEMENT_SPECS} | {"repairs_done"})
-    return section
+    return section_summed(kpis=kpis, specs=STATEMENT_SPECS, extra=[mean], notes=notes, also={"repairs_done"})

@@ -12,6 +12,7 @@ from django.core.management import call_command
 
 from agents.core.base import Headline
 from agents.core.models import RunKpi
+from agents.flood.tests.conftest import world  # noqa: F401 (the flood agent's test zones and sensors)
 from city_ops.core.models import AuditEntry
 from city_ops.core.testing import client_for
 from city_ops.results.models import UNIT_COST_DEFAULTS, IssuedStatement, UnitCosts
@@ -221,3 +222,27 @@ def test_sanitation_overflows_are_replayed_both_ways_on_the_demo_history(demo_ci
     note = next(n for n in statement["agents"]["sanitation"]["notes"] if n.startswith("overflow_bin_days:"))
     assert "measured for" in note and "collections crews recorded" in note
     print("overflow bin-days, crews' collections vs fixed schedule:", overflow["value"], overflow["baseline"], note)
+
+
+@pytest.mark.usefixtures("world")
+def test_flood_alerts_and_lead_time_add_up_over_the_evaluations():
+    """The flood agent's evaluations each cover their own readings, so the period sums them: an evaluation run
+    that raised the river alert about 2 h before the gauge crossed its warning level, and one with nothing new."""
+    from agents.core.services import agent_run_create, agent_run_execute
+    from agents.flood.tests.conftest import ingest, series_rows
+
+    ingest(series_rows("L-1", "level", [3.0 + 0.1 * i for i in range(36)]))
+    runs = []
+    for _ in range(2):
+        run, _ = agent_run_create(agent="flood", trigger="monitor", enqueue=False)
+        assert agent_run_execute(run_id=run.pk).status == "succeeded"
+        runs.append(run)
+    day = runs[0].run_date
+    statement = statement_build(date_from=day, date_to=day)
+    heads, section = _headlines(statement, "flood"), statement["agents"]["flood"]
+    raised = _kpis(runs[0].pk)["alerts_raised"].value
+    assert raised >= 1 and heads["alerts_raised"]["value"] == raised and section["runs"] == [runs[0].pk]
+    assert heads["lead_time_min"]["value"] == pytest.approx(120, abs=15) and heads["lead_time_min"]["baseline"] == 0
+    assert heads["lead_time_min"]["difference"] == heads["lead_time_min"]["value"]
+    assert heads["false_alarms"]["value"] == 0 and heads["replans_caused"]["value"] == 0
+    assert heads["alerts_raised"]["baseline"] is None and any(n.startswith("alerts_raised: ") for n in section["notes"])
