@@ -15,6 +15,7 @@ api_patterns = [
     path("city/", include("city_ops.city.api.urls")),
     path("agents/", include("agents.core.api.urls")),
     path("workorders/", include("city_ops.workorders.api.urls")),
+    path("results/", include("city_ops.results.api.urls")),
     path("notifications/", include("city_ops.notifications.api_urls")),
     # The one agent route named here: crews' phones are configured with the stable path
     # /api/inspections/photos/, which predates the agents' own mounts and must not move with `url_prefix`.

@@ -3,6 +3,7 @@ loaded and loads nothing from the internet, history is read-only, and writes tha
 API tokens, work-order workflow, agent runs) go through those services."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import re
@@ -22,9 +23,11 @@ from agents.core.models import AgentRun
 from agents.core.services import agent_run_create, agent_run_execute
 from city_ops.city.models import CityEvent, CityProfile, RoadClosure
 from city_ops.core.models import ApiClient, AuditEntry
+from city_ops.results.models import UnitCosts
+from city_ops.results.services import statement_issue
 
 pytestmark = pytest.mark.django_db
-APP_LABELS = ("core", "city", "workorders", "notifications", "agents_core")
+APP_LABELS = ("core", "city", "workorders", "notifications", "agents_core", "results")
 REMOTE_ASSET = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.IGNORECASE)
 
 
@@ -74,6 +77,8 @@ def one_of_everything(demo_city, users, root, settings, tmp_path):
     notification_send(topic="flood", level=2, subject="Underpass flooding", location=centre_box().centroid)
     run, _ = agent_run_create(agent="demo", enqueue=False)
     agent_run_execute(run_id=run.pk, worker="admin-test")
+    UnitCosts.objects.create(pk=1, per_truck_km=3.5)
+    statement_issue(date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31), user=users.dispatcher)
     return {"order": order, "run": run}
 
 

@@ -126,6 +126,9 @@ def _matrix(w: World) -> list[tuple[str, str, dict]]:
         ("POST", "/api/agents/runs/", {"anonymous": API_DENIED, "crew": FORBIDDEN, "dispatcher": 400, "admin": 400}),
         ("GET", f"/api/agents/runs/{w.run}/", api_disp),
         ("GET", "/api/agents/results/", api_disp),
+        # API: the results statement (JSON, CSV) is the dispatchers' and admins'
+        ("GET", "/api/results/statement/", api_disp),
+        ("GET", "/api/results/statement/?format=csv", api_disp),
         # API: work orders (crews: their own)
         ("GET", "/api/workorders/", api_crew),
         ("POST", "/api/workorders/", {"anonymous": API_DENIED, "crew": FORBIDDEN, "dispatcher": 400}),

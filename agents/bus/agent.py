@@ -51,6 +51,16 @@ class BusAgent(Agent):
              "color": "#e8710a", "kind": "line", "refresh": 60},
         )
 
+    def approved_runs(self, *, date_from, date_to):
+        from .selectors import approved_plan_runs
+
+        return approved_plan_runs(date_from=date_from, date_to=date_to)
+
+    def statement_section(self, *, date_from, date_to):
+        from .selectors import bus_statement
+
+        return bus_statement(date_from=date_from, date_to=date_to)
+
     def event_params(self, *, event) -> dict | None:
         closure_id = (event.payload or {}).get("closure_id")
         if closure_id is None:
@@ -88,17 +98,15 @@ def plan_result(out: PlanRun) -> AgentResult:
                            details={"feed": out.feed.pk, "date": out.day.isoformat()})
     plan = out.plan
     kpis = [
-        Kpi("vehicles", plan.vehicles, "buses", baseline=plan.lower_bound,
-            label=gettext_noop("Buses planned (baseline: fewest possible)")),
+        Kpi("vehicles", plan.vehicles, "buses", baseline=plan.baseline_vehicles,
+            label=gettext_noop("Buses planned (baseline: the feed's blocks, else first-fit)")),
         Kpi("lower_bound", plan.lower_bound, "buses", label=gettext_noop("Fewest buses possible (peak trips at once)")),
-        Kpi("deadhead_km", plan.deadhead_km, "km", label=gettext_noop("Empty running")),
+        Kpi("deadhead_km", plan.deadhead_km, "km", baseline=plan.baseline_deadhead_km,
+            label=gettext_noop("Empty running")),
         Kpi("deadhead_min", plan.deadhead_min, "min", label=gettext_noop("Empty running time")),
         Kpi("trips", plan.trips, "trips", label=gettext_noop("Trips planned")),
     ]
-    if plan.feed_vehicles:
-        kpis.append(Kpi("vehicles_vs_feed", plan.vehicles, "buses", baseline=plan.feed_vehicles,
-                        label=gettext_noop("Buses planned (baseline: the feed's own blocks)")))
-    against = f", feed blocks {plan.feed_vehicles}" if plan.feed_vehicles else ""
+    against = f", {plan.baseline_rule} {plan.baseline_vehicles}" if plan.baseline_rule else ""
     return AgentResult(
         kpis=kpis,
         summary=(f"plan v{plan.version} for {out.day}: {plan.trips} trips on {plan.vehicles} buses (lower bound "

@@ -223,6 +223,10 @@ class VehiclePlan(models.Model):
     feed_vehicles = models.PositiveIntegerField(null=True, blank=True)
     deadhead_km = models.FloatField(default=0.0)
     deadhead_min = models.FloatField(default=0.0)
+    # The counterfactual: what the city runs without the agent on the same trips (core.blocks_baseline).
+    baseline_rule = models.CharField(max_length=20, blank=True, help_text="feed blocks / first-fit")
+    baseline_vehicles = models.PositiveIntegerField(null=True, blank=True)
+    baseline_deadhead_km = models.FloatField(null=True, blank=True)
     solve_s = models.FloatField(default=0.0)
 
     objects = RestrictedQuerySet.as_manager()

@@ -13,10 +13,13 @@ import pandas as pd
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import connection
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Count, F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from agents.bus.conf import conf
+from agents.core.base import Headline, StatementSection
+from agents.core.statement import PeriodKpis, SummedKpi, ratio, section_summed
 from city_ops.city.selectors import index_box_sql
 from city_ops.core.timeutil import day_bounds
 
@@ -305,3 +308,32 @@ def headways_day(*, day: dt.date) -> dict:
                     .order_by("route_id", "direction_id"))
     return {**agg, "warnings": {k: warnings.filter(kind=k).count() for k in HeadwayWarning.Kind.values},
             "decided": decided, "by_route": by_route}
+
+
+# --- the results statement ---------------------------------------------------------------------------------
+# Buses and empty running of the approved plans (else the nightly runs) against the city's own blocking of
+# the same trips: the feed's block_id blocks where the feed has them for every trip, else the first-fit rule
+# a dispatcher uses (stored on every plan, core.blocks_baseline); the evening reviews' excess wait time.
+
+STATEMENT_SPECS = [
+    SummedKpi("vehicles", gettext_noop("Buses in service (bus-days)"), "bus-days", priced=("bus_day",)),
+    SummedKpi("deadhead_km", gettext_noop("Empty running"), "km", priced=("bus_km_co2",)),
+]
+EWT_NOTE = ("ewt_s: no replay of the day's vehicle positions without the holding advice exists yet, so excess "
+            "wait time has no baseline")
+
+
+def approved_plan_runs(*, date_from: dt.date, date_to: dt.date) -> dict[dt.date, int]:
+    """Date -> the run behind the date's approved vehicle plan (where the run was for that date)."""
+    plans = (VehiclePlan.objects.filter(status=VehiclePlan.Status.APPROVED, service_date__range=(date_from, date_to),
+                                        run__isnull=False, run__run_date=F("service_date"))
+             .order_by("service_date", "approved_at", "pk").values_list("service_date", "run_id"))
+    return dict(plans)
+
+
+def bus_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection:
+    kpis = PeriodKpis.load(agent="bus", date_from=date_from, date_to=date_to)
+    reviews = kpis.of("ewt_s")  # one evening review a day: the period's figure is the mean of the days'
+    ewt = Headline(name="ewt_s", label=gettext_noop("Excess wait time, mean of the days"), unit="s",
+                   value=ratio(kpis.total("ewt_s"), len(reviews)), baseline=None)
+    return section_summed(kpis=kpis, specs=STATEMENT_SPECS, extra=[ewt], notes=[EWT_NOTE], also={"ewt_s"})

@@ -4,7 +4,8 @@ An agent is a class with a `name`, what it `reads`, the `events` it reacts to, i
 `run(ctx)` that gathers inputs through its selectors, decides, acts through its services and returns an
 `AgentResult` with its outcome KPIs. The runtime (services.agent_run_execute) owns everything around it:
 claiming, timing, errors, storing KPIs. Agents never import each other; they meet in the city model and
-through the two hooks below (`demo_data_load`, `assets_in_area`)."""
+through the hooks below (`demo_data_load`, `assets_in_area`, and for the results statement `approved_runs`
+and `statement_section`)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -39,6 +40,35 @@ class AgentResult:
     kpis: list[Kpi] = field(default_factory=list)
     summary: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One figure of an agent's results statement over a period, against its counterfactual baseline (what the
+    city would have had without the agent on the same days), or None with the reason in the section's notes.
+
+    `priced` names the unit costs (city_ops.results) one unit of the figure costs the city, e.g.
+    ("truck_km", "truck_km_co2"); `better` says which way is good for the city ("lower" for a cost, "higher"
+    for bins emptied), so the money of a difference is positive when the city is better off."""
+
+    name: str
+    label: str
+    value: float | None
+    baseline: float | None
+    unit: str = ""
+    priced: tuple[str, ...] = ()
+    better: str = "lower"
+
+
+@dataclass
+class StatementSection:
+    """An agent's part of the results statement: its headlines, the runs they sum (ids), notes (every missing
+    baseline's reason), and per day the values and baselines the headlines sum, for a chart."""
+
+    headlines: list[Headline] = field(default_factory=list)
+    runs: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    daily: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -198,6 +228,16 @@ class Agent:
     def assets_in_area(self, *, area: "GEOSGeometry") -> list[Asset]:
         """The agent's assets inside `area` (spatial query), for other agents and the console."""
         return []
+
+    def approved_runs(self, *, date_from: dt.date, date_to: dt.date) -> dict[dt.date, int]:
+        """A planning agent's approved plans in the period: date -> the run whose KPIs describe that plan.
+        A day's results are that run's (agents.core.selectors.kpis_counted), never a sum over re-plans."""
+        return {}
+
+    def statement_section(self, *, date_from: dt.date, date_to: dt.date) -> StatementSection | None:
+        """What the agent delivered from `date_from` to `date_to` (both inclusive) against its counterfactual,
+        for the city's results statement; None: the agent has no part in it (the demo agent)."""
+        return None
 
     def event_params(self, *, event) -> dict | None:
         """Turn a city event into run parameters, or None to ignore this particular event."""

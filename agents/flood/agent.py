@@ -68,6 +68,11 @@ class FloodAgent(Agent):
                      "lead_times_min": out.lead_times_min},
         )
 
+    def statement_section(self, *, date_from, date_to):
+        from .selectors import flood_statement
+
+        return flood_statement(date_from=date_from, date_to=date_to)
+
     def demo_data_load(self, *, scale: int = 1, synthetic: bool = False,
                        history_days: int | None = None) -> dict[str, int]:
         """Zones on real low shore streets, sensors, thresholds and a calm day of readings. The synthetic

@@ -8,9 +8,14 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import F
+from django.utils.translation import gettext_noop
 
+from agents.core.base import Headline, StatementSection
+from agents.core.models import AgentRun
+from agents.core.statement import PeriodKpis, SummedKpi, section_summed
 from agents.flood.conf import conf
-from city_ops.city.models import RoadSegment
+from city_ops.city.models import CityEvent, RoadSegment
+from city_ops.core.timeutil import day_bounds
 
 from .core import (
     DepthSettings,
@@ -652,3 +657,66 @@ def drill_status(*, drill: Drill) -> dict:
                    for e in drill.events],
         "map": drill_picture(drill=drill),
     }
+
+
+# --- the results statement ---------------------------------------------------------------------------------
+# Alerts raised and their lead time, false alarms, closures opened and the re-plans other agents made because
+# of them. The evaluations every minute each cover their own readings, so their KPIs add up over the period.
+
+STATEMENT_SPECS = [
+    SummedKpi("alerts_raised", gettext_noop("Alerts raised"), "alerts", better="higher", why_no_baseline=(
+        "alerts_raised: the city kept no record of the warnings it gave before the agent, so there is no "
+        "baseline")),
+    SummedKpi("closures", gettext_noop("Road closures opened"), "closures", better="higher", why_no_baseline=(
+        "closures: the closures the city would have opened by hand are not recorded, so there is no baseline")),
+]
+
+
+def _period_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    return day_bounds(date_from)[0], day_bounds(date_to)[1]
+
+
+def _lead_time(kpis: PeriodKpis) -> Headline:
+    """The mean lead time of the period's alerts (each evaluation stores its alerts' lead times), against none:
+    without the agent the city learns of a flood when the gauge crosses its warning level."""
+    runs = kpis.run_ids({"lead_time_min"})
+    minutes = [m for d in AgentRun.objects.filter(pk__in=runs).values_list("details", flat=True)
+               for m in (d or {}).get("lead_times_min", [])]
+    value = round(sum(minutes) / len(minutes), 1) if minutes else None
+    return Headline(name="lead_time_min", label=gettext_noop("Mean lead time before the warning level"),
+                    unit="min", value=value, baseline=0.0 if minutes else None, better="higher")
+
+
+def _false_alarms(date_from: dt.date, date_to: dt.date) -> Headline:
+    """Forecast alerts raised in the period that cleared without the gauge reaching its warning level (no lead
+    time was ever measured for them), against none: a city without the agent raised no early alerts."""
+    start, end = _period_bounds(date_from, date_to)
+    count = Alert.objects.filter(forecast=True, raised_at__gte=start, raised_at__lt=end,
+                                 status=Alert.Status.CLEARED, lead_time_min__isnull=True).count()
+    return Headline(name="false_alarms", label=gettext_noop("False alarms"), unit="alerts", value=float(count),
+                    baseline=0.0)
+
+
+def _replans(date_from: dt.date, date_to: dt.date) -> tuple[Headline, list[int]]:
+    """Other agents' runs started by a closure the flood agent opened."""
+    runs = list(AgentRun.objects.filter(
+        trigger=AgentRun.Trigger.EVENT, event__kind=CityEvent.Kind.CLOSURE_OPENED, event__source_agent="flood",
+        run_date__range=(date_from, date_to)).exclude(agent="flood").order_by("pk").values_list("pk", flat=True))
+    return Headline(name="replans_caused", label=gettext_noop("Re-plans other agents made for its closures"),
+                    unit="runs", value=float(len(runs)), baseline=None), runs
+
+
+def flood_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection:
+    kpis = PeriodKpis.load(agent="flood", date_from=date_from, date_to=date_to)
+    # Most evaluations change nothing: their zero rows add nothing and would bury the runs that did.
+    kpis.rows = [k for k in kpis.rows if k.value and k.name in {"alerts_raised", "closures", "lead_time_min"}]
+    lead = _lead_time(kpis)
+    replans, replan_runs = _replans(date_from, date_to)
+    notes = ["replans_caused: a re-plan is the other agents' reaction to a closure; it has no baseline"]
+    if lead.baseline is None:
+        notes.append("lead_time_min: no alert of the period crossed its warning level after it was raised")
+    section = section_summed(kpis=kpis, specs=STATEMENT_SPECS, notes=notes,
+                             extra=[lead, _false_alarms(date_from, date_to), replans])
+    # The evaluations whose alerts' lead times are averaged, and other agents' runs its closures started.
+    section.runs = sorted(set(section.runs) | set(kpis.run_ids({"lead_time_min"})) | set(replan_runs))
+    return section

@@ -51,6 +51,13 @@ class RoadsAgent(Agent):
                 Kpi("sightings_merged", k["sightings_merged"], "", label=gettext_noop("Sightings merged into known defects")),
                 Kpi("orders_created", k["orders_created"], "", label=gettext_noop("Repair orders created")),
                 Kpi("open_defects", k["open_defects"], "", label=gettext_noop("Open defects")),
+                Kpi("km_inspected", k["km_inspected"], "km", label=gettext_noop("Road inspected (km of segments)")),
+                # The SLA is the baseline: every repair by its due time, in the hours the SLA allows.
+                Kpi("repairs_in_sla", k["repairs_in_sla"], "", baseline=k["repairs_done"],
+                    label=gettext_noop("Repairs done within their SLA")),
+                Kpi("repairs_done", k["repairs_done"], "", label=gettext_noop("Repairs done")),
+                Kpi("repair_hours", k["repair_hours"], "h", baseline=k["sla_hours"],
+                    label=gettext_noop("Hours from detection to repair (sum)")),
             ]
             # No real photo ran through the model in the window (only synthetic demo ones, or none): no time to
             # report, rather than a "0 ms" that reads like a measurement.
@@ -60,6 +67,11 @@ class RoadsAgent(Agent):
                      f"{k['sightings_merged']} sightings merged, {k['orders_created']} orders created"),
             details=out,
         )
+
+    def statement_section(self, *, date_from, date_to):
+        from .selectors import roads_statement
+
+        return roads_statement(date_from=date_from, date_to=date_to)
 
     def demo_data_load(self, *, scale: int = 1, synthetic: bool = False,
                        history_days: int | None = None) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 
@@ -10,7 +11,10 @@ from django.contrib.gis.geos import Point
 from django.contrib.gis.measure import D
 from django.db import connection
 from django.db.models import Avg, Count, Q, Sum
+from django.utils.translation import gettext_noop
 
+from agents.core.base import Headline, StatementSection
+from agents.core.statement import PeriodKpis, SummedKpi, ratio, section_summed
 from city_ops.city.models import RoadSegment
 from city_ops.city.selectors import segment_nearest
 
@@ -299,3 +303,30 @@ def inspection_report(*, user, segment_id: int | None = None, day=None) -> Inspe
         days=sorted(set(days), reverse=True),
         generated=timezone.now(),
     )
+
+
+# --- the results statement ---------------------------------------------------------------------------------
+# Defects found, repairs done within their SLA and the time from detection to repair, against the SLA
+# targets (every repair by its due time; the hours each order's SLA allows), from the daily runs' KPIs.
+
+STATEMENT_SPECS = [
+    SummedKpi("km_inspected", gettext_noop("Road inspected"), "km", better="higher", why_no_baseline=(
+        "km_inspected: the city kept no record of the km its patrols inspected before the agent, so there is "
+        "no baseline")),
+    SummedKpi("defects_found", gettext_noop("Defects found"), "defects", better="higher", why_no_baseline=(
+        "defects_found: the city kept no record of the defects its patrols found before the agent, so there is "
+        "no baseline")),
+    SummedKpi("repairs_in_sla", gettext_noop("Repairs done within their SLA"), "repairs", better="higher"),
+    SummedKpi("repair_hours", gettext_noop("Hours from detection to repair (sum)"), "h"),
+]
+
+
+def roads_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection:
+    kpis = PeriodKpis.load(agent="roads", date_from=date_from, date_to=date_to)
+    repairs = kpis.total("repairs_done")
+    sla_hours, _ = kpis.baseline_total("repair_hours")
+    mean = Headline(name="repair_hours_mean", label=gettext_noop("Mean time from detection to repair"),
+                    unit="h", value=ratio(kpis.total("repair_hours"), repairs), baseline=ratio(sla_hours, repairs))
+    notes = [] if mean.baseline is not None else [
+        "repair_hours_mean: no repair done in the period, or no SLA stored for one"]
+    return section_summed(kpis=kpis, specs=STATEMENT_SPECS, extra=[mean], notes=notes, also={"repairs_done"})

@@ -99,6 +99,12 @@ class SanitationAgent(Agent):
             for b in selectors.bins_in_area(area=area)
         ]
 
+    def approved_runs(self, *, date_from, date_to):
+        return selectors.approved_plan_runs(date_from=date_from, date_to=date_to)
+
+    def statement_section(self, *, date_from, date_to):
+        return selectors.sanitation_statement(date_from=date_from, date_to=date_to)
+
     # --- the run -------------------------------------------------------------------------------------------
     def run(self, ctx: RunContext) -> AgentResult:
         return collection_result(collection_run(run=ctx.run, progress=ctx.progress))
@@ -130,8 +136,10 @@ def collection_result(out: CollectionRun) -> AgentResult:
         Kpi("bins_visited", k.get("bins_visited", 0), "", baseline=k.get("baseline_bins"),
             label=gettext_noop("Bins emptied")),
         *common,
-        Kpi("unserved_mandatory", k.get("unserved_mandatory", 0), "", label=gettext_noop("Bins at risk left out")),
-        Kpi("trucks_used", k.get("trucks_used", 0), "", label=gettext_noop("Trucks used")),
+        Kpi("unserved_mandatory", k.get("unserved_mandatory", 0), "", baseline=k.get("baseline_at_risk_left"),
+            label=gettext_noop("Bins at risk left out")),
+        Kpi("trucks_used", k.get("trucks_used", 0), "", baseline=k.get("baseline_trucks"),
+            label=gettext_noop("Trucks used")),
     ]
     versions = ", ".join(f"{p.date} v{p.version}" for p in out.plans)
     base = f" (fixed schedule {k['baseline_km']:.1f} km)" if k.get("baseline_km") is not None else ""

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Sum
+from django.db.models import Count
 from django.db.models.expressions import RawSQL
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,8 +24,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import get_usage
 
-from agents.core.models import AgentRun, RunKpi
+from agents.core.models import AgentRun
 from agents.core.registry import UnknownAgentError, agent_names, agents_all
+from agents.core.selectors import results_daily
 from agents.core.services import RunParamsError, agent_run_request, run_params_parse
 from city_ops.city.geovalidate import city_extent, extent_sql
 from city_ops.city.models import CityProfile, RoadClosure
@@ -223,23 +224,18 @@ def run_start(request):
 
 @role_required(Role.DISPATCHER)
 def results(request):
-    """KPIs per agent per day (summed over the day's succeeded runs), a chart per KPI and the table."""
+    """KPIs per agent per day (a daily agent's from its approved plan, else its nightly run: never a sum over
+    re-plans), a chart per KPI and the table."""
     try:
         days = max(1, min(int(request.GET.get("days", 30)), 366))
     except ValueError:
         days = 30
     agent = request.GET.get("agent", "")
-    since = city_today() - dt.timedelta(days=days - 1)
-    qs = RunKpi.objects.filter(run__status=AgentRun.Status.SUCCEEDED, run_date__gte=since)
-    if agent:
-        qs = qs.filter(agent=agent)
-    rows = list(qs.values("agent", "run_date", "name", "unit")
-                .annotate(value=Sum("value"), baseline=Sum("baseline"), runs=Count("run", distinct=True))
-                .order_by("agent", "name", "run_date"))
-    labels = dict(qs.values_list("name", "label").distinct())
+    rows = results_daily(date_from=city_today() - dt.timedelta(days=days - 1), date_to=dt.date.max,
+                         agent=agent or None)
     charts: OrderedDict[tuple[str, str], dict] = OrderedDict()
     for r in rows:
-        r["label"] = _(labels.get(r["name"]) or r["name"])  # stored in English, marked with gettext_noop
+        r["label"] = _(r["label"] or r["name"])  # stored in English, marked with gettext_noop
         chart = charts.setdefault((r["agent"], r["name"]), {
             "id": f"chart-{r['agent']}-{r['name']}", "agent": r["agent"], "name": r["name"], "label": r["label"],
             "unit": r["unit"], "dates": [], "values": [], "baselines": []})

@@ -35,7 +35,9 @@ __all__ = [
     "StraightLineDeadhead",
     "Violation",
     "block_trip_move",
+    "blocks_baseline",
     "blocks_csv",
+    "blocks_feed",
     "blocks_first_fit",
     "blocks_gtfs_tables",
     "blocks_optimise",
@@ -342,6 +344,28 @@ def blocks_first_fit(
             blocks.append([k])
     keys = t["trip_key"].tolist()
     return [[keys[k] for k in block] for block in blocks]
+
+
+def blocks_feed(*, trips: pd.DataFrame) -> list[list[str]] | None:
+    """The feed's own blocks (trips sharing a block_id, by start time), or None unless every trip has one."""
+    if "block_id" not in trips.columns or not len(trips):
+        return None
+    ids = trips["block_id"].astype("string").str.strip()
+    if ids.isna().any() or (ids == "").any():
+        return None
+    t = _indexed(trips.assign(block_id=ids))
+    return [list(group["trip_key"]) for _, group in t.groupby("block_id", sort=True)]
+
+
+def blocks_baseline(
+    *, trips: pd.DataFrame, layover_s: float = DEFAULT_LAYOVER_S, deadhead: Deadhead | None = None
+) -> tuple[list[list[str]], str]:
+    """What the city runs without the agent, and which rule that is: the feed's own blocks where every trip
+    has a block_id ("feed blocks"), else the dispatcher's first-fit rule ("first-fit")."""
+    feed = blocks_feed(trips=trips)
+    if feed is not None:
+        return feed, "feed blocks"
+    return blocks_first_fit(trips=trips, layover_s=layover_s, deadhead=deadhead), "first-fit"
 
 
 def plan_measure(

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import math
 import zipfile
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from ..core.blocking import (
     BlockPlan,
     PlanError,
     block_trip_move,
+    blocks_baseline,
     blocks_gtfs_tables,
     blocks_optimise,
     blocks_reoptimise,
@@ -119,6 +121,15 @@ def _kpis_store(plan: VehiclePlan, ctx: PlanContext, blocks: list[list[str]]) ->
     plan.save()
 
 
+def _baseline(ctx: PlanContext, layover_s: float) -> dict:
+    """The city's own blocking of the same trips (the feed's blocks, else first-fit) measured as the plan is."""
+    blocks, rule = blocks_baseline(trips=ctx.trips, layover_s=layover_s, deadhead=ctx.deadhead)
+    measure = plan_measure(trips=ctx.trips, blocks=blocks, deadhead=ctx.deadhead, depot=ctx.depot)
+    km = measure["deadhead_m"] / 1000.0
+    return {"baseline_rule": rule, "baseline_vehicles": len(blocks),
+            "baseline_deadhead_km": round(km, 3) if math.isfinite(km) else None}
+
+
 def plan_create(
     *, feed: Feed, service_date: dt.date, layover_s: float | None = None, max_wait_s=_DEFAULT,
     reason: str = "", user=None, run=None,
@@ -129,6 +140,7 @@ def plan_create(
     ctx = _context(feed=feed, service_date=service_date)
     solved: BlockPlan = blocks_optimise(trips=ctx.trips, layover_s=layover_s, deadhead=ctx.deadhead,
                                         depot=ctx.depot, max_wait_s=max_wait_s)
+    base = _baseline(ctx, layover_s)
     with transaction.atomic():
         Feed.objects.select_for_update().get(pk=feed.pk)  # serialises version numbers per feed
         last = VehiclePlan.objects.filter(feed=feed, service_date=service_date).aggregate(v=Max("version"))["v"]
@@ -138,7 +150,8 @@ def plan_create(
             max_wait_s=max_wait_s, depot=ctx.depot_place, deadhead_source=ctx.deadhead.source,
             trips=solved.trips, vehicles=solved.vehicles, lower_bound=solved.lower_bound,
             feed_vehicles=solved.feed_vehicles, deadhead_km=round(solved.deadhead_km, 3),
-            deadhead_min=round(solved.deadhead_s / 60.0, 1), solve_s=round(solved.solve_s, 3))
+            deadhead_min=round(solved.deadhead_s / 60.0, 1), solve_s=round(solved.solve_s, 3),
+            **base)
         _block_rows(plan, ctx.trips, solved.blocks, list(range(1, len(solved.blocks) + 1)))
         audit_record(action="bus.plan.created", obj=plan, actor=user, actor_label="" if user else "agent:bus",
                      changes={"version": plan.version, "reason": reason, "vehicles": plan.vehicles,
@@ -153,7 +166,8 @@ def plan_summary(*, plan: VehiclePlan, with_blocks: bool = True) -> dict:
         "status": plan.status, "trips": plan.trips, "vehicles": plan.vehicles, "lower_bound": plan.lower_bound,
         "feed_vehicles": plan.feed_vehicles, "deadhead_km": plan.deadhead_km, "deadhead_min": plan.deadhead_min,
         "deadhead_source": plan.deadhead_source, "depot": plan.depot.name if plan.depot_id else None,
-        "layover_s": plan.layover_s, "solve_s": plan.solve_s,
+        "layover_s": plan.layover_s, "solve_s": plan.solve_s, "baseline_rule": plan.baseline_rule,
+        "baseline_vehicles": plan.baseline_vehicles, "baseline_deadhead_km": plan.baseline_deadhead_km,
     }
     if with_blocks:
         _, blocks = plan_blocks(plan=plan)

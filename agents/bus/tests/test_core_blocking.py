@@ -15,6 +15,7 @@ from agents.bus.core.blocking import (
     StopPoint,
     StraightLineDeadhead,
     block_trip_move,
+    blocks_baseline,
     blocks_csv,
     blocks_first_fit,
     blocks_gtfs_tables,
@@ -64,6 +65,18 @@ def test_first_fit_uses_three_buses_where_two_suffice():
     assert sorted(plan.blocks) == [["T1", "T4"], ["T2", "T3"]]
     assert plan.deadhead_m == 6000
     assert plan_check(trips=trips, blocks=plan.blocks, deadhead=dead) == []
+
+
+def test_baseline_is_the_feeds_own_blocks_else_first_fit():
+    """The statement's counterfactual: the blocks the feed itself gives (block_id on every trip), and where
+    any trip lacks one, the first-fit rule a dispatcher would use."""
+    trips = make_trips([("T1", 480, 540, "X", "P"), ("T2", 480, 540, "Y", "Q"),
+                        ("T3", 550, 600, "P", "Z"), ("T4", 551, 600, "S", "Z")])
+    dead = table_deadhead({("Q", "P"): (3000, 5), ("P", "S"): (3000, 5), ("Q", "S"): (20000, 30)})
+    blocks, rule = blocks_baseline(trips=trips.assign(block_id=["b1", "b2", "b2", "b3"]), deadhead=dead)
+    assert rule == "feed blocks" and blocks == [["T1"], ["T2", "T3"], ["T4"]]
+    blocks, rule = blocks_baseline(trips=trips.assign(block_id=["b1", "b2", "", "b3"]), deadhead=dead)
+    assert rule == "first-fit" and blocks == blocks_first_fit(trips=trips, deadhead=dead) and len(blocks) == 3
 
 
 def test_fewer_buses_beat_less_deadhead():

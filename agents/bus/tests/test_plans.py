@@ -207,8 +207,12 @@ def test_nightly_run_plans_tomorrow_with_kpis(demo_city):
     kpis = {k.name: k for k in run.kpis.all()}
     plan = VehiclePlan.objects.get(run=run)
     assert plan.service_date == day and plan.status == "draft" and plan.reason == "beat"
-    assert kpis["vehicles"].value == plan.vehicles and kpis["vehicles"].baseline == plan.lower_bound
+    # Against what the city runs without the agent: the demo feed's own blocks, else first-fit on its trips.
+    assert plan.baseline_rule in ("feed blocks", "first-fit") and plan.baseline_vehicles >= plan.vehicles
+    assert kpis["vehicles"].value == plan.vehicles and kpis["vehicles"].baseline == plan.baseline_vehicles
+    assert kpis["lower_bound"].value == plan.lower_bound <= plan.vehicles
     assert kpis["deadhead_km"].value == pytest.approx(plan.deadhead_km)
+    assert kpis["deadhead_km"].baseline == pytest.approx(plan.baseline_deadhead_km) and plan.baseline_deadhead_km > 0
     # the same scheduled run again produces no second plan
     again, created = agent_run_create(agent="bus", run_date=day, trigger="schedule", enqueue=False)
     assert not created and again.pk == run.pk

@@ -1,18 +1,21 @@
 """Agent runs over the API: list and read (dispatchers), start a run by hand (dispatchers), KPI results."""
 from __future__ import annotations
 
-from django.db.models import Sum
-from drf_spectacular.utils import extend_schema
+import datetime as dt
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from city_ops.core.permissions import IsDispatcher
 from city_ops.core.throttling import RunStartThrottle
-from city_ops.core.timeutil import date_parse
+from city_ops.core.timeutil import city_today, date_parse
 
 from ..models import AgentRun, AgentRunAttempt, RunKpi
 from ..registry import UnknownAgentError, agent_names, agents_all
+from ..selectors import results_daily
 from ..services import RunParamsError, agent_run_request
 
 
@@ -109,14 +112,21 @@ class AgentListView(APIView):
 
 
 class ResultsView(APIView):
-    """KPIs per agent per day (summed over the day's succeeded runs): what the city pays for."""
+    """KPIs per agent per day: a daily agent's figure is that of its approved plan (else its nightly run),
+    never a sum over re-plans (selectors.kpis_counted); from `days` back (default 30, at most 366) to the
+    latest plan (tomorrow's, planned tonight, included)."""
 
     permission_classes = [IsDispatcher]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[OpenApiParameter("days", OpenApiTypes.INT), OpenApiParameter("agent", OpenApiTypes.STR)],
+                   responses={200: dict})
     def get(self, request):
-        rows = (RunKpi.objects.filter(run__status=AgentRun.Status.SUCCEEDED)
-                .values("agent", "run_date", "name", "unit")
-                .annotate(value=Sum("value"), baseline=Sum("baseline"))
-                .order_by("-run_date", "agent", "name"))
-        return Response(list(rows[:2000]))
+        try:
+            days = max(1, min(int(request.query_params.get("days", 30)), 366))
+        except ValueError:
+            return Response({"days": "a whole number of days"}, status=status.HTTP_400_BAD_REQUEST)
+        rows = results_daily(date_from=city_today() - dt.timedelta(days=days - 1), date_to=dt.date.max,
+                             agent=request.query_params.get("agent") or None)
+        rows.sort(key=lambda r: (-r["run_date"].toordinal(), r["agent"], r["name"]))
+        return Response([{k: r[k] for k in ("agent", "run_date", "name", "unit", "value", "baseline", "run_ids")}
+                         for r in rows[:2000]])

@@ -8,6 +8,7 @@ from django.db.models import Avg, Q
 from django.utils import timezone
 
 from agents.core.models import AgentRun
+from city_ops.city.selectors import segment_nearest
 from city_ops.workorders.models import WorkOrder
 
 from ..conf import conf
@@ -15,6 +16,9 @@ from ..models import Defect, DefectSighting, InspectionPhoto
 from .defects import SOURCE_AGENT, defects_rerank
 from .photos import photos_enqueue
 from .retention import retention_apply
+
+DONE_STATES = (WorkOrder.Status.DONE, WorkOrder.Status.VERIFIED)
+MAX_PHOTOS_PLACED = 20000  # a day's photos placed on segments for the km inspected (a query each)
 
 
 def photos_requeue(*, now: dt.datetime | None = None) -> int:
@@ -44,7 +48,43 @@ def kpis_window(*, start: dt.datetime, end: dt.datetime) -> dict[str, float]:
                                                    created_at__lt=end).count(),
         "mean_inference_ms": round(mean_ms, 2) if mean_ms is not None else None,  # None: no real photo ran
         "open_defects": Defect.objects.active().count(),
+        "km_inspected": km_inspected(photos=done),
+        **repairs_window(start=start, end=end),
     }
+
+
+def km_inspected(*, photos) -> float:
+    """The length of the road segments the processed photos show (each photo on its nearest segment within
+    30 m; a segment counted once however many photos show it), in km."""
+    segments = {seg.pk: seg.length_m for seg in (segment_nearest(point=loc) for loc in
+                                                 photos.values_list("location", flat=True)[:MAX_PHOTOS_PLACED])
+                if seg is not None}
+    return round(sum(segments.values()) / 1000, 3)
+
+
+def repairs_window(*, start: dt.datetime, end: dt.datetime) -> dict[str, float]:
+    """The agent's repair orders finished between ``start`` and ``end``: how many, how many by their due time,
+    the hours from the defect's first sighting to the repair, and the hours the SLA allowed them (the order's
+    due time less its creation), whose sum is the target the repair hours are measured against."""
+    orders = list(WorkOrder.objects.filter(source_agent=SOURCE_AGENT, status__in=DONE_STATES,
+                                           closed_at__gte=start, closed_at__lt=end)
+                  .values_list("source_ref", "created_at", "due_at", "closed_at"))
+    seen = dict(Defect.objects.filter(pk__in=[_defect_id(ref) for ref, *_ in orders])
+                .values_list("pk", "first_seen"))
+    hours = sla = 0.0
+    in_sla = 0
+    for ref, created, due, closed in orders:
+        detected = seen.get(_defect_id(ref)) or created
+        hours += (closed - detected).total_seconds() / 3600
+        sla += ((due or closed) - created).total_seconds() / 3600
+        in_sla += due is None or closed <= due
+    return {"repairs_done": len(orders), "repairs_in_sla": in_sla, "repair_hours": round(hours, 3),
+            "sla_hours": round(sla, 3)}
+
+
+def _defect_id(source_ref: str) -> int | None:
+    kind, _, pk = source_ref.partition(":")
+    return int(pk) if kind == "defect" and pk.isdigit() else None
 
 
 def run_window(*, run, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from .baseline import fixed_due
 from .choice import BinChoice
+from .fill import FillObservation
 
 MAX_LEVEL = 1.2  # what a crew takes from an overflowing bin at most (the bin and a little beside it)
 SHIFT_START_H = 6.25
@@ -170,4 +171,61 @@ def fixed_schedule_replay(
         )
         out.append(replayed)
         levels = replayed.levels_end
+    return out
+
+
+# --- the days' fills from what was observed, for a statement ---------------------------------------------
+
+MAX_INTERVAL_DAYS = 7.0  # two observations further apart than this say too little about the days between
+
+
+@dataclass(frozen=True)
+class DayFills:
+    """Each bin's growth per day (rows: days from `first_day`; columns: bins), and the share of each bin-day
+    that observations covered (1.0: measured all day; 0.0: the fill model's estimate alone)."""
+
+    first_day: int
+    growth: np.ndarray
+    measured: np.ndarray
+
+
+def _intervals(observed: Sequence[FillObservation]):
+    """(start, end, rate per day) between consecutive observations whose rise can be read off them."""
+    for a, b in zip(observed, observed[1:], strict=False):
+        start = 0.0 if a.emptied else a.level
+        span = b.at - a.at
+        if start is None or b.level is None or not 0 < span <= MAX_INTERVAL_DAYS or b.level < start:
+            continue  # an unknown level, or a fall without a recorded emptying: nothing measured
+        yield a.at, b.at, (b.level - start) / span
+
+
+def day_fills(*, observed: Sequence[Sequence[FillObservation]], estimate: np.ndarray, first_day: int) -> DayFills:
+    """Growth per day and bin: measured where consecutive observations (sensor readings, crews' recorded
+    levels; a collection empties the bin after its level) cover the day (the rise between them
+    spread evenly over the time between), the fill model's `estimate` (days x bins) for the rest of it."""
+    days, n = estimate.shape
+    measured_growth = np.zeros((days, n))
+    covered = np.zeros((days, n))
+    for i, obs in enumerate(observed):
+        for t0, t1, rate in _intervals(sorted(obs, key=lambda o: o.at)):
+            for d in range(max(int(np.floor(t0)), first_day), min(int(np.ceil(t1)), first_day + days)):
+                overlap = min(t1, d + 1) - max(t0, d)
+                if overlap > 0:
+                    measured_growth[d - first_day, i] += rate * overlap
+                    covered[d - first_day, i] += overlap
+    covered = np.minimum(covered, 1.0)
+    return DayFills(first_day=first_day, growth=measured_growth + (1.0 - covered) * estimate, measured=covered)
+
+
+def visits_replay(
+    *, start_levels: np.ndarray, fills: DayFills, visits: Sequence[Mapping[int, float]]
+) -> list[DayLevels]:
+    """The bins' levels day by day under given visits (per day: bin position -> time emptied, local days),
+    e.g. the collections crews recorded, on the same fills the fixed schedule is replayed on."""
+    out = []
+    levels = np.asarray(start_levels, dtype=float)
+    for k, day_visits in enumerate(visits):
+        got = day_levels(start=levels, growth=fills.growth[k], visits=day_visits, day=fills.first_day + k)
+        out.append(got)
+        levels = got.end
     return out

@@ -3,7 +3,6 @@ store each bin's rates, last level, forecast, filter state and day-ahead forecas
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +13,6 @@ from pyproj import Transformer
 from city_ops.core.timeutil import city_tz
 
 from ..core.fill import (
-    FillObservation,
     FillParams,
     FillState,
     fill_fit,
@@ -23,13 +21,12 @@ from ..core.fill import (
     local_days,
     local_days_to_datetime,
 )
-from ..models import Bin, FillModel, Pickup
-from ..selectors import pickups_since, readings_since
+from ..models import Bin, FillModel
+from ..selectors import fill_observations
 
 WINDOW_DAYS = 56
 MAE_WINDOW_DAYS = 28
 KPI_MAE_DAYS = 7
-CREW_SD = 0.08
 DEFAULT_PARAMS = FillParams()
 
 
@@ -43,19 +40,6 @@ class FillUpdate:
     mae_n: int
     fallback: int
     bins: int
-
-
-def _observations(*, since: dt.datetime, bin_ids: list[int], tz) -> dict[int, list[FillObservation]]:
-    obs: dict[int, list[FillObservation]] = defaultdict(list)
-    for bin_id, at, fill in readings_since(since=since, bin_ids=bin_ids).iterator(chunk_size=20000):
-        obs[bin_id].append(FillObservation(at=local_days(at=at, tz=tz), level=fill, sd=0.03))
-    for bin_id, at, status, reason, observed, overflowing in pickups_since(since=since, bin_ids=bin_ids):
-        level = observed
-        if level is None and (reason == Pickup.Reason.OVERFLOWING or overflowing):
-            level = 1.0  # at least full: the filter treats it as censored
-        obs[bin_id].append(FillObservation(at=local_days(at=at, tz=tz), level=level,
-                                           emptied=status == Pickup.Status.COLLECTED, sd=CREW_SD, source="crew"))
-    return obs
 
 
 def state_to_json(state: FillState) -> dict:
@@ -87,7 +71,7 @@ def fill_models_update(*, now: dt.datetime, forecast_for: dt.date | None = None,
         return FillUpdate(states={}, mae=None, mae_n=0, fallback=0, bins=0)
     ids = [b[0] for b in bins]
     since = now - dt.timedelta(days=window_days)
-    obs = _observations(since=since, bin_ids=ids, tz=tz)
+    obs = fill_observations(since=since, bin_ids=ids, tz=tz)
     to_metric = Transformer.from_crs(4326, settings.CITY_METRIC_SRID, always_xy=True)
     x, y = to_metric.transform([b[1].x for b in bins], [b[1].y for b in bins])
     states, fallback = fill_fit(observations=[obs.get(i, []) for i in ids], xy=np.column_stack([x, y]),

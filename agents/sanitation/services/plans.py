@@ -589,10 +589,15 @@ def _route_geometry(network: RoadNetwork, points: list[tuple[float, float]]) -> 
     return coords, segments, length
 
 
+def _visited(problem: Problem, solved: Solved) -> set[str]:
+    """The bins (client ids, `bin:<pk>`) the routes empty."""
+    kinds = problem.instance.node_kinds()
+    return {v for r in solved.routes for v in r.visits if kinds.get(v, ("",))[0] == "client"}
+
+
 def _summary_kpis(problem: Problem, solved: Solved) -> dict:
     summaries = routes_summarise(instance=problem.instance, routes=solved.routes)
-    kinds = problem.instance.node_kinds()
-    visited = {v for r in solved.routes for v in r.visits if kinds.get(v, ("",))[0] == "client"}
+    visited = _visited(problem, solved)
     required = {cid for cid, c in problem.choices.items() if c.required}
     return {
         "km": round(sum(s.distance_m for s in summaries) / 1000, 3),
@@ -896,11 +901,16 @@ def plan_create(
             problem=base_problem, time_limit=time_limit, seed=seed, max_iterations=max_iterations
         )
         b = _summary_kpis(base_problem, base)
+        # The bins the plan had to empty (at risk of overflowing) that the fixed schedule leaves full: not due
+        # on this weekday, or due but left off its routes.
+        at_risk = {cid for cid, c in problem.choices.items() if c.required}
         kpis.update(
             {
                 "baseline_km": b["km"],
                 "baseline_hours": b["hours"],
                 "baseline_bins": b["bins_visited"],
+                "baseline_trucks": b["trucks_used"],
+                "baseline_at_risk_left": len(at_risk - _visited(base_problem, base)),
                 "baseline_feasible": not base.violations,
             }
         )

@@ -11,13 +11,17 @@ import pytest
 from agents.sanitation.core.baseline import FixedBin, fixed_schedule_build
 from agents.sanitation.core.counterfactual import (
     MAX_LEVEL,
+    DayFills,
     ReplayBin,
+    day_fills,
     day_levels,
     fixed_day_choices,
     fixed_day_replay,
     fixed_schedule_replay,
     shift_spread,
+    visits_replay,
 )
+from agents.sanitation.core.fill import FillObservation as Obs
 from agents.sanitation.core.simulation import FillSimulator, SimBin
 
 MONDAY = dt.date(2026, 3, 2).toordinal()
@@ -110,3 +114,31 @@ def test_the_replay_on_the_simulators_fills_is_the_simulators_day():
         assert replayed.overflowed == [int(i) for i in np.flatnonzero(out.overflowed)]
         assert replayed.levels_end == pytest.approx(sim.levels)
     assert sum(len(d.overflowed) for d in replay) > 0  # the bin drawn up for 0.5 a day overflows at weekends
+
+
+def test_day_fills_are_measured_between_observations_and_estimated_elsewhere():
+    """Bin 0: a sensor reads 0.2 at Monday 00:00 and 0.6 at Tuesday 00:00 (0.4 on Monday), a crew sees 0.9
+    at Wednesday noon and empties it (0.3 over 36 h: 0.2 on Tuesday, 0.1 on Wednesday morning), the sensor
+    reads 0.1 at Thursday 00:00 (0.1 on Wednesday afternoon); Thursday is not covered: the estimate. Bin 1
+    has no observation: the estimate alone. A fall with no emptying recorded measures nothing."""
+    observed = [
+        [Obs(at=MONDAY, level=0.2), Obs(at=MONDAY + 1, level=0.6),
+         Obs(at=MONDAY + 2.5, level=0.9, emptied=True), Obs(at=MONDAY + 3, level=0.1)],
+        [],
+        [Obs(at=MONDAY, level=0.8), Obs(at=MONDAY + 1, level=0.3)],  # emptied without a record: not read
+    ]
+    estimate = np.full((4, 3), 0.25)
+    fills = day_fills(observed=observed, estimate=estimate, first_day=MONDAY)
+    assert fills.growth[:, 0] == pytest.approx([0.4, 0.2, 0.1 + 0.1, 0.25])
+    assert fills.measured[:, 0] == pytest.approx([1.0, 1.0, 1.0, 0.0])
+    assert fills.growth[:, 1] == pytest.approx([0.25] * 4) and not fills.measured[:, 1].any()
+    assert fills.growth[:, 2] == pytest.approx([0.25] * 4)
+
+
+def test_recorded_collections_replayed_on_the_same_fills_as_the_schedule():
+    """The same fills and start levels: a bin emptied every morning never overflows; left alone it does."""
+    fills = DayFills(first_day=MONDAY, growth=np.full((4, 2), 0.45), measured=np.ones((4, 2)))
+    days = visits_replay(start_levels=np.array([0.5, 0.5]), fills=fills,
+                         visits=[{0: MONDAY + k + 0.3} for k in range(4)])
+    assert [bool(d.overflowed[0]) for d in days] == [False] * 4
+    assert [bool(d.overflowed[1]) for d in days] == [False, True, True, True]

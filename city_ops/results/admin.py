@@ -1,0 +1,29 @@
+"""Unit costs are edited here (one row; a blank field is the documented default). Issued statements are
+records: read-only."""
+from __future__ import annotations
+
+from django.contrib import admin
+
+from city_ops.core.admin import AuditedAdmin, ReadOnlyAdmin
+
+from .models import IssuedStatement, UnitCosts
+
+
+@admin.register(UnitCosts)
+class UnitCostsAdmin(AuditedAdmin):
+    list_display = ("currency", "per_truck_km", "per_truck_hour", "per_bus_day", "per_crew_hour", "per_tonne_co2",
+                    "updated_at")
+
+    def has_add_permission(self, request) -> bool:
+        return not UnitCosts.objects.exists()  # one row: the city's
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = 1
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(IssuedStatement)
+class IssuedStatementAdmin(ReadOnlyAdmin):
+    list_display = ("date_from", "date_to", "version", "sha256", "issued_by", "issued_at")
+    list_filter = ("date_from",)
+    readonly_fields = ("date_from", "date_to", "version", "sha256", "issued_by", "issued_at", "content")

@@ -1,0 +1,119 @@
+"""Reads of the results statement: the unit costs in force and the statement of a period, built from each
+agent's `statement_section` (agents are reached through the registry, never imported here)."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+
+from agents.core.base import Headline
+from agents.core.models import AgentRun
+from agents.core.registry import agents_all
+
+from .conf import conf
+from .models import DEFAULT_CURRENCY, UNIT_COST_DEFAULTS, IssuedStatement, UnitCosts
+
+
+@dataclass(frozen=True)
+class Prices:
+    """The unit costs in force: the city's where it set them, the documented defaults elsewhere."""
+
+    currency: str
+    costs: dict[str, float]
+    defaults: tuple[str, ...]  # the cost fields the city has not set
+
+    def per(self, priced: tuple[str, ...]) -> float:
+        """What one unit of a figure priced as `priced` (names of unit costs) costs the city."""
+        per_co2_kg = self.costs["per_tonne_co2"] / 1000.0
+        unit = {
+            "truck_km": self.costs["per_truck_km"],
+            "truck_hour": self.costs["per_truck_hour"],
+            "bus_day": self.costs["per_bus_day"],
+            "crew_hour": self.costs["per_crew_hour"],
+            "truck_km_co2": float(conf("RESULTS_CO2_KG_PER_TRUCK_KM")) * per_co2_kg,
+            "bus_km_co2": float(conf("RESULTS_CO2_KG_PER_BUS_KM")) * per_co2_kg,
+        }
+        return sum(unit[name] for name in priced)
+
+
+def unit_costs_get() -> Prices:
+    row = UnitCosts.objects.filter(pk=1).first()
+    costs, defaults = {}, []
+    for name, default in UNIT_COST_DEFAULTS.items():
+        value = getattr(row, name, None) if row else None
+        costs[name] = default if value is None else float(value)
+        if value is None:
+            defaults.append(name)
+    return Prices(currency=(row.currency if row else "") or DEFAULT_CURRENCY, costs=costs, defaults=tuple(defaults))
+
+
+def headline_money(headline: Headline, prices: Prices) -> float | None:
+    """What the difference is worth to the city, positive when it is better off; None without a baseline or
+    a unit cost for the figure."""
+    if headline.baseline is None or headline.value is None or not headline.priced:
+        return None
+    gain = headline.baseline - headline.value if headline.better == "lower" else headline.value - headline.baseline
+    return round(gain * prices.per(headline.priced), 2)
+
+
+def _headline_json(h: Headline, prices: Prices) -> dict:
+    has_both = h.baseline is not None and h.value is not None
+    return {"name": h.name, "label": h.label, "value": h.value, "baseline": h.baseline,
+            "difference": round(h.value - h.baseline, 6) if has_both else None, "unit": h.unit,
+            "money": headline_money(h, prices)}
+
+
+def _unpriced_notes(headlines: list[Headline]) -> list[str]:
+    return [f"{h.name}: not priced (no unit cost applies to it)" for h in headlines
+            if h.baseline is not None and not h.priced]
+
+
+def _synthetic(run_ids: list[int]) -> bool:
+    """Whether any run the statement sums was simulated (a demo's generated history marks its runs so)."""
+    return AgentRun.objects.filter(pk__in=run_ids, params__synthetic=True).exists()
+
+
+def statement_build(*, date_from: dt.date, date_to: dt.date) -> dict:
+    """The draft statement of the period (both dates inclusive): per agent its headlines against their
+    baselines with the money of each difference, the runs summed, notes, and the daily series."""
+    if date_to < date_from:
+        raise ValueError(f"the period ends ({date_to}) before it starts ({date_from})")
+    prices = unit_costs_get()
+    agents, run_ids = {}, []
+    for agent in agents_all():
+        section = agent.statement_section(date_from=date_from, date_to=date_to)
+        if section is None:
+            continue
+        agents[agent.name] = {
+            "headlines": [_headline_json(h, prices) for h in section.headlines],
+            "runs": section.runs, "notes": section.notes + _unpriced_notes(section.headlines),
+            "daily": section.daily,
+        }
+        run_ids += section.runs
+    money = [h["money"] for a in agents.values() for h in a["headlines"] if h["money"] is not None]
+    return {
+        "from": date_from.isoformat(), "to": date_to.isoformat(), "currency": prices.currency,
+        "synthetic": _synthetic(run_ids), "version": None, "sha256": None,
+        "unit_costs": {**prices.costs, "defaults": list(prices.defaults),
+                       "co2_kg_per_truck_km": float(conf("RESULTS_CO2_KG_PER_TRUCK_KM")),
+                       "co2_kg_per_bus_km": float(conf("RESULTS_CO2_KG_PER_BUS_KM"))},
+        "agents": agents, "total_money": round(sum(money), 2),
+    }
+
+
+def statement_digest(statement: dict) -> str:
+    """SHA-256 of the statement's canonical JSON (keys sorted, no spaces, UTF-8), its `sha256` key left out:
+    anyone holding the issued JSON can recompute it."""
+    body = {k: v for k, v in statement.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def statement_issued_get(*, date_from: dt.date, date_to: dt.date, version: int | None = None,
+                         user=None) -> IssuedStatement | None:
+    """An issued version of the period (the latest without `version`), as `user` may see it."""
+    qs = IssuedStatement.objects.filter(date_from=date_from, date_to=date_to)
+    if user is not None:
+        qs = qs.restrict(user, "view")
+    return qs.filter(version=version).first() if version is not None else qs.order_by("-version").first()
