@@ -126,13 +126,13 @@ def test_crew_lands_on_my_orders_on_a_phone(browser, live_server, users):
     page.wait_for_selector(".order-card[data-status=in_progress] input[type=file]")
     # Dispatcher pages are closed to crews, and the nav does not offer them.
     assert page.locator("nav.mainnav >> text=Agent runs").count() == 0
-    for url in ("/runs/", "/results/", "/workorders/"):
+    for url in ("/runs/", "/results/", "/statement/", "/workorders/"):
         resp = page.goto(f"{live_server.url}{url}")
         assert resp.status == 403, url
         assert page.locator("#error-403").is_visible()
 
 
-CONSOLE_PAGES = ["/", "/runs/", "/results/", "/workorders/", "/workorders/{order}/", "/notifications/",
+CONSOLE_PAGES = ["/", "/runs/", "/results/", "/statement/", "/workorders/", "/workorders/{order}/", "/notifications/",
                  "/flood/", "/bus/", "/roads/", "/roads/upload/", "/roads/photos/", "/roads/report/",
                  "/sanitation/", "/sanitation/fill/", "/sanitation/overflows/", "/admin/",
                  "/admin/agent_sanitation/bin/add/", "/admin/agent_flood/floodzone/add/",

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("runs/", views.runs, name="runs"),
     path("runs/start/", views.run_start, name="run_start"),
     path("results/", views.results, name="results"),
+    path("statement/", include("city_ops.results.page_urls")),
     path("workorders/", views.workorders, name="workorders"),
     path("workorders/<int:pk>/", views.workorder_detail, name="workorder_detail"),
     path("workorders/<int:pk>/action/", views.workorder_action, name="workorder_action"),

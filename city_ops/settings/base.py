@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "city_ops.workorders",
     "city_ops.notifications",
     "city_ops.console",
+    "city_ops.results",
     # the agent runtime, then one app per agent
     "agents.core",
     "agents.demo",
