@@ -142,44 +142,49 @@ def _picker(date_from: dt.date | None, date_to: dt.date | None, params) -> dict:
             "period_month": date_from.strftime("%Y-%m") if date_from else params.get("month", "")}
 
 
+def _period_statement(request) -> tuple[dt.date, dt.date, dict]:
+    """The period the request asks for and its statement; PeriodError for a bad period."""
+    date_from, date_to = period_parse(request.GET, today=city_today())
+    from city_ops.results.selectors import statement_build
+
+    return date_from, date_to, statement_build(date_from=date_from, date_to=date_to)
+
+
 @role_required(Role.DISPATCHER)
 @require_GET
 def statement(request):
     """The statement for a period: headlines per agent on top, a chart per agent, the table below."""
     try:
-        date_from, date_to = period_parse(request.GET, today=city_today())
+        date_from, date_to, data = _period_statement(request)
     except PeriodError as exc:
         return render(request, "results/statement.html", {"error": str(exc), **_picker(None, None, request.GET)},
                       status=400)
-    from city_ops.results.selectors import statement_build
-
-    data = statement_build(date_from=date_from, date_to=date_to)
     return render(request, "results/statement.html", {
         **statement_context(data), **_picker(date_from, date_to, request.GET),
         **_period_links(date_from, date_to),
         "chart_labels": {"value": _("With the agent"), "baseline": _("Baseline")}})
 
 
+def _text_response(text: str, status: int) -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+
+
 @role_required(Role.DISPATCHER)
 @require_GET
 def statement_pdf(request):
     """The statement as a printable PDF, in `lang` (a console language) or else the user's own."""
-    try:
-        date_from, date_to = period_parse(request.GET, today=city_today())
-    except PeriodError as exc:
-        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
     lang = request.GET.get("lang") or translation.get_language()
     if lang not in dict(settings.LANGUAGES):
-        return HttpResponse(_("%(lang)s is not a console language.") % {"lang": lang}, status=400,
-                            content_type="text/plain; charset=utf-8")
-    from city_ops.results.selectors import statement_build
-
-    data = statement_build(date_from=date_from, date_to=date_to)
+        return _text_response(_("%(lang)s is not a console language.") % {"lang": lang}, 400)
+    try:
+        _from, _to, data = _period_statement(request)
+    except PeriodError as exc:
+        return _text_response(str(exc), 400)
     with translation.override(lang):
         try:
             body = statement_pdf_render(statement=data, city_name=settings.CITY_NAME)
         except StatementFontMissing as exc:  # an installation fault the operator must fix: say which font
-            return HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8")
+            return _text_response(str(exc), 503)
     response = HttpResponse(body, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{statement_filename(statement=data, lang=lang)}"'
     return response
