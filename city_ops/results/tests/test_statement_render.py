@@ -80,7 +80,9 @@ def test_issued_statement_in_chinese(users):
                      "汇总的运行", "基线", "差值", "价值", "上个月"):
         assert expected in html, expected
     assert "合成数据" not in html and "synthetic data" not in html
-    assert "sha256 <code>" + "3f7a" * 16 in html
+    assert "sha256 <code>" + "3f7a" * 16 in html and ">草稿<" not in html
+    draft = _page(users, statement_sample(), lang="zh-hans")
+    assert ">草稿<" in draft and "合成数据" in draft
 
 
 @pytest.mark.parametrize(("params", "today", "expected"), [
