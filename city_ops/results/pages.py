@@ -24,10 +24,10 @@ from city_ops.console.templatetags.console import agent_label, stored_label
 from city_ops.core.roles import Role
 from city_ops.core.timeutil import city_today, date_parse
 
-from .pdf import StatementFontMissing, statement_filename, statement_pdf_render
+from .pdf import StatementFontMissing, statement_filename, statement_pdf_render, unit_costs_text
 
 MAX_DAYS = 366  # a statement covers at most a year: the finance office's longest period
-# The API serves the CSV (the statement helper's endpoint), chosen by DRF's standard `format` parameter.
+# The statement API (city_ops/results/api) serves the CSV: DRF's `format=csv` picks its CSV renderer.
 CSV_PATH = "/api/results/statement/"
 
 
@@ -91,14 +91,17 @@ def _chart(name: str, block: dict) -> dict | None:
     """One chart per agent: the days of the period and, per headline, its daily values and baselines (the
     page switches between headlines, each with its own unit). None when the agent has no daily figures."""
     daily = block.get("daily") or []
-    if not daily:
-        return None
     series = []
     for h in block["headlines"]:
+        values = [day["values"].get(h["name"]) for day in daily]
+        if all(v is None for v in values):  # a headline not summed from daily figures (a ratio): nothing to draw
+            continue
         baselines = [day["baselines"].get(h["name"]) for day in daily]
         series.append({"name": h["name"], "label": stored_label(h["label"]), "unit": h["unit"],
-                       "values": [day["values"].get(h["name"]) for day in daily],
+                       "values": values,
                        "baselines": baselines if any(b is not None for b in baselines) else []})
+    if not series:
+        return None
     return {"id": f"statement-chart-{name}", "dates": [day["date"] for day in daily], "series": series}
 
 
@@ -117,7 +120,7 @@ def statement_context(statement: dict) -> dict:
     agents = [_agent_view(name, block) for name, block in statement["agents"].items()]
     return {"statement": statement, "statement_agents": agents,
             "statement_charts": [a["chart"] for a in agents if a["chart"]],
-            "statement_tone": _tone(statement["total_money"])}
+            "statement_tone": _tone(statement["total_money"]), "unit_costs": unit_costs_text(statement)}
 
 
 def _period_links(date_from: dt.date, date_to: dt.date) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
@@ -36,6 +37,10 @@ COLUMNS = (("result", 58, "L"), ("value", 31, "R"), ("baseline", 31, "R"), ("dif
            ("money", 31, "R"))
 CHART_H = 26.0
 GAIN, LOSS, MUTED, ACCENT = (26, 127, 55), (179, 38, 30), (95, 107, 120), (31, 111, 235)
+# The statement's unit costs (its `unit_costs`, as the city set them in the admin or the documented defaults)
+UNIT_COSTS = (("per_truck_km", gettext_lazy("truck-km")), ("per_truck_hour", gettext_lazy("truck-hour")),
+              ("per_bus_day", gettext_lazy("bus-day")), ("per_crew_hour", gettext_lazy("crew-hour")),
+              ("per_tonne_co2", gettext_lazy("tonne of CO2")))
 
 
 class StatementFontMissing(RuntimeError):
@@ -77,6 +82,23 @@ def money_text(value, currency: str) -> str:
 
 def _with_unit(text: str, unit: str) -> str:
     return f"{text} {unit}" if unit and text != "—" else text
+
+
+def unit_costs_text(statement: dict) -> str:
+    """The unit costs the money was reckoned at, each default marked as such, and the CO2 factors; '' when
+    the statement does not state them."""
+    costs = statement.get("unit_costs")
+    if not costs:
+        return ""
+    defaults = set(costs.get("defaults", ()))
+    parts = [f"{label} {number_text(costs[key])}" + (f" {_('(default)')}" if key in defaults else "")
+             for key, label in UNIT_COSTS if key in costs]
+    text = _("Unit costs in %(currency)s: %(costs)s.") % {"currency": statement["currency"],
+                                                          "costs": " · ".join(parts)}
+    if "co2_kg_per_truck_km" in costs:
+        text += " " + _("CO2: %(truck)s kg per truck-km, %(bus)s kg per bus-km.") % {
+            "truck": number_text(costs["co2_kg_per_truck_km"]), "bus": number_text(costs["co2_kg_per_bus_km"])}
+    return text
 
 
 def statement_filename(*, statement: dict, lang: str) -> str:
@@ -158,6 +180,8 @@ def _head_draw(pdf: _StatementPDF, statement: dict, city_name: str) -> None:
                         "without the agent on the same days, under the same demand and rules. Money is what the "
                         "difference is worth at the city's unit costs, positive when the city is better off."),
                  color=MUTED)
+    if costs := unit_costs_text(statement):
+        pdf.line_out(4.2, costs, color=MUTED)
     pdf.ln(3)
 
 

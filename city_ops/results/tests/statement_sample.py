@@ -43,7 +43,7 @@ def statement_sample(*, date_from: dt.date = dt.date(2026, 11, 1), days: int = 3
                       "estimated by the fill model at 96.",
                       "Bin 88 on 中山路 was reported full by a crew (满溢) on 2026-11-04."],
             "daily": _daily(date_from, days, {"distance_km": (81.2, 96.3), "truck_hours": (13.4, 15.2),
-                                              "km_per_bin": (0.98, 1.42), "overflows": (0.1, 0.4)}),
+                                              "overflows": (0.1, 0.4)}),
         },
         "bus": {
             "headlines": [
@@ -81,5 +81,10 @@ def statement_sample(*, date_from: dt.date = dt.date(2026, 11, 1), days: int = 3
     }
     total = sum(h["money"] for a in agents.values() for h in a["headlines"] if h["money"] is not None)
     return {"from": date_from.isoformat(), "to": date_to.isoformat(), "currency": "CNY", "synthetic": synthetic,
-            "version": version, "sha256": ("3f7a" * 16) if version else None, "agents": agents,
+            "version": version, "sha256": ("3f7a" * 16) if version else None,
+            "unit_costs": {"per_truck_km": 4.0, "per_truck_hour": 125.0, "per_bus_day": 1200.0,
+                           "per_crew_hour": 80.0, "per_tonne_co2": 60.0,
+                           "defaults": ["per_truck_km", "per_bus_day", "per_crew_hour", "per_tonne_co2"],
+                           "co2_kg_per_truck_km": 0.9, "co2_kg_per_bus_km": 1.05},
+            "agents": agents,
             "total_money": round(total, 2)}

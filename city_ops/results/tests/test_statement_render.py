@@ -38,6 +38,10 @@ def test_headlines_table_notes_and_runs(users):
     for agent in ("sanitation", "bus", "flood", "roads"):
         assert f'id="headlines-{agent}"' in html and f'id="table-{agent}"' in html, agent
     assert 'id="statement-total"' in html and "+28,252 CNY" in html
+    # the unit costs the money is reckoned at, the documented defaults marked as such
+    assert ("Unit costs in CNY: truck-km 4 (default) · truck-hour 125 · bus-day 1,200 (default) · "
+            "crew-hour 80 (default) · tonne of CO2 60 (default). CO2: 0.9 kg per truck-km, 1.05 kg per bus-km."
+            in html)
     assert "synthetic data" in html and ">draft<" in html
     # a headline without a baseline says so on top, and its reason is in the table's notes
     bus = html.split('id="headlines-bus"')[1].split("</article>")[0]
@@ -65,6 +69,8 @@ def test_one_chart_per_agent_with_daily_figures_and_no_inline_script(users):
     distance = sanitation["series"][0]
     assert distance["label"] == "Distance driven" and distance["unit"] == "km"
     assert distance["values"][2] is None and distance["baselines"] == [96.3] * 5  # a day without a run: a gap
+    # a headline with no daily figures (a ratio the selector does not break down by day) has no series
+    assert "km_per_bin" not in {s["name"] for s in sanitation["series"]}
     ewt = charts["statement-chart-bus"]["series"][2]
     assert ewt["name"] == "ewt_min" and ewt["baselines"] == []  # no baseline line to draw
     # each chart has its headline picker; scripts are files (CSP), data only in json_script
@@ -80,6 +86,7 @@ def test_issued_statement_in_chinese(users):
                      "汇总的运行", "基线", "差值", "价值", "上个月"):
         assert expected in html, expected
     assert "合成数据" not in html and "synthetic data" not in html
+    assert "单位成本（CNY）：车公里 4 （默认值） · 车小时 125" in html
     assert "sha256 <code>" + "3f7a" * 16 in html and ">草稿<" not in html
     draft = _page(users, statement_sample(), lang="zh-hans")
     assert ">草稿<" in draft and "合成数据" in draft
