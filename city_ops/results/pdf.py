@@ -80,7 +80,8 @@ def money_text(value, currency: str) -> str:
     return "—" if value is None else f"{signed_text(value)} {currency}"
 
 
-def _with_unit(text: str, unit: str) -> str:
+def with_unit(text: str, unit: str) -> str:
+    """A printed figure and its unit; no unit after a missing figure's dash."""
     return f"{text} {unit}" if unit and text != "—" else text
 
 
@@ -188,9 +189,9 @@ def _head_draw(pdf: _StatementPDF, statement: dict, city_name: str) -> None:
 def headline_cells(headline: dict, currency: str) -> list[str]:
     """One headline's cells in COLUMNS order, as the PDF prints them."""
     unit = headline["unit"]
-    return [stored_label(headline["label"]), _with_unit(number_text(headline["value"]), unit),
-            _with_unit(number_text(headline["baseline"]), unit),
-            _with_unit(signed_text(headline["difference"]), unit), money_text(headline["money"], currency)]
+    return [stored_label(headline["label"]), with_unit(number_text(headline["value"]), unit),
+            with_unit(number_text(headline["baseline"]), unit),
+            with_unit(signed_text(headline["difference"]), unit), money_text(headline["money"], currency)]
 
 
 def _table_draw(pdf: _StatementPDF, headlines: list[dict], currency: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from city_ops.results.pdf import money_text, number_text, signed_text
+from city_ops.results.pdf import money_text, number_text, signed_text, with_unit
 
 register = template.Library()
 
@@ -17,6 +17,17 @@ def figure(value) -> str:
 @register.filter
 def signed(value) -> str:
     return signed_text(value)
+
+
+@register.filter
+def figure_in(value, unit: str) -> str:
+    """The figure with its unit, or a bare dash when there is no figure."""
+    return with_unit(number_text(value), unit)
+
+
+@register.filter
+def signed_in(value, unit: str) -> str:
+    return with_unit(signed_text(value), unit)
 
 
 @register.filter

@@ -1,6 +1,6 @@
 """A statement as `city_ops.results.selectors.statement_build` returns it, with the awkward cases the pages and
 the PDF must show: baselines that could not be computed (null, with the reason in the notes), a day without
-a value, a negative money figure, and Chinese text in a note (a crew's remark, a street name)."""
+a value, a figure no run reported (null value), a negative money figure, and Chinese text in a note (a crew's remark, a street name)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -73,9 +73,10 @@ def statement_sample(*, date_from: dt.date = dt.date(2026, 11, 1), days: int = 3
                 _headline("km_inspected", "Road inspected", 318.4, 240.0, "km", 0.0),
                 _headline("repaired_in_sla", "Repaired within SLA", 0.86, 0.9, "share", -950.0),
                 _headline("mean_repair_h", "Mean time to repair", 52.0, 72.0, "h", 2400.0),
+                _headline("defects_found", "Defects found", None, None, "defects", None),
             ],
             "runs": [301],
-            "notes": [],
+            "notes": ["defects_found: no run of the period reported it"],
             "daily": _daily(date_from, days, {"km_inspected": (10.6, 8.0), "mean_repair_h": (52.0, 72.0)}),
         },
     }

@@ -48,6 +48,9 @@ def test_headlines_table_notes_and_runs(users):
     assert "Excess wait time" in bus and "no baseline" in bus
     assert "no vehicle positions were recorded without holding advice" in html
     assert "Bin 88 on 中山路" in html
+    # a figure no run reported is a bare dash everywhere, never "— defects"
+    defects = html.split("<td>Defects found</td>")[1].split("</tr>")[0]
+    assert defects.count(">—<") == 4 and "— defects" not in html
     # every figure traces to its runs
     for pk in (101, 104, 201, 301):
         assert f'href="/api/agents/runs/{pk}/">#{pk}</a>' in html
