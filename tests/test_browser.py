@@ -2,10 +2,13 @@
 toggled and refreshed; a field crew member's phone view of their orders, and the pages they may not open."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 from django.contrib.gis.geos import Point
+
+from city_ops.results.tests.statement_sample import sanitation_days_seed
 
 from .conftest import browser_login
 
@@ -176,6 +179,7 @@ def test_statement_page_draws_a_chart_per_agent(browser, live_server, users):
     """The Statement page in Chromium: every agent chart in the page's data is drawn, its headline picker
     redraws it with that headline's figures, and the page fits a phone without sideways scrolling."""
     pytest.importorskip("city_ops.results.selectors")
+    sanitation_days_seed(days=[dt.date(2026, 11, d) for d in range(2, 9)])
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -185,13 +189,11 @@ def test_statement_page_draws_a_chart_per_agent(browser, live_server, users):
     charts = page.evaluate("JSON.parse(document.getElementById('statement-charts').textContent)")
     drawn = page.evaluate("ids => ids.map(id => !!Chart.getChart(document.getElementById(id)))",
                           [c["id"] for c in charts])
-    assert all(drawn), drawn
-    several = next((c for c in charts if len(c["series"]) > 1), None)
-    if several is not None:
-        page.select_option(f"select[data-chart={several['id']}]", "1")
-        shown = page.evaluate("id => Chart.getChart(document.getElementById(id)).data.datasets[0].data",
-                              several["id"])
-        assert shown == several["series"][1]["values"]
+    assert charts and all(drawn), drawn
+    several = next(c for c in charts if len(c["series"]) > 1)  # sanitation: distance and truck-hours
+    page.select_option(f"select[data-chart={several['id']}]", "1")
+    shown = page.evaluate("id => Chart.getChart(document.getElementById(id)).data.datasets[0].data", several["id"])
+    assert shown == several["series"][1]["values"]
     page.screenshot(path=str(SCREENSHOTS / "screenshot-statement.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     # Chart.js resizes its canvases on the next frames: wait for the page to settle within the phone's width

@@ -89,3 +89,22 @@ def statement_sample(*, date_from: dt.date = dt.date(2026, 11, 1), days: int = 3
                            "co2_kg_per_truck_km": 0.9, "co2_kg_per_bus_km": 1.05},
             "agents": agents,
             "total_money": round(total, 2)}
+
+
+def sanitation_days_seed(*, days: list[dt.date], km: float = 40.0, km_baseline: float = 50.0) -> list[int]:
+    """A succeeded scheduled sanitation run per day with the KPIs the statement sums (distance and
+    truck-hours, each against its replayed baseline), as the agent stores them; the runs' ids."""
+    from agents.core.models import AgentRun, RunKpi
+    from agents.core.services import agent_run_create
+
+    ids = []
+    for day in days:
+        run, _ = agent_run_create(agent="sanitation", run_date=day, trigger=AgentRun.Trigger.SCHEDULE,
+                                  enqueue=False)
+        AgentRun.objects.filter(pk=run.pk).update(status=AgentRun.Status.SUCCEEDED)
+        RunKpi.objects.create(run=run, agent="sanitation", run_date=day, name="km", label="Distance driven",
+                              unit="km", value=km, baseline=km_baseline)
+        RunKpi.objects.create(run=run, agent="sanitation", run_date=day, name="hours", label="Truck-hours",
+                              unit="h", value=6.0, baseline=7.5)
+        ids.append(run.pk)
+    return ids

@@ -3,6 +3,8 @@
 languages, bad periods refused with the reason."""
 from __future__ import annotations
 
+import datetime as dt
+import json
 import shutil
 import subprocess
 
@@ -10,6 +12,8 @@ import pytest
 
 from city_ops.core.models import UserProfile
 from city_ops.core.testing import client_for
+
+from .statement_sample import sanitation_days_seed
 
 pytest.importorskip("city_ops.results.selectors")
 
@@ -37,6 +41,22 @@ def test_statement_in_chinese(users):
     for word in ("结算单", "逐日", "结算明细", "合计", "环卫", "公交调度", "防汛", "道路巡检"):
         assert word in html, word
     assert ">Statement<" not in html
+
+
+def test_page_shows_the_stored_runs_it_sums(users):
+    """Two nightly sanitation runs of November: their distance summed against the summed baselines, the
+    runs linked, a day each on the chart."""
+    ids = sanitation_days_seed(days=[dt.date(2026, 11, 3), dt.date(2026, 11, 4)])
+    html = client_for("dispatcher", users).get("/statement/?month=2026-11").content.decode()
+    card = html.split('id="headlines-sanitation"')[1].split("</article>")[0]
+    assert "Distance driven" in card and "80 km" in card and "−20 vs. 100" in card
+    for pk in ids:
+        assert f'href="/api/agents/runs/{pk}/">#{pk}</a>' in html
+    charts = json.loads(html.split('<script id="statement-charts" type="application/json">')[1].split("</script>")[0])
+    sanitation = next(c for c in charts if c["id"] == "statement-chart-sanitation")
+    assert sanitation["dates"] == ["2026-11-03", "2026-11-04"]
+    km = next(s for s in sanitation["series"] if s["name"] == "km")
+    assert km["values"] == [40.0, 40.0] and km["baselines"] == [50.0, 50.0]
 
 
 @pytest.mark.parametrize(("query", "reason"), [
