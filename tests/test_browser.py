@@ -2,10 +2,13 @@
 toggled and refreshed; a field crew member's phone view of their orders, and the pages they may not open."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 from django.contrib.gis.geos import Point
+
+from city_ops.results.tests.statement_sample import sanitation_days_seed
 
 from .conftest import browser_login
 
@@ -126,13 +129,13 @@ def test_crew_lands_on_my_orders_on_a_phone(browser, live_server, users):
     page.wait_for_selector(".order-card[data-status=in_progress] input[type=file]")
     # Dispatcher pages are closed to crews, and the nav does not offer them.
     assert page.locator("nav.mainnav >> text=Agent runs").count() == 0
-    for url in ("/runs/", "/results/", "/workorders/"):
+    for url in ("/runs/", "/results/", "/statement/", "/workorders/"):
         resp = page.goto(f"{live_server.url}{url}")
         assert resp.status == 403, url
         assert page.locator("#error-403").is_visible()
 
 
-CONSOLE_PAGES = ["/", "/runs/", "/results/", "/workorders/", "/workorders/{order}/", "/notifications/",
+CONSOLE_PAGES = ["/", "/runs/", "/results/", "/statement/", "/workorders/", "/workorders/{order}/", "/notifications/",
                  "/flood/", "/bus/", "/roads/", "/roads/upload/", "/roads/photos/", "/roads/report/",
                  "/sanitation/", "/sanitation/fill/", "/sanitation/overflows/", "/admin/",
                  "/admin/agent_sanitation/bin/add/", "/admin/agent_flood/floodzone/add/",
@@ -169,4 +172,34 @@ def test_every_console_page_runs_under_the_content_security_policy(browser, live
     page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
     page.click(".cancel-form button[type=submit]")
     assert asked == ["Cancel this work order?"]
+    assert errors == [], errors
+
+
+def test_statement_page_draws_a_chart_per_agent(browser, live_server, users):
+    """The Statement page in Chromium: every agent chart in the page's data is drawn, its headline picker
+    redraws it with that headline's figures, and the page fits a phone without sideways scrolling."""
+    pytest.importorskip("city_ops.results.selectors")
+    sanitation_days_seed(days=[dt.date(2026, 11, d) for d in range(2, 9)])
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    browser_login(page, live_server, "dispatcher", "pw-disp-123")
+    page.goto(f"{live_server.url}/statement/?month=2026-11")
+    page.wait_for_load_state("networkidle")
+    charts = page.evaluate("JSON.parse(document.getElementById('statement-charts').textContent)")
+    drawn = page.evaluate("ids => ids.map(id => !!Chart.getChart(document.getElementById(id)))",
+                          [c["id"] for c in charts])
+    assert charts and all(drawn), drawn
+    several = next(c for c in charts if len(c["series"]) > 1)  # sanitation: distance and truck-hours
+    page.select_option(f"select[data-chart={several['id']}]", "1")
+    shown = page.evaluate("id => Chart.getChart(document.getElementById(id)).data.datasets[0].data", several["id"])
+    assert shown == several["series"][1]["values"]
+    page.screenshot(path=str(SCREENSHOTS / "screenshot-statement.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    # Chart.js resizes its canvases on the next frames: wait for the page to settle within the phone's width
+    page.wait_for_function("document.documentElement.scrollWidth <= window.innerWidth", timeout=5000)
+    page.goto(f"{live_server.url}/results/")
+    page.wait_for_selector("#statement-lead .headline-card")
+    page.set_viewport_size({"width": 1300, "height": 900})
+    page.screenshot(path=str(SCREENSHOTS / "screenshot-results.png"), full_page=True)
     assert errors == [], errors

@@ -97,6 +97,8 @@ def _matrix(w: World) -> list[tuple[str, str, dict]]:
         ("GET", "/runs/", console_disp),
         ("POST", "/runs/start/", {"anonymous": REDIRECT, "crew": FORBIDDEN, "dispatcher": REDIRECT, "admin": REDIRECT}),
         ("GET", "/results/", console_disp),
+        ("GET", "/statement/", console_disp),
+        ("GET", "/statement/pdf/", console_disp),
         ("GET", "/workorders/", console_disp),
         ("GET", f"/workorders/{w.own}/", {"anonymous": REDIRECT, "crew": OK, "dispatcher": OK, "admin": OK}),
         ("GET", f"/workorders/{w.other}/", {"crew": NOT_FOUND, "dispatcher": OK}),

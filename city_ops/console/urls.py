@@ -1,5 +1,7 @@
 from django.urls import path
 
+from city_ops.results import pages as results_pages
+
 from . import views
 
 app_name = "console"
@@ -9,6 +11,8 @@ urlpatterns = [
     path("runs/", views.runs, name="runs"),
     path("runs/start/", views.run_start, name="run_start"),
     path("results/", views.results, name="results"),
+    path("statement/", results_pages.statement, name="statement"),
+    path("statement/pdf/", results_pages.statement_pdf, name="statement_pdf"),
     path("workorders/", views.workorders, name="workorders"),
     path("workorders/<int:pk>/", views.workorder_detail, name="workorder_detail"),
     path("workorders/<int:pk>/action/", views.workorder_action, name="workorder_action"),

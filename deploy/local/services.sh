@@ -17,7 +17,8 @@ ENV_FILE="$RUN/env"
 log() { printf '[services] %s\n' "$*" >&2; }
 
 APT_PACKAGES=(postgresql postgresql-15-postgis-3 redis-server gdal-bin libgdal-dev libgeos-dev libproj-dev
-              chromium fonts-dejavu-core gettext curl ca-certificates libgl1 libglib2.0-0)
+              chromium fonts-dejavu-core fonts-wqy-microhei poppler-utils gettext curl ca-certificates libgl1
+              libglib2.0-0)
 
 cmd_install() {
   local missing=()
@@ -28,11 +29,15 @@ cmd_install() {
   command -v chromium >/dev/null || missing+=(chromium)
   command -v msgfmt >/dev/null || missing+=(gettext)
   [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+  # the results statement's PDF prints Chinese with it; its tests read the PDF back with poppler-utils
+  [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  command -v pdftotext >/dev/null || missing+=(poppler-utils)
   ldconfig -p | grep -q "libGL.so.1" || missing+=(libgl1)
   if [ ${#missing[@]} -eq 0 ]; then log "system packages present"; return 0; fi
   if ! command -v apt-get >/dev/null; then
     log "missing: ${missing[*]}. This machine has no apt-get: install PostgreSQL 15+ with PostGIS 3, Redis,"
-    log "GDAL, Chromium, gettext and DejaVu fonts with your package manager, then run this again."
+    log "GDAL, Chromium, gettext, poppler-utils and the DejaVu and WenQuanYi Micro Hei fonts with your package"
+    log "manager, then run this again."
     exit 1
   fi
   local SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -113,6 +113,11 @@ def test_runs_and_results_show_kpis_against_baseline(users, panel_agent):
     assert "chart.umd.js" in page and page.count('class="kpi-chart"') == 2
     # a day outside the period is left out
     assert c.get("/results/?agent=gauges-test&days=1").content.decode().count('class="kpi-chart"') == 0
+    # one day in the period: each KPI is a number (and its baseline), not a chart with a lone dot
+    one_day = c.get("/results/?agent=gauges-test&days=2").content.decode()
+    assert one_day.count('class="kpi-chart"') == 0 and one_day.count('class="kpi-single"') == 2
+    single = one_day.split('class="kpi-single"')[1].split("</div>")[0]
+    assert '<span class="figure">3' in single and "Baseline 4" in single and "−25 %" in single
 
 
 def test_open_orders_layer(users):
