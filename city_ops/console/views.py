@@ -38,6 +38,7 @@ from city_ops.core.uploads import UploadError, image_upload_validate
 from city_ops.notifications.models import Notification
 from city_ops.notifications.services import notification_acknowledge
 from city_ops.results.pages import period_default, statement_context
+from city_ops.results.selectors import statement_build
 from city_ops.workorders.models import WorkOrder, WorkOrderPhoto
 from city_ops.workorders.services import work_order_photo_add, work_order_transition
 
@@ -251,8 +252,6 @@ def results(request):
         # as "no data".
         chart["single"] = len(chart["values"]) == 1
     table = sorted(rows, key=lambda r: (r["run_date"], r["agent"], r["name"]), reverse=True)[:500]
-    from city_ops.results.selectors import statement_build
-
     month_from, month_to = period_default(city_today())
     return render(request, "console/results.html", {
         "rows": table, "charts": list(charts.values()), "agents": agents_all(), "agent": agent, "days": days,

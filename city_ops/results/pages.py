@@ -25,8 +25,9 @@ from city_ops.core.roles import Role
 from city_ops.core.timeutil import city_today, date_parse
 
 from .pdf import StatementFontMissing, statement_filename, statement_pdf_render, unit_costs_text
+from .period import MAX_DAYS
+from .selectors import statement_build
 
-MAX_DAYS = 366  # a statement covers at most a year: the finance office's longest period
 # The statement API (city_ops/results/api) serves the CSV: DRF's `format=csv` picks its CSV renderer.
 CSV_PATH = "/api/results/statement/"
 
@@ -148,8 +149,6 @@ def _picker(date_from: dt.date | None, date_to: dt.date | None, params) -> dict:
 def _period_statement(request) -> tuple[dt.date, dt.date, dict]:
     """The period the request asks for and its statement; PeriodError for a bad period."""
     date_from, date_to = period_parse(request.GET, today=city_today())
-    from city_ops.results.selectors import statement_build
-
     return date_from, date_to, statement_build(date_from=date_from, date_to=date_to)
 
 

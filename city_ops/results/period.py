@@ -5,6 +5,9 @@ import datetime as dt
 
 from city_ops.core.timeutil import city_today
 
+# A statement covers at most a year (both ends counted): the finance office's longest period.
+MAX_DAYS = 366
+
 
 def previous_month(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     first_this = (today or city_today()).replace(day=1)

@@ -2,8 +2,6 @@
 `?format=csv`. Dispatchers and admins only."""
 from __future__ import annotations
 
-import datetime as dt
-
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,7 +13,7 @@ from rest_framework.views import APIView
 from city_ops.core.permissions import IsDispatcher
 
 from ..export import statement_csv
-from ..period import previous_month
+from ..period import MAX_DAYS, previous_month
 from ..selectors import statement_build, statement_issued_get
 
 
@@ -48,8 +46,8 @@ class StatementQuerySerializer(serializers.Serializer):
             raise serializers.ValidationError("give both from and to, or neither (the previous calendar month)")
         if attrs["to"] < attrs["date_from"]:
             raise serializers.ValidationError(f"to ({attrs['to']}) is before from ({attrs['date_from']})")
-        if attrs["to"] - attrs["date_from"] > dt.timedelta(days=366):
-            raise serializers.ValidationError("a statement covers at most 367 days")
+        if (attrs["to"] - attrs["date_from"]).days + 1 > MAX_DAYS:
+            raise serializers.ValidationError(f"a statement covers at most {MAX_DAYS} days")
         return attrs
 
 
