@@ -16,6 +16,7 @@ api_patterns = [
     path("agents/", include("agents.core.api.urls")),
     path("workorders/", include("city_ops.workorders.api.urls")),
     path("notifications/", include("city_ops.notifications.api_urls")),
+    path("copilot/", include("city_ops.copilot.api.urls")),
     # The one agent route named here: crews' phones are configured with the stable path
     # /api/inspections/photos/, which predates the agents' own mounts and must not move with `url_prefix`.
     path("inspections/", include("agents.roads.api.upload_urls")),

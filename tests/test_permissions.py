@@ -139,6 +139,8 @@ def _matrix(w: World) -> list[tuple[str, str, dict]]:
         # API: one's own notifications
         ("GET", "/api/notifications/", api_crew),
         ("POST", f"/api/notifications/{w.note}/ack/", {"anonymous": API_DENIED, "crew": OK, "dispatcher": NOT_FOUND}),
+        # API: the copilot, for crews and dispatchers (each gets the tools of their role; empty body: 400)
+        ("POST", "/api/copilot/", {"anonymous": API_DENIED, "crew": 400, "dispatcher": 400, "admin": 400}),
         # the API description: for anyone signed in (it names every endpoint, so not for the world)
         ("GET", "/api/schema/", {"anonymous": API_DENIED, "crew": OK, "dispatcher": OK}),
         ("GET", "/api/schema/swagger/", {"anonymous": API_DENIED, "crew": OK}),

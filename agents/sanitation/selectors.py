@@ -7,7 +7,7 @@ import datetime as dt
 from django.contrib.gis.geos import GEOSGeometry
 from django.db.models import Prefetch, Q, QuerySet
 
-from .models import Bin, CollectionPlan, FillReading, Pickup, PlanRoute, PlanStop
+from .models import Bin, CollectionPlan, FillModel, FillReading, Pickup, PlanRoute, PlanStop
 
 
 def bins_in_area(*, area: GEOSGeometry) -> QuerySet[Bin]:
@@ -84,3 +84,17 @@ def overflows_count(*, since: dt.datetime, until: dt.datetime) -> int:
     sensed = set(FillReading.objects.filter(at__gte=since, at__lt=until, fill__gte=0.98)
                  .values_list("bin_id", flat=True))
     return len(reported | sensed)
+
+
+AT_RISK_FILL = 0.8  # a bin forecast this full by the end of the day is at risk of overflowing
+
+
+def bins_at_risk(*, date: dt.date | None = None, area: GEOSGeometry | None = None) -> QuerySet[FillModel]:
+    """Active bins whose forecast fill reaches AT_RISK_FILL (for `date` when given: the forecast made for that
+    day), fullest first; inside `area` when given."""
+    qs = FillModel.objects.filter(bin__active=True, forecast_fill__gte=AT_RISK_FILL)
+    if date is not None:
+        qs = qs.filter(forecast_for=date)
+    if area is not None:
+        qs = qs.filter(bin__geom__within=area)
+    return qs.select_related("bin").order_by("-forecast_fill", "bin__code")

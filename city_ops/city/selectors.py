@@ -4,9 +4,10 @@ from __future__ import annotations
 import math
 
 from django.contrib.gis.geos import GEOSGeometry, Point
+from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-from .models import RoadSegment
+from .models import District, RoadSegment
 
 # The shortest a degree gets on the WGS84 spheroid: of latitude 110,574 m (at the equator), of longitude
 # 111,319 m times the cosine of the latitude (at least; more away from the equator). Rounded down, so that the
@@ -45,3 +46,22 @@ def segment_nearest(*, point: Point, within_m: float = 30.0) -> RoadSegment | No
         .order_by("d")
         .first()
     )
+
+
+def street_segments(*, name: str):
+    """The road segments of a street, by its name in the city model (case-insensitive)."""
+    return RoadSegment.objects.filter(name__iexact=name.strip()).order_by("pk")
+
+
+def street_names_like(*, name: str, limit: int = 3) -> list[str]:
+    """The city's street names closest to a misspelt one (for a "did you mean" that repairs nothing)."""
+    import difflib
+
+    names = RoadSegment.objects.exclude(name="").values_list("name", flat=True).distinct()
+    return difflib.get_close_matches(name.strip(), list(names), n=limit, cutoff=0.75)
+
+
+def district_find(*, name: str) -> District | None:
+    """A district by its name or code (case-insensitive)."""
+    text = name.strip()
+    return District.objects.filter(Q(name__iexact=text) | Q(code__iexact=text)).first()
