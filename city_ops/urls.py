@@ -43,6 +43,7 @@ for cfg in apps.get_app_configs():
 
 urlpatterns = [
     path("", include("city_ops.console.urls")),
+    path("copilot/", include("city_ops.copilot.urls")),
     *console_panels,
     path("accounts/login/", console_views.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),

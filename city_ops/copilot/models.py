@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from city_ops.core.models import RestrictedQuerySet
 
@@ -57,10 +58,10 @@ class Call(models.Model):
     `expires_at`), refused (not allowed, invalid arguments, expired, cancelled) or failed (could not be done)."""
 
     class Status(models.TextChoices):
-        DONE = "done"
-        PROPOSED = "proposed"
-        REFUSED = "refused"
-        FAILED = "failed"
+        DONE = "done", _("done")
+        PROPOSED = "proposed", _("proposed")
+        REFUSED = "refused", _("refused")
+        FAILED = "failed", _("failed")
 
     turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="calls")
     tool = models.CharField(max_length=64)
