@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from city_ops.copilot.places import segments_geom, segments_resolve, street_resolve
@@ -24,11 +25,13 @@ def _until(text: str | None) -> dt.datetime | None:
     if not text:
         return None
     try:
-        if len(text) == 10:
-            return day_bounds(dt.date.fromisoformat(text))[1]
-        return dt.datetime.fromisoformat(text).replace(tzinfo=city_tz())
+        until = (day_bounds(dt.date.fromisoformat(text))[1] if len(text) == 10
+                 else dt.datetime.fromisoformat(text).replace(tzinfo=city_tz()))
     except ValueError:
         raise ToolFailed(_("“%(value)s” is not a time the calendar has.") % {"value": text}) from None
+    if until <= timezone.now():
+        raise ToolFailed(_("“%(value)s” has passed: a closure must end in the future.") % {"value": text})
+    return until
 
 
 def _segments(args: dict):

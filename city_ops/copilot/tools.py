@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from city_ops.core.roles import Role
+from city_ops.core.roles import Role, user_has_role
 
 if TYPE_CHECKING:
     from agents.core.base import RunParam
@@ -79,8 +79,6 @@ class Tool:
         return schema
 
     def allows(self, user) -> bool:
-        from city_ops.core.roles import user_has_role
-
         return user_has_role(user, *self.roles)
 
 
