@@ -16,8 +16,9 @@ from .services import closure_create, closure_lift
 
 SEGMENT_IDS = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 500,
                "description": "road segment ids"}
-VALID_TO = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$",
-            "description": "until when, YYYY-MM-DD (to the end of that day) or YYYY-MM-DDTHH:MM, city time"}
+VALID_TO = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})?)?$",
+            "description": "until when: YYYY-MM-DD (to the end of that day) or YYYY-MM-DDTHH:MM[:SS][+HH:MM] "
+                           "(without an offset: the city's time)"}
 
 
 def _until(text: str | None) -> dt.datetime | None:
@@ -25,8 +26,8 @@ def _until(text: str | None) -> dt.datetime | None:
     if not text:
         return None
     try:
-        until = (day_bounds(dt.date.fromisoformat(text))[1] if len(text) == 10
-                 else dt.datetime.fromisoformat(text).replace(tzinfo=city_tz()))
+        until = day_bounds(dt.date.fromisoformat(text))[1] if len(text) == 10 else dt.datetime.fromisoformat(text)
+        until = until if until.tzinfo else until.replace(tzinfo=city_tz())
     except ValueError:
         raise ToolFailed(_("“%(value)s” is not a time the calendar has.") % {"value": text}) from None
     if until <= timezone.now():

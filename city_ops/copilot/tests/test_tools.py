@@ -103,3 +103,23 @@ def test_a_run_request_tool_creates_the_run_with_its_id_in_the_result(users):
     assert done.status == "done" and done.result["run_id"] == run.pk and done.result["created"] is True
     assert run.agent == "bus" and run.run_date.isoformat() == "2026-12-08"
     assert run.params == {"date": "2026-12-08", "layover_min": 7} and run.created_by == users.dispatcher
+
+
+@pytest.mark.parametrize("valid_to, ends", [
+    ("2099-06-01", "2099-06-02 00:00"),  # a day: to its end
+    ("2099-06-01T18:00", "2099-06-01 18:00"),  # the city's time
+    ("2099-06-01T18:00:00+02:00", "2099-06-01 19:00"),  # an offset (Helsinki is +03:00 in June)
+])
+def test_a_closure_ends_when_asked_in_the_citys_time(users, testikatu, valid_to, ends):
+    from city_ops.core.timeutil import city_tz
+
+    out = call_execute(user=users.dispatcher, call=ToolCall("city.closure_open", {
+        "street": "Testikatu", "reason": "festival", "valid_to": valid_to}))
+    assert out.status == "done", out.reason
+    assert f"{RoadClosure.objects.get().valid_to.astimezone(city_tz()):%Y-%m-%d %H:%M}" == ends
+
+
+def test_a_closure_cannot_end_in_the_past(users, testikatu):
+    out = call_prepare(user=users.dispatcher, call=ToolCall("city.closure_open", {
+        "street": "Testikatu", "reason": "x", "valid_to": "2020-01-01"}))
+    assert out.status == "failed" and "has passed" in out.reason
