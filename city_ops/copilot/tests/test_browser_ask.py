@@ -29,5 +29,9 @@ def test_ask_box_proposes_and_confirms_in_place(browser, live_server, users, tes
     page.click("#ask-reply [data-decision=confirm]")
     page.wait_for_selector("#ask-reply .call.status-done")
     closure = RoadClosure.objects.get()
-    assert page.get_attribute("#ask-reply .ask-links a", "href").endswith(f"#closure-{closure.pk}")
+    link = page.get_attribute("#ask-reply .ask-links a", "href")
+    assert link.endswith(f"#closure-{closure.pk}")
+    # the link opens the map on that closure
+    page.goto(f"{live_server.url}{link}")
+    assert "marathon" in page.wait_for_selector(".leaflet-popup-content").inner_text()
     assert not errors
