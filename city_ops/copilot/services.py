@@ -68,10 +68,10 @@ def copilot_engine_run(*, user, text: str, today: dt.date, language: str) -> tup
     return Engine.GRAMMAR, outcomes, "", fallback
 
 
-def _audit(*, user, call: Call, action: str, engine: str, **extra) -> None:
+def _audit(*, user, call: Call, action: str, engine: str) -> None:
     audit_record(action=action, obj=call, actor=user, changes={
         "conversation": call.turn.conversation_id, "engine": engine, "tool": call.tool, "args": call.args,
-        "status": call.status, **extra})
+        "status": call.status})
 
 
 def _supersede(*, user, conversation: Conversation) -> None:
