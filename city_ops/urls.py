@@ -17,6 +17,7 @@ api_patterns = [
     path("workorders/", include("city_ops.workorders.api.urls")),
     path("results/", include("city_ops.results.api.urls")),
     path("notifications/", include("city_ops.notifications.api_urls")),
+    path("copilot/", include("city_ops.copilot.api.urls")),
     # The one agent route named here: crews' phones are configured with the stable path
     # /api/inspections/photos/, which predates the agents' own mounts and must not move with `url_prefix`.
     path("inspections/", include("agents.roads.api.upload_urls")),
@@ -43,6 +44,7 @@ for cfg in apps.get_app_configs():
 
 urlpatterns = [
     path("", include("city_ops.console.urls")),
+    path("copilot/", include("city_ops.copilot.urls")),
     *console_panels,
     path("accounts/login/", console_views.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -102,3 +102,42 @@ def test_composite_key_models_are_not_asked_for():
     assert not admin.site.is_registered(reading)
     assert contract.admin_missing(apps.get_app_config("agent_flood")) == []
 
+
+
+def test_a_broken_tool_declaration_is_reported():
+    """A tool named outside its agent, with a schema that is not one, or a write that names no roles and
+    says nothing of what it will change: each is a contract violation."""
+    from city_ops.copilot.tools import Tool, ToolResult, args_schema
+
+    def handler(*, user, args):
+        return ToolResult(data={}, summary="")
+
+    class Toolish(Agent):
+        name = "toolish"
+        tools = (
+            Tool(name="other.read", description="reads", schema=args_schema({}), handler=handler),
+            Tool(name="toolish.bad_schema", description="reads", schema={"type": "object", "properties": 3},
+                 handler=handler),
+            Tool(name="toolish.write", description="writes", schema=args_schema({}), handler=handler, writes=True,
+                 roles=()),
+            Tool(name="toolish.fine", description="reads", schema=args_schema({"n": {"type": "integer"}}),
+                 handler=handler),
+        )
+
+    problems = contract.tools_invalid(Toolish())
+    assert len(problems) == 3, problems
+    assert "'other.read' must be named 'toolish.<verb>'" in problems[0]
+    assert "toolish.bad_schema: invalid JSON schema" in problems[1]
+    assert "toolish.write writes" in problems[2]
+
+
+def test_run_tools_take_their_schema_from_run_params():
+    """`bus.plan` offers the bus agent's own `layover_min` range: generated from the declaration, not copied."""
+    from agents.core.registry import agent_get
+
+    bus = agent_get("bus")
+    plan = next(t for t in bus.tools if t.name == "bus.plan")
+    layover = next(p for p in bus.run_params if p.name == "layover_min")
+    assert plan.schema["properties"]["layover_min"] == {"type": "number", "minimum": layover.min,
+                                                        "maximum": layover.max, "description": layover.help}
+    assert plan.writes and set(plan.schema["properties"]) == {"date", "layover_min"}

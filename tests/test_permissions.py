@@ -144,6 +144,12 @@ def _matrix(w: World) -> list[tuple[str, str, dict]]:
         # API: one's own notifications
         ("GET", "/api/notifications/", api_crew),
         ("POST", f"/api/notifications/{w.note}/ack/", {"anonymous": API_DENIED, "crew": OK, "dispatcher": NOT_FOUND}),
+        # the copilot's console pages: crews and dispatchers, each their own conversations only (none here: 404)
+        ("POST", "/copilot/ask/", {"anonymous": REDIRECT, "crew": REDIRECT, "dispatcher": REDIRECT}),
+        ("GET", "/copilot/999999/", {"anonymous": REDIRECT, "crew": NOT_FOUND, "dispatcher": NOT_FOUND}),
+        ("POST", "/copilot/999999/decide/", {"anonymous": REDIRECT, "crew": NOT_FOUND, "dispatcher": NOT_FOUND}),
+        # API: the copilot, for crews and dispatchers (each gets the tools of their role; empty body: 400)
+        ("POST", "/api/copilot/", {"anonymous": API_DENIED, "crew": 400, "dispatcher": 400, "admin": 400}),
         # the API description: for anyone signed in (it names every endpoint, so not for the world)
         ("GET", "/api/schema/", {"anonymous": API_DENIED, "crew": OK, "dispatcher": OK}),
         ("GET", "/api/schema/swagger/", {"anonymous": API_DENIED, "crew": OK}),

@@ -9,9 +9,11 @@ from django.utils.translation import gettext_noop
 
 from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
 from agents.core.registry import register
+from city_ops.copilot.tools import Tool, args_schema, run_request_tool
 from city_ops.queues import Queue
 
 from .conf import DEFAULTS
+from .copilot import bus_warnings
 from .services.agent_run import ClosureRun, HeadwayReview, PlanRun, bus_run
 
 
@@ -36,6 +38,15 @@ class BusAgent(Agent):
         RunParam("date", dt.date, help="the service day to plan (default: the run's date)"),
         RunParam("layover_min", float, min=0, max=120, help="minimum layover between trips, minutes"),
         RunParam("mode", str, choices=("headways",), help="review the day's headways instead of planning"),
+    )
+    tools = (
+        run_request_tool(agent="bus", verb="plan", run_params=run_params, params=("date", "layover_min"),
+                         description="Re-plan the vehicle blocks of a service day (a planning run; the plan is a "
+                                     "draft to review). Default: tomorrow."),
+        Tool(name="bus.warnings", handler=bus_warnings,
+             description="Open headway warnings (bunching, gaps) with the advice for each; optionally for one route.",
+             schema=args_schema({"route": {"type": "string", "minLength": 1, "maxLength": 100,
+                                           "description": "the route's short name (e.g. 55) or GTFS route_id"}})),
     )
 
     @property

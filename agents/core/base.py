@@ -18,6 +18,8 @@ from city_ops.queues import Queue
 if TYPE_CHECKING:
     from django.contrib.gis.geos import GEOSGeometry
 
+    from city_ops.copilot.tools import Tool
+
     from .models import AgentRun
 
 
@@ -167,6 +169,20 @@ class RunParam:
             raise ValueError(f"{value!r} is outside {self._bounds()}")
         return number
 
+    def json_schema(self) -> dict:
+        """The parameter as a JSON schema property: what the copilot's run-starting tools offer a model and
+        validate a call with, generated here so the declaration stays the one source."""
+        if self.type is bool:
+            schema: dict[str, Any] = {"type": "boolean"}
+        elif self.type is dt.date:
+            schema = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+        elif self.type is str:
+            schema = {"type": "string", **({"enum": list(self.choices)} if self.choices else {})}
+        else:
+            schema = {"type": "integer" if self.type is int else "number"}
+            schema.update({k: v for k, v in (("minimum", self.min), ("maximum", self.max)) if v is not None})
+        return {**schema, "description": self.help} if self.help else schema
+
     def describe(self) -> str:
         """`name (type, range)`: for error messages, `run_agent --help` and the console."""
         kind = "date" if self.type is dt.date else self.type.__name__
@@ -214,6 +230,8 @@ class Agent:
     run_params: ClassVar[tuple[RunParam, ...]] = ()
     # The names of its settings (their defaults live in the agent's conf.py: `setting_names = tuple(DEFAULTS)`).
     setting_names: ClassVar[tuple[str, ...]] = ()
+    # What the copilot may call on this agent (city_ops.copilot.tools.Tool), each named `<agent name>.<verb>`.
+    tools: ClassVar[tuple["Tool", ...]] = ()
 
     def run(self, ctx: RunContext) -> AgentResult:
         raise NotImplementedError

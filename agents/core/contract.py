@@ -4,8 +4,9 @@ returns what is wrong, one line per problem, so a test can also show that it cat
 What every agent app holds: `agent.py` with declarations and the mapping from a result to KPIs, whose
 `run()` makes one call to a service (so it writes nothing through the ORM itself); `conf.py` with its
 settings' defaults (`DEFAULTS`, read through `conf(name)`), named by the agent's `setting_names`;
-`admin.py` registering every model the app owns; and a permission-matrix row in its tests for every
-route it mounts."""
+`admin.py` registering every model the app owns; a permission-matrix row in its tests for every
+route it mounts; and copilot tools (`tools`) named `<agent>.<verb>` with a valid argument schema, a write
+naming the roles allowed and the sentence its proposal shows."""
 from __future__ import annotations
 
 import ast
@@ -146,6 +147,15 @@ def matrix_missing(app: AppConfig) -> list[str]:
             for r in routes_uncovered(app_routes(app), app_matrix_urls(app))]
 
 
+def tools_invalid(agent) -> list[str]:
+    """What is wrong with the agent's copilot tool declarations (city_ops.copilot.tools.tool_problems)."""
+    from city_ops.copilot.tools import Tool, tool_problems
+
+    return [p for tool in agent.tools
+            for p in ([f"{agent.name}.tools holds {tool!r}, not a Tool"] if not isinstance(tool, Tool)
+                      else tool_problems(tool, prefix=agent.name))]
+
+
 def agent_module_writes(module: ModuleType) -> list[str]:
     return orm_writes(inspect.getsource(module), filename=Path(module.__file__).name)
 
@@ -153,4 +163,4 @@ def agent_module_writes(module: ModuleType) -> list[str]:
 def violations(agent, app: AppConfig) -> list[str]:
     """Everything in which the agent's app breaks the contract."""
     return (agent_module_writes(importlib.import_module(type(agent).__module__)) + admin_missing(app)
-            + settings_missing(app, agent) + matrix_missing(app))
+            + settings_missing(app, agent) + matrix_missing(app) + tools_invalid(agent))

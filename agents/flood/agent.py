@@ -9,9 +9,11 @@ from django.utils.translation import gettext_noop
 
 from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedule
 from agents.core.registry import register
+from city_ops.copilot.tools import DISTRICT, EVERYONE, Tool, args_schema
 from city_ops.queues import Queue
 
 from .conf import DEFAULTS
+from .copilot import SENSOR, ZONE, flood_alerts, flood_status
 
 
 @register
@@ -27,6 +29,16 @@ class FloodAgent(Agent):
     daily = False
     console_url_name = "flood:panel"
     setting_names = tuple(DEFAULTS)
+    tools = (
+        Tool(name="flood.alerts", handler=flood_alerts, roles=EVERYONE,
+             description="Open flood alerts (rainstorm, river flood, waterlogging) with their levels, most severe "
+                         "first, and zones on standby under a CAP warning; optionally in one zone or district.",
+             schema=args_schema({"zone": ZONE, "district": DISTRICT})),
+        Tool(name="flood.status", handler=flood_status, roles=EVERYONE,
+             description="The state of one flood sensor (its latest readings, faults) or of a flood zone (its level "
+                         "and open alert).",
+             schema=args_schema({"sensor": SENSOR, "zone": ZONE}, one_of=("sensor", "zone"))),
+    )
     map_layers = (
         {"id": "flood-zones", "label": gettext_noop("Flood zones"), "url": reverse_lazy("flood-api:zones"), "on": True,
          "kind": "area", "color": "#1f6feb", "refresh": 60},

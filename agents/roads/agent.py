@@ -8,9 +8,11 @@ from django.utils.translation import gettext_noop
 
 from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
 from agents.core.registry import register
+from city_ops.copilot.tools import DISTRICT, EVERYONE, STREET, Tool, args_schema
 from city_ops.queues import Queue
 
 from .conf import DEFAULTS
+from .copilot import CLASS_PATTERN, CLASSES, SEVERITY_LEVELS, roads_defects
 
 
 @register
@@ -28,6 +30,15 @@ class RoadsAgent(Agent):
     crew_links = (("roads:upload", gettext_noop("Upload photos")),)
     run_params = (RunParam("threshold", float, min=0, max=100,
                            help="priority score (0-100) from which a defect gets a repair order"),)
+    tools = (
+        Tool(name="roads.defects", handler=roads_defects, roles=EVERYONE,
+             description="Open road defects the user may see, most urgent first; filter by street, district, "
+                         "least severity and class.",
+             schema=args_schema({
+                 "street": STREET, "district": DISTRICT,
+                 "severity": {"type": "string", "enum": list(SEVERITY_LEVELS), "description": "at least this"},
+                 "class": {"type": "string", "pattern": CLASS_PATTERN, "description": " or ".join(CLASSES)}})),
+    )
 
     @property
     def map_layers(self) -> tuple[dict, ...]:

@@ -10,10 +10,12 @@ from django.utils.translation import gettext_noop
 
 from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
 from agents.core.registry import register
+from city_ops.copilot.tools import DATE_SCHEMA, DISTRICT, Tool, args_schema, run_request_tool
 from city_ops.queues import Queue
 
 from . import selectors
 from .conf import DEFAULTS
+from .copilot import bins_at_risk, plan_approve_describe, plan_approve_run
 from .services.agent_run import BREAKDOWN, CLOSURE_EVENTS, CollectionRun, collection_run, truck_from_payload
 
 
@@ -46,6 +48,20 @@ class SanitationAgent(Agent):
         RunParam("seed", int, min=0, max=2**31 - 1, help="the solver's random seed"),
         RunParam("max_iterations", int, min=1, max=10_000_000, help="stop the solver after this many iterations"),
         RunParam("baseline", bool, help="also cost the fixed weekly schedule for comparison (default yes)"),
+    )
+    tools = (
+        run_request_tool(agent="sanitation", verb="plan", run_params=run_params,
+                         description="Plan the collection routes of a day (a planning run; the plan is a draft to "
+                                     "review and approve). Default: tomorrow."),
+        Tool(name="sanitation.plan_approve", writes=True, handler=plan_approve_run, describe=plan_approve_describe,
+             description="Approve a collection plan (the version in force for a date, or a plan by id): crews "
+                         "then see its routes.",
+             schema=args_schema({"date": DATE_SCHEMA, "plan_id": {"type": "integer", "minimum": 1}},
+                                one_of=("date", "plan_id"))),
+        Tool(name="sanitation.bins_at_risk", handler=bins_at_risk,
+             description="Bins forecast to be at least 80 % full by the end of a day (default today), fullest "
+                         "first; optionally in one district.",
+             schema=args_schema({"date": DATE_SCHEMA, "district": DISTRICT})),
     )
 
     @property

@@ -26,7 +26,7 @@ from .core.counterfactual import (
     visits_replay,
 )
 from .core.fill import FillObservation, local_days
-from .models import Bin, CollectionPlan, FillReading, Pickup, PlanRoute, PlanStop
+from .models import Bin, CollectionPlan, FillModel, FillReading, Pickup, PlanRoute, PlanStop
 
 
 def bins_in_area(*, area: GEOSGeometry) -> QuerySet[Bin]:
@@ -261,3 +261,17 @@ def overflow_headline(*, date_from: dt.date, date_to: dt.date) -> tuple[Headline
             f"{replay.measured_share:.0%} of bin-days (sensor readings, crews' recorded levels) and each bin's "
             f"learned weekday rate elsewhere; the agent's side is the {replay.collections} collections crews "
             "recorded, the baseline the fixed weekly schedule on the same fills from the same levels")
+
+
+AT_RISK_FILL = 0.8  # a bin forecast this full by the end of the day is at risk of overflowing
+
+
+def bins_at_risk(*, date: dt.date | None = None, area: GEOSGeometry | None = None) -> QuerySet[FillModel]:
+    """Active bins whose forecast fill reaches AT_RISK_FILL (for `date` when given: the forecast made for that
+    day), fullest first; inside `area` when given."""
+    qs = FillModel.objects.filter(bin__active=True, forecast_fill__gte=AT_RISK_FILL)
+    if date is not None:
+        qs = qs.filter(forecast_for=date)
+    if area is not None:
+        qs = qs.filter(bin__geom__within=area)
+    return qs.select_related("bin").order_by("-forecast_fill", "bin__code")

@@ -87,7 +87,7 @@ def panel(request):
     kpis = plan.kpis if plan else {}
     since = timezone.now() - dt.timedelta(days=7)
     fill_stats = FillModel.objects.filter(bin__active=True).aggregate(mae=Avg("mae"), bins=Count("id"))
-    at_risk = FillModel.objects.filter(bin__active=True, forecast_fill__gte=0.8).count()
+    at_risk = selectors.bins_at_risk().count()
     plan_dates = list(CollectionPlan.objects.filter(date__gte=city_today() - dt.timedelta(days=7))
                       .values_list("date", flat=True).distinct().order_by("date"))
     reopt = (AgentRun.objects.filter(agent="sanitation", trigger=AgentRun.Trigger.REPLAN,

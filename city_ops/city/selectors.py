@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from django.contrib.gis.geos import GEOSGeometry, Point
+from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 from .models import CityProfile, District, RoadSegment
@@ -62,3 +63,23 @@ def street_names_version() -> tuple[int, int]:
 
 def district_names() -> list[str]:
     return list(District.objects.order_by("name").values_list("name", flat=True))
+
+
+def street_segments(*, name: str):
+    """The road segments of a street, by its name in the city model (case-insensitive)."""
+    return RoadSegment.objects.filter(name__iexact=name.strip()).order_by("pk")
+
+
+def street_names_like(*, name: str, limit: int = 3) -> list[str]:
+    """The city's street names closest to a misspelt one (for a "did you mean" that repairs nothing)."""
+    from rapidfuzz import fuzz, process, utils
+
+    found = process.extract(name.strip(), street_names(), scorer=fuzz.ratio, processor=utils.default_process,
+                            limit=limit, score_cutoff=75)
+    return [match for match, _score, _index in found]
+
+
+def district_find(*, name: str) -> District | None:
+    """A district by its name or code (case-insensitive)."""
+    text = name.strip()
+    return District.objects.filter(Q(name__iexact=text) | Q(code__iexact=text)).first()

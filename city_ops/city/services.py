@@ -50,15 +50,22 @@ def closure_segments_check(*, geom: GEOSGeometry, require_segments: bool = True)
 def closure_create(
     *, geom: GEOSGeometry, reason: str, source_agent: str = "", source_ref: str = "",
     valid_from: datetime | None = None, valid_to: datetime | None = None, user=None,
-    require_segments: bool = True,
+    require_segments: bool = True, segments: list | None = None,
 ) -> RoadClosure:
     """Close the road segments a geometry covers and publish `closure.opened`.
 
     GeometryInputError, with nothing written, for an empty geometry and (unless `require_segments` is False)
     for one that covers no road: such a closure changes nothing yet fires `closure.opened` and a re-plan of
     every reacting agent. The flood agent passes False: its closure records the alert's request for the zone
-    even where no mapped road crosses it."""
-    segments = closure_segments_check(geom=geom, require_segments=require_segments)
+    even where no mapped road crosses it.
+
+    `segments`, when the caller names them (a street by name, through the copilot), are what closes; the
+    geometry drawn from them then only shows it. Why not derive them again from that geometry: a short
+    side street whose middle lies within metres of the named one would close with it."""
+    if segments is None:
+        segments = closure_segments_check(geom=geom, require_segments=require_segments)
+    elif not segments:
+        raise GeometryInputError("the closure names no road segment")
     closure = RoadClosure.objects.create(
         geom=geom, reason=reason, source_agent=source_agent, source_ref=source_ref,
         valid_from=valid_from or timezone.now(), valid_to=valid_to, created_by=user,

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "city_ops.notifications",
     "city_ops.console",
     "city_ops.results",
+    "city_ops.copilot",
     # the agent runtime, then one app per agent
     "agents.core",
     "agents.demo",
@@ -194,6 +195,15 @@ REST_FRAMEWORK = {
 CITY_OPS_API_MAX_PAGE_SIZE = env.int("CITY_OPS_API_MAX_PAGE_SIZE", default=1000)
 # Per user: requests that start agent runs or edit plans (a burst of different ones; identical ones are one run).
 CITY_OPS_RUN_START_RATE = env("CITY_OPS_RUN_START_RATE", default="30/min")
+# The copilot (docs/operations.md, "Copilot"): an OpenAI-compatible chat-completions endpoint with tool calling
+# (empty: the embedded grammar engine serves every request), its model and key, and the limits per request.
+COPILOT_LLM_BASE_URL = env("COPILOT_LLM_BASE_URL", default="")
+COPILOT_LLM_MODEL = env("COPILOT_LLM_MODEL", default="glm-4-9b-chat")
+COPILOT_LLM_API_KEY = env("COPILOT_LLM_API_KEY", default="")
+COPILOT_LLM_TIMEOUT_S = env.float("COPILOT_LLM_TIMEOUT_S", default=20.0)  # wall time of one request's exchange
+COPILOT_LLM_MAX_TOKENS = env.int("COPILOT_LLM_MAX_TOKENS", default=8000)  # prompt + completion, all rounds
+COPILOT_MAX_TOOL_CALLS = env.int("COPILOT_MAX_TOOL_CALLS", default=8)
+COPILOT_PROPOSAL_TTL_S = env.int("COPILOT_PROPOSAL_TTL_S", default=600)  # a write proposal expires unconfirmed
 SPECTACULAR_SETTINGS = {
     "TITLE": "city-ops API",
     "DESCRIPTION": "Flood control, bus dispatch, road inspection and sanitation routing for a city utility.",

@@ -108,6 +108,21 @@
     return group;
   }
 
+  // A link to the map ending in #closure-N (the copilot links the closures it made) shows that closure, once:
+  // the layer's refreshes do not pull the map back after the user has moved on.
+  let focused = false;
+  function focusOnce(group) {
+    const wanted = /^#closure-(\d+)$/.exec(window.location.hash);
+    if (!wanted || focused) return;
+    group.eachLayer(l => {
+      if (l.feature && String(l.feature.id) === wanted[1] && l.getBounds) {
+        focused = true;
+        map.fitBounds(l.getBounds(), { maxZoom: 17 });
+        l.openPopup();
+      }
+    });
+  }
+
   const generation = {};
   async function sync(box, reload) {
     const id = box.dataset.layer;
@@ -124,7 +139,10 @@
         layers[id] = fresh;
         box.closest('li').classList.remove('error');
       }
-      if (box.checked) layers[id].addTo(map);
+      if (box.checked) {
+        layers[id].addTo(map);
+        if (box.dataset.kind === 'closure') focusOnce(layers[id]);
+      }
       setState(id, 'ok');
     } else if (layers[id]) {
       map.removeLayer(layers[id]);
