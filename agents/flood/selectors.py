@@ -12,7 +12,7 @@ from django.utils.translation import gettext_noop
 
 from agents.core.base import Headline, StatementSection
 from agents.core.models import AgentRun
-from agents.core.statement import PeriodKpis, SummedKpi, section_summed
+from agents.core.statement import PeriodKpis, SummedKpi, section_summed, setting_stated
 from agents.flood.conf import conf
 from city_ops.city.models import CityEvent, RoadSegment
 from city_ops.core.timeutil import day_bounds
@@ -687,14 +687,18 @@ def _lead_time(kpis: PeriodKpis) -> Headline:
                     unit="min", value=value, baseline=0.0 if minutes else None, better="higher")
 
 
-def _false_alarms(date_from: dt.date, date_to: dt.date) -> Headline:
+def _false_alarms(date_from: dt.date, date_to: dt.date) -> tuple[Headline, str]:
     """Forecast alerts raised in the period that cleared without the gauge reaching its warning level (no lead
-    time was ever measured for them), against none: a city without the agent raised no early alerts."""
+    time was ever measured for them), against none: a city without the agent raised no early alerts. Each
+    one cost a crew call-out, so its money is what the agent's early warning costs the city (never a gain)."""
     start, end = _period_bounds(date_from, date_to)
     count = Alert.objects.filter(forecast=True, raised_at__gte=start, raised_at__lt=end,
                                  status=Alert.Status.CLEARED, lead_time_min__isnull=True).count()
-    return Headline(name="false_alarms", label=gettext_noop("False alarms"), unit="alerts", value=float(count),
-                    baseline=0.0)
+    callout = float(conf("FLOOD_CALLOUT_CREW_HOURS"))
+    return (Headline(name="false_alarms", label=gettext_noop("False alarms"), unit="alerts", value=float(count),
+                     baseline=0.0, priced=("crew_hour",), priced_each=callout),
+            f"false_alarms: each cost a crew call-out of {setting_stated('FLOOD_CALLOUT_CREW_HOURS', callout)} "
+            f"crew-hours")
 
 
 def _replans(date_from: dt.date, date_to: dt.date) -> tuple[Headline, list[int]]:
@@ -712,11 +716,12 @@ def flood_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection
     kpis.rows = [k for k in kpis.rows if k.value and k.name in {"alerts_raised", "closures", "lead_time_min"}]
     lead = _lead_time(kpis)
     replans, replan_runs = _replans(date_from, date_to)
-    notes = ["replans_caused: a re-plan is the other agents' reaction to a closure; it has no baseline"]
+    false_alarms, false_alarms_note = _false_alarms(date_from, date_to)
+    notes = ["replans_caused: a re-plan is the other agents' reaction to a closure; it has no baseline",
+             false_alarms_note]
     if lead.baseline is None:
         notes.append("lead_time_min: no alert of the period crossed its warning level after it was raised")
-    section = section_summed(kpis=kpis, specs=STATEMENT_SPECS, notes=notes,
-                             extra=[lead, _false_alarms(date_from, date_to), replans])
+    section = section_summed(kpis=kpis, specs=STATEMENT_SPECS, notes=notes, extra=[lead, false_alarms, replans])
     # The evaluations whose alerts' lead times are averaged, and other agents' runs its closures started.
     section.runs = sorted(set(section.runs) | set(kpis.run_ids({"lead_time_min"})) | set(replan_runs))
     return section
