@@ -70,9 +70,10 @@ def _headline_json(h: Headline, prices: Prices) -> dict:
             "money": headline_money(h, prices)}
 
 
-def _unpriced_notes(headlines: list[Headline]) -> list[str]:
+def _unpriced_notes(headlines: list[Headline], notes: list[str]) -> list[str]:
+    """A note for each compared figure without money, unless the agent's notes already say why."""
     return [f"{h.name}: not priced (no unit cost applies to it)" for h in headlines
-            if h.baseline is not None and not h.priced]
+            if h.baseline is not None and not h.priced and not any(n.startswith(f"{h.name}: ") for n in notes)]
 
 
 def _synthetic(run_ids: list[int]) -> bool:
@@ -93,7 +94,7 @@ def statement_build(*, date_from: dt.date, date_to: dt.date) -> dict:
             continue
         agents[agent.name] = {
             "headlines": [_headline_json(h, prices) for h in section.headlines],
-            "runs": section.runs, "notes": section.notes + _unpriced_notes(section.headlines),
+            "runs": section.runs, "notes": section.notes + _unpriced_notes(section.headlines, section.notes),
             "daily": section.daily,
         }
         run_ids += section.runs

@@ -1,5 +1,5 @@
 """Every agent's statement carries money: the roads inspection against a manual patrol of the same km, late
-repairs at the contract's penalty, flood false alarms at a crew call-out each, sanitation truck-days and bus
+repairs at the contract's penalty, flood call-outs against the former threshold rule on the same readings, sanitation truck-days and bus
 empty running at their running cost. The unit costs come from the admin's one row; a figure without money
 always has a note that says why; and the Statement page, cached, follows a change of the unit costs."""
 from __future__ import annotations
@@ -83,20 +83,27 @@ def test_unit_costs_set_in_the_admin_price_the_new_figures(users, settings):
 
 
 @pytest.mark.usefixtures("world")
-def test_a_false_alarm_costs_a_crew_call_out(users):
-    from agents.flood.models import Alert, FloodZone
+def test_flood_call_outs_against_the_former_threshold_rule_on_the_same_readings():
+    """The river gauge idles near 3 m, one reading jumps to 6 m and falls back (a spike), then the river rises
+    through its 5 m warning level. The former rule calls a crew out for the spike and for the crossing; the
+    agent's quality control holds the spike back, so its one alert is one call-out fewer."""
+    from agents.flood.models import Alert
+    from agents.flood.tests.conftest import T0, evaluate, ingest, series_rows
 
-    raised = dt.datetime.combine(DAY, dt.time(9), tzinfo=dt.UTC)
-    for i in range(2):
-        Alert.objects.create(key=f"false-{i}", zone=FloodZone.objects.first(), hazard="river_flood", level=2,
-                             tracker_level=2, rule="rate_of_rise", forecast=True, raised_at=raised,
-                             status=Alert.Status.CLEARED, cleared_at=raised + dt.timedelta(hours=2))
-    statement = statement_build(date_from=DAY, date_to=DAY)
-    false_alarms = _headlines(statement, "flood")["false_alarms"]
-    assert (false_alarms["value"], false_alarms["baseline"]) == (2.0, 0.0)
-    assert false_alarms["money"] == -2 * 3.0 * UNIT_COST_DEFAULTS["per_crew_hour"]  # never a gain
-    assert any(n.startswith("false_alarms: ") and "FLOOD_CALLOUT_CREW_HOURS = 3" in n
-               for n in statement["agents"]["flood"]["notes"])
+    idle = [3.0 + 0.01 * (i % 3) for i in range(12)]
+    ingest(series_rows("L-1", "level", idle + [6.0] + idle + [3.0 + 0.1 * i for i in range(36)]))
+    evaluate()
+    period = {"date_from": T0.date() - dt.timedelta(days=1), "date_to": T0.date() + dt.timedelta(days=1)}
+    statement = statement_build(**period)
+    callouts = _headlines(statement, "flood")["callouts"]
+    agent_alerts = Alert.objects.filter(hazard="river_flood").count()
+    assert callouts["value"] == agent_alerts == 1 and callouts["baseline"] == 2
+    assert callouts["money"] == 1 * 3.0 * UNIT_COST_DEFAULTS["per_crew_hour"]  # FLOOD_CALLOUT_CREW_HOURS = 3
+    notes = statement["agents"]["flood"]["notes"]
+    assert any(n.startswith("callouts: ") and "FLOOD_CALLOUT_CREW_HOURS = 3 (the documented default)" in n
+               for n in notes)
+    assert _headlines(statement, "flood")["false_alarms"]["money"] is None  # counted within the call-outs
+    assert any(n.startswith("false_alarms: ") for n in notes)
 
 
 def test_money_is_null_only_with_a_note_and_never_minus_zero():
