@@ -317,7 +317,7 @@ def headways_day(*, day: dt.date) -> dict:
 
 STATEMENT_SPECS = [
     SummedKpi("vehicles", gettext_noop("Buses in service (bus-days)"), "bus-days", priced=("bus_day",)),
-    SummedKpi("deadhead_km", gettext_noop("Empty running"), "km", priced=("bus_km_co2",)),
+    SummedKpi("deadhead_km", gettext_noop("Empty running"), "km", priced=("bus_km", "bus_km_co2")),
 ]
 EWT_NOTE = ("ewt_s: no replay of the day's vehicle positions without the holding advice exists yet, so excess "
             "wait time has no baseline")

@@ -50,8 +50,9 @@ class Headline:
     city would have had without the agent on the same days), or None with the reason in the section's notes.
 
     `priced` names the unit costs (city_ops.results) one unit of the figure costs the city, e.g.
-    ("truck_km", "truck_km_co2"); `better` says which way is good for the city ("lower" for a cost, "higher"
-    for bins emptied), so the money of a difference is positive when the city is better off."""
+    ("truck_km", "truck_km_co2"), and `priced_each` how many of those units one unit of the figure is (a false
+    alarm is `priced_each` crew-hours of a call-out); `better` says which way is good for the city ("lower" for
+    a cost, "higher" for bins emptied), so the money of a difference is positive when the city is better off."""
 
     name: str
     label: str
@@ -60,6 +61,7 @@ class Headline:
     unit: str = ""
     priced: tuple[str, ...] = ()
     better: str = "lower"
+    priced_each: float = 1.0
 
 
 @dataclass

@@ -80,6 +80,14 @@ class PeriodKpis:
                         unit=spec.unit, priced=spec.priced, better=spec.better)
 
 
+def setting_stated(name: str, value: float) -> str:
+    """`NAME = value` and whether it is the documented default or the city's own figure, for a note that says
+    which rate a headline was computed or priced with."""
+    from django.conf import settings
+
+    return f"{name} = {value:g} ({'set for this city' if hasattr(settings, name) else 'the documented default'})"
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     """numerator / denominator, None where either is missing or the denominator is zero."""
     if numerator is None or not denominator:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_noop
 
 from agents.core.base import Headline, StatementSection
 from agents.core.models import AgentRun
-from agents.core.statement import PeriodKpis, SummedKpi, section_summed
+from agents.core.statement import PeriodKpis, SummedKpi, section_summed, setting_stated
 from agents.flood.conf import conf
 from city_ops.city.models import CityEvent, RoadSegment
 from city_ops.core.timeutil import day_bounds
@@ -29,6 +29,7 @@ from .core import (
     TrackerSettings,
     qc_settings_default,
 )
+from .core.counterfactual import ThresholdSeries, threshold_callouts
 from .core.domain import CANONICAL_UNITS, Level
 from .models import Alert, Drill, FloodZone, Sensor, Series
 from .models import Reading as ReadingRow
@@ -689,12 +690,59 @@ def _lead_time(kpis: PeriodKpis) -> Headline:
 
 def _false_alarms(date_from: dt.date, date_to: dt.date) -> Headline:
     """Forecast alerts raised in the period that cleared without the gauge reaching its warning level (no lead
-    time was ever measured for them), against none: a city without the agent raised no early alerts."""
+    time was ever measured for them), against none: a city without the agent raised no early alerts. Not
+    priced: each is one of the call-outs `_callouts` prices."""
     start, end = _period_bounds(date_from, date_to)
     count = Alert.objects.filter(forecast=True, raised_at__gte=start, raised_at__lt=end,
                                  status=Alert.Status.CLEARED, lead_time_min__isnull=True).count()
     return Headline(name="false_alarms", label=gettext_noop("False alarms"), unit="alerts", value=float(count),
                     baseline=0.0)
+
+
+CALLOUT_HAZARDS = ("river_flood", "waterlogging")
+
+
+def _threshold_series(*, start: dt.datetime, end: dt.datetime) -> list[ThresholdSeries]:
+    """Each configured river gauge with a warning level and each depth sensor, per zone, with its readings
+    up to `end` (from a context window before `start`, where the zones stood when the period began)."""
+    setup = evaluation_setup()
+    configs = [c for c in setup.configs if (c.gauge or c.depth) and c.hazard in CALLOUT_HAZARDS]
+    if not configs:
+        return []
+    since = start - dt.timedelta(hours=float(conf("FLOOD_CONTEXT_HOURS")))
+    readings: dict[str, list] = defaultdict(list)
+    for r in readings_window(setup=setup, start=since, end=end):
+        if r.time < end:
+            readings[r.sensor].append(r)
+    return [ThresholdSeries(zone=c.zone, hazard=c.hazard,
+                            threshold=c.gauge.warning if c.gauge else c.depth.caution_cm,
+                            times=[r.time for r in readings[c.sensor]], values=[r.value for r in readings[c.sensor]])
+            for c in configs]
+
+
+def _callouts(date_from: dt.date, date_to: dt.date) -> tuple[Headline, str]:
+    """The crews the agent's river and waterlogging alerts called out (one an alert, false alarms included),
+    against those the city's former rule calls out on the same readings (core.counterfactual), each
+    call-out priced at FLOOD_CALLOUT_CREW_HOURS crew-hours."""
+    start, end = _period_bounds(date_from, date_to)
+    series = _threshold_series(start=start, end=end)
+    label = gettext_noop("Crew call-outs for river and waterlogging alerts")
+    if not series:
+        return (Headline(name="callouts", label=label, unit="call-outs", value=None, baseline=None),
+                "callouts: no river gauge with a warning level and no depth sensor is in a zone, so no former "
+                "rule can be replayed")
+    hold = tracker_settings().hold
+    agent = Alert.objects.filter(raised_at__gte=start, raised_at__lt=end, hazard__in=CALLOUT_HAZARDS,
+                                 zone__code__in={s.zone for s in series}).count()
+    former = threshold_callouts(series=series, start=start, hold=hold)
+    callout = float(conf("FLOOD_CALLOUT_CREW_HOURS"))
+    return (Headline(name="callouts", label=label, unit="call-outs", value=float(agent), baseline=float(former),
+                     priced=("crew_hour",), priced_each=callout),
+            f"callouts: the baseline replays the period's readings of {len(series)} sensor-zone pairs under the "
+            f"former rule (a crew called out when a gauge reaches its warning level or a depth sensor its "
+            f"caution depth, no quality control, no forecast, the same {hold.total_seconds() / 60:g}-minute "
+            f"hold before an alert ends); each call-out is "
+            f"{setting_stated('FLOOD_CALLOUT_CREW_HOURS', callout)} crew-hours")
 
 
 def _replans(date_from: dt.date, date_to: dt.date) -> tuple[Headline, list[int]]:
@@ -712,11 +760,13 @@ def flood_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection
     kpis.rows = [k for k in kpis.rows if k.value and k.name in {"alerts_raised", "closures", "lead_time_min"}]
     lead = _lead_time(kpis)
     replans, replan_runs = _replans(date_from, date_to)
-    notes = ["replans_caused: a re-plan is the other agents' reaction to a closure; it has no baseline"]
+    callouts, callouts_note = _callouts(date_from, date_to)
+    notes = ["replans_caused: a re-plan is the other agents' reaction to a closure; it has no baseline",
+             callouts_note, "false_alarms: not priced on their own: each is one of the call-outs in callouts"]
     if lead.baseline is None:
         notes.append("lead_time_min: no alert of the period crossed its warning level after it was raised")
     section = section_summed(kpis=kpis, specs=STATEMENT_SPECS, notes=notes,
-                             extra=[lead, _false_alarms(date_from, date_to), replans])
+                             extra=[callouts, lead, _false_alarms(date_from, date_to), replans])
     # The evaluations whose alerts' lead times are averaged, and other agents' runs its closures started.
     section.runs = sorted(set(section.runs) | set(kpis.run_ids({"lead_time_min"})) | set(replan_runs))
     return section

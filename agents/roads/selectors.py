@@ -14,10 +14,11 @@ from django.db.models import Avg, Count, Q, Sum
 from django.utils.translation import gettext_noop
 
 from agents.core.base import Headline, StatementSection
-from agents.core.statement import PeriodKpis, SummedKpi, ratio, section_summed
+from agents.core.statement import PeriodKpis, SummedKpi, ratio, section_summed, setting_stated
 from city_ops.city.models import RoadSegment
 from city_ops.city.selectors import segment_nearest
 
+from .conf import conf
 from .models import CameraRun, Defect, InspectionPhoto, SegmentCondition
 
 
@@ -316,9 +317,30 @@ STATEMENT_SPECS = [
     SummedKpi("defects_found", gettext_noop("Defects found"), "defects", better="higher", why_no_baseline=(
         "defects_found: the city kept no record of the defects its patrols found before the agent, so there is "
         "no baseline")),
-    SummedKpi("repairs_in_sla", gettext_noop("Repairs done within their SLA"), "repairs", better="higher"),
+    # Each repair short of the SLA's target is a late one, at the contract's penalty per late repair.
+    SummedKpi("repairs_in_sla", gettext_noop("Repairs done within their SLA"), "repairs", better="higher",
+              priced=("late_repair",)),
     SummedKpi("repair_hours", gettext_noop("Hours from detection to repair (sum)"), "h"),
 ]
+
+
+def _inspection_crew_hours(kpis: PeriodKpis) -> tuple[Headline, str]:
+    """The crew-hours the agent's inspection took (a dispatcher's review of each defect it found; the photos
+    come from crews and vehicles on their rounds) against those a manual patrol needs to inspect the same km,
+    with the note that states both rates."""
+    km, found = kpis.total("km_inspected"), kpis.total("defects_found")
+    patrol_rate = float(conf("ROADS_PATROL_KM_PER_CREW_HOUR"))
+    review_min = float(conf("ROADS_REVIEW_MIN_PER_DEFECT"))
+    known = km is not None and found is not None
+    headline = Headline(name="inspection_crew_hours", label=gettext_noop("Crew-hours to inspect the roads"),
+                        unit="crew-h", value=round(found * review_min / 60, 3) if known else None,
+                        baseline=round(km / patrol_rate, 3) if known else None, priced=("crew_hour",))
+    if not known:
+        return headline, "inspection_crew_hours: no run of the period reported km inspected and defects found"
+    return headline, (f"inspection_crew_hours: the baseline is a manual patrol of the same km at "
+                      f"{setting_stated('ROADS_PATROL_KM_PER_CREW_HOUR', patrol_rate)} km per crew-hour; the value "
+                      f"a dispatcher's review of each defect found, "
+                      f"{setting_stated('ROADS_REVIEW_MIN_PER_DEFECT', review_min)} minutes each")
 
 
 def roads_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection:
@@ -327,6 +349,8 @@ def roads_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection
     sla_hours, _ = kpis.baseline_total("repair_hours")
     mean = Headline(name="repair_hours_mean", label=gettext_noop("Mean time from detection to repair"),
                     unit="h", value=ratio(kpis.total("repair_hours"), repairs), baseline=ratio(sla_hours, repairs))
-    notes = [] if mean.baseline is not None else [
-        "repair_hours_mean: no repair done in the period, or no SLA stored for one"]
-    return section_summed(kpis=kpis, specs=STATEMENT_SPECS, extra=[mean], notes=notes, also={"repairs_done"})
+    inspection, inspection_note = _inspection_crew_hours(kpis)
+    notes = [inspection_note] + ([] if mean.baseline is not None else [
+        "repair_hours_mean: no repair done in the period, or no SLA stored for one"])
+    return section_summed(kpis=kpis, specs=STATEMENT_SPECS, extra=[inspection, mean], notes=notes,
+                          also={"repairs_done"})

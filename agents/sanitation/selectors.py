@@ -153,7 +153,7 @@ def approved_plan_runs(*, date_from: dt.date, date_to: dt.date) -> dict[dt.date,
 SPECS = [
     SummedKpi("km", gettext_noop("Distance driven"), "km", priced=("truck_km", "truck_km_co2")),
     SummedKpi("hours", gettext_noop("Truck-hours"), "h", priced=("truck_hour",)),
-    SummedKpi("trucks_used", gettext_noop("Trucks used (truck-days)"), "truck-days"),
+    SummedKpi("trucks_used", gettext_noop("Trucks used (truck-days)"), "truck-days", priced=("truck_day",)),
     SummedKpi("bins_visited", gettext_noop("Bins emptied"), "bins", better="higher"),
     SummedKpi("unserved_mandatory", gettext_noop("Bins at risk left out"), "bins"),
     SummedKpi("overflows", gettext_noop("Bins seen overflowing"), "bins", why_no_baseline=(

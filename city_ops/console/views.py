@@ -38,7 +38,7 @@ from city_ops.core.uploads import UploadError, image_upload_validate
 from city_ops.notifications.models import Notification
 from city_ops.notifications.services import notification_acknowledge
 from city_ops.results.pages import period_default, statement_context
-from city_ops.results.selectors import statement_build
+from city_ops.results.selectors import statement_cached
 from city_ops.workorders.models import WorkOrder, WorkOrderPhoto
 from city_ops.workorders.services import work_order_photo_add, work_order_transition
 
@@ -256,7 +256,7 @@ def results(request):
     return render(request, "console/results.html", {
         "rows": table, "charts": list(charts.values()), "agents": agents_all(), "agent": agent, "days": days,
         "chart_labels": {"value": _("Result"), "baseline": _("Baseline")},
-        **statement_context(statement_build(date_from=month_from, date_to=month_to)),
+        **statement_context(statement_cached(date_from=month_from, date_to=month_to)),
     })
 
 

@@ -11,8 +11,8 @@ from .models import IssuedStatement, UnitCosts
 
 @admin.register(UnitCosts)
 class UnitCostsAdmin(AuditedAdmin):
-    list_display = ("currency", "per_truck_km", "per_truck_hour", "per_bus_day", "per_crew_hour", "per_tonne_co2",
-                    "updated_at")
+    list_display = ("currency", "per_truck_km", "per_truck_hour", "per_truck_day", "per_bus_day", "per_bus_km",
+                    "per_crew_hour", "per_tonne_co2", "per_late_repair", "updated_at")
 
     def has_add_permission(self, request) -> bool:
         return not UnitCosts.objects.exists()  # one row: the city's

@@ -1,5 +1,6 @@
-"""The city's unit costs (what a truck-km, a truck-hour, a bus-day, a crew-hour and a tonne of CO2 cost it)
-and the results statements it has issued: frozen, hashed, versioned per period."""
+"""The city's unit costs (what a truck-km, a truck-hour, a truck-day, a bus-day, a bus-km, a crew-hour, a tonne
+of CO2 and a late road repair cost it) and the results statements it has issued: frozen, hashed, versioned per
+period."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -12,9 +13,14 @@ from city_ops.core.models import RestrictedQuerySet
 UNIT_COST_DEFAULTS: dict[str, float] = {
     "per_truck_km": 4.0,  # diesel ~0.45 L/km at ~7.8 CNY/L, plus tyres and upkeep
     "per_truck_hour": 150.0,  # a driver and a loader, wages with overheads
+    "per_truck_day": 250.0,  # a refuse truck kept for a day: depreciation (~500k CNY over 8 years), insurance
     "per_bus_day": 1200.0,  # a bus in service for a day: depreciation, insurance, a driver's shift
+    "per_bus_km": 3.5,  # diesel, about 0.4 L/km at 7.8 CNY/L, plus tyres and upkeep
     "per_crew_hour": 80.0,  # one field worker, wage with overheads
     "per_tonne_co2": 60.0,  # about the national carbon market's price
+    # The penalty the city's road maintenance contract charges for a repair done after its SLA's due time:
+    # none is known to the product, so none is charged until the city enters its contract's figure.
+    "per_late_repair": 0.0,
 }
 DEFAULT_CURRENCY = "CNY"
 
@@ -31,9 +37,12 @@ class UnitCosts(models.Model):
     currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY, help_text="ISO 4217 code, e.g. CNY")
     per_truck_km = _cost_field("per_truck_km", "truck-km")
     per_truck_hour = _cost_field("per_truck_hour", "truck-hour")
+    per_truck_day = _cost_field("per_truck_day", "truck-day (a truck kept for a day, its crew apart)")
     per_bus_day = _cost_field("per_bus_day", "bus-day")
+    per_bus_km = _cost_field("per_bus_km", "bus-km (fuel, tyres, upkeep)")
     per_crew_hour = _cost_field("per_crew_hour", "crew-hour")
     per_tonne_co2 = _cost_field("per_tonne_co2", "tonne of CO2")
+    per_late_repair = _cost_field("per_late_repair", "road repair done after its SLA's due time (a contract penalty)")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -2,7 +2,8 @@
 counterfactual baseline and what the difference is worth at the city's unit costs, with the same statement
 as a printable PDF in the reader's language.
 
-Thin views: the figures are `city_ops.results.selectors.statement_build`'s; this module reads the period
+Thin views: the figures are `city_ops.results.selectors.statement_build`'s (through its cache,
+`statement_cached`); this module reads the period
 from the request and shapes the statement for the templates (labels in the user's language, one chart per
 agent). The Results page leads with the same headlines (`statement_context`)."""
 from __future__ import annotations
@@ -26,7 +27,7 @@ from city_ops.core.timeutil import city_today, date_parse
 
 from .pdf import StatementFontMissing, statement_filename, statement_pdf_render, unit_costs_text
 from .period import MAX_DAYS
-from .selectors import statement_build
+from .selectors import statement_cached
 
 # The statement API (city_ops/results/api) serves the CSV: DRF's `format=csv` picks its CSV renderer.
 CSV_PATH = "/api/results/statement/"
@@ -149,7 +150,7 @@ def _picker(date_from: dt.date | None, date_to: dt.date | None, params) -> dict:
 def _period_statement(request) -> tuple[dt.date, dt.date, dict]:
     """The period the request asks for and its statement; PeriodError for a bad period."""
     date_from, date_to = period_parse(request.GET, today=city_today())
-    return date_from, date_to, statement_build(date_from=date_from, date_to=date_to)
+    return date_from, date_to, statement_cached(date_from=date_from, date_to=date_to)
 
 
 @role_required(Role.DISPATCHER)

@@ -39,8 +39,9 @@ CHART_H = 26.0
 GAIN, LOSS, MUTED, ACCENT = (26, 127, 55), (179, 38, 30), (95, 107, 120), (31, 111, 235)
 # The statement's unit costs (its `unit_costs`, as the city set them in the admin or the documented defaults)
 UNIT_COSTS = (("per_truck_km", gettext_lazy("truck-km")), ("per_truck_hour", gettext_lazy("truck-hour")),
-              ("per_bus_day", gettext_lazy("bus-day")), ("per_crew_hour", gettext_lazy("crew-hour")),
-              ("per_tonne_co2", gettext_lazy("tonne of CO2")))
+              ("per_truck_day", gettext_lazy("truck-day")), ("per_bus_day", gettext_lazy("bus-day")),
+              ("per_bus_km", gettext_lazy("bus-km")), ("per_crew_hour", gettext_lazy("crew-hour")),
+              ("per_tonne_co2", gettext_lazy("tonne of CO2")), ("per_late_repair", gettext_lazy("late road repair")))
 
 
 class StatementFontMissing(RuntimeError):

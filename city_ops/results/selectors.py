@@ -7,6 +7,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from django.core.cache import cache
+from django.db.models import Count, Max
+
 from agents.core.base import Headline
 from agents.core.models import AgentRun
 from agents.core.registry import agents_all
@@ -29,8 +32,11 @@ class Prices:
         unit = {
             "truck_km": self.costs["per_truck_km"],
             "truck_hour": self.costs["per_truck_hour"],
+            "truck_day": self.costs["per_truck_day"],
             "bus_day": self.costs["per_bus_day"],
+            "bus_km": self.costs["per_bus_km"],
             "crew_hour": self.costs["per_crew_hour"],
+            "late_repair": self.costs["per_late_repair"],
             "truck_km_co2": float(conf("RESULTS_CO2_KG_PER_TRUCK_KM")) * per_co2_kg,
             "bus_km_co2": float(conf("RESULTS_CO2_KG_PER_BUS_KM")) * per_co2_kg,
         }
@@ -54,7 +60,7 @@ def headline_money(headline: Headline, prices: Prices) -> float | None:
     if headline.baseline is None or headline.value is None or not headline.priced:
         return None
     gain = headline.baseline - headline.value if headline.better == "lower" else headline.value - headline.baseline
-    return round(gain * prices.per(headline.priced), 2)
+    return round(gain * headline.priced_each * prices.per(headline.priced), 2) + 0.0  # + 0.0: never "-0.0"
 
 
 def _headline_json(h: Headline, prices: Prices) -> dict:
@@ -64,9 +70,10 @@ def _headline_json(h: Headline, prices: Prices) -> dict:
             "money": headline_money(h, prices)}
 
 
-def _unpriced_notes(headlines: list[Headline]) -> list[str]:
+def _unpriced_notes(headlines: list[Headline], notes: list[str]) -> list[str]:
+    """A note for each compared figure without money, unless the agent's notes already say why."""
     return [f"{h.name}: not priced (no unit cost applies to it)" for h in headlines
-            if h.baseline is not None and not h.priced]
+            if h.baseline is not None and not h.priced and not any(n.startswith(f"{h.name}: ") for n in notes)]
 
 
 def _synthetic(run_ids: list[int]) -> bool:
@@ -87,7 +94,7 @@ def statement_build(*, date_from: dt.date, date_to: dt.date) -> dict:
             continue
         agents[agent.name] = {
             "headlines": [_headline_json(h, prices) for h in section.headlines],
-            "runs": section.runs, "notes": section.notes + _unpriced_notes(section.headlines),
+            "runs": section.runs, "notes": section.notes + _unpriced_notes(section.headlines, section.notes),
             "daily": section.daily,
         }
         run_ids += section.runs
@@ -100,6 +107,38 @@ def statement_build(*, date_from: dt.date, date_to: dt.date) -> dict:
                        "co2_kg_per_bus_km": float(conf("RESULTS_CO2_KG_PER_BUS_KM"))},
         "agents": agents, "total_money": round(sum(money), 2),
     }
+
+
+# How long a page may show a cached statement at most: the key below follows the runs, the approvals and the
+# unit costs; what it cannot see (a late sensor reading of a past day, an alert of the period clearing, a
+# changed setting) shows within this time.
+STATEMENT_CACHE_S = 300
+
+
+def statement_cache_key(date_from: dt.date, date_to: dt.date) -> str | None:
+    """The period and the state of everything the statement sums: its days' runs (a new, finished or failed
+    run changes the count or the latest times), the approved plans the agents name, the unit costs row. None
+    for a period without runs: nothing in the key would tell its data apart, and there is little to sum."""
+    runs = AgentRun.objects.filter(run_date__range=(date_from, date_to)).aggregate(
+        n=Count("pk"), last=Max("pk"), created=Max("created_at"), finished=Max("finished_at"))
+    if not runs["n"]:
+        return None
+    approved = [sorted(a.approved_runs(date_from=date_from, date_to=date_to).values()) for a in agents_all()]
+    costs = UnitCosts.objects.filter(pk=1).values_list("updated_at", flat=True).first()
+    state = json.dumps([runs, approved, costs], default=str, sort_keys=True)
+    return f"results:statement:{date_from}:{date_to}:{hashlib.sha256(state.encode()).hexdigest()[:32]}"
+
+
+def statement_cached(*, date_from: dt.date, date_to: dt.date) -> dict:
+    """`statement_build`'s draft for the console pages, from the cache while nothing it sums has changed
+    (building a month takes about a second on a city with history). Issuing and the API build afresh."""
+    key = statement_cache_key(date_from, date_to)
+    statement = cache.get(key) if key else None
+    if statement is None:
+        statement = statement_build(date_from=date_from, date_to=date_to)
+        if key:
+            cache.set(key, statement, STATEMENT_CACHE_S)
+    return statement
 
 
 def statement_digest(statement: dict) -> str:

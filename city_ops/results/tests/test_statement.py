@@ -107,7 +107,7 @@ def test_a_baseline_that_cannot_be_computed_is_null_with_its_reason(demo_city):
 
 def test_bus_days_and_empty_running_against_the_citys_own_blocking(demo_city):
     """The nightly bus plan against the same trips blocked the city's way (the feed's blocks, else first-fit),
-    priced per bus-day and at the empty running's CO2."""
+    priced per bus-day and the empty running per bus-km and at its CO2."""
     from agents.bus.models import VehiclePlan
     from agents.core.services import agent_run_create, agent_run_execute
 
@@ -121,8 +121,8 @@ def test_bus_days_and_empty_running_against_the_citys_own_blocking(demo_city):
     assert (buses["value"], buses["baseline"]) == (plan.vehicles, plan.baseline_vehicles)
     assert buses["money"] == pytest.approx((plan.baseline_vehicles - plan.vehicles) * UNIT_COST_DEFAULTS["per_bus_day"])
     assert empty["baseline"] == pytest.approx(plan.baseline_deadhead_km)
-    co2_cost = 1.07 * UNIT_COST_DEFAULTS["per_tonne_co2"] / 1000
-    assert empty["money"] == pytest.approx(round((plan.baseline_deadhead_km - plan.deadhead_km) * co2_cost, 2))
+    per_km = UNIT_COST_DEFAULTS["per_bus_km"] + 1.07 * UNIT_COST_DEFAULTS["per_tonne_co2"] / 1000
+    assert empty["money"] == pytest.approx(round((plan.baseline_deadhead_km - plan.deadhead_km) * per_km, 2))
     assert _headlines(statement, "bus")["ewt_s"]["baseline"] is None
     assert any(n.startswith("ewt_s: ") for n in statement["agents"]["bus"]["notes"])
 
