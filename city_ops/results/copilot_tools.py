@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 
 from city_ops.copilot.tools import DATE_SCHEMA, Tool, ToolFailed, ToolResult, args_schema, date_arg
 
-from .period import MAX_DAYS, previous_month
+from .pages import PeriodError, period_parse
+from .period import previous_month
 from .selectors import statement_build
 
 # What the model gets of each headline: the figures, not the daily series or the run ids (the page has them).
@@ -29,12 +30,10 @@ def _period(args: dict) -> tuple[dt.date, dt.date]:
         date_to = date_from.replace(day=calendar.monthrange(date_from.year, date_from.month)[1])
     elif date_from is None:
         date_from = date_to.replace(day=1)
-    if date_to < date_from:
-        raise ToolFailed(_("The period ends (%(to)s) before it starts (%(from)s).") % {
-            "to": date_to.isoformat(), "from": date_from.isoformat()})
-    if (date_to - date_from).days + 1 > MAX_DAYS:
-        raise ToolFailed(_("A statement covers at most %(days)d days.") % {"days": MAX_DAYS})
-    return date_from, date_to
+    try:  # the Statement page's checks and messages (reversed, over-long)
+        return period_parse({"from": date_from.isoformat(), "to": date_to.isoformat()}, today=date_to)
+    except PeriodError as exc:
+        raise ToolFailed(str(exc)) from None
 
 
 def results_statement(*, user, args: dict) -> ToolResult:
@@ -47,8 +46,8 @@ def results_statement(*, user, args: dict) -> ToolResult:
     return ToolResult(
         data={**period, "currency": statement["currency"], "total_money": statement["total_money"],
               "synthetic": statement["synthetic"], "agents": agents, "url": url},
-        summary=_("Results statement %(from)s to %(to)s: %(n)d agents, the city better off by %(total).2f "
-                  "%(currency)s.") % {**period, "n": len(agents), "total": statement["total_money"],
+        summary=_("Results statement %(from)s to %(to)s: %(n)d agents; the differences are worth %(total).2f "
+                  "%(currency)s to the city.") % {**period, "n": len(agents), "total": statement["total_money"],
                                       "currency": statement["currency"]},
         links=[{"label": _("Statement %(from)s to %(to)s") % period, "url": url}])
 
