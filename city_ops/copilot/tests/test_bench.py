@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents.core.models import AgentRun
 from bench.copilot import (
     PARTS,
     bench_run,
@@ -14,14 +15,16 @@ from bench.copilot import (
     scripted_engine,
     write_tools,
 )
+from city_ops.city.models import RoadClosure
 from city_ops.core.models import AuditEntry
+from city_ops.workorders.models import WorkOrder
 
 
 @pytest.mark.slow
 def test_the_scripted_llm_loop_carries_every_corpus_call_and_no_write_runs_unconfirmed(demo_city, users,
                                                                                       scripted_llm):
     cases = [case for part in PARTS for case in corpus_load(part)]
-    audits = AuditEntry.objects.count()
+    counts = [m.objects.count() for m in (AuditEntry, AgentRun, RoadClosure, WorkOrder)]
     engines = {"grammar": grammar_engine, "llm-scripted": scripted_engine(scripted_llm, users.dispatcher, cases)}
     results, checks = bench_run(engines, PARTS, users.dispatcher)
     report_print(results, checks, [], failures=False)  # the figures, with pytest -s
@@ -36,4 +39,5 @@ def test_the_scripted_llm_loop_carries_every_corpus_call_and_no_write_runs_uncon
         assert check["proposed"] + check["refused"] + check["failed"] == check["writes"]
     # the model saw the tools on the wire and every request's calls came back to it as tool results
     assert "results__statement" in {t["function"]["name"] for t in scripted_llm.requests[0]["tools"]}
-    assert AuditEntry.objects.count() == audits  # proposals are the copilot's services' to record, not the loop's
+    # nothing was written: no run, closure or order, and no audit entry (recording proposals is the services')
+    assert [m.objects.count() for m in (AuditEntry, AgentRun, RoadClosure, WorkOrder)] == counts
