@@ -39,7 +39,8 @@ def _period(args: dict) -> tuple[dt.date, dt.date]:
 def results_statement(*, user, args: dict) -> ToolResult:
     date_from, date_to = _period(args)
     statement = statement_build(date_from=date_from, date_to=date_to)
-    agents = {name: [{k: h[k] for k in HEADLINE_KEYS} for h in section["headlines"]]
+    # labels in the request's language (the agents declare them with gettext_noop), the figures as built
+    agents = {name: [{**{k: h[k] for k in HEADLINE_KEYS}, "label": _(h["label"])} for h in section["headlines"]]
               for name, section in statement["agents"].items()}
     period = {"from": statement["from"], "to": statement["to"]}
     url = f"{reverse('console:statement')}?{urlencode(period)}"

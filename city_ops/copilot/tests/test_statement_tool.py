@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import translation
 
 from bench.copilot import corpus_load
 from city_ops.copilot.calls import ToolCall
@@ -63,3 +64,10 @@ def test_a_crew_is_refused_the_statement(users):
     out = call_prepare(user=users.crew, call=ToolCall("results.statement", {}))
     assert out.status == "refused" and "field_crew" in out.reason and "dispatcher" in out.reason
     assert out.result is None
+
+
+def test_a_chinese_request_gets_the_headline_labels_in_chinese(users):
+    with translation.override("zh-hans"):
+        out = call_prepare(user=users.dispatcher, call=ToolCall("results.statement", {}))
+    labels = {h["name"]: h["label"] for h in out.result["agents"]["sanitation"]}
+    assert labels["km"] == "行驶里程" and "结算单" in out.summary
