@@ -13,6 +13,7 @@ from PIL import Image
 
 from agents.roads import tasks
 from agents.roads.models import Defect
+from agents.roads.services.defects import defect_order_if_due
 from agents.roads.services.detection import photos_detect
 from city_ops.copilot.testing import ScriptedModel, answer, error, request_images, stall
 from city_ops.core.models import AuditEntry
@@ -89,3 +90,15 @@ def test_a_slow_or_failing_endpoint_leaves_no_description_and_a_log_line(
     defect.refresh_from_db()
     assert defect.vision_description == "" and "Vision model" not in defect.work_order.description
     assert f"defect {defect.pk}: no vision description: the vision model" in caplog.text
+
+
+def test_an_order_created_after_the_description_carries_it(
+        long_segment, users, settings, vision_model, describe_sent, django_capture_on_commit_callbacks):
+    settings.ROADS_ORDER_THRESHOLD = 101  # nothing is ordered when found
+    defect = _detected(long_segment, users, django_capture_on_commit_callbacks)
+    vision_model.script[:] = [answer(LINE)]
+    assert tasks.describe_defects([defect.pk]) == {"described": 1}
+    defect.refresh_from_db()
+    assert defect.work_order is None
+    order = defect_order_if_due(defect=defect, threshold=0)
+    assert order.description.endswith(f"\nVision model: {LINE}")
