@@ -236,6 +236,9 @@ class Defect(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    vision_description = models.CharField(
+        max_length=300, blank=True, default="",
+        help_text="one line from the endpoint's vision model about its crop (COPILOT_VLM_MODEL; empty: none)")
 
     objects = DefectQuerySet.as_manager()
     restrict_for = DefectQuerySet.restrict_for

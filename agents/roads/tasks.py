@@ -28,3 +28,11 @@ def detect_batch(photo_ids: list[int]) -> dict:
 def _summary(report) -> dict:
     return {"claimed": report.claimed, "done": report.done, "failed": report.failed, "waiting": report.waiting,
             "defects_created": report.defects_created, "orders": len(report.orders)}
+
+
+@shared_task(name="roads.describe_defects", acks_late=True)
+def describe_defects(defect_ids: list[int]) -> dict:
+    """The optional vision step: one-line descriptions of new defects (no retry: a miss is just no line)."""
+    from .services.describe import defects_describe
+
+    return {"described": defects_describe(defect_ids=list(defect_ids))}

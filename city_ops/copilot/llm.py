@@ -57,23 +57,24 @@ def tool_message(outcome: CallOutcome) -> str:
     return json.dumps({"note": TOOL_RESULT_NOTE, **outcome.as_json()}, ensure_ascii=False, default=str)
 
 
-def _redacted(text: str) -> str:
+def redacted(text: str) -> str:
     """An endpoint's error may echo the key it refused; the reason is shown to users, the key never is."""
     key = settings.COPILOT_LLM_API_KEY
     return text.replace(key, "***") if key else text
 
 
-def _client() -> openai.OpenAI:
+def llm_client(timeout_s: float | None = None) -> openai.OpenAI:
+    """The endpoint's client (the copilot's, and the vision step's with its own `timeout_s`)."""
     # max_retries=0: the wall-time limit is ours; a retry would spend it waiting on a failing endpoint.
     return openai.OpenAI(base_url=settings.COPILOT_LLM_BASE_URL, api_key=settings.COPILOT_LLM_API_KEY or "none",
-                         timeout=settings.COPILOT_LLM_TIMEOUT_S, max_retries=0)
+                         timeout=timeout_s or settings.COPILOT_LLM_TIMEOUT_S, max_retries=0)
 
 
 class _Session:
     """One request's exchange with the endpoint, its limits counted."""
 
     def __init__(self, *, user, text: str, today: dt.date, language: str):
-        self.user, self.client, self.tools = user, _client(), tool_specs(user)
+        self.user, self.client, self.tools = user, llm_client(), tool_specs(user)
         self.messages: list[dict] = [{"role": "system", "content": system_prompt(user=user, today=today,
                                                                                   language=language)},
                                      {"role": "user", "content": text}]
@@ -93,7 +94,7 @@ class _Session:
         except openai.APITimeoutError:
             raise LlmUnavailable(f"the model endpoint timed out (limit {settings.COPILOT_LLM_TIMEOUT_S} s)") from None
         except openai.OpenAIError as exc:
-            raise LlmUnavailable(_redacted(f"the model endpoint failed: {type(exc).__name__}: {exc}")[:300]) from None
+            raise LlmUnavailable(redacted(f"the model endpoint failed: {type(exc).__name__}: {exc}")[:300]) from None
         if not response.choices:
             raise LlmUnavailable("the model endpoint returned no choice")
         self.tokens_left -= response.usage.total_tokens if response.usage else 0

@@ -204,6 +204,9 @@ COPILOT_LLM_TIMEOUT_S = env.float("COPILOT_LLM_TIMEOUT_S", default=20.0)  # wall
 COPILOT_LLM_MAX_TOKENS = env.int("COPILOT_LLM_MAX_TOKENS", default=8000)  # prompt + completion, all rounds
 COPILOT_MAX_TOOL_CALLS = env.int("COPILOT_MAX_TOOL_CALLS", default=8)
 COPILOT_PROPOSAL_TTL_S = env.int("COPILOT_PROPOSAL_TTL_S", default=600)  # a write proposal expires unconfirmed
+# Optional: a vision model on the same endpoint describes each new road defect's crop in one line (empty: off).
+COPILOT_VLM_MODEL = env("COPILOT_VLM_MODEL", default="")
+COPILOT_VLM_TIMEOUT_S = env.float("COPILOT_VLM_TIMEOUT_S", default=15.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "city-ops API",
     "DESCRIPTION": "Flood control, bus dispatch, road inspection and sanitation routing for a city utility.",

@@ -30,6 +30,7 @@ from ..core.ranking import (
 )
 from ..models import Defect, DefectSighting, FixedCamera, InspectionPhoto, SegmentCondition
 from ..selectors import defect_merge_candidate, point_snap
+from .describe import vision_note
 
 log = logging.getLogger(__name__)
 SOURCE_AGENT = "roads"
@@ -194,7 +195,8 @@ def defect_order_if_due(*, defect: Defect, threshold: float | None = None, user=
         title=f"{treatment.capitalize()} on {road}",
         description=(f"{defect.severity_label.capitalize()} {defect.class_name}{_size_text(defect)}; seen in "
                      f"{defect.sightings_count} photo(s), confidence {defect.confidence:.2f}, priority score "
-                     f"{defect.priority_score:.0f}. Treatment: {treatment}. Close with an 'after' photo."),
+                     f"{defect.priority_score:.0f}. Treatment: {treatment}. Close with an 'after' photo."
+                     + (f"\n{vision_note(defect.vision_description)}" if defect.vision_description else "")),
         location=Point(defect.location.x, defect.location.y, srid=4326), priority=defect.priority,
         source_agent=SOURCE_AGENT, source_ref=f"defect:{defect.pk}", segment=seg, assignee=assignee, user=user,
         due_at=repair_due(class_name=defect.class_name, priority=defect.priority),

@@ -26,6 +26,7 @@ from ..conf import conf
 from ..core.privacy import image_make_safe, jpeg_encode, kept_copy_decode, kept_copy_reduce
 from ..models import CameraRun, InspectionPhoto
 from .defects import photo_defects_record
+from .describe import defects_describe_enqueue
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -262,6 +263,7 @@ def photo_finish(
     except BaseException:
         default_storage.delete(name)
         raise
+    defects_describe_enqueue(defect_ids=outcome.created)
     if old_image and old_image != name:
         default_storage.delete(old_image)
     if int(conf("ROADS_ORIGINAL_RETENTION_DAYS")) <= 0 and locked.original:

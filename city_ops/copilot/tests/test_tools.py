@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 ISSUE_TOOLS = {"flood.alerts", "flood.status", "city.closure_open", "city.closure_lift", "bus.plan", "bus.warnings",
                "sanitation.plan", "sanitation.plan_approve", "sanitation.bins_at_risk", "roads.defects",
-               "workorders.list", "workorders.create"}
+               "workorders.list", "workorders.create", "results.statement"}
 
 
 def test_every_tool_of_the_issue_is_discovered_with_its_write_flag():
