@@ -1,4 +1,5 @@
-"""The demo's history made by the agents themselves (fixtures/history): three days on the demo city."""
+"""The demo's history made by the agents themselves (fixtures/history): three days on the demo city, one of
+them stormy."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,9 +7,10 @@ import datetime as dt
 import pytest
 
 from agents.bus.models import VehiclePlan
-from agents.core.models import AgentRun
+from agents.core.models import AgentRun, RunKpi
 from agents.sanitation.models import CollectionPlan, FillReading, Pickup
-from city_ops.core.timeutil import city_today, day_bounds
+from city_ops.city.models import RoadClosure
+from city_ops.core.timeutil import city_today, city_tz, day_bounds
 from fixtures.demo_city import demo_agents_load
 from fixtures.history import demo_history_load
 from fixtures.history.sanitation import PICKUP_NOTE, READINGS_SOURCE
@@ -21,8 +23,10 @@ def _runs(**filters):
 
 
 @pytest.fixture
-def history(demo_city, users, settings, tmp_path):
+def history(demo_city, users, settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = str(tmp_path)
+    # The storm of the 10th day on the 2nd, so three days see one (its closure, the re-plans, the reopening).
+    monkeypatch.setattr("fixtures.history.flood.STORM_FIRST_DAY", 1)
     lines: list[str] = []
     out = demo_agents_load(history_days=DAYS, progress=lines.append)
     return out, lines
@@ -55,6 +59,18 @@ def test_three_days_made_by_the_agents_then_none_again(history):
         # (after midnight: the loaded weeks' last reading is stamped at the stroke of it)
         readings = FillReading.objects.filter(at__gt=start, at__lt=end)
         assert readings.exists() and set(readings.values_list("source", flat=True)) == {READINGS_SOURCE}
+    # The storm day: the flood agent raised alerts and closed the flooded road; the agents that react to a
+    # closure re-planned (their runs marked too); the dispatcher reopened the road once the water was down.
+    storm = days[1]
+    flood_kpis = {n: sum(k.value for k in RunKpi.objects.filter(run__in=_runs(agent="flood", run_date=storm), name=n))
+                  for n in ("alerts_raised", "closures", "closures_lifted")}
+    assert flood_kpis["alerts_raised"] >= 1 and flood_kpis["closures"] == 1
+    closure = RoadClosure.objects.get(source_agent="flood")
+    assert closure.valid_to is not None and closure.valid_to.astimezone(city_tz()).date() in (storm, days[2])
+    replans = AgentRun.objects.filter(trigger=AgentRun.Trigger.EVENT, event__kind="closure.opened")
+    assert {"bus", "sanitation"} <= set(replans.values_list("agent", flat=True))
+    assert not replans.exclude(params__contains={"synthetic": True}).exists()
+    assert not replans.exclude(status=AgentRun.Status.SUCCEEDED).exists()
     # Nothing before the history's first day or on today was made by it.
     assert not _runs(run_date__lt=days[0]).exists() and not _runs(run_date__gte=today).exists()
 
