@@ -12,7 +12,7 @@ from agents.sanitation.models import CollectionPlan, FillReading, Pickup
 from city_ops.city.models import RoadClosure
 from city_ops.core.timeutil import city_today, city_tz, day_bounds
 from fixtures.demo_city import demo_agents_load
-from fixtures.history import demo_history_load
+from fixtures.history import demo_history_load, history_clear
 from fixtures.history.sanitation import PICKUP_NOTE, READINGS_SOURCE
 
 DAYS = 3
@@ -79,3 +79,8 @@ def test_three_days_made_by_the_agents_then_none_again(history):
     assert demo_history_load(days=DAYS, progress=lines.append) == {"days": DAYS, "made": 0, "skipped": DAYS}
     assert counts == (_runs().count(), CollectionPlan.objects.count(), Pickup.objects.count(),
                       FillReading.objects.count())
+
+    # A reload of the demo first clears what this history made beyond its agents' own demo data.
+    assert history_clear() == counts[0]
+    assert not _runs().exists() and not RoadClosure.objects.filter(source_agent="flood").exists()
+    assert not CollectionPlan.objects.exists() and not VehiclePlan.objects.filter(run__isnull=False).exists()
