@@ -12,7 +12,7 @@ from agents.sanitation.models import CollectionPlan, FillReading, Pickup
 from city_ops.city.models import RoadClosure
 from city_ops.core.timeutil import city_today, city_tz, day_bounds
 from fixtures.demo_city import demo_agents_load
-from fixtures.history import demo_history_load, history_clear
+from fixtures.history import HISTORY_MAX_ITERATIONS, demo_history_load, history_clear
 from fixtures.history.sanitation import PICKUP_NOTE, READINGS_SOURCE
 
 DAYS = 3
@@ -45,6 +45,8 @@ def test_three_days_made_by_the_agents_then_none_again(history):
             runs = list(_runs(agent=agent, run_date=day, trigger=AgentRun.Trigger.SCHEDULE))
             assert [r.status for r in runs] == [AgentRun.Status.SUCCEEDED], (agent, day)
             assert runs[0].kpis.exists() and "simulated demo history" in runs[0].reason
+        # The history's solver budget is iterations, not seconds: the same plans on any machine.
+        assert _runs(agent="sanitation", run_date=day).get().params["max_iterations"] == HISTORY_MAX_ITERATIONS
         assert _runs(agent="flood", run_date=day, status=AgentRun.Status.SUCCEEDED).exists()
         # The planning agents' plans for the day, approved by a dispatcher, are their nightly runs' plans.
         plan = CollectionPlan.objects.get(date=day, status=CollectionPlan.Status.APPROVED)
