@@ -14,6 +14,7 @@ from city_ops.queues import Queue
 
 from . import selectors
 from .conf import DEFAULTS
+from .core.baseline import per_bin
 from .services.agent_run import BREAKDOWN, CLOSURE_EVENTS, CollectionRun, collection_run, truck_from_payload
 
 
@@ -104,10 +105,6 @@ class SanitationAgent(Agent):
         return collection_result(collection_run(run=ctx.run, progress=ctx.progress))
 
 
-def _per_bin(km: float | None, bins: int | None) -> float | None:
-    return round(km / bins, 4) if km is not None and bins else None
-
-
 def collection_result(out: CollectionRun) -> AgentResult:
     """The run's KPIs: the newest plan's distance, hours and bins against the fixed weekly schedule, and the
     fill forecast's error."""
@@ -131,8 +128,8 @@ def collection_result(out: CollectionRun) -> AgentResult:
     kpis = [
         Kpi("km", k.get("km", 0.0), "km", baseline=k.get("baseline_km"), label=gettext_noop("Distance driven")),
         # The plan and the fixed schedule empty different bins: per bin emptied they compare like with like.
-        *([Kpi("km_per_bin", _per_bin(k.get("km"), k.get("bins_visited")), "km/bin",
-               baseline=_per_bin(k.get("baseline_km"), k.get("baseline_bins")),
+        *([Kpi("km_per_bin", per_bin(k.get("km"), k.get("bins_visited")), "km/bin",
+               baseline=per_bin(k.get("baseline_km"), k.get("baseline_bins")),
                label=gettext_noop("Distance per bin emptied"))] if k.get("bins_visited") else []),
         Kpi("hours", k.get("hours", 0.0), "h", baseline=k.get("baseline_hours"), label=gettext_noop("Truck-hours")),
         Kpi("bins_visited", k.get("bins_visited", 0), "", baseline=k.get("baseline_bins"),

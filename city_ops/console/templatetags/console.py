@@ -159,12 +159,3 @@ def vs_baseline(value, baseline) -> str:
     change = (float(value) - float(baseline)) / abs(float(baseline)) * 100
     sign = "+" if change > 0 else ("−" if change < 0 else "±")
     return f"{sign}{abs(change):.0f} %"
-
-
-@register.filter
-def per(total, count):
-    """`total` per one of `count` (None when either is missing or `count` is 0), e.g. km per bin emptied:
-    two plans that serve different numbers of bins compare like with like per bin, not by their totals."""
-    if total is None or not count:
-        return None
-    return float(total) / float(count)
