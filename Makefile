@@ -64,8 +64,10 @@ migrate:
 	$(BIN)/python manage.py migrate --no-input -v 1
 	$(BIN)/python manage.py compilemessages -v 0 --ignore=.venv >/dev/null 2>&1 || true
 
+# Four weeks of history made by the agents over simulated days (fixtures/history; a few minutes, a line a day).
+HISTORY_DAYS ?= 28
 demo-data:
-	$(BIN)/python manage.py load_demo_city --if-empty
+	$(BIN)/python manage.py load_demo_city --if-empty --history-days $(HISTORY_DAYS)
 
 worker:
 	@deploy/local/workers.sh start

@@ -16,6 +16,7 @@ from city_ops.queues import Queue
 from . import selectors
 from .conf import DEFAULTS
 from .copilot import bins_at_risk, plan_approve_describe, plan_approve_run
+from .core.baseline import per_bin
 from .services.agent_run import BREAKDOWN, CLOSURE_EVENTS, CollectionRun, collection_run, truck_from_payload
 
 
@@ -148,6 +149,10 @@ def collection_result(out: CollectionRun) -> AgentResult:
     k = plan.kpis
     kpis = [
         Kpi("km", k.get("km", 0.0), "km", baseline=k.get("baseline_km"), label=gettext_noop("Distance driven")),
+        # The plan and the fixed schedule empty different bins: per bin emptied they compare like with like.
+        *([Kpi("km_per_bin", per_bin(k.get("km"), k.get("bins_visited")), "km/bin",
+               baseline=per_bin(k.get("baseline_km"), k.get("baseline_bins")),
+               label=gettext_noop("Distance per bin emptied"))] if k.get("bins_visited") else []),
         Kpi("hours", k.get("hours", 0.0), "h", baseline=k.get("baseline_hours"), label=gettext_noop("Truck-hours")),
         Kpi("bins_visited", k.get("bins_visited", 0), "", baseline=k.get("baseline_bins"),
             label=gettext_noop("Bins emptied")),

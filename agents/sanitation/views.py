@@ -28,6 +28,7 @@ from city_ops.core.uploads import UploadError, image_upload_validate
 
 from . import selectors, services
 from .api.views import gpx_response
+from .core.baseline import per_bin
 from .models import Bin, CollectionPlan, FillModel, Pickup, PlanRoute, PlanStop, Truck
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -94,6 +95,8 @@ def panel(request):
                                      status__in=[AgentRun.Status.PENDING, AgentRun.Status.RUNNING]).exists())
     return render(request, "sanitation/panel.html", {
         "date": date, "plan": plan, "versions": versions, "routes": routes, "kpis": kpis,
+        "km_per_bin": {"plan": per_bin(kpis.get("km"), kpis.get("bins_visited")),
+                       "fixed": per_bin(kpis.get("baseline_km"), kpis.get("baseline_bins"))},
         "charts": [_route_chart(r) for r in routes],
         "trucks": Truck.objects.filter(in_service=True).order_by("code"),
         "trucks_out": Truck.objects.filter(in_service=False).order_by("code"),

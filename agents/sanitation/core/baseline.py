@@ -63,3 +63,9 @@ def fixed_schedule_build(*, bins: Sequence[FixedBin], target: float = 0.9) -> di
 def fixed_due(*, schedule: Mapping[int | str, tuple[int, ...]], weekday: int) -> list[int | str]:
     """The bins the fixed schedule visits on `weekday`."""
     return [bid for bid, days in schedule.items() if weekday in days]
+
+
+def per_bin(total: float | None, bins: int | None) -> float | None:
+    """A plan's total (km) per bin it empties, None without bins: the agent's plan and the fixed schedule
+    empty different bins, so per bin emptied they compare like with like where their totals cannot."""
+    return round(total / bins, 4) if total is not None and bins else None

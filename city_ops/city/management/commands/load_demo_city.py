@@ -1,4 +1,5 @@
-"""manage.py load_demo_city [--synthetic --scale N]: the demo city and every agent's demo data."""
+"""manage.py load_demo_city [--synthetic --scale N] [--history-days N]: the demo city, every agent's demo data
+and, with --history-days, weeks of history made by the agents themselves (fixtures/history)."""
 import json
 import os
 
@@ -20,8 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--scale", type=int, default=1, help="about N x 1,000 road segments (synthetic)")
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--history-days", type=int, default=None,
-                            help="days of simulated history per agent (default: the demo's own; none on a "
-                                 "synthetic city)")
+                            help="days before today made by the agents themselves over simulated days "
+                                 "(make demo: 28; default: none, only each agent's own demo data; 0 on a "
+                                 "synthetic city: not even that)")
         parser.add_argument("--no-users", action="store_true")
         parser.add_argument("--if-empty", action="store_true", help="do nothing when a city is already loaded")
         parser.add_argument("--json", action="store_true")
