@@ -14,7 +14,7 @@ from agents.core.models import AgentRun
 from agents.core.services import agent_run_create, agent_run_execute, event_dispatch
 from agents.sanitation import services
 from agents.sanitation.models import Bin, CollectionPlan, FillModel, Pickup, Truck
-from agents.sanitation.services.plans import _candidates, _plan_trucks, _stored_routes, problem_build
+from agents.sanitation.plan_selectors import plan_candidates, plan_trucks, problem_build, stored_routes
 from agents.sanitation.vrp import plan_check
 from city_ops.city.models import CityEvent, RoadSegment
 from city_ops.city.services import city_event_publish, closure_create
@@ -43,9 +43,9 @@ def nightly(date=TOMORROW, baseline: bool = False, **params) -> AgentRun:
 
 def recheck(plan: CollectionPlan) -> list:
     """Rebuild the plan's problem from the database and run the independent checker on the stored routes."""
-    trucks = _plan_trucks(plan) + [r.truck for r in plan.routes.all() if not r.truck.in_service]
-    problem = problem_build(date=plan.date, trucks=trucks, choices=_candidates(plan))
-    routes, _ = _stored_routes(plan, problem)
+    trucks = plan_trucks(plan) + [r.truck for r in plan.routes.all() if not r.truck.in_service]
+    problem = problem_build(date=plan.date, trucks=trucks, choices=plan_candidates(plan))
+    routes, _ = stored_routes(plan, problem)
     return plan_check(instance=problem.instance, routes=routes)
 
 
@@ -300,12 +300,12 @@ def _day_under_way(users, marks_until: dt.time):
 def _recheck_on_road(plan: CollectionPlan, parent: CollectionPlan, now, positions=None) -> list:
     """The stored routes of a plan re-planned on the road, checked again from the database rows: each
     truck from where the marks put it at `now`."""
-    from agents.sanitation.services.plans import trucks_in_flight
+    from agents.sanitation.plan_selectors import trucks_in_flight
 
-    trucks = _plan_trucks(plan) + [r.truck for r in plan.routes.all() if not r.truck.in_service]
+    trucks = plan_trucks(plan) + [r.truck for r in plan.routes.all() if not r.truck.in_service]
     starts, _, _ = trucks_in_flight(plan=parent, now=now, trucks=trucks, positions=positions)
-    problem = problem_build(date=plan.date, trucks=trucks, choices=_candidates(plan), starts=starts)
-    routes, _ = _stored_routes(plan, problem)
+    problem = problem_build(date=plan.date, trucks=trucks, choices=plan_candidates(plan), starts=starts)
+    routes, _ = stored_routes(plan, problem)
     return plan_check(instance=problem.instance, routes=routes)
 
 
