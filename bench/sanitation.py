@@ -469,12 +469,12 @@ def compare(
 def plan_timing(*, time_limit: float) -> dict:
     """The agent's own planning pass for the loaded city, timed as a whole and by part."""
     from agents.sanitation.models import Bin, CollectionPlan
-    from agents.sanitation.services import plan_create
+    from agents.sanitation.services import PlanOptions, plan_create
     from city_ops.core.timeutil import city_today
 
     date = city_today()
     t0 = time.perf_counter()
-    plan = plan_create(date=date, reason="bench", time_limit=time_limit, baseline=False)
+    plan = plan_create(date=date, reason="bench", options=PlanOptions(time_limit=time_limit, baseline=False))
     total = time.perf_counter() - t0
     k = plan.kpis
     out = {

@@ -12,6 +12,8 @@ from .fill import FillUpdate, fill_models_update
 from .ingest import IngestFileError, IngestResult, fill_readings_csv_ingest, fill_readings_ingest
 from .plans import (
     PlanEditError,
+    PlanOptions,
+    Replan,
     plan_approve,
     plan_create,
     plan_reoptimise,
@@ -25,6 +27,8 @@ __all__ = [
     "IngestFileError",
     "IngestResult",
     "PlanEditError",
+    "PlanOptions",
+    "Replan",
     "fill_models_update",
     "fill_readings_csv_ingest",
     "fill_readings_ingest",

@@ -11,6 +11,8 @@ checker rejects."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from django.contrib.gis.geos import LineString
@@ -51,6 +53,39 @@ ROUTE_COLORS = ["#1f6feb", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285"
 
 class PlanEditError(ValidationError):
     """An edit the checker refuses; `messages` are the rules it would break."""
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How a day is planned: the solver's budget and seed (`max_iterations` too, for a plan that must come
+    out the same on any machine), the bin choice's policy, what a truck used costs, and whether the fixed
+    schedule is routed beside the plan for the KPIs (`baseline_*`)."""
+
+    time_limit: float = DEFAULT_TIME_LIMIT
+    seed: int = 1
+    max_iterations: int | None = None
+    policy: ChoicePolicy = DEFAULT_POLICY
+    fixed_cost: int = TRUCK_FIXED_COST_M
+    baseline: bool = True
+
+    def solver(self) -> dict:
+        return {"time_limit": self.time_limit, "seed": self.seed, "max_iterations": self.max_iterations}
+
+
+@dataclass(frozen=True)
+class Replan:
+    """A new version of the stored plan `parent`. Its locked routes are kept as they are (their bins and
+    trucks leave the problem) unless their truck is out of service or in `exclude_truck_ids` (a
+    breakdown); `reuse_candidates` re-optimises the parent's own bins instead of asking the fill model
+    again. At `now` during the parent's shift it is a re-plan *on the road*: bins the crews have dealt
+    with stay done, each truck not locked starts where it is (`trucks_in_flight`; `positions` are trucks'
+    reported positions by code), at `now`, with its load; the new routes are the rest of the day."""
+
+    parent: CollectionPlan
+    reuse_candidates: bool = False
+    exclude_truck_ids: frozenset[int] = frozenset()
+    now: dt.datetime | None = None
+    positions: Mapping[str, tuple[float, float]] | None = None
 
 
 def _clock(date: dt.date, seconds: int | None) -> dt.datetime | None:
@@ -277,17 +312,17 @@ def _day_choices(
 
 
 def _baseline_routed(
-    *, problem: Problem, trucks: list[Truck], states: dict[int, FillState], fixed_cost: int, solve: dict
+    *, problem: Problem, trucks: list[Truck], states: dict[int, FillState], options: PlanOptions
 ) -> dict:
     """The fixed schedule for the same day, routed by the same solver on the same roads (`baseline_*`)."""
     base_problem = ps.problem_build(
         date=problem.date,
         trucks=trucks,
         choices=ps.baseline_choices_for(date=problem.date, states=states),
-        fixed_cost=fixed_cost,
+        fixed_cost=options.fixed_cost,
         network=problem.network,
     )
-    base = problem_solve(problem=base_problem, **solve)
+    base = problem_solve(problem=base_problem, **options.solver())
     return baseline_kpis(problem=problem, base_problem=base_problem, base=base)
 
 
@@ -304,55 +339,44 @@ def plan_create(
     reason: str,
     run=None,
     user=None,
-    parent: CollectionPlan | None = None,
+    replan: Replan | None = None,
     states: dict[int, FillState] | None = None,
-    reuse_candidates: bool = False,
-    exclude_truck_ids: set[int] = frozenset(),
-    time_limit: float = DEFAULT_TIME_LIMIT,
-    seed: int = 1,
-    max_iterations: int | None = None,
-    policy: ChoicePolicy = DEFAULT_POLICY,
-    fixed_cost: int = TRUCK_FIXED_COST_M,
-    baseline: bool = True,
     extra_kpis: dict | None = None,
-    now: dt.datetime | None = None,
-    positions: dict[str, tuple[float, float]] | None = None,
+    options: PlanOptions = PlanOptions(),
 ) -> CollectionPlan:
-    """Plan `date` and store it as the next draft version.
+    """Plan `date` (a new version of a stored plan: `replan`) and store it as the next draft version.
 
-    A `parent` plan's locked routes are kept as they are (their bins and trucks leave the problem) unless
-    their truck is out of service; `reuse_candidates` re-optimises the parent's own bins instead of asking
-    the fill model again. The plan is checked by the independent checker before it is stored, and the
-    fixed-schedule baseline for the same day is routed by the same solver for the KPIs (`baseline`).
-
-    A re-plan (`parent`) at `now` during the parent's shift is a re-plan *on the road*: bins the crews
-    have dealt with stay done, each truck not locked starts where it is (`trucks_in_flight`; `positions`
-    are trucks' reported positions by code), at `now`, with its load; the new routes are the rest of the
-    day."""
-    solve = {"time_limit": time_limit, "seed": seed, "max_iterations": max_iterations}
-    trucks = ps.plan_trucks(parent, exclude=set(exclude_truck_ids))
+    The plan is checked by the independent checker before it is stored, and the fixed-schedule baseline
+    for the same day is routed by the same solver for the KPIs (`options.baseline`; a re-plan without it
+    keeps its parent's)."""
+    parent = replan.parent if replan is not None else None
+    exclude = set(replan.exclude_truck_ids) if replan is not None else set()
+    trucks = ps.plan_trucks(parent, exclude=exclude)
     if states is None:
         states = ps.fill_states_active()
-    locked_bins, locked_trucks, notes = _parent_locked(parent, exclude_truck_ids=exclude_truck_ids)
+    locked_bins, locked_trucks, notes = _parent_locked(parent, exclude_truck_ids=exclude)
     starts: dict[int, TruckStart] = {}
-    on_road = parent is not None and _is_on_road(date=date, now=now, trucks=trucks)
+    on_road = replan is not None and _is_on_road(date=date, now=replan.now, trucks=trucks)
     if on_road:
         starts, finished, more = ps.trucks_in_flight(
-            plan=parent, now=now, positions=positions, trucks=[t for t in trucks if t.pk not in locked_trucks]
+            plan=parent, now=replan.now, positions=dict(replan.positions or {}),
+            trucks=[t for t in trucks if t.pk not in locked_trucks],
         )
         trucks = [t for t in trucks if t.pk not in finished]
         notes += more
     choices, more = _day_choices(
-        date=date, trucks=trucks, parent=parent, reuse_candidates=reuse_candidates, locked_bins=locked_bins,
-        states=states, policy=policy, done_until=now if on_road else None,
+        date=date, trucks=trucks, parent=parent, reuse_candidates=replan is not None and replan.reuse_candidates,
+        locked_bins=locked_bins, states=states, policy=options.policy, done_until=replan.now if on_road else None,
     )
     notes += more
-    problem = ps.problem_build(date=date, trucks=trucks, choices=choices, fixed_cost=fixed_cost, starts=starts)
+    problem = ps.problem_build(
+        date=date, trucks=trucks, choices=choices, fixed_cost=options.fixed_cost, starts=starts
+    )
     locked_routes: list[VrpRoute] = []
     if parent is not None and locked_bins:
         locked_routes, _ = ps.stored_routes(parent, problem, only_locked=True)
     problem, solved, more = day_planned(
-        problem=problem, states=states, policy=policy, locked=locked_routes, **solve
+        problem=problem, states=states, policy=options.policy, locked=locked_routes, **options.solver()
     )
     kpis = summary_kpis(problem, solved)
     kpis.update(
@@ -363,10 +387,8 @@ def plan_create(
             "notes": (notes + more + solved.notes)[:50],
         }
     )
-    if baseline and trucks:
-        kpis.update(
-            _baseline_routed(problem=problem, trucks=trucks, states=states, fixed_cost=fixed_cost, solve=solve)
-        )
+    if options.baseline and trucks:
+        kpis.update(_baseline_routed(problem=problem, trucks=trucks, states=states, options=options))
     elif parent is not None:
         kpis.update({k: v for k, v in parent.kpis.items() if k.startswith("baseline_")})
     kpis.update(extra_kpis or {})
@@ -466,13 +488,7 @@ def plan_route_lock(*, route: PlanRoute, locked: bool, user) -> PlanRoute:
 
 
 def plan_reoptimise(
-    *,
-    plan: CollectionPlan,
-    user,
-    run=None,
-    time_limit: float = DEFAULT_TIME_LIMIT,
-    seed: int = 1,
-    max_iterations: int | None = None,
+    *, plan: CollectionPlan, user, run=None, options: PlanOptions = PlanOptions()
 ) -> CollectionPlan:
     """Re-solve everything but the locked routes, with the plan's own bins, as a new draft version."""
     locked = list(plan.routes.filter(locked=True).values_list("truck__code", flat=True))
@@ -482,12 +498,8 @@ def plan_reoptimise(
         reason=reason,
         user=user,
         run=run,
-        parent=plan,
-        reuse_candidates=True,
-        time_limit=time_limit,
-        seed=seed,
-        max_iterations=max_iterations,
-        baseline=False,
+        replan=Replan(parent=plan, reuse_candidates=True),
+        options=replace(options, baseline=False),
         extra_kpis={k: v for k, v in plan.kpis.items() if k in ("forecast_mae", "overflows")},
     )
 

@@ -198,7 +198,7 @@ def test_edits_move_lock_reoptimise_and_approve(demo_city, users):
     elsewhere = moved.routes.exclude(pk=keep.pk).first().stops.filter(kind="bin").first().bin
     with pytest.raises(services.PlanEditError, match="locked"):
         services.plan_stop_move(plan=moved, bin=elsewhere, truck=keep.truck, user=users.dispatcher)
-    again = services.plan_reoptimise(plan=moved, user=users.dispatcher, time_limit=0.5)
+    again = services.plan_reoptimise(plan=moved, user=users.dispatcher, options=services.PlanOptions(time_limit=0.5))
     assert again.version == 3 and again.reason.startswith("re-optimised, keeping " + keep.truck.code)
     kept = again.routes.get(truck=keep.truck)
     assert kept.locked
@@ -318,11 +318,8 @@ def test_a_replan_on_the_road_starts_each_truck_where_it_is(demo_city, users):
     new = services.plan_create(
         date=plan.date,
         reason="re-plan after closure.opened #test",
-        parent=plan,
-        reuse_candidates=True,
-        now=now,
-        baseline=False,
-        time_limit=0.5,
+        replan=services.Replan(parent=plan, reuse_candidates=True, now=now),
+        options=services.PlanOptions(time_limit=0.5, baseline=False),
     )
     assert new.version == plan.version + 1 and new.feasible, new.violations
     assert _recheck_on_road(new, plan, now) == []
@@ -380,13 +377,10 @@ def test_a_breakdown_on_the_road_hands_the_rest_to_the_others(demo_city, users):
     new = services.plan_create(
         date=plan.date,
         reason=f"re-plan after breakdown of {broken.code}",
-        parent=plan,
-        reuse_candidates=True,
-        exclude_truck_ids={broken.pk},
-        now=now,
-        baseline=False,
-        time_limit=0.5,
-        positions=positions,
+        replan=services.Replan(
+            parent=plan, reuse_candidates=True, exclude_truck_ids=frozenset({broken.pk}), now=now, positions=positions
+        ),
+        options=services.PlanOptions(time_limit=0.5, baseline=False),
     )
     assert new.feasible, new.violations
     assert _recheck_on_road(new, plan, now, positions) == []
