@@ -332,6 +332,25 @@ def plan_candidates(plan: CollectionPlan) -> list[BinChoice]:
     ]
 
 
+def locked_kept(
+    parent: CollectionPlan | None, *, exclude_truck_ids: set[int]
+) -> tuple[set[str], set[int], list[str]]:
+    """The bins and trucks of the parent plan's locked routes that stay as they are; notes for the locked
+    routes whose truck is out of service (they are re-planned)."""
+    bins: set[str] = set()
+    trucks: set[int] = set()
+    notes: list[str] = []
+    if parent is None:
+        return bins, trucks, notes
+    for r in parent.routes.filter(locked=True).select_related("truck").prefetch_related("stops"):
+        if r.truck_id in exclude_truck_ids or not r.truck.in_service:
+            notes.append(f"route of {r.truck.code} was locked but the truck is out of service")
+            continue
+        bins |= {f"bin:{s.bin_id}" for s in r.stops.all() if s.bin_id}
+        trucks.add(r.truck_id)
+    return bins, trucks, notes
+
+
 def plan_trucks(plan: CollectionPlan | None, *, exclude: set[int] = frozenset()) -> list[Truck]:
     """Trucks in service, plus those a plan's locked routes use; never the excluded ones."""
     qs = Truck.objects.filter(in_service=True)

@@ -262,23 +262,6 @@ def _plan_store(
 # --- the public services -------------------------------------------------------------------------------------
 
 
-def _parent_locked(parent: CollectionPlan | None, *, exclude_truck_ids: set[int]) -> tuple[set[str], set[int], list[str]]:
-    """The bins and trucks of the parent plan's locked routes that stay as they are; notes for the locked
-    routes whose truck is out of service (they are re-planned)."""
-    bins: set[str] = set()
-    trucks: set[int] = set()
-    notes: list[str] = []
-    if parent is None:
-        return bins, trucks, notes
-    for r in parent.routes.filter(locked=True).select_related("truck").prefetch_related("stops"):
-        if r.truck_id in exclude_truck_ids or not r.truck.in_service:
-            notes.append(f"route of {r.truck.code} was locked but the truck is out of service")
-            continue
-        bins |= {f"bin:{s.bin_id}" for s in r.stops.all() if s.bin_id}
-        trucks.add(r.truck_id)
-    return bins, trucks, notes
-
-
 def _is_on_road(*, date: dt.date, now: dt.datetime | None, trucks: list[Truck]) -> bool:
     """Whether `now` falls within the day's shifts (a re-plan then starts the trucks where they are)."""
     if now is None or not trucks:
@@ -354,7 +337,7 @@ def plan_create(
     trucks = ps.plan_trucks(parent, exclude=exclude)
     if states is None:
         states = ps.fill_states_active()
-    locked_bins, locked_trucks, notes = _parent_locked(parent, exclude_truck_ids=exclude)
+    locked_bins, locked_trucks, notes = ps.locked_kept(parent, exclude_truck_ids=exclude)
     starts: dict[int, TruckStart] = {}
     on_road = replan is not None and _is_on_road(date=date, now=replan.now, trucks=trucks)
     if on_road:
