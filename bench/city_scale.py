@@ -253,8 +253,9 @@ def bus_bench() -> dict:
 
 def sanitation_bench(*, bins: int, trucks: int, seconds: float) -> dict:
     from agents.sanitation.core.choice import BinChoice
+    from agents.sanitation.core.planner import next_service_day, problem_solve
     from agents.sanitation.models import Bin, Truck
-    from agents.sanitation.services.plans import next_service_day, problem_build, problem_solve
+    from agents.sanitation.plan_selectors import problem_build
     from agents.sanitation.vrp.instance import InstanceError
     from city_ops.city.models import District
     from city_ops.core.timeutil import city_today

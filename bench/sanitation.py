@@ -137,10 +137,10 @@ def world_load(*, synthetic: bool, scale: int, seed: int, matrix: bool = True):
 
 
 def _specs(w, second_cost: int | None = None):
-    """The same model-to-router conversion the planner uses (`services.plans.*_spec`), on the bench's matrix;
+    """The same model-to-router conversion the planner uses (`core.planner.*_spec`), on the bench's matrix;
     `second_cost` prices a truck-second other than the agent's own."""
+    from agents.sanitation.core.planner import bin_spec, depot_spec, site_spec, truck_spec
     from agents.sanitation.core.routing import matrix_to_int
-    from agents.sanitation.services.plans import bin_spec, depot_spec, site_spec, truck_spec
 
     duration, distance = matrix_to_int(seconds=w["secs"], metres=w["metres"])
     nd, ns = len(w["depots"]), len(w["sites"])
@@ -154,15 +154,15 @@ def _specs(w, second_cost: int | None = None):
 
 
 def _shift(w) -> tuple[int, int]:
-    from agents.sanitation.services.plans import _secs
+    from agents.sanitation.core.planner import seconds_of
 
-    return min(_secs(t.shift_start) for t in w["trucks"]), max(_secs(t.shift_end) for t in w["trucks"])
+    return min(seconds_of(t.shift_start) for t in w["trucks"]), max(seconds_of(t.shift_end) for t in w["trucks"])
 
 
 def learned_choices(w, states, day: int, policy=None):
     """The agent's bin choice (`bin_outlook`, `bins_choose`) from the fill model's states."""
     from agents.sanitation.core.choice import bin_outlook, bins_choose, stream_prize_scales
-    from agents.sanitation.services.plans import DEFAULT_POLICY
+    from agents.sanitation.core.planner import DEFAULT_POLICY
 
     start, end = _shift(w)
     nxt = day + 1 if (day - 1) % 7 != 5 else day + 2  # the next service day (no Sundays)
@@ -189,7 +189,7 @@ def learned_choices(w, states, day: int, policy=None):
 def learned_demand_at(w, states, day: int, policy=None):
     """The agent's forecast of a bin's load when its truck gets there (`day_plan_solve`'s second pass)."""
     from agents.sanitation.core.choice import bin_demand_at
-    from agents.sanitation.services.plans import DEFAULT_POLICY
+    from agents.sanitation.core.planner import DEFAULT_POLICY
 
     policy = policy or DEFAULT_POLICY
     index = {f"bin:{b.pk}": i for i, b in enumerate(w["bins"])}
@@ -469,12 +469,12 @@ def compare(
 def plan_timing(*, time_limit: float) -> dict:
     """The agent's own planning pass for the loaded city, timed as a whole and by part."""
     from agents.sanitation.models import Bin, CollectionPlan
-    from agents.sanitation.services import plan_create
+    from agents.sanitation.services import PlanOptions, plan_create
     from city_ops.core.timeutil import city_today
 
     date = city_today()
     t0 = time.perf_counter()
-    plan = plan_create(date=date, reason="bench", time_limit=time_limit, baseline=False)
+    plan = plan_create(date=date, reason="bench", options=PlanOptions(time_limit=time_limit, baseline=False))
     total = time.perf_counter() - t0
     k = plan.kpis
     out = {
@@ -530,8 +530,8 @@ def main() -> int:
     django_bench_db()
     import logging
 
+    from agents.sanitation.core import planner
     from agents.sanitation.core.choice import ChoicePolicy
-    from agents.sanitation.services import plans
 
     policy = ChoicePolicy(**json.loads(args.policy)) if args.policy else None
     if policy is not None:
@@ -546,7 +546,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "seed": args.seed,
         "fill_seed": args.fill_seed,
-        "second_cost": plans.TRUCK_SECOND_COST_M if args.second_cost is None else args.second_cost,
+        "second_cost": planner.TRUCK_SECOND_COST_M if args.second_cost is None else args.second_cost,
         **out_policy,
     }
     t0 = time.perf_counter()

@@ -363,6 +363,173 @@ def _step_scale(
     return sigma, gap
 
 
+def _range_flags(*, t: np.ndarray, x: np.ndarray, settings: QCSettings, start: int, kinds: list, reasons: list,
+                 now: np.ndarray, final: np.ndarray) -> np.ndarray:
+    """The range test: readings that are not finite, outside the plausible band, or (rainfall) above the
+    world record for their interval are flagged for good from `start` on. Returns where it failed."""
+    low, high = settings.plausible_band
+    unit_note = settings.parameter
+    record = _rain_records(t=t, settings=settings)
+    with np.errstate(invalid="ignore"):
+        gross = ~np.isfinite(x)
+        if low is not None:
+            gross |= x < low
+        if high is not None:
+            gross |= x > high
+        if record is not None:
+            gross |= x > record
+    for i in start + np.flatnonzero(gross[start:]):
+        if not np.isfinite(x[i]):
+            reasons[i] = "not a finite number"
+        elif low is not None and x[i] < low:
+            reasons[i] = f"{x[i]:g} below the plausible {unit_note} limit {low:g}"
+        elif record is not None and x[i] > record[i]:
+            reasons[i] = f"{x[i]:g} mm above the world-record rainfall for its interval ({record[i]:.0f} mm)"
+        else:
+            reasons[i] = f"{x[i]:g} above the plausible {unit_note} limit {high:g}"
+        kinds[i] = "out_of_range"
+        now[i] = final[i] = True
+    return gross
+
+
+@dataclass
+class _JumpTest:
+    """What the spike test measures a reading against: the good readings so far (the last four give the
+    recent trend), the typical gap between readings and the step scale (computed the first time a reading
+    needs it)."""
+
+    t: np.ndarray
+    x: np.ndarray
+    ok: np.ndarray
+    settings: QCSettings
+    typical_gap: np.ndarray | None
+    good: list[int]
+    scale: np.ndarray | None = None
+
+    def sigma_all(self) -> np.ndarray:
+        if self.scale is None:
+            self.scale, gap = _step_scale(self.t, self.x, self.ok, self.settings.scale_window)
+            if self.typical_gap is None:
+                self.typical_gap = gap
+        return self.scale
+
+    def expected(self, i: int) -> tuple[float, float]:
+        """(value expected at i from the last good reading and the recent trend, allowed deviation)."""
+        t, x, settings, good = self.t, self.x, self.settings, self.good
+        ref = good[-1]
+        gap = t[i] - t[ref]
+        steps = max(1.0, gap / self.typical_gap[i]) if self.typical_gap[i] > 0 else 1.0
+        recent = good[-4:]
+        trend = float(np.median(np.diff(x[recent]))) if len(recent) >= 3 else 0.0
+        # a longer gap allows a larger honest change: the trend adds up, the noise as a random walk
+        limit = max(
+            settings.jump_min or 0.0,
+            settings.jump_rate_per_hour * gap / NS_PER_HOUR,
+            settings.jump_relative * abs(x[ref]),
+            settings.jump_k * self.sigma_all()[i] * np.sqrt(steps),
+        )
+        return x[ref] + trend * steps, limit
+
+    def calm_run(self, cand: np.ndarray) -> int:
+        """How many of the readings `cand` pass the jump test one after another, each taken as good
+        (`expected` vectorised: the same arithmetic, so the same decisions); stops before the first that
+        would not. The step scale is only computed when a reading departs by more than the floor."""
+        t, x, settings = self.t, self.x, self.settings
+        head = np.asarray(self.good[-4:], dtype=np.int64)
+        chain = np.concatenate([head, cand])  # good readings as each candidate sees them
+        o = len(head)
+        g = np.arange(o, len(chain))
+        ref = chain[g - 1]
+        gap = t[cand] - t[ref]
+        tg = self.typical_gap[cand]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            steps = np.where(tg > 0, np.maximum(1.0, gap / np.where(tg > 0, tg, 1.0)), 1.0)
+        diffs = np.diff(x[chain])
+        trend = np.zeros(len(cand))
+        three = g >= 4  # the last four good readings: median of their three steps
+        if three.any():
+            a, b, c = diffs[g[three] - 4], diffs[g[three] - 3], diffs[g[three] - 2]
+            trend[three] = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+        two = g == 3  # three good readings: the mean of their two steps
+        if two.any():
+            trend[two] = (diffs[0] + diffs[1]) / 2
+        deviation = x[cand] - (x[ref] + trend * steps)
+        floor = np.maximum.reduce([
+            np.full(len(cand), settings.jump_min or 0.0),
+            settings.jump_rate_per_hour * gap / NS_PER_HOUR,
+            settings.jump_relative * np.abs(x[ref]),
+        ])
+        passes = np.abs(deviation) <= floor
+        if not passes.all():
+            limit = np.maximum(floor, settings.jump_k * self.sigma_all()[cand] * np.sqrt(steps))
+            passes = np.abs(deviation) <= limit
+        failing = np.flatnonzero(~passes)
+        return int(failing[0]) if len(failing) else len(cand)
+
+    def calm_one(self, i: int) -> bool:
+        """Whether reading i passes `calm_run`'s floor test, for a single reading (a live run's usual new
+        one) without a dozen array operations around it. False sends it through `calm_run`, which also
+        tries the step scale."""
+        head = self.good[-4:]
+        return _calm_within_floor(head=[float(self.x[j]) for j in head], value=float(self.x[i]),
+                                  gap=int(self.t[i]) - int(self.t[head[-1]]), typical_gap=float(self.typical_gap[i]),
+                                  settings=self.settings)
+
+
+def _spikes_judge(*, test: _JumpTest, ok_idx: np.ndarray, start: int, kinds: list, reasons: list, now: np.ndarray,
+                  final: np.ndarray, resolved: np.ndarray, pending: list[int],
+                  pending_limit: float) -> tuple[list[int], float]:
+    """The spike test over the readings the range test let through, from `start` on: a departure is a spike
+    when the series comes back within the limit it broke, a level shift when it stays away. Returns the
+    departures still unresolved and their limit."""
+    x, good, settings = test.x, test.good, test.settings
+    pos = int(np.searchsorted(ok_idx, start))
+    while pos < len(ok_idx):
+        if not good:
+            good.append(int(ok_idx[pos]))
+            pos += 1
+            continue
+        if not pending:
+            # the calm stretch ahead in one vectorised step; the reading that ends it goes on below
+            run = 1 if pos == len(ok_idx) - 1 and test.calm_one(int(ok_idx[pos])) else test.calm_run(ok_idx[pos:])
+            good.extend(ok_idx[pos : pos + run].tolist())
+            pos += run
+            if pos >= len(ok_idx):
+                break
+        i = int(ok_idx[pos])
+        pos += 1
+        predicted, limit = test.expected(i)
+        if pending:
+            # coming back means within the limit that the departure broke, not a wider gap-scaled one
+            limit = min(limit, pending_limit)
+        deviation = x[i] - predicted
+        if abs(deviation) <= limit:
+            for p in pending:  # it came back: everything since the departure was a spike
+                final[p] = True
+                resolved[p] = i
+            pending = []
+            good.append(i)
+            continue
+        now[i] = True
+        kinds[i] = "spike"
+        reasons[i] = (
+            f"{x[i]:g} departs by {deviation:+.3g} from the {predicted:.4g} expected after the last good "
+            f"reading ({x[good[-1]]:g}); limit {limit:.3g} for this series"
+        )
+        if not pending:
+            pending_limit = limit
+        pending.append(i)
+        if len(pending) > settings.spike_max_len:
+            # it stayed away: a level shift or a real rapid rise, not a spike
+            for p in pending:
+                final[p] = False
+                resolved[p] = i
+                kinds[p] = reasons[p] = None
+            good.extend(pending)
+            pending = []
+    return pending, pending_limit
+
+
 def series_qc_run(
     *,
     times: Sequence[dt.datetime] | np.ndarray,
@@ -397,28 +564,8 @@ def series_qc_run(
     resolved = np.arange(n)
     if resume is not None:
         now[:start], final[:start], resolved[:start] = resume.flagged_now, resume.flagged, resume.resolved_at
-    low, high = settings.plausible_band
-    unit_note = settings.parameter
-    record = _rain_records(t=t, settings=settings)
-    with np.errstate(invalid="ignore"):
-        gross = ~np.isfinite(x)
-        if low is not None:
-            gross |= x < low
-        if high is not None:
-            gross |= x > high
-        if record is not None:
-            gross |= x > record
-    for i in start + np.flatnonzero(gross[start:]):
-        if not np.isfinite(x[i]):
-            reasons[i] = "not a finite number"
-        elif low is not None and x[i] < low:
-            reasons[i] = f"{x[i]:g} below the plausible {unit_note} limit {low:g}"
-        elif record is not None and x[i] > record[i]:
-            reasons[i] = f"{x[i]:g} mm above the world-record rainfall for its interval ({record[i]:.0f} mm)"
-        else:
-            reasons[i] = f"{x[i]:g} above the plausible {unit_note} limit {high:g}"
-        kinds[i] = "out_of_range"
-        now[i] = final[i] = True
+    gross = _range_flags(t=t, x=x, settings=settings, start=start, kinds=kinds, reasons=reasons, now=now,
+                         final=final)
     if settings.jump_min is None:
         return SeriesQC(kinds, reasons, now, final, resolved)
 
@@ -428,135 +575,23 @@ def series_qc_run(
     if typical_gap is None and start > 0:
         # an irregular series resumed: the typical gap of the new readings only, not the whole rolling window
         typical_gap = _typical_gaps(t, ok_idx, start, settings.scale_window)
-    scale: list[np.ndarray] = []  # the step scale, computed the first time a reading needs it
-
-    def sigma_all() -> np.ndarray:
-        nonlocal typical_gap
-        if not scale:
-            sigma, gap = _step_scale(t, x, ok, settings.scale_window)
-            scale.append(sigma)
-            if typical_gap is None:
-                typical_gap = gap
-        return scale[0]
-
+    # accepted readings, for the recent trend
+    test = _JumpTest(t=t, x=x, ok=ok, settings=settings, typical_gap=typical_gap,
+                     good=list(resume.good) if resume is not None else [])
     if typical_gap is None:
-        sigma_all()  # an irregular series: the typical gap comes from the same rolling window
-    good: list[int] = list(resume.good) if resume is not None else []  # accepted readings, for the recent trend
-
-    def expected(i: int) -> tuple[float, float]:
-        """(value expected at i from the last good reading and the recent trend, allowed deviation)."""
-        ref = good[-1]
-        gap = t[i] - t[ref]
-        steps = max(1.0, gap / typical_gap[i]) if typical_gap[i] > 0 else 1.0
-        recent = good[-4:]
-        trend = float(np.median(np.diff(x[recent]))) if len(recent) >= 3 else 0.0
-        # a longer gap allows a larger honest change: the trend adds up, the noise as a random walk
-        limit = max(
-            settings.jump_min or 0.0,
-            settings.jump_rate_per_hour * gap / NS_PER_HOUR,
-            settings.jump_relative * abs(x[ref]),
-            settings.jump_k * sigma_all()[i] * np.sqrt(steps),
-        )
-        return x[ref] + trend * steps, limit
-
-    def calm_run(pos: int) -> int:
-        """How many readings from ok_idx[pos] on pass the jump test one after another, each taken as good
-        (`expected` vectorised: the same arithmetic, so the same decisions); stops before the first that
-        would not. The step scale is only computed when a reading departs by more than the floor."""
-        cand = ok_idx[pos:]
-        head = np.asarray(good[-4:], dtype=np.int64)
-        chain = np.concatenate([head, cand])  # good readings as each candidate sees them
-        o = len(head)
-        g = np.arange(o, len(chain))
-        ref = chain[g - 1]
-        gap = t[cand] - t[ref]
-        tg = typical_gap[cand]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            steps = np.where(tg > 0, np.maximum(1.0, gap / np.where(tg > 0, tg, 1.0)), 1.0)
-        diffs = np.diff(x[chain])
-        trend = np.zeros(len(cand))
-        three = g >= 4  # the last four good readings: median of their three steps
-        if three.any():
-            a, b, c = diffs[g[three] - 4], diffs[g[three] - 3], diffs[g[three] - 2]
-            trend[three] = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
-        two = g == 3  # three good readings: the mean of their two steps
-        if two.any():
-            trend[two] = (diffs[0] + diffs[1]) / 2
-        deviation = x[cand] - (x[ref] + trend * steps)
-        floor = np.maximum.reduce([
-            np.full(len(cand), settings.jump_min or 0.0),
-            settings.jump_rate_per_hour * gap / NS_PER_HOUR,
-            settings.jump_relative * np.abs(x[ref]),
-        ])
-        passes = np.abs(deviation) <= floor
-        if not passes.all():
-            limit = np.maximum(floor, settings.jump_k * sigma_all()[cand] * np.sqrt(steps))
-            passes = np.abs(deviation) <= limit
-        failing = np.flatnonzero(~passes)
-        return int(failing[0]) if len(failing) else len(cand)
-
-    def calm_one(i: int) -> bool:
-        """Whether reading i passes `calm_run`'s floor test, for a single reading (a live run's usual new
-        one) without a dozen array operations around it. False sends it through `calm_run`, which also
-        tries the step scale."""
-        head = good[-4:]
-        return _calm_within_floor(head=[float(x[j]) for j in head], value=float(x[i]),
-                                  gap=int(t[i]) - int(t[head[-1]]), typical_gap=float(typical_gap[i]),
-                                  settings=settings)
-
+        test.sigma_all()  # an irregular series: the typical gap comes from the same rolling window
     # a departure not yet resolved as spike (comes back) or shift (stays), and the limit it broke
-    pending: list[int] = list(resume.pending) if resume is not None else []
-    pending_limit = resume.pending_limit if resume is not None else 0.0
-    pos = int(np.searchsorted(ok_idx, start))
-    while pos < len(ok_idx):
-        if not good:
-            good.append(int(ok_idx[pos]))
-            pos += 1
-            continue
-        if not pending:
-            # the calm stretch ahead in one vectorised step; the reading that ends it goes on below
-            run = 1 if pos == len(ok_idx) - 1 and calm_one(int(ok_idx[pos])) else calm_run(pos)
-            good.extend(ok_idx[pos : pos + run].tolist())
-            pos += run
-            if pos >= len(ok_idx):
-                break
-        i = int(ok_idx[pos])
-        pos += 1
-        predicted, limit = expected(i)
-        if pending:
-            # coming back means within the limit that the departure broke, not a wider gap-scaled one
-            limit = min(limit, pending_limit)
-        deviation = x[i] - predicted
-        if abs(deviation) <= limit:
-            for p in pending:  # it came back: everything since the departure was a spike
-                final[p] = True
-                resolved[p] = i
-            pending = []
-            good.append(i)
-            continue
-        now[i] = True
-        kinds[i] = "spike"
-        reasons[i] = (
-            f"{x[i]:g} departs by {deviation:+.3g} from the {predicted:.4g} expected after the last good "
-            f"reading ({x[good[-1]]:g}); limit {limit:.3g} for this series"
-        )
-        if not pending:
-            pending_limit = limit
-        pending.append(i)
-        if len(pending) > settings.spike_max_len:
-            # it stayed away: a level shift or a real rapid rise, not a spike
-            for p in pending:
-                final[p] = False
-                resolved[p] = i
-                kinds[p] = reasons[p] = None
-            good.extend(pending)
-            pending = []
+    pending, pending_limit = _spikes_judge(
+        test=test, ok_idx=ok_idx, start=start, kinds=kinds, reasons=reasons, now=now, final=final,
+        resolved=resolved, pending=list(resume.pending) if resume is not None else [],
+        pending_limit=resume.pending_limit if resume is not None else 0.0,
+    )
     for p in pending:  # the series ends before these could show either way: still suspect
         final[p] = True
         resolved[p] = n
     regular = len(ok_idx) >= 3 and regular_gap is not None
-    return SeriesQC(kinds, reasons, now, final, resolved, good=good[-4:], pending=pending, pending_limit=pending_limit,
-                    last_ok=int(ok_idx[-1]) if len(ok_idx) else -1,
+    return SeriesQC(kinds, reasons, now, final, resolved, good=test.good[-4:], pending=pending,
+                    pending_limit=pending_limit, last_ok=int(ok_idx[-1]) if len(ok_idx) else -1,
                     regular_step=int(t[ok_idx[1]] - t[ok_idx[0]]) if regular else 0)
 
 

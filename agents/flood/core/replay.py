@@ -359,6 +359,364 @@ def _intervals(times: np.ndarray, settings: QCSettings, start: int = 0) -> np.nd
     return np.concatenate([[0], rolling]).astype(np.int64)
 
 
+def _readings_by_sensor(
+    readings: Sequence[Reading], configs: Mapping[str, SensorConfig], skipped: dict[str, int]
+) -> dict[str, list[Reading]]:
+    """The readings of configured sensors, by sensor (the others counted in `skipped`)."""
+    by_sensor: dict[str, list[Reading]] = {}
+    for reading in readings:
+        config = configs.get(reading.sensor)
+        if config is None or config.parameter != reading.parameter:
+            skipped["unconfigured sensor"] = skipped.get("unconfigured sensor", 0) + 1
+            continue
+        by_sensor.setdefault(reading.sensor, []).append(reading)
+    return by_sensor
+
+
+def _series_by_sensor(
+    series: Sequence[SeriesReadings],
+    configs: Mapping[str, SensorConfig],
+    by_sensor: Mapping[str, list[Reading]],
+    skipped: dict[str, int],
+) -> dict[str, SeriesReadings]:
+    """The series of configured sensors, by sensor; a sensor comes one way only (readings or one series)."""
+    arrays: dict[str, SeriesReadings] = {}
+    for item in series:
+        config = configs.get(item.sensor)
+        if config is None or config.parameter != item.parameter:
+            skipped["unconfigured sensor"] = skipped.get("unconfigured sensor", 0) + len(item.times_ns)
+            continue
+        if item.sensor in by_sensor or item.sensor in arrays:
+            raise ValueError(f"sensor {item.sensor!r} is given twice (as readings and series, or two series)")
+        arrays[item.sensor] = item
+    return arrays
+
+
+def _in_order(ordered: list[Reading], skipped: dict[str, int]) -> list[Reading]:
+    """A sensor's readings in canonical order, the first of equal times kept (readings usually come in
+    time order already)."""
+    if not any(b.time <= a.time for a, b in itertools.pairwise(ordered)):
+        return ordered
+    unique: dict[dt.datetime, Reading] = {}
+    for reading in sorted(ordered, key=lambda r: (r.time, r.row, r.value)):
+        if reading.time in unique:
+            skipped["duplicate time"] = skipped.get("duplicate time", 0) + 1
+            continue
+        unique[reading.time] = reading
+    return list(unique.values())
+
+
+def _sensor_arrays(
+    sensor: str,
+    by_sensor: Mapping[str, list[Reading]],
+    arrays: Mapping[str, SeriesReadings],
+    skipped: dict[str, int],
+) -> tuple[np.ndarray, np.ndarray, list[Reading] | None, str | None] | None:
+    """A sensor's times, values, readings (None for a series) and evidence-key sensor; None for an empty
+    series."""
+    if sensor not in arrays:
+        ordered = _in_order(by_sensor[sensor], skipped)
+        return times_ns([r.time for r in ordered]), np.array([r.value for r in ordered], dtype=float), ordered, None
+    item = arrays[sensor]
+    times = np.asarray(item.times_ns, dtype=np.int64)
+    if len(times) > 1 and np.any(np.diff(times) <= 0):
+        raise ValueError(f"series of {sensor!r} must be strictly increasing in time")
+    if len(times) == 0:
+        return None
+    return times, np.asarray(item.values, dtype=float), None, item.key_sensor
+
+
+def _tracks_built(
+    *,
+    by_sensor: Mapping[str, list[Reading]],
+    arrays: Mapping[str, SeriesReadings],
+    configs: Mapping[str, SensorConfig],
+    carried: Mapping[str, _Track],
+    skipped: dict[str, int],
+) -> tuple[dict[str, _Track], dict[str, int], dict[str, int]]:
+    """Every sensor's track (a carried one extended with its new readings), where each track's readings
+    not yet stepped through start, and where its flags may have changed (new readings, departures still
+    open)."""
+    tracks: dict[str, _Track] = {}
+    start_at: dict[str, int] = {sensor: len(track.times) for sensor, track in carried.items()}
+    qc_start: dict[str, int] = {}
+    for sensor in sorted([*by_sensor, *arrays]):
+        got = _sensor_arrays(sensor, by_sensor, arrays, skipped)
+        if got is None:
+            continue
+        times, values, ordered, key_sensor = got
+        old = carried.get(sensor)
+        if old is not None:
+            tracks[sensor] = old.extended(times, values, ordered)
+            qc_start[sensor] = min([len(old.times), *old.qc.pending])
+            continue
+        settings = configs[sensor].qc_settings
+        tracks[sensor] = _Track(
+            config=configs[sensor],
+            readings=ordered,
+            times=times,
+            values=values,
+            qc=series_qc_run(times=times, values=values, settings=settings),
+            intervals=_intervals(times, settings),
+            run_starts=value_run_starts(values),
+            key_sensor=key_sensor,
+        )
+        start_at[sensor] = qc_start[sensor] = 0
+    for sensor, track in carried.items():
+        if sensor not in tracks:
+            tracks[sensor] = copy.copy(track)  # no new readings: a copy, as the run changes its state (silent)
+    return tracks, start_at, qc_start
+
+
+def _first_new(
+    tracks: Mapping[str, _Track], start_at: Mapping[str, int], since_ns: int | None, given: Mapping[str, int]
+) -> dict[str, int]:
+    """Each sensor's first reading after its own mark: the first one this run judges."""
+    new_at: dict[str, int] = {}
+    for sensor, track in tracks.items():
+        first, mark = start_at.get(sensor, 0), given.get(sensor, since_ns)
+        if mark is not None and first < len(track.times) and track.times[first] <= mark:
+            first = max(first, int(np.searchsorted(track.times, mark, side="right")))
+        new_at[sensor] = first
+    return new_at
+
+
+def _timeline(tracks: Mapping[str, _Track], ranges: Mapping[str, range]) -> list[tuple[int, str, int]]:
+    """(time ns, sensor, reading index) of each track's readings in its range, in time order."""
+    return sorted((int(track.times[k]), sensor, k) for sensor, track in tracks.items() for k in ranges[sensor])
+
+
+@dataclass
+class _Run:
+    """One replay's moving parts: the tracks, the tracker, the dispatcher inputs still to apply, the heaps of
+    automatic confirmations and silence deadlines, and what the run has noted."""
+
+    tracker: AlertTracker
+    tracks: dict[str, _Track]
+    horizon_ns: int | None  # the latest reading time earlier runs judged: inputs and silence up to it are settled
+    pending_inputs: list[InputEvent]
+    auto: list[tuple[int, str, str]]  # (due ns, zone, hazard) heap of automatic confirmations
+    auto_confirm_after: dt.timedelta | None
+    auto_actor: str
+    input_pos: int = 0
+    deadlines: list[tuple[int, str, int]] = field(default_factory=list)  # (deadline ns, sensor, index) heap
+    lead_times: list[LeadTime] = field(default_factory=list)
+    input_errors: list[str] = field(default_factory=list)
+    track_last: dict[str, int] = field(default_factory=dict)
+
+    def settled(self, now_ns: int) -> bool:
+        """Whether an input at `now_ns` belongs to an earlier run (applied by it)."""
+        return self.horizon_ns is not None and now_ns <= self.horizon_ns
+
+    def inputs_until(self, now_ns: int) -> None:
+        """Apply the automatic confirmations and dispatcher inputs due by `now_ns`, in time order."""
+        while True:
+            next_input = self.pending_inputs[self.input_pos] if self.input_pos < len(self.pending_inputs) else None
+            next_auto = self.auto[0] if self.auto else None
+            input_ns = int(times_ns([next_input.time])[0]) if next_input else None
+            if next_auto is not None and next_auto[0] <= now_ns and (input_ns is None or next_auto[0] < input_ns):
+                self._auto_confirm(*heapq.heappop(self.auto))
+                continue
+            if next_input is not None and input_ns <= now_ns:
+                self.input_pos += 1
+                if not self.settled(input_ns):  # else applied by the run that saw it
+                    self._input_apply(next_input)
+                continue
+            return
+
+    def _auto_confirm(self, due: int, zone: str, hazard: str) -> None:
+        alert = self.tracker.alert_get(zone=zone, hazard=hazard)
+        if alert is not None and alert.closure == "lift_proposed":
+            self.tracker.closure_lift_confirm(zone=zone, hazard=hazard, actor=self.auto_actor, time=ns_datetime(due))
+
+    def _input_apply(self, event: InputEvent) -> None:
+        action = {"acknowledge": self.tracker.acknowledge, "closure_lift_confirm": self.tracker.closure_lift_confirm}
+        try:
+            if event.kind not in action:
+                raise AlertStateError(f"unknown input event kind {event.kind!r}")
+            action[event.kind](zone=event.zone, hazard=event.hazard, actor=event.actor, time=event.time)
+        except AlertStateError as exc:
+            self.input_errors.append(f"{event.time.isoformat()} {event.kind} by {event.actor}: {exc}")
+
+    def silence_until(self, now_ns: int, hush: bool) -> None:
+        """Mark silent every sensor whose silence deadline fell before `now_ns` (a fault unless `hush`)."""
+        while self.deadlines and self.deadlines[0][0] < now_ns:
+            _, sensor, index = heapq.heappop(self.deadlines)
+            track = self.tracks[sensor]
+            if self.track_last[sensor] != index or track.silent:
+                continue  # it has reported since; that reading set a new deadline
+            track.silent = True
+            if hush:
+                continue  # judged so by the run that saw it
+            gap_h = (now_ns - track.times[index]) / (3600 * NS_PER_SECOND)
+            fault = SensorFault(
+                kind="silent",
+                since=ns_datetime(track.times[index]),
+                at=ns_datetime(now_ns),
+                reason=f"no reading for {gap_h:.1f} h (judged at the latest reading time)",
+            )
+            self.tracker.sensor_fault(zone=track.config.zone, hazard=track.config.hazard, sensor=sensor, fault=fault)
+
+    def stuck_at(self, track: _Track, k: int) -> SensorFault | None:
+        settings = track.config.qc_settings
+        start = int(track.run_starts[k])
+        start_ns = int(track.times[start]) if start >= 0 else track.run_head_ns
+        neighbours: list[tuple[np.ndarray, np.ndarray]] = []
+        # stuck_check asks the neighbours only once the run has lasted their window, and only up to the time
+        # of reading k (it cuts them there itself)
+        if (
+            settings.neighbour_change is not None
+            and int(track.times[k]) - start_ns >= int(settings.neighbour_window.total_seconds() * 1e9)
+        ):
+            neighbours = [(self.tracks[n].times, self.tracks[n].values) for n in track.config.neighbours
+                          if n in self.tracks]
+        return stuck_check(
+            times_ns_=track.times,
+            values=track.values,
+            end=k,
+            settings=settings,
+            neighbours=neighbours,
+            run_start=start,
+            run_start_ns=track.run_head_ns,
+        )
+
+    def carried_deadlines(self, carried: Mapping[str, _Track]) -> None:
+        """Where each carried sensor stood: its last reading, and the silence deadline that reading set."""
+        for sensor, track in carried.items():
+            k = len(track.times) - 1
+            self.track_last[sensor] = k
+            interval = int(track.intervals[k])
+            if interval and not track.silent:
+                deadline = int(track.times[k]) + int(track.config.qc_settings.silent_factor * interval)
+                heapq.heappush(self.deadlines, (deadline, sensor, k))
+
+    def context_settle(self, start_at: Mapping[str, int], last_quiet: int) -> None:
+        """Readings up to each mark were seen by an earlier run: they emit nothing and only leave each sensor
+        in a state (silent, stuck, last valid value, pending silence deadline). That state depends only on
+        each sensor's last readings, so it is set here directly instead of stepping through the context.
+        Those runs judged silence up to `last_quiet` (any sensor's reading, or a run's end, revealed it)."""
+        while (
+            self.input_pos < len(self.pending_inputs)
+            and int(times_ns([self.pending_inputs[self.input_pos].time])[0]) <= last_quiet
+        ):
+            self.input_pos += 1  # applied by the run that saw it
+        for sensor, track in self.tracks.items():
+            k = start_at[sensor] - 1
+            if k < 0:
+                continue
+            self.track_last[sensor] = k
+            interval = int(track.intervals[k])
+            if interval:
+                deadline = int(track.times[k]) + int(track.config.qc_settings.silent_factor * interval)
+                if deadline < last_quiet:
+                    track.silent = True  # a later reading (of any sensor) already revealed the silence
+                else:
+                    heapq.heappush(self.deadlines, (deadline, sensor, k))
+            self._stuck_settle(track, k)
+
+    def _stuck_settle(self, track: _Track, k: int) -> None:
+        """Stuck: what the last reading QC let through up to k said; last valid value: the last one not stuck."""
+        checked = False
+        for j in range(k, -1, -1):
+            if track.qc.flagged_as_of(j, j):
+                continue
+            fault = self.stuck_at(track, j)
+            if not checked:
+                track.stuck, checked = fault is not None, True
+            if fault is None:
+                track.last_valid = float(track.values[j])
+                break
+            if track.config.gauge is None:
+                break  # the last valid value only matters for a gauge's lead time
+
+    def step(self, now_ns: int, sensor: str, k: int, hush: bool) -> None:
+        """Reading k of `sensor`: inputs and silence up to it, then its sensor's state, then the rule (only
+        judged when not `hush`: context a run before this one judged)."""
+        track = self.tracks[sensor]
+        config = track.config
+        self.inputs_until(now_ns)
+        self.silence_until(now_ns, hush)
+        self.track_last[sensor] = k
+        if track.silent:
+            track.silent = False
+            if not hush:
+                self.tracker.sensor_restored(zone=config.zone, hazard=config.hazard, sensor=sensor,
+                                             time=ns_datetime(now_ns))
+        interval = int(track.intervals[k])
+        if interval:
+            heapq.heappush(self.deadlines, (now_ns + int(config.qc_settings.silent_factor * interval), sensor, k))
+        if track.qc.flagged_as_of(k, k):
+            return  # QC keeps it from the rules; a spike never raises an alert
+        fault = self.stuck_at(track, k)
+        if fault is not None:
+            if not track.stuck:
+                track.stuck = True
+                if not hush:
+                    self.tracker.sensor_fault(zone=config.zone, hazard=config.hazard, sensor=sensor, fault=fault)
+            return
+        if track.stuck:
+            track.stuck = False
+            if not hush:
+                self.tracker.sensor_restored(zone=config.zone, hazard=config.hazard, sensor=sensor,
+                                             time=ns_datetime(now_ns))
+        if hush:
+            track.last_valid = float(track.values[k])
+            return
+        self._judge(track, k, now_ns)
+
+    def _judge(self, track: _Track, k: int, now_ns: int) -> None:
+        """The sensor's rule at reading k, and what the tracker makes of it."""
+        config = track.config
+        result = _evaluate(track, k)
+        if result is None:
+            return
+        if config.valid_for is not None:
+            result = dataclasses.replace(result, valid_for=config.valid_for)
+        for event in self.tracker.observe(zone=config.zone, result=result):
+            if event.kind == "closure_lift_proposed" and self.auto_confirm_after is not None:
+                due = now_ns + int(self.auto_confirm_after.total_seconds() * NS_PER_SECOND)
+                heapq.heappush(self.auto, (due, event.zone, event.hazard))
+        if config.gauge is not None:
+            _lead_time_note(track, k, self.tracker, self.lead_times)
+
+    def finish(self, last_ns: int | None) -> None:
+        """The inputs up to the last reading; silence judged at the latest reading time seen so far (a late
+        batch's own last deadline may fall before the horizon, and the next run takes everything up to the
+        horizon as judged)."""
+        if last_ns is not None:
+            self.inputs_until(last_ns)
+        end_ns = max((t for t in (last_ns, self.horizon_ns) if t is not None), default=None)
+        if end_ns is not None:
+            self.silence_until(end_ns, False)
+
+
+def _qc_records(
+    tracks: Mapping[str, _Track], qc_start: Mapping[str, int], carried: bool
+) -> tuple[list[QCRecord], dict[str, dt.datetime]]:
+    """The QC flags from where each sensor's flags may have changed on, and that place's time per sensor."""
+    qc_records = []
+    qc_from: dict[str, dt.datetime] = {}
+    for sensor, track in sorted(tracks.items()):
+        first = qc_start.get(sensor, len(track.times) if carried else 0)
+        if first >= len(track.times):
+            continue
+        qc_from[sensor] = ns_datetime(int(track.times[first]))
+        for i in first + np.flatnonzero(track.qc.flagged[first:]):
+            reading = track.reading(int(i))
+            qc_records.append(
+                QCRecord(
+                    sensor=sensor,
+                    parameter=reading.parameter,
+                    time=reading.time,
+                    value=reading.value,
+                    kind=track.qc.kinds[i] or "spike",
+                    reason=track.qc.reasons[i] or "",
+                    key=reading.key,
+                )
+            )
+    return qc_records, qc_from
+
+
 def readings_replay(
     *,
     readings: Sequence[Reading] = (),
@@ -406,328 +764,60 @@ def readings_replay(
         raise ValueError("the carry was made for other sensor configurations")
     tracker = tracker or AlertTracker(settings=tracker_settings)
     skipped: dict[str, int] = {}
-    by_sensor: dict[str, list[Reading]] = {}
-    for reading in readings:
-        config = configs.get(reading.sensor)
-        if config is None or config.parameter != reading.parameter:
-            skipped["unconfigured sensor"] = skipped.get("unconfigured sensor", 0) + 1
-            continue
-        by_sensor.setdefault(reading.sensor, []).append(reading)
-
-    arrays: dict[str, SeriesReadings] = {}
-    for item in series:
-        config = configs.get(item.sensor)
-        if config is None or config.parameter != item.parameter:
-            skipped["unconfigured sensor"] = skipped.get("unconfigured sensor", 0) + len(item.times_ns)
-            continue
-        if item.sensor in by_sensor or item.sensor in arrays:
-            raise ValueError(f"sensor {item.sensor!r} is given twice (as readings and series, or two series)")
-        arrays[item.sensor] = item
-
+    by_sensor = _readings_by_sensor(readings, configs, skipped)
+    arrays = _series_by_sensor(series, configs, by_sensor, skipped)
     carried = carry.tracks if carry is not None else {}
-    tracks: dict[str, _Track] = {}
-    start_at: dict[str, int] = {sensor: len(track.times) for sensor, track in carried.items()}
-    qc_start: dict[str, int] = {}  # where the flags may have changed: new readings, departures still open
-    for sensor in sorted([*by_sensor, *arrays]):
-        key_sensor = None
-        if sensor in arrays:
-            item = arrays[sensor]
-            times = np.asarray(item.times_ns, dtype=np.int64)
-            if len(times) > 1 and np.any(np.diff(times) <= 0):
-                raise ValueError(f"series of {sensor!r} must be strictly increasing in time")
-            values = np.asarray(item.values, dtype=float)
-            ordered, key_sensor = None, item.key_sensor
-            if len(times) == 0:
-                continue
-        else:
-            ordered = by_sensor[sensor]
-            if any(b.time <= a.time for a, b in itertools.pairwise(ordered)):
-                # canonical order, first of equal times kept (readings usually come in time order already)
-                unique: dict[dt.datetime, Reading] = {}
-                for reading in sorted(ordered, key=lambda r: (r.time, r.row, r.value)):
-                    if reading.time in unique:
-                        skipped["duplicate time"] = skipped.get("duplicate time", 0) + 1
-                        continue
-                    unique[reading.time] = reading
-                ordered = list(unique.values())
-            times = times_ns([r.time for r in ordered])
-            values = np.array([r.value for r in ordered], dtype=float)
-        old = carried.get(sensor)
-        if old is not None:
-            tracks[sensor] = old.extended(times, values, ordered)
-            qc_start[sensor] = min([len(old.times), *old.qc.pending])
-            continue
-        settings = configs[sensor].qc_settings
-        tracks[sensor] = _Track(
-            config=configs[sensor],
-            readings=ordered,
-            times=times,
-            values=values,
-            qc=series_qc_run(times=times, values=values, settings=settings),
-            intervals=_intervals(times, settings),
-            run_starts=value_run_starts(values),
-            key_sensor=key_sensor,
-        )
-        start_at[sensor] = qc_start[sensor] = 0
-
-    for sensor, track in carried.items():
-        if sensor not in tracks:
-            tracks[sensor] = copy.copy(track)  # no new readings: a copy, as the run changes its state (silent)
+    tracks, start_at, qc_start = _tracks_built(
+        by_sensor=by_sensor, arrays=arrays, configs=configs, carried=carried, skipped=skipped
+    )
     since_ns = int(times_ns([since])[0]) if since is not None else None
     given = dict(zip(since_by_sensor, times_ns(list(since_by_sensor.values())).tolist(), strict=True)) \
         if since_by_sensor else {}
     # the latest reading time earlier runs judged: inputs and silence up to it are settled
     horizon_ns = max((m for m in (since_ns, *given.values()) if m is not None), default=None)
-    new_at: dict[str, int] = {}  # each sensor's first reading after its own mark: the first one this run judges
-    for sensor, track in tracks.items():
-        first, mark = start_at.get(sensor, 0), given.get(sensor, since_ns)
-        if mark is not None and first < len(track.times) and track.times[first] <= mark:
-            first = max(first, int(np.searchsorted(track.times, mark, side="right")))
-        new_at[sensor] = first
+    new_at = _first_new(tracks, start_at, since_ns, given)
     if carry is None:
         # without a carry, the readings up to each mark are context: settled in bulk below, not stepped through
         start_at = new_at
     # with a carry, the new readings up to their marks (judged by another worker's runs) are stepped
     # through first, as context, then the rest are judged in time order
-    stepped = [] if carry is None else sorted(
-        (int(track.times[k]), sensor, k)
-        for sensor, track in tracks.items()
-        for k in range(start_at[sensor], new_at[sensor])
+    stepped = [] if carry is None else _timeline(tracks, {s: range(start_at[s], new_at[s]) for s in tracks})
+    order = _timeline(tracks, {s: range(new_at[s], len(t.times)) for s, t in tracks.items()})
+    run = _Run(
+        tracker=tracker,
+        tracks=tracks,
+        horizon_ns=horizon_ns,
+        pending_inputs=sorted(inputs, key=lambda e: (utc(e.time), e.kind, e.zone, e.hazard, e.actor)),
+        auto=list(carry.auto) if carry is not None else [],  # a carry brings the ones due after its run
+        auto_confirm_after=auto_confirm_after,
+        auto_actor=auto_actor,
     )
-    order = sorted(
-        (int(track.times[k]), sensor, k)
-        for sensor, track in tracks.items()
-        for k in range(new_at[sensor], len(track.times))
-    )
-    pending_inputs = sorted(inputs, key=lambda e: (utc(e.time), e.kind, e.zone, e.hazard, e.actor))
-    # (due ns, zone, hazard) heap of automatic confirmations (a carry brings the ones due after its run)
-    auto: list[tuple[int, str, str]] = list(carry.auto) if carry is not None else []
-    deadlines: list[tuple[int, str, int]] = []  # (deadline ns, sensor, reading index) heap for silence
-    lead_times: list[LeadTime] = []
-    input_errors: list[str] = []
-    input_pos = 0
     first_event = len(tracker.events)
-
-    def settled(now_ns: int) -> bool:
-        """Whether an input at `now_ns` belongs to an earlier run (applied by it)."""
-        return horizon_ns is not None and now_ns <= horizon_ns
-
-    def inputs_until(now_ns: int) -> None:
-        nonlocal input_pos
-        while True:
-            next_input = pending_inputs[input_pos] if input_pos < len(pending_inputs) else None
-            next_auto = auto[0] if auto else None
-            input_ns = int(times_ns([next_input.time])[0]) if next_input else None
-            if (
-                next_auto is not None
-                and next_auto[0] <= now_ns
-                and (input_ns is None or next_auto[0] < input_ns)
-            ):
-                due, zone, hazard = heapq.heappop(auto)
-                alert = tracker.alert_get(zone=zone, hazard=hazard)
-                if alert is not None and alert.closure == "lift_proposed":
-                    tracker.closure_lift_confirm(
-                        zone=zone, hazard=hazard, actor=auto_actor, time=ns_datetime(due)
-                    )
-                continue
-            if next_input is not None and input_ns <= now_ns:
-                input_pos += 1
-                if settled(input_ns):
-                    continue  # applied by the run that saw it
-                action = {"acknowledge": tracker.acknowledge, "closure_lift_confirm": tracker.closure_lift_confirm}
-                try:
-                    if next_input.kind not in action:
-                        raise AlertStateError(f"unknown input event kind {next_input.kind!r}")
-                    action[next_input.kind](
-                        zone=next_input.zone, hazard=next_input.hazard, actor=next_input.actor, time=next_input.time
-                    )
-                except AlertStateError as exc:
-                    input_errors.append(
-                        f"{next_input.time.isoformat()} {next_input.kind} by {next_input.actor}: {exc}"
-                    )
-                continue
-            return
-
-    def silence_until(now_ns: int, hush: bool) -> None:
-        while deadlines and deadlines[0][0] < now_ns:
-            _, sensor, index = heapq.heappop(deadlines)
-            track = tracks[sensor]
-            last_index = track_last[sensor]
-            if last_index != index or track.silent:
-                continue  # it has reported since; that reading set a new deadline
-            track.silent = True
-            if hush:
-                continue  # judged so by the run that saw it
-            gap_h = (now_ns - track.times[index]) / (3600 * NS_PER_SECOND)
-            fault = SensorFault(
-                kind="silent",
-                since=ns_datetime(track.times[index]),
-                at=ns_datetime(now_ns),
-                reason=f"no reading for {gap_h:.1f} h (judged at the latest reading time)",
-            )
-            tracker.sensor_fault(
-                zone=track.config.zone, hazard=track.config.hazard, sensor=sensor, fault=fault
-            )
-
-    def stuck_at(track: _Track, k: int, now_ns: int) -> SensorFault | None:
-        settings = track.config.qc_settings
-        start = int(track.run_starts[k])
-        start_ns = int(track.times[start]) if start >= 0 else track.run_head_ns
-        neighbours: list[tuple[np.ndarray, np.ndarray]] = []
-        # stuck_check asks the neighbours only once the run has lasted their window, and only up to `now_ns`
-        # (the time of reading k: it cuts them there itself)
-        if (
-            settings.neighbour_change is not None
-            and int(track.times[k]) - start_ns >= int(settings.neighbour_window.total_seconds() * 1e9)
-        ):
-            neighbours = [(tracks[n].times, tracks[n].values) for n in track.config.neighbours if n in tracks]
-        return stuck_check(
-            times_ns_=track.times,
-            values=track.values,
-            end=k,
-            settings=settings,
-            neighbours=neighbours,
-            run_start=start,
-            run_start_ns=track.run_head_ns,
-        )
-
-    track_last: dict[str, int] = {}
-    for sensor, track in carried.items():
-        # where each carried sensor stood: its last reading, and the silence deadline that reading set
-        k = len(track.times) - 1
-        track_last[sensor] = k
-        interval = int(track.intervals[k])
-        if interval and not track.silent:
-            deadline = int(track.times[k]) + int(track.config.qc_settings.silent_factor * interval)
-            heapq.heappush(deadlines, (deadline, sensor, k))
+    run.carried_deadlines(carried)
     quiet_ends = [] if carry is not None else [
         int(track.times[start_at[s_] - 1]) for s_, track in tracks.items() if start_at[s_] > 0
     ]
     if quiet_ends:
-        # Readings up to each mark were seen by an earlier run: they emit nothing and only leave each sensor in
-        # a state (silent, stuck, last valid value, pending silence deadline). That state depends only on
-        # each sensor's last readings, so it is set here directly instead of stepping through the context.
-        # Those runs judged silence up to the horizon (any sensor's reading, or a run's end, revealed it).
-        last_quiet = max(*quiet_ends, horizon_ns)
-        while input_pos < len(pending_inputs) and int(times_ns([pending_inputs[input_pos].time])[0]) <= last_quiet:
-            input_pos += 1  # applied by the run that saw it
-        for sensor, track in tracks.items():
-            k = start_at[sensor] - 1
-            if k < 0:
-                continue
-            track_last[sensor] = k
-            interval = int(track.intervals[k])
-            if interval:
-                deadline = int(track.times[k]) + int(track.config.qc_settings.silent_factor * interval)
-                if deadline < last_quiet:
-                    track.silent = True  # a later reading (of any sensor) already revealed the silence
-                else:
-                    heapq.heappush(deadlines, (deadline, sensor, k))
-            # stuck: what the last reading QC let through said; last valid value: the last one not stuck
-            checked = False
-            for j in range(k, -1, -1):
-                if track.qc.flagged_as_of(j, j):
-                    continue
-                fault = stuck_at(track, j, int(track.times[j]))
-                if not checked:
-                    track.stuck, checked = fault is not None, True
-                if fault is None:
-                    track.last_valid = float(track.values[j])
-                    break
-                if track.config.gauge is None:
-                    break  # the last valid value only matters for a gauge's lead time
-
+        run.context_settle(start_at, max(*quiet_ends, horizon_ns))
     for hush, part in ((True, stepped), (False, order)):
         for now_ns, sensor, k in part:
-            track = tracks[sensor]
-            config = track.config
-            inputs_until(now_ns)
-            silence_until(now_ns, hush)
-            track_last[sensor] = k
-            if track.silent:
-                track.silent = False
-                if not hush:
-                    tracker.sensor_restored(
-                        zone=config.zone, hazard=config.hazard, sensor=sensor, time=ns_datetime(now_ns)
-                    )
-            interval = int(track.intervals[k])
-            if interval:
-                heapq.heappush(deadlines, (now_ns + int(config.qc_settings.silent_factor * interval), sensor, k))
-            if track.qc.flagged_as_of(k, k):
-                continue  # QC keeps it from the rules; a spike never raises an alert
-            fault = stuck_at(track, k, now_ns)
-            if fault is not None:
-                if not track.stuck:
-                    track.stuck = True
-                    if not hush:
-                        tracker.sensor_fault(zone=config.zone, hazard=config.hazard, sensor=sensor, fault=fault)
-                continue
-            if track.stuck:
-                track.stuck = False
-                if not hush:
-                    tracker.sensor_restored(
-                        zone=config.zone, hazard=config.hazard, sensor=sensor, time=ns_datetime(now_ns)
-                    )
-            if hush:
-                track.last_valid = float(track.values[k])
-                continue
-            result = _evaluate(track, k)
-            if result is None:
-                continue
-            if config.valid_for is not None:
-                result = dataclasses.replace(result, valid_for=config.valid_for)
-            events = tracker.observe(zone=config.zone, result=result)
-            for event in events:
-                if event.kind == "closure_lift_proposed" and auto_confirm_after is not None:
-                    due = now_ns + int(auto_confirm_after.total_seconds() * NS_PER_SECOND)
-                    heapq.heappush(auto, (due, event.zone, event.hazard))
-            if config.gauge is not None:
-                _lead_time_note(track, k, tracker, lead_times)
+            run.step(now_ns, sensor, k, hush)
         if hush and horizon_ns is not None:
             # what the earlier runs judged silent by the horizon, before any new (possibly late) reading
-            silence_until(horizon_ns, True)
-
+            run.silence_until(horizon_ns, True)
     latest = max((int(track.times[-1]) for track in tracks.values()), default=None)
-    evaluated_at = ns_datetime(latest) if latest is not None else None
-    last_ns = max((part[-1][0] for part in (stepped, order) if part), default=None)
-    if last_ns is not None:
-        inputs_until(last_ns)
-    end_ns = max((t for t in (last_ns, horizon_ns) if t is not None), default=None)
-    if end_ns is not None:
-        # silence is judged at the latest reading time seen so far: a late batch's own last deadline may
-        # fall before the horizon, and the next run takes everything up to the horizon as judged
-        silence_until(end_ns, False)
-
-    qc_records = []
-    qc_from: dict[str, dt.datetime] = {}
-    for sensor, track in sorted(tracks.items()):
-        first = qc_start.get(sensor, 0 if carry is None else len(track.times))
-        if first >= len(track.times):
-            continue
-        qc_from[sensor] = ns_datetime(int(track.times[first]))
-        for i in first + np.flatnonzero(track.qc.flagged[first:]):
-            reading = track.reading(int(i))
-            qc_records.append(
-                QCRecord(
-                    sensor=sensor,
-                    parameter=reading.parameter,
-                    time=reading.time,
-                    value=reading.value,
-                    kind=track.qc.kinds[i] or "spike",
-                    reason=track.qc.reasons[i] or "",
-                    key=reading.key,
-                )
-            )
+    run.finish(max((part[-1][0] for part in (stepped, order) if part), default=None))
+    qc_records, qc_from = _qc_records(tracks, qc_start, carried=carry is not None)
     return ReplayResult(
         events=list(tracker.events[first_event:]),
         qc=qc_records,
-        lead_times=lead_times,
+        lead_times=run.lead_times,
         tracker=tracker,
-        evaluated_at=evaluated_at,
+        evaluated_at=ns_datetime(latest) if latest is not None else None,
         skipped=skipped,
-        input_errors=input_errors,
+        input_errors=run.input_errors,
         carry=ReplayCarry(tracks={sensor: track.trimmed() for sensor, track in tracks.items()}, configs=configs,
-                          auto=list(auto)),
+                          auto=list(run.auto)),
         qc_from=qc_from,
     )
 

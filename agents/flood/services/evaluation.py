@@ -27,7 +27,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from ..core import AlertTracker, readings_replay
-from ..core.replay import QCRecord, ReplayCarry
+from ..core.replay import QCRecord, ReplayCarry, ReplayResult
 from ..models import FloodZone, Sensor, TrackerState
 from ..models import Reading as ReadingRow
 from ..selectors import (
@@ -184,6 +184,102 @@ def _marks_store(*, marks_us: dict[int, int], read_us: dict[int, int]) -> None:
         )
 
 
+def _context_start(*, since: dt.datetime | None, latest: dt.datetime, judged: dict[int, int],
+                   pending: Sequence[int]) -> dt.datetime:
+    """How far back the run reads its readings: the context of the earliest new reading."""
+    window = context_window()
+    if since is None:
+        return latest - window
+    # the context of the earliest new reading (a late one may be older than `since`), at most one
+    # window further back than usual (a series' mark is old when it had been silent for long)
+    first = min((judged[i] for i in pending if i in judged), default=None)
+    return max(min(since, us_datetime(first)) if first is not None else since, since - window) - window
+
+
+def _series_read(*, setup: EvaluationSetup, carry: ReplayCarry | None, start: dt.datetime) -> list:
+    """The readings the replay needs: only those after each series' last kept one when going on from a
+    carry, else the whole context from `start`."""
+    if carry is None:
+        return series_window(setup=setup, start=start)
+    after_us: dict[int, int] = {}
+    for name, last_ns in carry.last_times().items():
+        series_id = setup.series_of_config[name]
+        after_us[series_id] = min(after_us.get(series_id, last_ns // 1000), last_ns // 1000)
+    return series_after(setup=setup, after_us=after_us, start=start)
+
+
+def _sensor_marks(*, setup: EvaluationSetup, judged: dict[int, int], since: dt.datetime | None,
+                  start: dt.datetime) -> dict[str, dt.datetime]:
+    """Each series' own mark, where it is not `since` (a series no run judged: everything read is new).
+    Marks travel only for the configs that differ: in the steady state most series end at `since`."""
+    if since is None:
+        return {}
+    since_us = (since - us_datetime(0)) // dt.timedelta(microseconds=1)
+    since_by_sensor: dict[str, dt.datetime] = {}
+    for series_id, names in setup.configs_of_series.items():
+        mark = judged.get(series_id)
+        if mark != since_us:
+            since_by_sensor.update(dict.fromkeys(names, start if mark is None else us_datetime(mark)))
+    return since_by_sensor
+
+
+def _marks_after(*, setup: EvaluationSetup, marks, judged: dict[int, int], pending: Sequence[int], series: list,
+                 out: EvaluationOutcome) -> dict[int, int]:
+    """What this run will have judged (the marks it writes); counts the new readings in `out`."""
+    marks_after = dict(judged)
+    for series_id in pending:
+        marks_after[series_id] = max(judged.get(series_id, -1), marks.last_us[series_id])
+    for s in series:
+        if s.key_sensor is not None:
+            continue
+        series_id = setup.series_of_config[s.sensor]
+        mark = judged.get(series_id)
+        out.readings_new += len(s.times_ns) - (
+            int(np.searchsorted(s.times_ns, mark * 1000, side="right")) if mark is not None else 0)
+        last_us = int(s.times_ns[-1]) // 1000
+        if last_us > marks_after.get(series_id, -1):
+            marks_after[series_id] = last_us  # stored after the marks were read, judged all the same
+    return marks_after
+
+
+def _replay_uncollected(**kwargs) -> ReplayResult:
+    """`readings_replay` with the garbage collector off: the replay makes many short-lived objects next to
+    large arrays; collector passes over them cost more than the replay itself at a thousand sensors, and it
+    creates no reference cycles."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return readings_replay(**kwargs)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _result_store(*, result: ReplayResult, setup: EvaluationSetup, state: TrackerState, marks,
+                  judged: dict[int, int], marks_after: dict[int, int], since: dt.datetime | None, run,
+                  out: EvaluationOutcome) -> None:
+    """The run's events, lead times, QC flags, series marks and tracker state, stored."""
+    # rows fresh from this transaction (the setup is cached between runs, rows change)
+    zones = FloodZone.objects.in_bulk({e.zone for e in result.events}, field_name="code")
+    sensors = Sensor.objects.in_bulk({config_sensor_code(e.sensor) for e in result.events if e.sensor},
+                                     field_name="code")
+    out.counts = events_apply(events=result.events, zones=zones, sensors=sensors, run=run)
+    out.lead_times_min = lead_times_store(lead_times=result.lead_times)
+    out.qc_flagged = _qc_store(records=result.qc, qc_from=result.qc_from, setup=setup,
+                               judged_us=judged if since is not None else None)
+    out.skipped = dict(result.skipped)
+    # the newest reading judged so far (a run of late readings only leaves it where it was)
+    out.evaluated_at = result.evaluated_at or since
+    if since is not None and out.evaluated_at is not None and out.evaluated_at < since:
+        out.evaluated_at = since  # readings of unconfigured sensors only, or late ones: nothing newer
+    changed = {i: us for i, us in marks_after.items() if marks.marks_us.get(i) != us}
+    if changed:
+        _marks_store(marks_us=changed, read_us=marks.marks_us)
+    state.state = result.tracker.state_dump()
+    state.evaluated_at = out.evaluated_at
+    state.save()
+
+
 def evaluation_run(*, run=None) -> EvaluationOutcome:
     """Evaluate the readings no run has judged yet, late ones included (one transaction; the tracker row is
     locked so runs and dispatcher actions never interleave)."""
@@ -206,86 +302,27 @@ def evaluation_run(*, run=None) -> EvaluationOutcome:
         setup = evaluation_setup()
         out.seconds["setup"] = time.perf_counter() - t
         out.sensors = len(setup.configs)
-        window = context_window()
-        if since is None:
-            start = marks.latest - window
-        else:
-            # the context of the earliest new reading (a late one may be older than `since`), at most one
-            # window further back than usual (a series' mark is old when it had been silent for long)
-            first = min((judged[i] for i in pending if i in judged), default=None)
-            start = max(min(since, us_datetime(first)) if first is not None else since, since - window) - window
+        start = _context_start(since=since, latest=marks.latest, judged=judged, pending=pending)
         t = time.perf_counter()
         kept = _carry_take(state=state, setup=setup, backfills=marks.backfills, marks_us=judged)
         carry = kept.carry if kept is not None else None
-        if carry is not None:
-            after_us: dict[int, int] = {}
-            for name, last_ns in carry.last_times().items():
-                series_id = setup.series_of_config[name]
-                after_us[series_id] = min(after_us.get(series_id, last_ns // 1000), last_ns // 1000)
-            series = series_after(setup=setup, after_us=after_us, start=start)
-        else:
-            series = series_window(setup=setup, start=start)
+        series = _series_read(setup=setup, carry=carry, start=start)
         out.carried = carry is not None
         out.seconds["load"] = time.perf_counter() - t
         out.readings_loaded = sum(len(s.times_ns) for s in series)
-        # Each series' own mark, where it is not `since` (a series no run judged: everything read is new).
-        # Marks travel only for the configs that differ: in the steady state most series end at `since`.
-        since_us = None if since is None else (since - us_datetime(0)) // dt.timedelta(microseconds=1)
-        since_by_sensor: dict[str, dt.datetime] = {}
-        if since is not None:
-            for series_id, names in setup.configs_of_series.items():
-                mark = judged.get(series_id)
-                if mark != since_us:
-                    since_by_sensor.update(dict.fromkeys(names, start if mark is None else us_datetime(mark)))
-        marks_after = dict(judged)  # what this run will have judged: the marks it writes
-        for series_id in pending:
-            marks_after[series_id] = max(judged.get(series_id, -1), marks.last_us[series_id])
-        for s in series:
-            if s.key_sensor is not None:
-                continue
-            series_id = setup.series_of_config[s.sensor]
-            mark = judged.get(series_id)
-            out.readings_new += len(s.times_ns) - (
-                int(np.searchsorted(s.times_ns, mark * 1000, side="right")) if mark is not None else 0)
-            last_us = int(s.times_ns[-1]) // 1000
-            if last_us > marks_after.get(series_id, -1):
-                marks_after[series_id] = last_us  # stored after the marks were read, judged all the same
+        since_by_sensor = _sensor_marks(setup=setup, judged=judged, since=since, start=start)
+        marks_after = _marks_after(setup=setup, marks=marks, judged=judged, pending=pending, series=series, out=out)
         t = time.perf_counter()
         # the tracker this worker left, unless someone wrote the row since (a dispatcher, another worker)
         tracker = kept.tracker if kept is not None and kept.updated_at == state.updated_at else tracker_load(state)
         out.seconds["tracker_load"] = time.perf_counter() - t
         t = time.perf_counter()
-        # The replay makes many short-lived objects next to large arrays; collector passes over them cost
-        # more than the replay itself at a thousand sensors, and it creates no reference cycles.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            result = readings_replay(series=series, sensors=setup.configs, tracker=tracker, since=since, carry=carry,
+        result = _replay_uncollected(series=series, sensors=setup.configs, tracker=tracker, since=since, carry=carry,
                                      since_by_sensor=since_by_sensor)
-        finally:
-            if collecting:
-                gc.enable()
         out.seconds["replay"] = time.perf_counter() - t
         t = time.perf_counter()
-        # rows fresh from this transaction (the setup is cached between runs, rows change)
-        zones = FloodZone.objects.in_bulk({e.zone for e in result.events}, field_name="code")
-        sensors = Sensor.objects.in_bulk({config_sensor_code(e.sensor) for e in result.events if e.sensor},
-                                         field_name="code")
-        out.counts = events_apply(events=result.events, zones=zones, sensors=sensors, run=run)
-        out.lead_times_min = lead_times_store(lead_times=result.lead_times)
-        out.qc_flagged = _qc_store(records=result.qc, qc_from=result.qc_from, setup=setup,
-                                   judged_us=judged if since is not None else None)
-        out.skipped = dict(result.skipped)
-        # the newest reading judged so far (a run of late readings only leaves it where it was)
-        out.evaluated_at = result.evaluated_at or since
-        if since is not None and out.evaluated_at is not None and out.evaluated_at < since:
-            out.evaluated_at = since  # readings of unconfigured sensors only, or late ones: nothing newer
-        changed = {i: us for i, us in marks_after.items() if marks.marks_us.get(i) != us}
-        if changed:
-            _marks_store(marks_us=changed, read_us=marks.marks_us)
-        state.state = result.tracker.state_dump()
-        state.evaluated_at = out.evaluated_at
-        state.save()
+        _result_store(result=result, setup=setup, state=state, marks=marks, judged=judged, marks_after=marks_after,
+                      since=since, run=run, out=out)
         out.seconds["store"] = time.perf_counter() - t
         if result.carry is not None:
             _kept[state.name] = _Kept(carry=result.carry, tracker=result.tracker.resumed(), generation=state.generation,

@@ -2,7 +2,8 @@
 
 - `ingest`: fill readings from the API and CSV files (idempotent, bad rows reported).
 - `fill`: the fill model refit that every run does.
-- `plans`: build, solve, check and store plan versions; edits, approval, re-plans.
+- `plans`: plan a day (reads in `plan_selectors`, the planning in `core.planner`) and store it as a version;
+  edits, approval, re-plans.
 - `crews`: crews' stop marks (the pickups the fill model learns from) and GPX.
 - `agent_run`: the agent's run (fill refit, then the plan its trigger asks for); a truck's breakdown.
 """
@@ -11,6 +12,8 @@ from .fill import FillUpdate, fill_models_update
 from .ingest import IngestFileError, IngestResult, fill_readings_csv_ingest, fill_readings_ingest
 from .plans import (
     PlanEditError,
+    PlanOptions,
+    Replan,
     plan_approve,
     plan_create,
     plan_reoptimise,
@@ -24,6 +27,8 @@ __all__ = [
     "IngestFileError",
     "IngestResult",
     "PlanEditError",
+    "PlanOptions",
+    "Replan",
     "fill_models_update",
     "fill_readings_csv_ingest",
     "fill_readings_ingest",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,7 +16,7 @@ from .. import selectors
 from ..conf import conf
 from ..models import CollectionPlan, Truck
 from .fill import FillUpdate, fill_models_update
-from .plans import plan_create, plan_reoptimise, plan_touches
+from .plans import PlanOptions, Replan, plan_create, plan_reoptimise, plan_touches
 
 CLOSURE_EVENTS = ("closure.opened", "closure.lifted")
 BREAKDOWN = "vehicle.breakdown"
@@ -69,16 +69,19 @@ def truck_breakdown_record(*, truck: Truck, reason: str, actor=None) -> Truck:
     return truck
 
 
-def _solve_params(params: dict) -> dict:
-    """Solver settings: a run's own `time_limit`, else the deployment's SANITATION_PLAN_TIME_LIMIT_S."""
-    return {
-        "time_limit": float(params.get("time_limit", conf("SANITATION_PLAN_TIME_LIMIT_S"))),
-        "seed": int(params.get("seed", 1)),
-        "max_iterations": int(params["max_iterations"]) if params.get("max_iterations") else None,
-    }
+def _plan_options(params: dict) -> PlanOptions:
+    """Solver settings: a run's own `time_limit`, else the deployment's SANITATION_PLAN_TIME_LIMIT_S; the
+    fixed schedule routed beside the nightly plan unless the run says `baseline: 0` (re-plans keep their
+    parent's)."""
+    return PlanOptions(
+        time_limit=float(params.get("time_limit", conf("SANITATION_PLAN_TIME_LIMIT_S"))),
+        seed=int(params.get("seed", 1)),
+        max_iterations=int(params["max_iterations"]) if params.get("max_iterations") else None,
+        baseline=str(params.get("baseline", "1")).lower() not in ("0", "false", "no"),
+    )
 
 
-def _replan_closure(*, run, params: dict, solve: dict, extra: dict) -> tuple[list[CollectionPlan], list[str]]:
+def _replan_closure(*, run, params: dict, options: PlanOptions, extra: dict) -> tuple[list[CollectionPlan], list[str]]:
     """Re-plan every current plan from today on whose routes drive a segment that just closed (or that
     was planned around a segment that just reopened)."""
     payload = params.get("payload") or {}
@@ -94,13 +97,13 @@ def _replan_closure(*, run, params: dict, solve: dict, extra: dict) -> tuple[lis
         if not affected:
             skipped.append(f"{plan} does not use the road(s) of {kind} #{params.get('event_id', '?')}")
             continue
-        plans.append(plan_create(
-            date=plan.date, reason=f"re-plan after {label}"[:300], run=run, parent=plan, reuse_candidates=True,
-            now=timezone.now(), positions=_positions(payload), baseline=False, extra_kpis=extra, **solve))
+        replan = Replan(parent=plan, reuse_candidates=True, now=timezone.now(), positions=_positions(payload))
+        plans.append(plan_create(date=plan.date, reason=f"re-plan after {label}"[:300], run=run, replan=replan,
+                                 extra_kpis=extra, options=replace(options, baseline=False)))
     return plans, skipped
 
 
-def _replan_breakdown(*, run, params: dict, solve: dict, extra: dict) -> tuple[list[CollectionPlan], list[str]]:
+def _replan_breakdown(*, run, params: dict, options: PlanOptions, extra: dict) -> tuple[list[CollectionPlan], list[str]]:
     """Take the broken truck out of service and re-plan the current plans that use it (on the road, from
     where the other trucks are, when the day has begun: the broken truck's remaining bins go to them)."""
     payload = params.get("payload") or {}
@@ -113,17 +116,18 @@ def _replan_breakdown(*, run, params: dict, solve: dict, extra: dict) -> tuple[l
         if not plan.routes.filter(truck=truck).exists():
             skipped.append(f"{plan} does not use {truck.code}")
             continue
+        replan = Replan(parent=plan, reuse_candidates=True, exclude_truck_ids=frozenset({truck.pk}),
+                        now=timezone.now(), positions=_positions(payload))
         plans.append(plan_create(
             date=plan.date, reason=f"re-plan after breakdown of {truck.code} (event #{params.get('event_id', '?')})",
-            run=run, parent=plan, reuse_candidates=True, exclude_truck_ids={truck.pk}, now=timezone.now(),
-            positions=_positions(payload), baseline=False, extra_kpis=extra, **solve))
+            run=run, replan=replan, extra_kpis=extra, options=replace(options, baseline=False)))
     return plans, skipped
 
 
 def collection_run(*, run, progress: Callable[[int, int, str], None]) -> CollectionRun:
     """The agent's run: learn fill rates, then plan what the run's trigger asks for."""
     params, run_date = run.params or {}, run.run_date
-    solve = _solve_params(params)
+    options = _plan_options(params)
     now = timezone.now()
     progress(0, 3, "learning fill rates")
     out = CollectionRun(update=fill_models_update(now=now, forecast_for=run_date),
@@ -133,15 +137,16 @@ def collection_run(*, run, progress: Callable[[int, int, str], None]) -> Collect
     progress(1, 3, "planning")
     if params.get("action") == "reoptimise":
         plan = CollectionPlan.objects.get(pk=int(params["plan_id"]))
-        out.plans = [plan_reoptimise(plan=plan, user=run.created_by, run=run, **solve)]
+        out.plans = [plan_reoptimise(plan=plan, user=run.created_by, run=run, options=options)]
     elif kind in CLOSURE_EVENTS:
-        out.plans, out.skipped = _replan_closure(run=run, params=params, solve=solve, extra=extra)
+        out.plans, out.skipped = _replan_closure(run=run, params=params, options=options, extra=extra)
     elif kind == BREAKDOWN:
-        out.plans, out.skipped = _replan_breakdown(run=run, params=params, solve=solve, extra=extra)
+        out.plans, out.skipped = _replan_breakdown(run=run, params=params, options=options, extra=extra)
     else:
         reason = run.reason or ("nightly plan" if run.trigger == "schedule" else "planned on request")
-        baseline = str(params.get("baseline", "1")).lower() not in ("0", "false", "no")
-        out.plans = [plan_create(date=run_date, reason=reason, run=run, parent=selectors.plan_latest(date=run_date),
-                                 states=out.update.states, extra_kpis=extra, baseline=baseline, **solve)]
+        latest = selectors.plan_latest(date=run_date)
+        out.plans = [plan_create(date=run_date, reason=reason, run=run,
+                                 replan=Replan(parent=latest) if latest is not None else None,
+                                 states=out.update.states, extra_kpis=extra, options=options)]
     progress(3, 3, "done")
     return out

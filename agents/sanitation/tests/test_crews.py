@@ -112,7 +112,7 @@ def test_marks_become_pickups_the_fill_model_learns_from(today_plan, users):
     b = after[second.bin_id]
     assert b.last_level == pytest.approx(1.0) and b.forecast_fill >= 1.0
     assert update.states[second.bin_id].last_level == pytest.approx(1.0)
-    from agents.sanitation.services.plans import bins_choices_for
+    from agents.sanitation.plan_selectors import bins_choices_for
 
     choices, _ = bins_choices_for(date=DAY, trucks=list(
         mine.truck.__class__.objects.all()), states=update.states)

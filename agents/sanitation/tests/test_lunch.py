@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agents.sanitation.models import CollectionPlan, Truck
-from agents.sanitation.services.plans import problem_build, trucks_in_flight
+from agents.sanitation.plan_selectors import problem_build, trucks_in_flight
 from agents.sanitation.vrp import (
     Client,
     Depot,

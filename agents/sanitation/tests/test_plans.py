@@ -14,7 +14,7 @@ from agents.core.models import AgentRun
 from agents.core.services import agent_run_create, agent_run_execute, event_dispatch
 from agents.sanitation import services
 from agents.sanitation.models import Bin, CollectionPlan, FillModel, Pickup, Truck
-from agents.sanitation.services.plans import _candidates, _plan_trucks, _stored_routes, problem_build
+from agents.sanitation.plan_selectors import plan_candidates, plan_trucks, problem_build, stored_routes
 from agents.sanitation.vrp import plan_check
 from city_ops.city.models import CityEvent, RoadSegment
 from city_ops.city.services import city_event_publish, closure_create
@@ -43,9 +43,9 @@ def nightly(date=TOMORROW, baseline: bool = False, **params) -> AgentRun:
 
 def recheck(plan: CollectionPlan) -> list:
     """Rebuild the plan's problem from the database and run the independent checker on the stored routes."""
-    trucks = _plan_trucks(plan) + [r.truck for r in plan.routes.all() if not r.truck.in_service]
-    problem = problem_build(date=plan.date, trucks=trucks, choices=_candidates(plan))
-    routes, _ = _stored_routes(plan, problem)
+    trucks = plan_trucks(plan) + [r.truck for r in plan.routes.all() if not r.truck.in_service]
+    problem = problem_build(date=plan.date, trucks=trucks, choices=plan_candidates(plan))
+    routes, _ = stored_routes(plan, problem)
     return plan_check(instance=problem.instance, routes=routes)
 
 
@@ -198,7 +198,7 @@ def test_edits_move_lock_reoptimise_and_approve(demo_city, users):
     elsewhere = moved.routes.exclude(pk=keep.pk).first().stops.filter(kind="bin").first().bin
     with pytest.raises(services.PlanEditError, match="locked"):
         services.plan_stop_move(plan=moved, bin=elsewhere, truck=keep.truck, user=users.dispatcher)
-    again = services.plan_reoptimise(plan=moved, user=users.dispatcher, time_limit=0.5)
+    again = services.plan_reoptimise(plan=moved, user=users.dispatcher, options=services.PlanOptions(time_limit=0.5))
     assert again.version == 3 and again.reason.startswith("re-optimised, keeping " + keep.truck.code)
     kept = again.routes.get(truck=keep.truck)
     assert kept.locked
@@ -300,12 +300,12 @@ def _day_under_way(users, marks_until: dt.time):
 def _recheck_on_road(plan: CollectionPlan, parent: CollectionPlan, now, positions=None) -> list:
     """The stored routes of a plan re-planned on the road, checked again from the database rows: each
     truck from where the marks put it at `now`."""
-    from agents.sanitation.services.plans import trucks_in_flight
+    from agents.sanitation.plan_selectors import trucks_in_flight
 
-    trucks = _plan_trucks(plan) + [r.truck for r in plan.routes.all() if not r.truck.in_service]
+    trucks = plan_trucks(plan) + [r.truck for r in plan.routes.all() if not r.truck.in_service]
     starts, _, _ = trucks_in_flight(plan=parent, now=now, trucks=trucks, positions=positions)
-    problem = problem_build(date=plan.date, trucks=trucks, choices=_candidates(plan), starts=starts)
-    routes, _ = _stored_routes(plan, problem)
+    problem = problem_build(date=plan.date, trucks=trucks, choices=plan_candidates(plan), starts=starts)
+    routes, _ = stored_routes(plan, problem)
     return plan_check(instance=problem.instance, routes=routes)
 
 
@@ -318,11 +318,8 @@ def test_a_replan_on_the_road_starts_each_truck_where_it_is(demo_city, users):
     new = services.plan_create(
         date=plan.date,
         reason="re-plan after closure.opened #test",
-        parent=plan,
-        reuse_candidates=True,
-        now=now,
-        baseline=False,
-        time_limit=0.5,
+        replan=services.Replan(parent=plan, reuse_candidates=True, now=now),
+        options=services.PlanOptions(time_limit=0.5, baseline=False),
     )
     assert new.version == plan.version + 1 and new.feasible, new.violations
     assert _recheck_on_road(new, plan, now) == []
@@ -380,13 +377,10 @@ def test_a_breakdown_on_the_road_hands_the_rest_to_the_others(demo_city, users):
     new = services.plan_create(
         date=plan.date,
         reason=f"re-plan after breakdown of {broken.code}",
-        parent=plan,
-        reuse_candidates=True,
-        exclude_truck_ids={broken.pk},
-        now=now,
-        baseline=False,
-        time_limit=0.5,
-        positions=positions,
+        replan=services.Replan(
+            parent=plan, reuse_candidates=True, exclude_truck_ids=frozenset({broken.pk}), now=now, positions=positions
+        ),
+        options=services.PlanOptions(time_limit=0.5, baseline=False),
     )
     assert new.feasible, new.violations
     assert _recheck_on_road(new, plan, now, positions) == []

@@ -148,19 +148,152 @@ def lunch_groups(*, vehicle_types: Sequence[VehicleType]) -> list[LunchGroup]:
     return groups
 
 
+def _clocks(groups: list[LunchGroup], n_types: int, merged: bool) -> tuple[list[_Clock], list[int]]:
+    """The clock of each lunch group (one shared clock when `merged`), and each vehicle type's group."""
+    type_group = [0] * n_types
+    if merged:
+        return [_Clock([g.lunch for g in groups if g.lunch is not None])], type_group
+    for g, group in enumerate(groups):
+        for t in group.types:
+            type_group[t] = g
+    return [_Clock([group.lunch] if group.lunch is not None else []) for group in groups], type_group
+
+
+def _pyvrp_depots(instance: Instance, clocks: list[_Clock], ends: list[int], type_group: list[int]) -> list[PDepot]:
+    """Each group's copies of the depots and disposal sites on its clock, then the virtual end depots."""
+    n_dep, n_fixed = len(instance.depots), len(instance.depots) + len(instance.disposal_sites)
+    depots = []
+    for clock in clocks:
+        depots += [
+            PDepot(
+                location=i,
+                tw_early=clock.early(d.tw_early),
+                tw_late=clock.late(d.tw_late),
+                service_duration=d.service,
+                name=str(d.id),
+            )
+            for i, d in enumerate(instance.depots)
+        ]
+        depots += [
+            PDepot(
+                location=n_dep + i,
+                tw_early=clock.early(s.tw_early),
+                tw_late=clock.late(s.tw_late),
+                service_duration=s.service,
+                name=str(s.id),
+            )
+            for i, s in enumerate(instance.disposal_sites)
+        ]
+    depots += [
+        PDepot(
+            location=n_fixed + k,
+            tw_early=0,
+            tw_late=clocks[type_group[t]].late(instance.depots[instance.vehicle_types[t].end].tw_late),
+            name=f"end:{instance.vehicle_types[t].name}",
+        )
+        for k, t in enumerate(ends)
+    ]
+    return depots
+
+
+def _pyvrp_clients(
+    instance: Instance, clocks: list[_Clock], *, first_client: int, big: int, weights: np.ndarray, carrier: str | None
+) -> tuple[list[PClient], list[ClientGroup]]:
+    """Each group's copies of the clients on its clock (a carried limit's weight paid back as prize for an
+    optional one), and with several groups the client groups that make one copy of each required."""
+    n_cli, n_groups = len(instance.clients), len(clocks)
+    grouped = n_groups > 1
+    clients = [
+        PClient(
+            location=first_client + g * n_cli + j,
+            delivery=list(c.demand),
+            service_duration=c.service,
+            tw_early=clock.early(c.tw_early),
+            tw_late=max(clock.early(c.tw_early), clock.late(c.tw_late)),
+            release_time=clock.early(c.release),
+            prize=c.prize + (big * int(weights[j]) if carrier is not None and not c.required else 0),
+            required=c.required and not grouped,  # a group's copies are optional; the group is required
+            group=j if grouped else None,
+            name=str(c.id),
+        )
+        for g, clock in enumerate(clocks)
+        for j, c in enumerate(instance.clients)
+    ]
+    client_groups = []
+    if grouped:
+        client_groups = [
+            ClientGroup([g * n_cli + j for g in range(n_groups)], required=c.required, name=str(c.id))
+            for j, c in enumerate(instance.clients)
+        ]
+    return clients, client_groups
+
+
+def _pyvrp_vehicle_types(
+    instance: Instance,
+    clocks: list[_Clock],
+    type_group: list[int],
+    *,
+    ends: list[int],
+    big: int,
+    caps: list[int | None],
+) -> list[PVehicleType]:
+    """Each vehicle type on its group's clock and profile, its daily limit carried as distance."""
+    n_dep, n_fixed, n_groups = len(instance.depots), len(instance.depots) + len(instance.disposal_sites), len(clocks)
+    vehicle_types = []
+    for t, vt in enumerate(instance.vehicle_types):
+        g, shift = type_group[t], clocks[type_group[t]]
+        start, end = instance.depots[vt.depot], instance.depots[vt.end]
+        tw_early = shift.early(max(vt.tw_early, start.tw_early))
+        tw_late = max(tw_early, shift.late(min(vt.tw_late, end.tw_late)))
+        shift_duration = _INT_MAX
+        if vt.shift_duration is not None:
+            shift_duration = max(0, vt.shift_duration - shift.duration)
+        max_distance = _INT_MAX
+        if caps[t] is not None:
+            max_distance = big * caps[t] + big - 1
+        vehicle_types.append(
+            PVehicleType(
+                num_available=vt.count,
+                capacity=list(vt.capacity),
+                start_depot=g * n_fixed + vt.depot,
+                end_depot=n_groups * n_fixed + ends.index(t) if t in ends else g * n_fixed + vt.end,
+                fixed_cost=vt.fixed_cost,
+                initial_load=list(vt.initial_load),
+                tw_early=tw_early,
+                tw_late=tw_late,
+                shift_duration=shift_duration,
+                max_distance=max_distance,
+                unit_distance_cost=1,
+                unit_duration_cost=vt.unit_duration_cost,
+                profile=g,
+                reload_depots=[g * n_fixed + d for d in vt.reload_depots]
+                + [g * n_fixed + n_dep + s for s in vt.unload_sites],
+                name=vt.name,
+            )
+        )
+    return vehicle_types
+
+
+def _neighbour_data(
+    data: ProblemData, client_group: np.ndarray, obj: np.ndarray, dur: np.ndarray
+) -> ProblemData:
+    """Neighbours from the plain objective, and only among one group's copies (PyVRP would otherwise read
+    the inflated distances, or one profile's matrix for all)."""
+    cross = (client_group[:, None] >= 0) & (client_group[None, :] >= 0)
+    cross &= client_group[:, None] != client_group[None, :]
+    return data.replace(
+        distance_matrices=[np.where(cross, _MISSING, obj)],
+        duration_matrices=[np.where(cross, _MISSING, dur)],
+        vehicle_types=[v.replace(profile=0) for v in data.vehicle_types()],
+    )
+
+
 def instance_model(*, instance: Instance, merged: bool = False) -> PyvrpModel:
     """Build the PyVRP `ProblemData` for an instance (see the module docstring for the encoding). With
     `merged`, lunch groups share one clock that hides every group's break (conservative, one copy of
     each client); otherwise each group has its own clock, and its own copies when there are several."""
     groups = lunch_groups(vehicle_types=instance.vehicle_types)
-    type_group = [0] * len(instance.vehicle_types)
-    if merged:
-        clocks = [_Clock([g.lunch for g in groups if g.lunch is not None])]
-    else:
-        clocks = [_Clock([group.lunch] if group.lunch is not None else []) for group in groups]
-        for g, group in enumerate(groups):
-            for t in group.types:
-                type_group[t] = g
+    clocks, type_group = _clocks(groups, len(instance.vehicle_types), merged)
     n_groups = len(clocks)
     n_dep, n_site, n_cli = len(instance.depots), len(instance.disposal_sites), len(instance.clients)
     n_fixed = n_dep + n_site
@@ -206,93 +339,11 @@ def instance_model(*, instance: Instance, merged: bool = False) -> PyvrpModel:
         )
         for loc in site_loc
     ]
-    depots = []
-    for clock in clocks:
-        depots += [
-            PDepot(
-                location=i,
-                tw_early=clock.early(d.tw_early),
-                tw_late=clock.late(d.tw_late),
-                service_duration=d.service,
-                name=str(d.id),
-            )
-            for i, d in enumerate(instance.depots)
-        ]
-        depots += [
-            PDepot(
-                location=n_dep + i,
-                tw_early=clock.early(s.tw_early),
-                tw_late=clock.late(s.tw_late),
-                service_duration=s.service,
-                name=str(s.id),
-            )
-            for i, s in enumerate(instance.disposal_sites)
-        ]
-    depots += [
-        PDepot(
-            location=n_fixed + k,
-            tw_early=0,
-            tw_late=clocks[type_group[t]].late(instance.depots[instance.vehicle_types[t].end].tw_late),
-            name=f"end:{instance.vehicle_types[t].name}",
-        )
-        for k, t in enumerate(ends)
-    ]
     grouped = n_groups > 1
-    clients = [
-        PClient(
-            location=first_client + g * n_cli + j,
-            delivery=list(c.demand),
-            service_duration=c.service,
-            tw_early=clock.early(c.tw_early),
-            tw_late=max(clock.early(c.tw_early), clock.late(c.tw_late)),
-            release_time=clock.early(c.release),
-            prize=c.prize + (big * int(weights[j]) if carrier is not None and not c.required else 0),
-            required=c.required and not grouped,  # a group's copies are optional; the group is required
-            group=j if grouped else None,
-            name=str(c.id),
-        )
-        for g, clock in enumerate(clocks)
-        for j, c in enumerate(instance.clients)
-    ]
-    client_groups = []
-    if grouped:
-        client_groups = [
-            ClientGroup([g * n_cli + j for g in range(n_groups)], required=c.required, name=str(c.id))
-            for j, c in enumerate(instance.clients)
-        ]
-
-    vehicle_types = []
-    for t, vt in enumerate(instance.vehicle_types):
-        g, shift = type_group[t], clocks[type_group[t]]
-        start, end = instance.depots[vt.depot], instance.depots[vt.end]
-        tw_early = shift.early(max(vt.tw_early, start.tw_early))
-        tw_late = max(tw_early, shift.late(min(vt.tw_late, end.tw_late)))
-        shift_duration = _INT_MAX
-        if vt.shift_duration is not None:
-            shift_duration = max(0, vt.shift_duration - shift.duration)
-        max_distance = _INT_MAX
-        if caps[t] is not None:
-            max_distance = big * caps[t] + big - 1
-        vehicle_types.append(
-            PVehicleType(
-                num_available=vt.count,
-                capacity=list(vt.capacity),
-                start_depot=g * n_fixed + vt.depot,
-                end_depot=n_groups * n_fixed + ends.index(t) if t in ends else g * n_fixed + vt.end,
-                fixed_cost=vt.fixed_cost,
-                initial_load=list(vt.initial_load),
-                tw_early=tw_early,
-                tw_late=tw_late,
-                shift_duration=shift_duration,
-                max_distance=max_distance,
-                unit_distance_cost=1,
-                unit_duration_cost=vt.unit_duration_cost,
-                profile=g,
-                reload_depots=[g * n_fixed + d for d in vt.reload_depots]
-                + [g * n_fixed + n_dep + s for s in vt.unload_sites],
-                name=vt.name,
-            )
-        )
+    clients, client_groups = _pyvrp_clients(
+        instance, clocks, first_client=first_client, big=big, weights=weights, carrier=carrier
+    )
+    vehicle_types = _pyvrp_vehicle_types(instance, clocks, type_group, ends=ends, big=big, caps=caps)
 
     # A profile per lunch group: its own clients' copies reachable, the other groups' copies not.
     client_group = np.full(len(site_loc), -1)
@@ -305,23 +356,13 @@ def instance_model(*, instance: Instance, merged: bool = False) -> PyvrpModel:
     data = ProblemData(
         locations=locations,
         clients=clients,
-        depots=depots,
+        depots=_pyvrp_depots(instance, clocks, ends, type_group),
         vehicle_types=vehicle_types,
         distance_matrices=dists,
         duration_matrices=durs,
         groups=client_groups,
     )
-    neighbour_data = None
-    if carrier is not None or grouped:
-        # Neighbours from the plain objective, and only among one group's copies (PyVRP would otherwise
-        # read the inflated distances, or one profile's matrix for all).
-        cross = (client_group[:, None] >= 0) & (client_group[None, :] >= 0)
-        cross &= client_group[:, None] != client_group[None, :]
-        neighbour_data = data.replace(
-            distance_matrices=[np.where(cross, _MISSING, obj)],
-            duration_matrices=[np.where(cross, _MISSING, dur)],
-            vehicle_types=[v.replace(profile=0) for v in vehicle_types],
-        )
+    neighbour_data = _neighbour_data(data, client_group, obj, dur) if carrier is not None or grouped else None
     depot_nodes: list[NodeId | None] = (
         ([d.id for d in instance.depots] + [s.id for s in instance.disposal_sites]) * n_groups + [None] * len(ends)
     )
