@@ -290,6 +290,26 @@ def model_train(
     return out
 
 
+def model_resume(*, run_dir: Path, hours: float | None = None, threads: int | None = None) -> Path:
+    """Go on with an interrupted run from its ``weights/last.pt`` (optimizer, schedule and epoch count as they
+    were; ultralytics' own resume) and return the run directory. ``hours`` is the time for this part: in
+    ultralytics' time mode the epoch count is re-estimated from this part's pace, so a part that is given
+    less time than the epochs left ends the schedule sooner."""
+    last = Path(run_dir).resolve() / "weights" / "last.pt"
+    if not last.is_file():
+        raise TrainError(f"nothing to resume: no {last}")
+    ultralytics_offline_prepare(threads=threads)
+    from ultralytics import YOLO
+
+    if threads:
+        _threads_apply(threads)
+    kwargs: dict[str, Any] = {"resume": str(last)}
+    if hours:
+        kwargs["time"] = hours
+    YOLO(str(last), task="detect").train(trainer=_engine_val_trainer(), **kwargs)
+    return Path(run_dir).resolve()
+
+
 def _engine_val_trainer():
     """Ultralytics' detection trainer, validating each epoch the way `vision.engine` infers.
 
@@ -826,6 +846,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--export-only", type=Path, default=None, metavar="RUN_DIR", help="skip training; export RUN_DIR"
     )
+    p.add_argument(
+        "--resume", type=Path, default=None, metavar="RUN_DIR",
+        help="go on with an interrupted run from RUN_DIR/weights/last.pt (its own settings; --time for this part)",
+    )
     p.add_argument("--no-export", action="store_true", help="train only")
     p.add_argument(
         "--ship",
@@ -891,6 +915,10 @@ def _main_run(*, args: argparse.Namespace, command: str) -> ExportResult | None:
     """Train (unless --export-only), then export unless --no-export."""
     if args.export_only:
         run_dir = args.export_only
+    elif args.resume:
+        with (args.resume / "command.txt").open("a") as fh:
+            fh.write(f"{command}   # resumed\n")
+        run_dir = model_resume(run_dir=args.resume, hours=args.time, threads=args.threads)
     else:
         aug = aug_parse(items=args.aug)  # before anything is written: a bad setting leaves no run directory
         args.out.mkdir(parents=True, exist_ok=True)
