@@ -2,7 +2,7 @@
 
 A dataset built by ``vision.masks`` carries, beside its ``data.yaml``, one ``data_<part>.yaml`` per source
 whose validation split is that source's validation photos only (``phone``: the close-up phone photos;
-``survey``: the patrol-camera frames) and ``val_clean.txt``: the validation photos known to be defect-free
+``survey``: the patrol-camera frames; a city's own, under the name given to ``vision.masks --part``) and ``val_clean.txt``: the validation photos known to be defect-free
 (survey frames whose masks are blank, generated pavement). ``splits_evaluate`` measures, for each source,
 each class's mAP50 (95% bootstrap interval over the photos) and precision/recall at the recommended
 confidence, and counts the boxes the exported model draws on the defect-free photos at that confidence,
@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# Sources with labelled defects, each validated on its own; the generated pavement has no defect to score.
-SCORED_PARTS = ("phone", "survey")
+# Sources without defects to score: the generated pavement, and the defect-free list itself.
+UNSCORED_PARTS = ("pavement", "clean")
 CLEAN_LIST = "val_clean.txt"
 
 
@@ -97,7 +97,9 @@ def splits_evaluate(
     """``{"splits": {part: per-class figures}, "false_boxes": {...}}`` for a ``vision.masks`` dataset;
     None for a dataset without per-source validation files (a plain YOLO folder)."""
     folder = Path(data_yaml).parent
-    parts = [p for p in SCORED_PARTS if (folder / f"data_{p}.yaml").is_file()]
+    parts = sorted(
+        p.stem.removeprefix("data_") for p in folder.glob("data_*.yaml") if p.stem.removeprefix("data_") not in UNSCORED_PARTS
+    )
     if not parts:
         return None
     splits = {

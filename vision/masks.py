@@ -25,7 +25,7 @@ Rules from mask to box (``BoxRules``; sizes scale with the image diagonal, so th
 Photos are split by a hash of their id (fixed: the same photo is in the same split on every run and
 machine). A photo without a readable image is skipped and reported; one whose mask of a class is missing or
 unreadable is reported and kept (that class has no boxes there), and one of another size than its photo
-likewise. ``--phone`` adds a YOLO dataset in the Roboflow layout (``train/``, ``valid/``), keeping its own
+likewise. ``--part NAME`` names the source (default ``survey``: files ``survey_<id>``); ``--phone`` adds a YOLO dataset in the Roboflow layout (``train/``, ``valid/``), keeping its own
 split, every class mapped to pothole; ``--negatives N`` adds N generated defect-free pavement pictures
 (empty label files) to training and N/4 to validation, for training and for the false-positive check.
 Besides ``data.yaml`` (all parts), ``data_<part>.yaml`` validate on one part's validation photos only.
@@ -205,6 +205,8 @@ def masks_convert(
 ) -> MaskReport:
     """Convert ``src/images`` + ``src/masks`` into ``dst`` (files named ``<part>_<id>``), split by photo id."""
     src, dst = Path(src), Path(dst)
+    if not part.isalnum():
+        raise ConversionError(f"source name {part!r}: letters and digits only (it prefixes the file names)")
     images = sorted(p for p in (src / "images").glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if (src / "images").is_dir() else []
     if not images:
         raise ConversionError(f"no photos under {src / 'images'}")
@@ -313,15 +315,21 @@ def negatives_write(*, dst: Path, report: MaskReport, count: int, seed: int = 0,
 
 
 def data_yamls_write(*, dst: Path, report: MaskReport) -> Path:
-    """``data.yaml`` (every part) and, per part, ``data_<part>.yaml`` validating on that part's validation
-    photos only (a list file); ``data_clean.yaml``: the defect-free validation photos."""
+    """``data.yaml`` (every source) and, per source, ``data_<part>.yaml`` validating on that source's
+    validation photos only (a list file); ``data_clean.yaml``: the defect-free validation photos. Sources
+    are read from the file names in ``dst``, so converting several folders into one ``dst`` (one run each,
+    ``--part``) keeps the earlier ones."""
     dst = Path(dst).resolve()
     names = "".join(f"  {i}: {n}\n" for i, n in CLASSES.items())
     head = f"# built by vision.masks\npath: {dst}\ntrain: images/train\nnc: {len(CLASSES)}\nnames:\n{names}"
     (dst / "data.yaml").write_text(head + "val: images/val\n")
     val_names = sorted(p.name for p in (dst / "images" / "val").iterdir())
-    groups = {part: [n for n in val_names if n.startswith(f"{part}_")] for part in report.images}
-    groups["clean"] = sorted(report.clean.get("val", []))
+    groups: dict[str, list[str]] = {}
+    for name in val_names:
+        groups.setdefault(name.split("_", 1)[0], []).append(name)
+    earlier = dst / "val_clean.txt"
+    known = {Path(line).name for line in earlier.read_text().splitlines()} if earlier.is_file() else set()
+    groups["clean"] = sorted((known | set(report.clean.get("val", []))) & set(val_names))
     for part, members in groups.items():
         if members:
             (dst / f"val_{part}.txt").write_text("".join(f"./images/val/{n}\n" for n in members))
@@ -337,13 +345,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dst", type=Path)
     p.add_argument("--phone", type=Path, default=None, help="a YOLO dataset (train/, valid/) of pothole photos")
     p.add_argument("--negatives", type=int, default=0, help="generated defect-free pavement pictures to train on")
+    p.add_argument("--part", default="survey", help="source name: output files are named <part>_<id>")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--link", action="store_true", help="symlink photos instead of copying them")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     report = MaskReport()
     try:
-        masks_convert(src=args.src, dst=args.dst, report=report, val_fraction=args.val_fraction, link=args.link)
+        masks_convert(src=args.src, dst=args.dst, report=report, val_fraction=args.val_fraction, link=args.link,
+                      part=args.part)
         if args.phone:
             yolo_import(src=args.phone, dst=args.dst, report=report, link=args.link)
     except ConversionError as exc:

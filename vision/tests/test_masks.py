@@ -139,6 +139,20 @@ def test_combined_dataset_keeps_phone_split_and_adds_negatives(tmp_path):
     assert "val: val_phone.txt" in (dst / "data_phone.yaml").read_text()
 
 
+def test_a_second_source_converted_into_the_same_dataset_keeps_the_first(tmp_path):
+    first, second, dst = tmp_path / "survey", tmp_path / "city", tmp_path / "out"
+    _survey_sample(first)
+    _survey_sample(second)
+    for src, part in ((first, "survey"), (second, "city")):
+        assert main([str(src), str(dst), "--part", part, "--val-fraction", "1.0", "--json"]) == 0
+    assert (dst / "val_survey.txt").read_text().count("\n") == 6 == (dst / "val_city.txt").read_text().count("\n")
+    # each source's blank frames (r2, r6) stay on the defect-free list
+    assert (dst / "val_clean.txt").read_text().splitlines() == [
+        f"./images/val/{part}_{r}.jpg" for part in ("city", "survey") for r in ("r2", "r6")
+    ]
+    assert main([str(first), str(dst), "--part", "my_city"]) == 2
+
+
 def test_pavement_is_deterministic_and_textured():
     a = pavement_image(seed=3, width=W, height=H)
     assert a.shape == (H, W, 3) and a.dtype == np.uint8
