@@ -121,7 +121,7 @@ def evaluation_section(evaluation: dict[str, Any]) -> str:
             )
     fp = evaluation.get("false_boxes")
     fp_line = (
-        f"\nOn {fp['photos']} defect-free validation photos (survey frames with blank masks and generated pavement)"
+        f"\nOn {fp['photos']} defect-free validation photos ({_sources(fp)})"
         f" the exported model, run through `vision.engine` at the recommended confidence {fp['conf']:.2f}, drew"
         f" {fp['boxes']} boxes on {fp['photos_flagged']} photos: **{fp['per_20']:.2f} false boxes per 20 photos**.\n"
         if fp else ""
@@ -131,6 +131,12 @@ def evaluation_section(evaluation: dict[str, Any]) -> str:
         "| source | class | defects | mAP50 | P at rec. conf | R at rec. conf |\n|---|---|---|---|---|---|\n"
         + "\n".join(rows) + "\n" + fp_line + _aims_table(evaluation)
     )
+
+
+def _sources(fp: dict[str, Any]) -> str:
+    """"50 generated pavement, 2 survey frames with blank masks"."""
+    what = {"pavement": "generated pavement", "survey": "survey frames with blank masks"}
+    return ", ".join(f"{n} {what.get(k, k + ' photos with blank masks')}" for k, n in sorted((fp.get("sources") or {}).items()))
 
 
 def _aims_table(evaluation: dict[str, Any]) -> str:

@@ -76,8 +76,12 @@ def false_boxes(*, onnx_path: Path, photos: list[Path], conf: float) -> dict[str
     run = Detector(model_path=onnx_path, providers=["CPUExecutionProvider"]).detect([str(p) for p in photos], conf=conf, batch_size=8)
     boxes = sum(len(r.detections) for r in run.results)
     flagged = sum(1 for r in run.results if r.detections)
+    sources: dict[str, int] = {}
+    for p in photos:  # vision.masks names photos <source>_<id>
+        sources[Path(p).name.split("_", 1)[0]] = sources.get(Path(p).name.split("_", 1)[0], 0) + 1
     return {
         "photos": len(photos),
+        "sources": sources,
         "boxes": boxes,
         "photos_flagged": flagged,
         "per_20": round(20 * boxes / max(1, len(photos)), 2),

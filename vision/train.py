@@ -545,15 +545,7 @@ def run_export(
         args = yaml.safe_load(args_file.read_text()) or {}
     imgsz = int(imgsz or args.get("imgsz") or 416)
     data_yaml = dataset_yaml_write(data=data)
-    averaged = None
-    if average_last:
-        from vision.swa import AverageError, run_average
-
-        try:
-            weights, epochs = run_average(run_dir=run_dir, last=average_last)
-        except AverageError as exc:
-            raise TrainError(str(exc)) from exc
-        averaged = {"first": epochs[0], "last": epochs[-1], "count": len(epochs)}
+    weights, averaged = _weights_pick(run_dir=run_dir, best=weights, average_last=average_last)
     metrics = _val_measure(weights=weights, data_yaml=data_yaml, imgsz=imgsz, device=device)
     onnx_file = Path(
         YOLO(str(weights)).export(
@@ -591,6 +583,19 @@ def run_export(
         size_bytes=target.stat().st_size,
         extra=extra,
     )
+
+
+def _weights_pick(*, run_dir: Path, best: Path, average_last: int | None) -> tuple[Path, dict[str, int] | None]:
+    """best.pt, or the mean of the last ``average_last`` epochs' weights (`vision.swa`) and which epochs."""
+    if not average_last:
+        return best, None
+    from vision.swa import AverageError, run_average
+
+    try:
+        weights, epochs = run_average(run_dir=run_dir, last=average_last)
+    except AverageError as exc:
+        raise TrainError(str(exc)) from exc
+    return weights, {"first": epochs[0], "last": epochs[-1], "count": len(epochs)}
 
 
 def _data_names(data_yaml: Path) -> dict[int, str]:

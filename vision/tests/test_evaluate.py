@@ -80,6 +80,7 @@ def test_export_measures_each_source_and_class_and_counts_false_boxes(masks_run)
     fp = meta["evaluation"]["false_boxes"]
     assert fp["photos"] == len(report.clean["val"]) and fp["conf"] == meta["conf_recommended"]
     assert fp["per_20"] == round(20 * fp["boxes"] / fp["photos"], 2)
+    assert sum(fp["sources"].values()) == fp["photos"] and fp["sources"]["pavement"] == 1
     card = (ship / "road_damage.md").read_text()
     assert "pothole and crack detector" in card and "`1 = crack` (RDD2022 D00/D10/D20" in card
     assert "Passos" in card and "MIT licence" in card and "CC BY 4.0" in card and "road_damage_boxes.png" in card
@@ -125,7 +126,7 @@ def test_aims_are_judged_with_their_intervals():
     figures = {"map50": 0.55, "map50_low": 0.4, "map50_high": 0.7, "precision": 0.7, "recall": 0.5, "instances": 30}
     evaluation = {
         "splits": {"survey": {"images": 200, "classes": {"crack": figures, "pothole": dict(figures, map50_high=0.58)}}},
-        "false_boxes": {"photos": 52, "boxes": 1, "photos_flagged": 1, "per_20": 0.38, "conf": 0.3},
+        "false_boxes": {"photos": 52, "sources": {"pavement": 50, "survey": 2}, "boxes": 1, "photos_flagged": 1, "per_20": 0.38, "conf": 0.3},
     }
     text = evaluation_section(evaluation)
     assert "| crack mAP50 on survey >= 0.50 | 0.550 (0.40-0.70) | yes |" in text
@@ -133,3 +134,4 @@ def test_aims_are_judged_with_their_intervals():
     assert "| pothole mAP50 on phone >= 0.80 | not measured | no |" in text
     assert "| fewer than 1 false box per 20 defect-free photos | 0.38 | yes |" in text
     assert "**0.38 false boxes per 20 photos**" in text
+    assert "52 defect-free validation photos (50 generated pavement, 2 survey frames with blank masks)" in text
