@@ -151,7 +151,18 @@ def _aims_table(evaluation: dict[str, Any]) -> str:
     if fp:
         reached = "yes" if fp["per_20"] < FP_AIM else "no"
         rows.append(f"| fewer than {FP_AIM:g} false box per 20 defect-free photos | {fp['per_20']:.2f} | {reached} |")
-    return "\n### The aims\n\n| aim | measured | reached |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+    table = "\n### The aims\n\n| aim | measured | reached |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+    return table + (NEXT_STAGE if any(not row.endswith("| yes |") for row in rows) else "")
+
+
+NEXT_STAGE = """
+Not every aim is reached. Next stage: go on from this model's weights with a longer run
+(`python -m vision.train --data DST/data.yaml --init-weights vision/models/road_damage.onnx --imgsz 416
+--time 3 --save-period 1 --out RUN --no-export`; an interrupted run continues with `--resume RUN`), without
+`--freeze` once the crack class has settled, so the backbone learns crack texture too; or, on a GPU,
+`--device 0` with a larger model (`--model yolov8s.yaml`, from scratch: the shipped weights fit yolov8n
+only) at 640 px, where the survey frames' small potholes keep more pixels.
+"""
 
 
 def _verdict(figures: dict[str, Any], least: float) -> str:

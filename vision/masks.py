@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,7 +44,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision.rdd2022 import ConversionError, _split_pick
+from vision.rdd2022 import ConversionError, _split_pick, image_place
 
 CLASSES: dict[int, str] = {0: "pothole", 1: "crack"}
 MASK_SUFFIX: dict[int, str] = {0: "_pothole.png", 1: "_crack.png"}
@@ -179,17 +177,8 @@ def photo_labels(*, image: Path, masks_dir: Path, report: MaskReport) -> tuple[l
     return lines, clean
 
 
-def _place(*, source: Path, target: Path, link: bool) -> None:
-    if target.exists() or target.is_symlink():
-        target.unlink()
-    if link:
-        os.symlink(source.resolve(), target)
-    else:
-        shutil.copyfile(source, target)
-
-
 def _write(*, dst: Path, split: str, name: str, source: Path, lines: list[str], link: bool) -> None:
-    _place(source=source, target=dst / "images" / split / name, link=link)
+    image_place(source=source, target=dst / "images" / split / name, link=link)
     (dst / "labels" / split / f"{Path(name).stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
