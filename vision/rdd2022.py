@@ -78,6 +78,16 @@ def _split_pick(key: str, val_fraction: float) -> str:
     return "val" if h < val_fraction else "train"
 
 
+def image_place(*, source: Path, target: Path, link: bool) -> None:
+    """Put a photo into the converted dataset: a symlink to it (``link``) or a copy, replacing what is there."""
+    if target.exists() or target.is_symlink():
+        target.unlink()
+    if link:
+        os.symlink(source.resolve(), target)
+    else:
+        shutil.copyfile(source, target)
+
+
 def annotation_read(
     *, xml_path: Path
 ) -> tuple[str | None, int | None, int | None, list[tuple[str, float, float, float, float]]]:
@@ -163,12 +173,7 @@ def rdd2022_convert(
         stem = image.stem if not top or image.stem.startswith(top) else f"{top}_{image.stem}"
         split = _split_pick(stem, val_fraction)
         target = dst / "images" / split / f"{stem}{image.suffix.lower()}"
-        if target.exists() or target.is_symlink():
-            target.unlink()
-        if link:
-            os.symlink(image.resolve(), target)
-        else:
-            shutil.copyfile(image, target)
+        image_place(source=image, target=target, link=link)
         (dst / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
         report.images[split] += 1
     names = "\n".join(f"  {idx}: {name}" for idx, name in sorted(RDD_CLASSES.values()))

@@ -39,6 +39,12 @@ DATASET_CREDIT = (
     '"Pothole Detection" by Roboflow Universe user potholedetector-rksfu '
     "(https://universe.roboflow.com/potholedetector-rksfu/pothole-detection-vlkzu/dataset/1), CC BY 4.0"
 )
+SURVEY_CREDIT = (
+    '"Cracks and Potholes in Road Images Dataset" by Bianka Tallita Passos, Mateus Junior Cassaniga, Anita Maria'
+    " da Rocha Fernandes, Kátya Balvedi Medeiros and Eros Comunello (University of Itajaí Valley, UNIVALI;"
+    " https://github.com/biankatpas/Cracks-and-Potholes-in-Road-Images-Dataset), MIT licence, Copyright (c) 2020"
+    " Bianka Passos; photos by Brazil's National Department of Transport Infrastructure (DNIT)"
+)
 
 
 class TrainError(Exception):
@@ -223,6 +229,7 @@ def model_train(
     lrf: float | None = None,
     save_period: int = -1,
     aug: dict[str, float] | None = None,
+    freeze: int | None = None,
 ) -> Path:
     """Train ``model`` (a YAML architecture, from scratch) and return the run directory (holds weights/best.pt).
 
@@ -285,9 +292,31 @@ def model_train(
         kwargs["lrf"] = lrf
     if save_period > 0:
         kwargs["save_period"] = save_period  # weights/epoch<N>.pt, what `--average-last` averages
+    if freeze:
+        kwargs["freeze"] = freeze  # the first N layers keep their weights: no backward pass through them
     kwargs.update(aug or {})
     yolo.train(trainer=_engine_val_trainer(), **kwargs)
     return out
+
+
+def model_resume(*, run_dir: Path, hours: float | None = None, threads: int | None = None) -> Path:
+    """Go on with an interrupted run from its ``weights/last.pt`` (optimizer, schedule and epoch count as they
+    were; ultralytics' own resume) and return the run directory. ``hours`` is the time for this part: in
+    ultralytics' time mode the epoch count is re-estimated from this part's pace, so a part that is given
+    less time than the epochs left ends the schedule sooner."""
+    last = Path(run_dir).resolve() / "weights" / "last.pt"
+    if not last.is_file():
+        raise TrainError(f"nothing to resume: no {last}")
+    ultralytics_offline_prepare(threads=threads)
+    from ultralytics import YOLO
+
+    if threads:
+        _threads_apply(threads)
+    kwargs: dict[str, Any] = {"resume": str(last)}
+    if hours:
+        kwargs["time"] = hours
+    YOLO(str(last), task="detect").train(trainer=_engine_val_trainer(), **kwargs)
+    return Path(run_dir).resolve()
 
 
 def _engine_val_trainer():
@@ -345,7 +374,9 @@ def onnx_checkpoint_make(*, onnx_path: Path, data_yaml: Path, model: str, imgsz:
 VAL_FRAME = "letterbox"
 
 
-def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> ValMetrics:
+def val_run(*, weights: Path, data_yaml: Path, imgsz: int, device: str):
+    """Ultralytics' validation of ``weights`` on ``data_yaml``'s validation photos, letterboxed as the engine
+    feeds them; returns (the validator's metrics, each image's matches for bootstrapping)."""
     from ultralytics import YOLO
 
     per_image: dict[str, list] = {}
@@ -363,6 +394,11 @@ def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> 
         name="val_export",
         exist_ok=True,  # not ./runs in the cwd
     )
+    return val, per_image
+
+
+def _val_measure(*, weights: Path, data_yaml: Path, imgsz: int, device: str) -> ValMetrics:
+    val, per_image = val_run(weights=weights, data_yaml=data_yaml, imgsz=imgsz, device=device)
     box = val.box
     # The F1 curve is sampled on 1000 confidences in [0, 1]: its argmax is the F1-max operating point.
     import numpy as np
@@ -408,10 +444,11 @@ def _per_image_validator(sink: dict[str, list]):
 
 
 def map50_interval(
-    *, per_image: dict[str, list], rounds: int = 1000, seed: int = 0
+    *, per_image: dict[str, list], rounds: int = 1000, seed: int = 0, cls: int | None = None
 ) -> tuple[float, float] | None:
-    """The 2.5th and 97.5th percentiles of mAP50 over `rounds` resamplings (with replacement) of the
-    validation images: how far 24 photos pin the figure down. None without per-image matches."""
+    """The 2.5th and 97.5th percentiles of mAP50 (of class `cls` alone when given) over `rounds` resamplings
+    (with replacement) of the validation images: how far 24 photos pin the figure down. None without
+    per-image matches."""
     import numpy as np
     from ultralytics.utils.metrics import ap_per_class
 
@@ -426,8 +463,11 @@ def map50_interval(
         tp, conf, pred_cls, target_cls = (np.concatenate([per_image[k][i] for i in pick]) for k in keys)
         if target_cls.size == 0:
             continue
-        ap = ap_per_class(tp, conf, pred_cls, target_cls)[5]
-        values.append(float(ap[:, 0].mean()) if len(ap) else 0.0)
+        ap, classes = ap_per_class(tp, conf, pred_cls, target_cls)[5:7]
+        if cls is None:
+            values.append(float(ap[:, 0].mean()) if len(ap) else 0.0)
+        elif cls in classes:  # a resampling without this class's defects says nothing about it
+            values.append(float(ap[list(classes).index(cls), 0]))
     if not values:
         return None
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
@@ -465,6 +505,10 @@ def _split_images(data_yaml: Path, split: str) -> list[Path]:
     folder = Path(spec[split])
     if not folder.is_absolute():
         folder = Path(spec.get("path") or Path(data_yaml).parent) / folder
+    if folder.is_file():  # a list of photos (vision.masks' per-source validation), relative to its folder
+        from vision.evaluate import list_photos
+
+        return sorted(list_photos(folder))
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
 
 
@@ -501,15 +545,7 @@ def run_export(
         args = yaml.safe_load(args_file.read_text()) or {}
     imgsz = int(imgsz or args.get("imgsz") or 416)
     data_yaml = dataset_yaml_write(data=data)
-    averaged = None
-    if average_last:
-        from vision.swa import AverageError, run_average
-
-        try:
-            weights, epochs = run_average(run_dir=run_dir, last=average_last)
-        except AverageError as exc:
-            raise TrainError(str(exc)) from exc
-        averaged = {"first": epochs[0], "last": epochs[-1], "count": len(epochs)}
+    weights, averaged = _weights_pick(run_dir=run_dir, best=weights, average_last=average_last)
     metrics = _val_measure(weights=weights, data_yaml=data_yaml, imgsz=imgsz, device=device)
     onnx_file = Path(
         YOLO(str(weights)).export(
@@ -519,41 +555,26 @@ def run_export(
     extra = _run_summary(run_dir)
     if averaged:
         extra["averaged_epochs"] = averaged
-    card = metrics_file = None
-    target = onnx_file
-    shipped_before = (
-        _shipped_map50(ship_dir, data_yaml=data_yaml, device=device) if ship_dir is not None else None
+    from vision.evaluate import splits_evaluate
+
+    evaluation = splits_evaluate(
+        weights=weights, onnx_path=onnx_file, data_yaml=data_yaml, imgsz=imgsz, device=device,
+        conf=metrics.conf_recommended,
     )
-    if ship_dir is not None and not force and shipped_before is not None and shipped_before > metrics.map50:
-        logger.warning(
-            "not shipping: the shipped model has mAP50 %.3f > %.3f of this run (use --force)",
-            shipped_before,
-            metrics.map50,
-        )
+    names = _data_names(data_yaml)
+    if ship_dir is not None and not _ship_allowed(ship_dir, names=names, metrics=metrics, data_yaml=data_yaml,
+                                                  device=device, force=force):
         extra["shipped"] = False
         ship_dir = None
+    card = metrics_file = None
+    target = onnx_file
     if ship_dir is not None:
         extra["shipped"] = True
-        ship_dir = Path(ship_dir)
-        ship_dir.mkdir(parents=True, exist_ok=True)
-        target = ship_dir / f"{SHIPPED_NAME}.onnx"
-        shutil.copyfile(onnx_file, target)
-        metrics_file = ship_dir / f"{SHIPPED_NAME}.json"
-        payload = {
-            "model": target.name,
-            "architecture": "YOLOv8n (from scratch)",
-            "imgsz": imgsz,
-            "names": {0: "Pothole"},
-            "validation": asdict(metrics),
-            "conf_recommended": metrics.conf_recommended,
-            "training": extra,
-            "dataset_credit": DATASET_CREDIT,
-        }
-        metrics_file.write_text(json.dumps(payload, indent=2) + "\n")
-        card = ship_dir / f"{SHIPPED_NAME}.md"
-        card.write_text(
-            model_card_render(metrics=metrics, imgsz=imgsz, extra=extra, command=command, args=args)
+        target, metrics_file, card = _ship(
+            ship_dir=Path(ship_dir), onnx_file=onnx_file, metrics=metrics, imgsz=imgsz, names=names,
+            extra=extra, evaluation=evaluation, command=command, args=args,
         )
+    extra["evaluation"] = evaluation
     return ExportResult(
         onnx_path=target,
         card_path=card,
@@ -562,6 +583,84 @@ def run_export(
         size_bytes=target.stat().st_size,
         extra=extra,
     )
+
+
+def _weights_pick(*, run_dir: Path, best: Path, average_last: int | None) -> tuple[Path, dict[str, int] | None]:
+    """best.pt, or the mean of the last ``average_last`` epochs' weights (`vision.swa`) and which epochs."""
+    if not average_last:
+        return best, None
+    from vision.swa import AverageError, run_average
+
+    try:
+        weights, epochs = run_average(run_dir=run_dir, last=average_last)
+    except AverageError as exc:
+        raise TrainError(str(exc)) from exc
+    return weights, {"first": epochs[0], "last": epochs[-1], "count": len(epochs)}
+
+
+def _data_names(data_yaml: Path) -> dict[int, str]:
+    import yaml
+
+    names = (yaml.safe_load(Path(data_yaml).read_text()) or {}).get("names") or {0: "Pothole"}
+    return {int(k): str(v) for k, v in (enumerate(names) if isinstance(names, list) else names.items())}
+
+
+def _ship_allowed(
+    ship_dir: Path, *, names: dict[int, str], metrics: ValMetrics, data_yaml: Path, device: str, force: bool
+) -> bool:
+    """Whether an export may replace the shipped model: only one that detects the same classes is compared
+    (on this validation split); a model of other classes is another product and needs ``force``."""
+    if force:
+        return True
+    try:
+        shipped = json.loads((Path(ship_dir) / f"{SHIPPED_NAME}.json").read_text())
+        shipped_names = {int(k): str(v) for k, v in shipped["names"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return True
+    if shipped_names != names:
+        logger.warning("not shipping: the shipped model detects %s, this one %s (use --force)", shipped_names, names)
+        return False
+    before = _shipped_map50(ship_dir, data_yaml=data_yaml, device=device)
+    if before is not None and before > metrics.map50:
+        logger.warning("not shipping: the shipped model has mAP50 %.3f > %.3f of this run (use --force)",
+                       before, metrics.map50)
+        return False
+    return True
+
+
+def _ship(
+    *, ship_dir: Path, onnx_file: Path, metrics: ValMetrics, imgsz: int, names: dict[int, str], extra: dict[str, Any],
+    evaluation: dict[str, Any] | None, command: str | None, args: dict[str, Any],
+) -> tuple[Path, Path, Path]:
+    """Copy the ONNX into ``ship_dir`` with its metrics JSON and model card; return the three paths."""
+    ship_dir.mkdir(parents=True, exist_ok=True)
+    target = ship_dir / f"{SHIPPED_NAME}.onnx"
+    metrics_file = ship_dir / f"{SHIPPED_NAME}.json"
+    from vision.card import history_rows
+
+    history = history_rows(previous=metrics_file, extra=extra, metrics=metrics, evaluation=evaluation)
+    shutil.copyfile(onnx_file, target)
+    payload = {
+        "model": target.name,
+        "architecture": "YOLOv8n (from scratch)",
+        "imgsz": imgsz,
+        "names": names,
+        "validation": asdict(metrics),
+        "conf_recommended": metrics.conf_recommended,
+        "evaluation": evaluation,
+        "training": extra,
+        "history": history,
+        "dataset_credit": DATASET_CREDIT,
+    }
+    if evaluation is not None:
+        payload["dataset_credit_survey"] = SURVEY_CREDIT
+    metrics_file.write_text(json.dumps(payload, indent=2) + "\n")
+    card = ship_dir / f"{SHIPPED_NAME}.md"
+    card.write_text(
+        model_card_render(metrics=metrics, imgsz=imgsz, extra=extra, command=command, args=args, names=names,
+                          evaluation=evaluation, history=history)
+    )
+    return target, metrics_file, card
 
 
 def _shipped_map50(ship_dir: Path, *, data_yaml: Path, device: str = "cpu") -> float | None:
@@ -713,9 +812,14 @@ def _shortfall_note(*, metrics: ValMetrics, extra: dict[str, Any]) -> str:
 
 
 def model_card_render(
-    *, metrics: ValMetrics, imgsz: int, extra: dict[str, Any], command: str | None, args: dict[str, Any]
+    *, metrics: ValMetrics, imgsz: int, extra: dict[str, Any], command: str | None, args: dict[str, Any],
+    names: dict[int, str] | None = None, evaluation: dict[str, Any] | None = None,
+    history: list[dict[str, Any]] | None = None,
 ) -> str:
     """Return the Markdown model card of the shipped model."""
+    from vision.card import class_list, data_section, evaluation_section, history_section
+
+    names = names or {0: "Pothole"}
     command = command or extra.get("command") or "(see vision/README.md)"
     # the run's schedule, then every setting `--aug` can change (one list: a key added there shows here)
     keys = ("epochs", "time", "imgsz", "batch", "optimizer", "lr0", "lrf", "warmup_epochs", "close_mosaic",
@@ -726,21 +830,20 @@ def model_card_render(
             " (optimizer=auto: ultralytics picks AdamW with its own lr, 0.002 for one class, for runs under 10k"
             " iterations, ignoring lr0 and momentum)"
         )
-    return f"""# road_damage.onnx: pothole detector (model card)
+    title = " and ".join(names.values())
+    return f"""# road_damage.onnx: {title} detector (model card)
 
 ## Model
-- Architecture: Ultralytics YOLOv8n (`yolov8n.yaml`, ~3.0 M parameters), trained **from scratch** (no
-  pretrained weights) on CPU; exported to ONNX (opset 17, onnxslim-simplified, dynamic batch/height/width axes).
+- Architecture: Ultralytics YOLOv8n (`yolov8n.yaml`, ~3.0 M parameters), trained here **from scratch** (no
+  third-party pretrained weights; later stages start from the earlier stages' weights) on CPU; exported to
+  ONNX (opset 17, onnxslim-simplified, dynamic batch/height/width axes).
 - Input: RGB, letterboxed to {imgsz}x{imgsz} (grey 114 padding, centred), scaled to [0, 1], NCHW float32.
 - Output: `output0` (batch, 4 + nc, anchors): cx, cy, w, h in input pixels, then per-class scores; NMS is
   done by the caller (`vision.engine`).
-- Classes: `0 = Pothole` (RDD2022 code D40). Metadata (`names`, `imgsz`, `stride`, ...) is stored in the ONNX file.
+- Classes: {class_list(names)}. Metadata (`names`, `imgsz`, `stride`, ...) is stored in the ONNX file.
 
 ## Data
-- {DATASET_CREDIT}.
-  326 training and 24 validation road photographs, 640x640, one class.
-- Only the plain `pothole_<N>` photographs of the upstream repository were used (no synthetic variants).
-
+{data_section(evaluation=evaluation, credit=DATASET_CREDIT, survey_credit=SURVEY_CREDIT)}
 ## Training
 - Command (from the repository root; CPU, 2 shared cores):
 
@@ -753,13 +856,13 @@ def model_card_render(
   `{extra.get("run_dir", "?")}` (git-ignored).
 - Weights: {_weights_note(extra)}
 - Software: Ultralytics (AGPL-3.0), PyTorch; the weights were produced here and carry no third-party weights.
-
-## Validation (ultralytics val on the 24 validation images, imgsz {imgsz}, conf 0.001, IoU 0.7)
+{history_section(history)}
+## Validation (ultralytics val on the {metrics.images} validation images, imgsz {imgsz}, conf 0.001, IoU 0.7)
 Each image is letterboxed to {imgsz}x{imgsz}, as `vision.engine` feeds it to the model (`rect=False`);
 ultralytics' default "rect" validation pads a further half stride (416 px of picture in a 448 px frame) and
 scores this kind of model up to 0.02 mAP50 higher than what the engine will see.
 
-| metric | value |
+| metric (all classes, all sources) | value |
 |---|---|
 | mAP50 | {metrics.map50:.3f}{_interval_note(metrics)} |
 | mAP50-95 | {metrics.map50_95:.3f} |
@@ -767,20 +870,25 @@ scores this kind of model up to 0.02 mAP50 higher than what the engine will see.
 | recall | {metrics.recall:.3f} |
 | best F1 | {metrics.f1_best:.3f} |
 
-Reference (same data, same machine class): yolov8n from scratch, 320 px, 80 epochs -> mAP50 0.72, P 0.71, R 0.68.
-{_shortfall_note(metrics=metrics, extra=extra)}
-
 **Recommended confidence threshold: {metrics.conf_recommended:.2f}**{_operating_note(metrics)}
 `vision.detect` and the road agent use it by default, read from `road_damage.json`.
-
+{evaluation_section(evaluation) if evaluation else _reference_section(metrics=metrics, extra=extra)}
 ## Intended use and limits
-- Intended use: flagging likely potholes in road-inspection photographs for a human to review; not for
+- Intended use: flagging likely road defects in inspection photographs for a human to review; not for
   automated decisions about safety, liability or repair priority without review.
-- Trained on 326 images of one dataset: expect lower recall on other cameras, night, rain, snow, wet roads,
-  shadows and unusual viewpoints. Cracks (D00/D10/D20) are not detected: only potholes.
-- The validation split has only {metrics.images} images ({metrics.instances} potholes){_selection_note(extra)}
+- Expect lower recall on other cameras, night, rain, snow, wet roads, shadows and unusual viewpoints.
+  {"Cracks are one class (longitudinal, transverse and alligator not told apart)." if "crack" in names.values()
+   else "Cracks (D00/D10/D20) are not detected: only potholes."}
+- The validation split has only {metrics.images} images ({metrics.instances} defects){_selection_note(extra)}
 - Photographs may show faces and number plates: blur them (`vision.privacy`) before sharing.
 """
+
+
+def _reference_section(*, metrics: ValMetrics, extra: dict[str, Any]) -> str:
+    return (
+        "\nReference (same data, same machine class): yolov8n from scratch, 320 px, 80 epochs -> mAP50 0.72,"
+        f" P 0.71, R 0.68.\n{_shortfall_note(metrics=metrics, extra=extra)}\n"
+    )
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -816,6 +924,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--average-last", type=int, default=None, metavar="K",
         help="export the mean of the last K epochs' weights (needs --save-period 1) instead of best.pt",
     )
+    p.add_argument(
+        "--freeze", type=int, default=None, metavar="N",
+        help="keep the first N layers as they are (10: yolov8's backbone): a third less work per step on a CPU",
+    )
     p.add_argument("--optimizer", default="auto", help="auto, SGD, AdamW... (auto ignores --lr0)")
     p.add_argument(
         "--aug", action="append", default=[], metavar="KEY=VALUE",
@@ -825,6 +937,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=WORK_DIR / "runs" / "potholes")
     p.add_argument(
         "--export-only", type=Path, default=None, metavar="RUN_DIR", help="skip training; export RUN_DIR"
+    )
+    p.add_argument(
+        "--resume", type=Path, default=None, metavar="RUN_DIR",
+        help="go on with an interrupted run from RUN_DIR/weights/last.pt (its own settings; --time for this part)",
     )
     p.add_argument("--no-export", action="store_true", help="train only")
     p.add_argument(
@@ -891,6 +1007,10 @@ def _main_run(*, args: argparse.Namespace, command: str) -> ExportResult | None:
     """Train (unless --export-only), then export unless --no-export."""
     if args.export_only:
         run_dir = args.export_only
+    elif args.resume:
+        with (args.resume / "command.txt").open("a") as fh:
+            fh.write(f"{command}   # resumed\n")
+        run_dir = model_resume(run_dir=args.resume, hours=args.time, threads=args.threads)
     else:
         aug = aug_parse(items=args.aug)  # before anything is written: a bad setting leaves no run directory
         args.out.mkdir(parents=True, exist_ok=True)
@@ -929,6 +1049,7 @@ def _main_run(*, args: argparse.Namespace, command: str) -> ExportResult | None:
             lrf=args.lrf,
             save_period=args.save_period,
             aug=aug,
+            freeze=args.freeze,
         )
         logger.info("training finished in %.1f min: %s", (time.time() - started) / 60, run_dir)
     if args.no_export:

@@ -40,7 +40,7 @@ def test_rebuilt_model_computes_what_the_onnx_graph_computes(model_path, tiny_da
     # calibrated: the norms carry the images' statistics, not the identity (so training-mode batches behave)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert norms and sum(float((n.running_var - 1).abs().max()) > 1e-3 for n in norms) > len(norms) // 2
-    assert model.names == {0: "Pothole"}
+    assert model.names == ast.literal_eval(session.get_modelmeta().custom_metadata_map["names"])
 
 
 def test_wrong_architecture_or_file_is_refused(model_path, tmp_path):

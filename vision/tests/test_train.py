@@ -274,3 +274,26 @@ def test_cli_prints_one_json_line_on_stdout_and_ultralytics_on_stderr(tiny_run, 
     result = json.loads(lines[0])
     assert result["shipped"] is False and result["frame"] == "letterbox" and 0 <= result["map50"] <= 1
     assert "mAP50" in err  # its validation progress went to stderr
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(tiny_dataset, tmp_path):
+    """A run stopped after epoch 1 of 2 (its first checkpoint put back as last.pt, as a kill leaves it)
+    goes on with epoch 2 under `--resume`, not from the start."""
+    import csv
+    import shutil
+
+    from vision.train import main, model_resume
+
+    run = model_train(data=tiny_dataset, imgsz=64, epochs=2, out=tmp_path / "run", batch=4, workers=0, cache=False,
+                      verbose=False, save_period=1)
+    shutil.copyfile(run / "weights" / "epoch0.pt", run / "weights" / "last.pt")  # named from epoch0
+    with (run / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    (run / "results.csv").write_text(",".join(rows[0]) + "\n" + ",".join(rows[0].values()) + "\n")
+    assert main(["--resume", str(run), "--no-export"]) == 0
+    with (run / "results.csv").open() as fh:
+        epochs = [int(float(r["epoch"])) for r in csv.DictReader(fh)]
+    assert epochs == [1, 2]
+    assert "--resume" in (run / "command.txt").read_text()
+    with pytest.raises(TrainError, match="nothing to resume"):
+        model_resume(run_dir=tmp_path / "empty")
