@@ -88,8 +88,10 @@ def _defect_id(source_ref: str) -> int | None:
 
 
 def run_window(*, run, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """What a run reports on: since the previous succeeded run of this agent (else the last 24 hours)."""
-    prev = (AgentRun.objects.filter(agent="roads", status=AgentRun.Status.SUCCEEDED, finished_at__isnull=False)
+    """What a run reports on: since the previous succeeded run of this agent (else the last 24 hours).
+    Previous means finished before `now`: a run replayed for a past day (the demo history) must not take a
+    later run's end as its start, or its window would be empty."""
+    prev = (AgentRun.objects.filter(agent="roads", status=AgentRun.Status.SUCCEEDED, finished_at__lt=now)
             .exclude(pk=run.pk).order_by("-finished_at").values_list("finished_at", flat=True).first())
     return (prev or now - dt.timedelta(days=1)), now
 

@@ -85,7 +85,7 @@ class Vocabulary:
 
 # The streets' vocabulary per process, rebuilt when the network changes: a city has thousands of street
 # names, read and folded in tens of milliseconds, while a request is parsed in a few.
-_streets_cache: dict[tuple[int, int], list[Name]] = {}
+_streets_cache: dict[tuple[int, int, int], list[Name]] = {}
 
 
 def _street_names_cached() -> list[Name]:
