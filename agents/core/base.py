@@ -67,12 +67,14 @@ class Headline:
 @dataclass
 class StatementSection:
     """An agent's part of the results statement: its headlines, the runs they sum (ids), notes (every missing
-    baseline's reason), and per day the values and baselines the headlines sum, for a chart."""
+    baseline's reason), per day the values and baselines the headlines sum, for a chart, and what its models
+    learned: their error week by week (`week_from`, `week_to`, `forecast_mae`, `forecasts`), where it has one."""
 
     headlines: list[Headline] = field(default_factory=list)
     runs: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     daily: list[dict] = field(default_factory=list)
+    learning: list[dict] = field(default_factory=list)
 
 
 @dataclass

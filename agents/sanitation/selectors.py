@@ -7,9 +7,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext_noop
+from pyproj import Transformer
 
 from agents.core.base import Headline, StatementSection
 from agents.core.statement import PeriodKpis, SummedKpi, ratio, section_summed
@@ -25,7 +27,7 @@ from .core.counterfactual import (
     fixed_schedule_replay,
     visits_replay,
 )
-from .core.fill import FillObservation, local_days
+from .core.fill import FillObservation, FillParams, FillState, fill_fit, forecast_mae_by_week, local_days
 from .models import Bin, CollectionPlan, FillModel, FillReading, Pickup, PlanRoute, PlanStop
 
 
@@ -72,6 +74,23 @@ def fill_observations(*, since: dt.datetime, bin_ids: list[int], tz, until: dt.d
                                            emptied=status == Pickup.Status.COLLECTED, sd=CREW_SD, source="crew"))
     return obs
 
+
+def fill_states_fit(*, since: dt.datetime, until: dt.datetime | None = None, params: FillParams = FillParams()
+                    ) -> tuple[list[int], list[FillState], list[bool]]:
+    """Every active bin's fill model fitted from scratch on what was observed from `since` (before `until`):
+    the bin ids, their states (with the day-ahead errors the fit made on the way) and which bins borrowed
+    their neighbours' rates. Reads and computes; the fill service stores the result, the statement reads the
+    errors."""
+    bins = list(Bin.objects.filter(active=True).order_by("id").values_list("id", "geom", "waste_type", "capacity_l"))
+    if not bins:
+        return [], [], []
+    ids = [b[0] for b in bins]
+    obs = fill_observations(since=since, bin_ids=ids, tz=city_tz(), until=until)
+    to_metric = Transformer.from_crs(4326, settings.CITY_METRIC_SRID, always_xy=True)
+    x, y = to_metric.transform([b[1].x for b in bins], [b[1].y for b in bins])
+    states, fallback = fill_fit(observations=[obs.get(i, []) for i in ids], xy=np.column_stack([x, y]),
+                                groups=[f"{b[2]}:{b[3]}" for b in bins], params=params)
+    return ids, states, fallback
 
 def plan_latest(*, date: dt.date, approved_only: bool = False) -> CollectionPlan | None:
     """The newest version for a date that is still in force (approved, or a draft), None if none."""
@@ -172,7 +191,34 @@ def sanitation_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSe
                        value=ratio(km, bins), baseline=ratio(base_km, base_bins))
     notes = [] if per_bin.baseline is not None else ["km_per_bin: no baseline (km or bins emptied has none)"]
     overflow, why = overflow_headline(date_from=date_from, date_to=date_to)
-    return section_summed(kpis=kpis, specs=SPECS, extra=[per_bin, overflow], notes=notes + [why])
+    section = section_summed(kpis=kpis, specs=SPECS, extra=[per_bin, overflow], notes=notes + [why])
+    section.learning = forecast_error_weekly(date_from=date_from, date_to=date_to)
+    return section
+
+
+# The fill model learns from every reading and collection: the statement shows its day-ahead error week by
+# week over the period, the model refitted from scratch on what was observed from this many days before the
+# period on (as the nightly runs fit it, `services.fill.WINDOW_DAYS`), each error counted in the week it was made.
+LEARNING_WARMUP_DAYS = 28
+
+
+def forecast_error_weekly(*, date_from: dt.date, date_to: dt.date) -> list[dict]:
+    """The fill model's mean absolute day-ahead error (share of a bin's volume) per week of the period, with
+    the number of forecasts checked; bench/sanitation.py prints the same curve (`forecast_mae_by_week`)."""
+    since, _ = day_bounds(date_from - dt.timedelta(days=LEARNING_WARMUP_DAYS))
+    _, until = day_bounds(date_to)
+    ids, states, _fallback = fill_states_fit(since=since, until=until)
+    if not ids:
+        return []
+    start, days = float(date_from.toordinal()), (date_to - date_from).days + 1
+    weeks = -(-days // 7)
+    errors = [e for s in states for e in s.errors if start <= e.at < start + days]
+    maes = forecast_mae_by_week(errors=errors, start=start, weeks=weeks)
+    counts = [sum(1 for e in errors if int((e.at - start) // 7) == w) for w in range(weeks)]
+    return [{"week_from": (date_from + dt.timedelta(days=7 * w)).isoformat(),
+             "week_to": min(date_from + dt.timedelta(days=7 * w + 6), date_to).isoformat(),
+             "forecast_mae": None if maes[w] is None else round(maes[w], 4), "forecasts": counts[w]}
+            for w in range(weeks)]
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,8 @@ def _agent_view(name: str, block: dict) -> dict:
     headlines = [{**h, "label": stored_label(h["label"]), "tone": _tone(h["money"])} for h in block["headlines"]]
     valued = [h["money"] for h in headlines if h["money"] is not None]
     return {"name": name, "label": agent_label(name), "headlines": headlines, "notes": block["notes"],
+            "learning": [{**w, "percent": None if w["forecast_mae"] is None else round(w["forecast_mae"] * 100, 1)}
+                         for w in block.get("learning", [])],
             "runs": [{"id": pk, "url": reverse("agents-api:run", args=[pk])} for pk in block["runs"]],
             "money": sum(valued) if valued else None, "tone": _tone(sum(valued)) if valued else "",
             "chart": _chart(name, block)}

@@ -278,6 +278,15 @@ def _chart_draw(pdf: _StatementPDF, block: dict) -> None:
     pdf.set_xy(MARGIN, top + CHART_H + 5)
 
 
+def _learning_draw(pdf: _StatementPDF, weeks: list[dict]) -> None:
+    """The agent's model error week by week, on one line (the fill model's, for sanitation)."""
+    if not weeks:
+        return
+    cells = [f"{w['week_from'][5:]}: " + ("—" if w["forecast_mae"] is None else f"{w['forecast_mae'] * 100:.1f} %")
+             for w in weeks]
+    pdf.line_out(4.2, _("Fill-forecast error per week (day ahead, share of a bin):") + " " + " · ".join(cells))
+
+
 def _agent_draw(pdf: _StatementPDF, name: str, block: dict, currency: str) -> None:
     if pdf.get_y() > pdf.h - 70:
         pdf.add_page()
@@ -292,6 +301,7 @@ def _agent_draw(pdf: _StatementPDF, name: str, block: dict, currency: str) -> No
     _table_draw(pdf, block["headlines"], currency)
     _chart_draw(pdf, block)
     pdf.font(8)
+    _learning_draw(pdf, block.get("learning", []))
     for note in block["notes"]:
         pdf.line_out(4.2, f"• {note}")
     runs = ", ".join(f"#{pk}" for pk in block["runs"]) or _("none in this period")

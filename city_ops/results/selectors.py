@@ -96,6 +96,7 @@ def statement_build(*, date_from: dt.date, date_to: dt.date) -> dict:
             "headlines": [_headline_json(h, prices) for h in section.headlines],
             "runs": section.runs, "notes": section.notes + _unpriced_notes(section.headlines, section.notes),
             "daily": section.daily,
+            "learning": section.learning,
         }
         run_ids += section.runs
     money = [h["money"] for a in agents.values() for h in a["headlines"] if h["money"] is not None]

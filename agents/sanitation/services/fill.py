@@ -6,23 +6,20 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 from django.db import transaction
-from pyproj import Transformer
 
 from city_ops.core.timeutil import city_tz
 
 from ..core.fill import (
     FillParams,
     FillState,
-    fill_fit,
     fill_forecast,
     fill_forecast_sd,
     local_days,
     local_days_to_datetime,
 )
-from ..models import Bin, FillModel
-from ..selectors import fill_observations
+from ..models import FillModel
+from ..selectors import fill_states_fit
 
 WINDOW_DAYS = 56
 MAE_WINDOW_DAYS = 28
@@ -66,16 +63,9 @@ def fill_models_update(*, now: dt.datetime, forecast_for: dt.date | None = None,
     The forecast stored is the level expected at the end of `forecast_for` (default: tomorrow) if the
     bin is not emptied before then."""
     tz = city_tz()
-    bins = list(Bin.objects.filter(active=True).order_by("id").values_list("id", "geom", "waste_type", "capacity_l"))
-    if not bins:
+    ids, states, fallback = fill_states_fit(since=now - dt.timedelta(days=window_days), params=params)
+    if not ids:
         return FillUpdate(states={}, mae=None, mae_n=0, fallback=0, bins=0)
-    ids = [b[0] for b in bins]
-    since = now - dt.timedelta(days=window_days)
-    obs = fill_observations(since=since, bin_ids=ids, tz=tz)
-    to_metric = Transformer.from_crs(4326, settings.CITY_METRIC_SRID, always_xy=True)
-    x, y = to_metric.transform([b[1].x for b in bins], [b[1].y for b in bins])
-    states, fallback = fill_fit(observations=[obs.get(i, []) for i in ids], xy=np.column_stack([x, y]),
-                                groups=[f"{b[2]}:{b[3]}" for b in bins], params=params)
     now_days = local_days(at=now, tz=tz)
     forecast_for = forecast_for or (now.astimezone(tz).date() + dt.timedelta(days=1))
     end_of_day = forecast_for.toordinal() + 1.0

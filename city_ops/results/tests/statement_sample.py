@@ -44,6 +44,8 @@ def statement_sample(*, date_from: dt.date = dt.date(2026, 11, 1), days: int = 3
                       "Bin 88 on 中山路 was reported full by a crew (满溢) on 2026-11-04."],
             "daily": _daily(date_from, days, {"distance_km": (81.2, 96.3), "truck_hours": (13.4, 15.2),
                                               "overflows": (0.1, 0.4)}),
+            "learning": [{"week_from": "2026-11-01", "week_to": "2026-11-07", "forecast_mae": 0.0712, "forecasts": 840},
+                         {"week_from": "2026-11-29", "week_to": "2026-11-30", "forecast_mae": None, "forecasts": 0}],
         },
         "bus": {
             "headlines": [

@@ -167,7 +167,8 @@ def test_command_json_is_the_statement_alone_and_issue_adds_a_version():
     assert set(doc) == KEYS and doc["from"] == "2026-03-01" and doc["to"] == "2026-03-31"
     assert doc["version"] is doc["sha256"] is None and doc["synthetic"] is False
     for section in doc["agents"].values():
-        assert set(section) == {"headlines", "runs", "notes", "daily"}
+        assert set(section) == {"headlines", "runs", "notes", "daily", "learning"}
+        assert section["learning"] == []  # no bins, no fill model: nothing learned to show
         assert all(set(h) == HEADLINE_KEYS for h in section["headlines"])
     out, err = _command("--from", "2026-03-01", "--to", "2026-03-31", "--issue", "--json")
     issued = json.loads(out)
@@ -222,6 +223,13 @@ def test_sanitation_overflows_are_replayed_both_ways_on_the_demo_history(demo_ci
     note = next(n for n in statement["agents"]["sanitation"]["notes"] if n.startswith("overflow_bin_days:"))
     assert "measured for" in note and "collections crews recorded" in note
     print("overflow bin-days, crews' collections vs fixed schedule:", overflow["value"], overflow["baseline"], note)
+    # what the fill model learned: its day-ahead error in each week of the period, as it saw more days
+    learning = statement["agents"]["sanitation"]["learning"]
+    assert [(w["week_from"], w["week_to"]) for w in learning] == [
+        ((today - dt.timedelta(days=14)).isoformat(), (today - dt.timedelta(days=8)).isoformat()),
+        ((today - dt.timedelta(days=7)).isoformat(), (today - dt.timedelta(days=1)).isoformat())]
+    assert all(w["forecasts"] > 0 and 0 < w["forecast_mae"] < 0.5 for w in learning), learning
+    print("fill-forecast error per week:", learning)
 
 
 @pytest.mark.usefixtures("world")

@@ -51,6 +51,7 @@ def test_english_statement_prints_figures_notes_and_chinese_names(tmp_path):
     # the null baseline's reason is printed beside the figures it explains
     assert "Excess wait time has no baseline this period" in text
     assert "truck-km 4 (default) · truck-hour 125 · bus-day 1,200 (default)" in text
+    assert "Fill-forecast error per week (day ahead, share of a bin): 11-01: 7.1 % · 11-29: —" in text
 
 
 def test_chinese_statement_in_chinese_with_latin_figures_intact(tmp_path):

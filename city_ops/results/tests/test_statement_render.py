@@ -48,6 +48,10 @@ def test_headlines_table_notes_and_runs(users):
     assert "Excess wait time" in bus and "no baseline" in bus
     assert "no vehicle positions were recorded without holding advice" in html
     assert "Bin 88 on 中山路" in html
+    # what the fill model learned, week by week (a week without forecasts is a dash, not 0 %)
+    learning = html.split('class="statement-learning"')[1].split("</ul>")[0]
+    assert "2026-11-01 – 2026-11-07: 7.1 %" in learning and "(840 forecasts)" in learning
+    assert "2026-11-29 – 2026-11-30: —" in learning and "(0 forecasts)" in learning
     # a figure no run reported is a bare dash everywhere, never "— defects"
     defects = html.split("<td>Defects found</td>")[1].split("</tr>")[0]
     assert defects.count(">—<") == 4 and "— defects" not in html
