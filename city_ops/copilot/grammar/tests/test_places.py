@@ -47,8 +47,10 @@ def test_only_the_kinds_asked_for(city):
 
 
 def test_a_street_added_after_a_lookup_is_found(city):
-    assert places_find("potholes on Bulevardi", ROADS) == {}
+    # A name no real city has: the test is about the vocabulary following the network, whatever streets an
+    # earlier test of the run left behind (a real Helsinki name would be found in their rows).
+    assert places_find("potholes on Quuxbridgevej", ROADS) == {}
     a = RoadNode.objects.first()
-    RoadSegment.objects.create(source=a, target=a, name="Bulevardi", length_m=50, speed_kph=30,
+    RoadSegment.objects.create(source=a, target=a, name="Quuxbridgevej", length_m=50, speed_kph=30,
                                geom=LineString((24.94, 60.17), (24.941, 60.17), srid=4326))
-    assert places_find("potholes on Bulevardi", ROADS) == {"street": "Bulevardi"}
+    assert places_find("potholes on Quuxbridgevej", ROADS) == {"street": "Quuxbridgevej"}
