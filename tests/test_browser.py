@@ -178,7 +178,6 @@ def test_every_console_page_runs_under_the_content_security_policy(browser, live
 def test_statement_page_draws_a_chart_per_agent(browser, live_server, users):
     """The Statement page in Chromium: every agent chart in the page's data is drawn, its headline picker
     redraws it with that headline's figures, and the page fits a phone without sideways scrolling."""
-    pytest.importorskip("city_ops.results.selectors")
     sanitation_days_seed(days=[dt.date(2026, 11, d) for d in range(2, 9)])
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     errors = []

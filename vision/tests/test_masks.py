@@ -172,7 +172,7 @@ def test_cli_reports_missing_source(tmp_path, capsys):
 def test_real_survey_frames(shared_dir, tmp_path, capsys):
     base = shared_dir / "datasets" / "road_survey_br"
     if not (base / "images").is_dir():
-        pytest.skip(f"no survey frames under {base}")
+        pytest.skip(f"../shared data absent: no survey frames under {base}")
     sample = tmp_path / "sample"
     (sample / "images").mkdir(parents=True)
     (sample / "masks").mkdir()

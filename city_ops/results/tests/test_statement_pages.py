@@ -15,8 +15,6 @@ from city_ops.core.testing import client_for
 
 from .statement_sample import sanitation_days_seed
 
-pytest.importorskip("city_ops.results.selectors")
-
 pytestmark = pytest.mark.django_db
 AGENTS = ("sanitation", "bus", "flood", "roads")
 
