@@ -3,7 +3,7 @@ overflow reports, and the history the fill model learns from."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,7 +214,7 @@ def forecast_error_weekly(*, date_from: dt.date, date_to: dt.date) -> list[dict]
     weeks = -(-days // 7)
     errors = [e for s in states for e in s.errors if start <= e.at < start + days]
     maes = forecast_mae_by_week(errors=errors, start=start, weeks=weeks)
-    counts = [sum(1 for e in errors if int((e.at - start) // 7) == w) for w in range(weeks)]
+    counts = Counter(int((e.at - start) // 7) for e in errors)
     return [{"week_from": (date_from + dt.timedelta(days=7 * w)).isoformat(),
              "week_to": min(date_from + dt.timedelta(days=7 * w + 6), date_to).isoformat(),
              "forecast_mae": None if maes[w] is None else round(maes[w], 4), "forecasts": counts[w]}
