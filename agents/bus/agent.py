@@ -14,7 +14,9 @@ from city_ops.queues import Queue
 
 from .conf import DEFAULTS
 from .copilot import bus_warnings
+from .core.realtime import headway_grade
 from .services.agent_run import ClosureRun, HeadwayReview, PlanRun, bus_run
+from .services.replay import DayReplay
 
 
 @register
@@ -127,27 +129,50 @@ def plan_result(out: PlanRun) -> AgentResult:
 
 
 def headways_result(out: HeadwayReview) -> AgentResult:
-    """The day's headway regularity (cv, excess wait, share at grade C or better) and its warnings."""
+    """The day's headway regularity (cv, excess wait, share at grade C or better) and its warnings, and the
+    replay of its positions: excess wait and cv with the holding advice applied, against without."""
     day = out.day_stats
-    if not day["n"]:
-        return AgentResult(summary=f"no headways measured on {out.day} (no live positions)",
-                           details={"pruned_positions": out.pruned})
-    share = 100.0 * day["good"] / day["n"]
-    counts = day["warnings"]
-    kpis = [
-        Kpi("headway_cv", round(day["cv"], 3), "", baseline=0.39, label=gettext_noop("Headway cv, mean (grade C <= 0.39)")),
-        Kpi("ewt_s", round(day["ewt"] or 0.0, 1), "s", label=gettext_noop("Excess wait time, mean")),
-        Kpi("grade_c_or_better", round(share, 1), "%", label=gettext_noop("Route checks at grade C or better")),
-        Kpi("bunching_warnings", counts["bunching"], "", label=gettext_noop("Bunching warnings")),
-        Kpi("gap_warnings", counts["gap"], "", label=gettext_noop("Gap warnings")),
+    replay = replay_kpis(out.replay)
+    details = {"replay": [r.as_dict() for r in out.replay.routes], "pruned_positions": out.pruned}
+    if not day["n"] and not replay:
+        return AgentResult(summary=f"no headways measured on {out.day} (no live positions)", details=details)
+    kpis, summary = replay, [replay_summary(out.replay)] if replay else []
+    if day["n"]:
+        share = 100.0 * day["good"] / day["n"]
+        counts = day["warnings"]
+        kpis = [
+            Kpi("headway_cv", round(day["cv"], 3), "", baseline=0.39, label=gettext_noop("Headway cv, mean (grade C <= 0.39)")),
+            Kpi("ewt_s", round(day["ewt"] or 0.0, 1), "s", label=gettext_noop("Excess wait time, mean")),
+            Kpi("grade_c_or_better", round(share, 1), "%", label=gettext_noop("Route checks at grade C or better")),
+            Kpi("bunching_warnings", counts["bunching"], "", label=gettext_noop("Bunching warnings")),
+            Kpi("gap_warnings", counts["gap"], "", label=gettext_noop("Gap warnings")),
+        ] + replay
+        summary.insert(0, f"{out.day}: mean headway cv {day['cv']:.2f}, EWT {day['ewt'] or 0:.0f} s, "
+                          f"{share:.0f}% of route checks at C or better; {counts['bunching']} bunching and "
+                          f"{counts['gap']} gap warnings ({day['decided']} decided)")
+        details["routes"] = [{**r, "cv": round(r["cv"], 3), "ewt": round(r["ewt"] or 0, 1)} for r in day["by_route"]]
+    return AgentResult(kpis=kpis, summary="; ".join(summary), details=details)
+
+
+def replay_kpis(replay: DayReplay) -> list[Kpi]:
+    """Excess wait (minutes) and headway cv of the day's replay with the holding advice applied, each with
+    the same replay without it as its baseline; none for a day no route of which could be replayed."""
+    with_ewt, without_ewt = replay.mean(True, "ewt_s"), replay.mean(False, "ewt_s")
+    if with_ewt is None or without_ewt is None:
+        return []
+    return [
+        Kpi("replay_ewt_min", round(with_ewt / 60.0, 3), "min", baseline=round(without_ewt / 60.0, 3),
+            label=gettext_noop("Excess wait with the holding advice applied (replay; baseline: not applied)")),
+        Kpi("replay_cv", round(replay.mean(True, "cv"), 3), "", baseline=round(replay.mean(False, "cv"), 3),
+            label=gettext_noop("Headway cv with the holding advice applied (replay; baseline: not applied)")),
     ]
-    return AgentResult(
-        kpis=kpis,
-        summary=(f"{out.day}: mean headway cv {day['cv']:.2f}, EWT {day['ewt'] or 0:.0f} s, "
-                 f"{share:.0f}% of route checks at C or better; {counts['bunching']} bunching and "
-                 f"{counts['gap']} gap warnings ({day['decided']} decided)"),
-        details={"routes": [{**r, "cv": round(r["cv"], 3), "ewt": round(r["ewt"] or 0, 1)} for r in day["by_route"]],
-                 "pruned_positions": out.pruned})
+
+
+def replay_summary(replay: DayReplay) -> str:
+    cv_with, cv_without = replay.mean(True, "cv"), replay.mean(False, "cv")
+    return (f"replay of {len(replay.replayed)} route(s)' positions: EWT {replay.mean(True, 'ewt_s'):.0f} s "
+            f"(grade {headway_grade(cv_with)}) with the holding advice applied, {replay.mean(False, 'ewt_s'):.0f} s "
+            f"(grade {headway_grade(cv_without)}) without")
 
 
 def closure_result(out: ClosureRun) -> AgentResult:

@@ -21,6 +21,7 @@ class SummedKpi:
     priced: tuple[str, ...] = ()
     better: str = "lower"
     why_no_baseline: str = ""  # the note when no run of the period stored a baseline for it
+    per_day: bool = False  # the mean of the counted days' figures (a day's mean wait), not their sum
 
 
 @dataclass
@@ -73,10 +74,13 @@ class PeriodKpis:
 
     def headline(self, spec: SummedKpi, notes: list[str]) -> Headline:
         """The spec's headline; a missing baseline's reason goes to `notes`."""
-        baseline, why = self.baseline_total(spec.name)
+        value, (baseline, why) = self.total(spec.name), self.baseline_total(spec.name)
         if baseline is None:
             notes.append(why or spec.why_no_baseline or f"{spec.name}: no counterfactual baseline was stored")
-        return Headline(name=spec.name, label=spec.label, value=self.total(spec.name), baseline=baseline,
+        if spec.per_day:
+            days = len({k.run_date for k in self.of(spec.name)})
+            value, baseline = ratio(value, days), ratio(baseline, days)
+        return Headline(name=spec.name, label=spec.label, value=value, baseline=baseline,
                         unit=spec.unit, priced=spec.priced, better=spec.better)
 
 

@@ -12,13 +12,14 @@ Deterministic: each bus draws its run times and passenger counts from its own st
 from __future__ import annotations
 
 import heapq
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from .realtime import headway_grade, hold_seconds
 
-__all__ = ["HoldingComparison", "SimulationConfig", "SimulationRun", "holding_compare", "route_simulate"]
+__all__ = ["HoldingComparison", "SimulationConfig", "SimulationRun", "holding_compare", "replay_config",
+           "route_simulate"]
 
 
 @dataclass(frozen=True)
@@ -174,3 +175,17 @@ def holding_compare(*, config: SimulationConfig = SimulationConfig(), seed: int 
         without=route_simulate(config=config, seed=seed, holding=False),
         with_holding=route_simulate(config=config, seed=seed, holding=True),
     )
+
+
+def replay_config(*, buses: int, stops: int, headway_s: float, span_s: float,
+                  base: SimulationConfig = SimulationConfig()) -> SimulationConfig:
+    """The loop route a day's positions describe, for `holding_compare`: the buses that ran it and its stops
+    (a route's two directions make one loop: a bus comes back), the timetable's headway, run for the time
+    the buses reported (at least one lap) after `base`'s warm-up; passengers and run times as in `base`.
+    ValueError when the dwell alone exceeds the lap (too many stops for the buses and headway)."""
+    if buses < 2:
+        raise ValueError(f"{buses} bus on the route: headways need two")
+    config = replace(base, buses=buses, stops=stops, headway_s=headway_s,
+                     duration_s=base.warmup_s + max(span_s, buses * headway_s))
+    config.link_s  # noqa: B018 (raises ValueError for a lap shorter than its dwell)
+    return config

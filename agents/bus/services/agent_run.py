@@ -15,6 +15,7 @@ from ..models import Detour, Feed, VehiclePlan
 from .detours import detours_lift, detours_open
 from .plans import NoServiceError, plan_create
 from .realtime import history_prune, positions_evaluate
+from .replay import DayReplay, headways_replay
 
 CLOSURE_EVENTS = ("closure.opened", "closure.lifted")
 
@@ -31,10 +32,12 @@ class PlanRun:
 
 @dataclass
 class HeadwayReview:
-    """The day's headways (selectors.headways_day) after evaluating the live feeds and pruning history."""
+    """The day's headways (selectors.headways_day) after evaluating the live feeds, the replay of its
+    positions with and without the holding advice, and the history pruned."""
 
     day: date
     day_stats: dict
+    replay: DayReplay
     pruned: int
 
 
@@ -68,10 +71,12 @@ def plan_run(*, run, progress: Callable[[int, int, str], None]) -> PlanRun:
 
 
 def headways_review(*, run) -> HeadwayReview:
-    """Evaluate what is on the road now, then review the whole day; prune old position history."""
+    """Evaluate what is on the road now, then review the whole day and replay it with and without the
+    holding advice (before pruning: the replay reads the day's positions); prune old position history."""
     for feed in selectors.feeds_live():
         positions_evaluate(feed=feed)
-    return HeadwayReview(day=run.run_date, day_stats=selectors.headways_day(day=run.run_date), pruned=history_prune())
+    return HeadwayReview(day=run.run_date, day_stats=selectors.headways_day(day=run.run_date),
+                         replay=headways_replay(day=run.run_date), pruned=history_prune())
 
 
 def closure_react(*, closure_id, lifted: bool) -> ClosureRun:

@@ -123,8 +123,9 @@ def test_bus_days_and_empty_running_against_the_citys_own_blocking(demo_city):
     assert empty["baseline"] == pytest.approx(plan.baseline_deadhead_km)
     per_km = UNIT_COST_DEFAULTS["per_bus_km"] + 1.07 * UNIT_COST_DEFAULTS["per_tonne_co2"] / 1000
     assert empty["money"] == pytest.approx(round((plan.baseline_deadhead_km - plan.deadhead_km) * per_km, 2))
-    assert _headlines(statement, "bus")["ewt_s"]["baseline"] is None
-    assert any(n.startswith("ewt_s: ") for n in statement["agents"]["bus"]["notes"])
+    # no positions that day: no replay, and the notes say so
+    assert _headlines(statement, "bus")["replay_ewt_min"]["value"] is None
+    assert any(n.startswith("replay_ewt_min: no bus positions") for n in statement["agents"]["bus"]["notes"])
 
 
 def test_money_is_positive_when_the_city_is_better_off_at_its_own_costs():
@@ -254,3 +255,42 @@ def test_flood_alerts_and_lead_time_add_up_over_the_evaluations():
     assert heads["lead_time_min"]["difference"] == heads["lead_time_min"]["value"]
     assert heads["false_alarms"]["value"] == 0 and heads["replans_caused"]["value"] == 0
     assert heads["alerts_raised"]["baseline"] is None and any(n.startswith("alerts_raised: ") for n in section["notes"])
+
+
+def test_bus_excess_wait_replayed_with_and_without_the_holding_advice(demo_city):
+    """A day whose buses reported their positions (the demo history's morning peak) and a planned day with
+    none: the evening review replays the first with the holding advice applied and without, and the statement
+    shows exactly the review's stored figures, the grades of both, and why the second day counts neither way."""
+    from agents.bus.models import VehiclePosition
+    from agents.core.models import AgentRun
+    from agents.core.services import agent_run_create, agent_run_execute
+    from fixtures.history.bus import POSITIONS_SOURCE, BusHistory
+
+    day, quiet = dt.date(2026, 12, 3), dt.date(2026, 12, 4)
+    for d in (day, quiet):
+        run, _ = agent_run_create(agent="bus", run_date=d, trigger="schedule", enqueue=False)
+        assert agent_run_execute(run_id=run.pk).status == "succeeded"
+    line = BusHistory(dispatcher=None).day(day, last=True)
+    assert VehiclePosition.objects.filter(source=POSITIONS_SOURCE).count() > 20, line
+    review = AgentRun.objects.get(agent="bus", run_date=day, trigger="monitor")
+    stored = _kpis(review.pk)
+    replayed = [r for r in review.details["replay"] if r["with_holding"]]
+    assert replayed and all(r["buses"] >= 2 and r["stops"] > 0 and r["headway_s"] > 0 for r in replayed)
+    # holding evens the headways out: less excess wait and a lower cv than the same replay without it
+    assert stored["replay_ewt_min"].value < stored["replay_ewt_min"].baseline
+    assert stored["replay_cv"].value < stored["replay_cv"].baseline
+
+    statement = statement_build(date_from=day, date_to=quiet)
+    bus, heads = statement["agents"]["bus"], _headlines(statement, "bus")
+    assert review.pk in bus["runs"]
+    for name in ("replay_ewt_min", "replay_cv"):
+        assert heads[name]["value"] == pytest.approx(stored[name].value), name
+        assert heads[name]["baseline"] == pytest.approx(stored[name].baseline), name
+        assert heads[name]["money"] is None
+        assert any(n.startswith(f"{name}: not priced: ") for n in bus["notes"]), bus["notes"]
+    assert heads["vehicles"]["baseline"] is not None  # both days' plans count
+    grades = next(n for n in bus["notes"] if n.startswith("replay_cv: headway regularity graded"))
+    assert f"(cv {stored['replay_cv'].value:g})" in grades and f"(cv {stored['replay_cv'].baseline:g})" in grades
+    missing = next(n for n in bus["notes"] if n.startswith("replay_ewt_min: no bus positions"))
+    assert f"1 of the period's planned days ({quiet.isoformat()})" in missing
+    print(review.summary)
