@@ -6,13 +6,14 @@ import datetime as dt
 
 import pytest
 
-from agents.bus.models import VehiclePlan
+from agents.bus.models import VehiclePlan, VehiclePosition
 from agents.core.models import AgentRun, RunKpi
 from agents.sanitation.models import CollectionPlan, FillReading, Pickup
 from city_ops.city.models import RoadClosure
 from city_ops.core.timeutil import city_today, city_tz, day_bounds
 from fixtures.demo_city import demo_agents_load
 from fixtures.history import HISTORY_MAX_ITERATIONS, demo_history_load, history_clear
+from fixtures.history.bus import POSITIONS_SOURCE
 from fixtures.history.sanitation import PICKUP_NOTE, READINGS_SOURCE
 
 DAYS = 3
@@ -51,6 +52,11 @@ def test_three_days_made_by_the_agents_then_none_again(history):
         assert plan.run.run_date == day and plan.run.params["synthetic"] and plan.approved_by.username == "dispatcher"
         bus = VehiclePlan.objects.get(service_date=day, status=VehiclePlan.Status.APPROVED)
         assert bus.run.run_date == day and bus.run.params["synthetic"]
+        # The buses reported through the morning peak; the evening review replayed the day both ways.
+        review = _runs(agent="bus", run_date=day, trigger=AgentRun.Trigger.MONITOR).get()
+        replay = {k.name: k for k in review.kpis.all() if k.name.startswith("replay_")}
+        assert set(replay) == {"replay_ewt_min", "replay_cv"}, review.summary
+        assert all(k.baseline is not None for k in replay.values()) and review.details["replay"]
         # The crews emptied the approved plan's bins (on its stops), the sensors reported, all marked.
         start, end = day_bounds(day)
         pickups = Pickup.objects.filter(at__gte=start, at__lt=end)
@@ -86,3 +92,4 @@ def test_three_days_made_by_the_agents_then_none_again(history):
     assert history_clear() == counts[0]
     assert not _runs().exists() and not RoadClosure.objects.filter(source_agent="flood").exists()
     assert not CollectionPlan.objects.exists() and not VehiclePlan.objects.filter(run__isnull=False).exists()
+    assert not VehiclePosition.objects.filter(source=POSITIONS_SOURCE).exists()

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_noop
 
 from agents.bus.conf import conf
 from agents.core.base import StatementSection
-from agents.core.statement import PeriodKpis, SummedKpi, section_summed
+from agents.core.statement import Note, PeriodKpis, SummedKpi, days_listed, section_summed
 from city_ops.city.selectors import index_box_sql
 from city_ops.core.timeutil import day_bounds
 
@@ -355,15 +355,22 @@ def route_scheduled_headway(*, feed: Feed, route_id: str, day: dt.date, first: d
 # a dispatcher uses (stored on every plan, core.blocks_baseline); the evening reviews' excess wait time.
 
 STATEMENT_SPECS = [
-    SummedKpi("vehicles", gettext_noop("Buses in service (bus-days)"), "bus-days", priced=("bus_day",)),
-    SummedKpi("deadhead_km", gettext_noop("Empty running"), "km", priced=("bus_km", "bus_km_co2")),
+    SummedKpi("vehicles", gettext_noop("Buses in service (bus-days)"), gettext_noop("bus-days"), priced=("bus_day",)),
+    SummedKpi("deadhead_km", gettext_noop("Empty running"), gettext_noop("km"), priced=("bus_km", "bus_km_co2")),
     SummedKpi("replay_ewt_min", gettext_noop("Excess wait with the holding advice applied, mean of the days "
-                                             "(baseline: the same replay without it)"), "min", per_day=True),
+                                             "(baseline: the same replay without it)"), gettext_noop("min"), per_day=True),
     SummedKpi("replay_cv", gettext_noop("Headway cv with the holding advice applied, mean of the days "
                                         "(baseline: the same replay without it)"), "", per_day=True),
 ]
-REPLAY_UNPRICED = ("{name}: not priced: the unit costs price the city's vehicles, crews and CO2, not its "
-                   "passengers' waiting time (and holding changes neither the buses nor the km run)")
+REPLAY_UNPRICED = gettext_noop(
+    "%(name)s: not priced: the unit costs price the city's vehicles, crews and CO2, not its passengers' waiting "
+    "time (and holding changes neither the buses nor the km run)")
+REPLAY_GRADES = gettext_noop(
+    "replay_cv: headway regularity graded %(grade)s (cv %(cv)s) with the holding advice applied, %(grade_without)s "
+    "(cv %(cv_without)s) without (TCQSM headway adherence: A up to 0.21, B 0.30, C 0.39, D 0.52, E 0.74, F above)")
+REPLAY_MISSING = gettext_noop(
+    "replay_ewt_min: no bus positions were recorded on %(missing)s of the period's planned days (%(days)s): the "
+    "replay needs a day's positions, so those days count neither way")
 
 
 def approved_plan_runs(*, date_from: dt.date, date_to: dt.date) -> dict[dt.date, int]:
@@ -377,18 +384,15 @@ def approved_plan_runs(*, date_from: dt.date, date_to: dt.date) -> dict[dt.date,
 def _replay_notes(kpis: PeriodKpis) -> list[str]:
     """Why neither replay headline is priced, the grades of the period's mean cv with and without the
     holding advice, and the plan days whose positions were not there to replay (counted neither way)."""
-    notes = [REPLAY_UNPRICED.format(name=name) for name in ("replay_ewt_min", "replay_cv")]
+    notes = [Note(REPLAY_UNPRICED, name=name) for name in ("replay_ewt_min", "replay_cv")]
     replayed = {k.run_date for k in kpis.of("replay_cv")}
     if replayed:
         cv = [round(sum(getattr(k, f) for k in kpis.of("replay_cv")) / len(replayed), 3) for f in ("value", "baseline")]
-        notes.append(f"replay_cv: headway regularity graded {headway_grade(cv[0])} (cv {cv[0]:g}) with the holding "
-                     f"advice applied, {headway_grade(cv[1])} (cv {cv[1]:g}) without (TCQSM headway adherence: "
-                     f"A up to 0.21, B 0.30, C 0.39, D 0.52, E 0.74, F above)")
+        notes.append(Note(REPLAY_GRADES, grade=headway_grade(cv[0]), cv=f"{cv[0]:g}",
+                          grade_without=headway_grade(cv[1]), cv_without=f"{cv[1]:g}"))
     missing = sorted({k.run_date for k in kpis.of("vehicles")} - replayed)
     if missing:
-        days = ", ".join(d.isoformat() for d in missing[:5]) + ("..." if len(missing) > 5 else "")
-        notes.append(f"replay_ewt_min: no bus positions were recorded on {len(missing)} of the period's planned "
-                     f"days ({days}): the replay needs a day's positions, so those days count neither way")
+        notes.append(Note(REPLAY_MISSING, missing=len(missing), days=days_listed(missing)))
     return notes
 
 

@@ -7,8 +7,45 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_noop
+
 from .base import Headline, StatementSection
 from .selectors import CountedKpi, kpis_counted
+
+
+class Note(str):
+    """A note of the statement: its English text (what the JSON's `notes` carry and code and tests read), made
+    from a template marked with gettext_noop where it is defined (%(name)s placeholders) and its arguments,
+    so that a page can say it in its reader's language from `parts()` (city_ops.results renders them). An
+    argument that is itself a Note is said in that language too."""
+
+    template: str
+    args: dict
+
+    def __new__(cls, template: str, **args):
+        note = super().__new__(cls, template % args if args else template)
+        note.template, note.args = template, args
+        return note
+
+    def parts(self) -> dict:
+        return {"template": self.template,
+                "args": {k: v.parts() if isinstance(v, Note) else v for k, v in self.args.items()}}
+
+
+def note_parts(note: str) -> dict:
+    """What a page needs to say a note in its reader's language (a plain string is its own template)."""
+    return note.parts() if isinstance(note, Note) else {"template": str(note), "args": {}}
+
+
+NO_RUN = gettext_noop("%(name)s: no run of the period reported it")
+DAYS_WITHOUT_BASELINE = gettext_noop("%(name)s: no baseline on %(missing)s of the period's days (%(days)s), so "
+                                     "the period is not compared")
+NO_BASELINE_STORED = gettext_noop("%(name)s: no counterfactual baseline was stored")
+
+
+def days_listed(days: list[dt.date], most: int = 5) -> str:
+    """The first `most` dates, ISO, comma-separated, with "..." when there are more."""
+    return ", ".join(d.isoformat() for d in days[:most]) + ("..." if len(days) > most else "")
 
 
 @dataclass(frozen=True)
@@ -47,13 +84,12 @@ class PeriodKpis:
         counted day of the figure has its baseline."""
         rows = self.of(name)
         if not rows:
-            return None, f"{name}: no run of the period reported it"
-        missing = sorted({k.run_date.isoformat() for k in rows if k.baseline is None})
+            return None, Note(NO_RUN, name=name)
+        missing = sorted({k.run_date for k in rows if k.baseline is None})
         if len(missing) == len({k.run_date for k in rows}):
             return None, ""
         if missing:
-            return None, (f"{name}: no baseline on {len(missing)} of the period's days ({', '.join(missing[:5])}"
-                          f"{'...' if len(missing) > 5 else ''}), so the period is not compared")
+            return None, Note(DAYS_WITHOUT_BASELINE, name=name, missing=len(missing), days=days_listed(missing))
         return round(sum(k.baseline for k in rows), 6), ""
 
     def run_ids(self, names: set[str] | None = None) -> list[int]:
@@ -76,20 +112,12 @@ class PeriodKpis:
         """The spec's headline; a missing baseline's reason goes to `notes`."""
         value, (baseline, why) = self.total(spec.name), self.baseline_total(spec.name)
         if baseline is None:
-            notes.append(why or spec.why_no_baseline or f"{spec.name}: no counterfactual baseline was stored")
+            notes.append(why or spec.why_no_baseline or Note(NO_BASELINE_STORED, name=spec.name))
         if spec.per_day:
             days = len({k.run_date for k in self.of(spec.name)})
             value, baseline = ratio(value, days), ratio(baseline, days)
         return Headline(name=spec.name, label=spec.label, value=value, baseline=baseline,
                         unit=spec.unit, priced=spec.priced, better=spec.better)
-
-
-def setting_stated(name: str, value: float) -> str:
-    """`NAME = value` and whether it is the documented default or the city's own figure, for a note that says
-    which rate a headline was computed or priced with."""
-    from django.conf import settings
-
-    return f"{name} = {value:g} ({'set for this city' if hasattr(settings, name) else 'the documented default'})"
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:

@@ -16,9 +16,6 @@ DEFAULTS: dict[str, object] = {
     "FLOOD_CAP_SENDER": "flood-control@city-ops.example",
     "FLOOD_CAP_SENDER_NAME": None,
     "FLOOD_CAP_LANGUAGE": "en",
-    # The crew-hours a false alarm costs the city (results statement): a crew of two sent to the zone to
-    # check and stand down, about 1.5 h with the drive. A documented default, to be replaced by the city's own.
-    "FLOOD_CALLOUT_CREW_HOURS": 3.0,
 }
 
 conf = settings_reader(DEFAULTS)  # the value of a FLOOD_* setting (Django settings first, then the default above)

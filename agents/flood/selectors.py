@@ -12,10 +12,11 @@ from django.utils.translation import gettext_noop
 
 from agents.core.base import Headline, StatementSection
 from agents.core.models import AgentRun
-from agents.core.statement import PeriodKpis, SummedKpi, section_summed, setting_stated
+from agents.core.statement import Note, PeriodKpis, SummedKpi, section_summed
 from agents.flood.conf import conf
 from city_ops.city.models import CityEvent, RoadSegment
 from city_ops.core.timeutil import day_bounds
+from city_ops.results.selectors import rate_stated, unit_costs_get
 
 from .core import (
     DepthSettings,
@@ -665,10 +666,10 @@ def drill_status(*, drill: Drill) -> dict:
 # of them. The evaluations every minute each cover their own readings, so their KPIs add up over the period.
 
 STATEMENT_SPECS = [
-    SummedKpi("alerts_raised", gettext_noop("Alerts raised"), "alerts", better="higher", why_no_baseline=(
+    SummedKpi("alerts_raised", gettext_noop("Alerts raised"), gettext_noop("alerts"), better="higher", why_no_baseline=gettext_noop(
         "alerts_raised: the city kept no record of the warnings it gave before the agent, so there is no "
         "baseline")),
-    SummedKpi("closures", gettext_noop("Road closures opened"), "closures", better="higher", why_no_baseline=(
+    SummedKpi("closures", gettext_noop("Road closures opened"), gettext_noop("closures"), better="higher", why_no_baseline=gettext_noop(
         "closures: the closures the city would have opened by hand are not recorded, so there is no baseline")),
 ]
 
@@ -685,7 +686,7 @@ def _lead_time(kpis: PeriodKpis) -> Headline:
                for m in (d or {}).get("lead_times_min", [])]
     value = round(sum(minutes) / len(minutes), 1) if minutes else None
     return Headline(name="lead_time_min", label=gettext_noop("Mean lead time before the warning level"),
-                    unit="min", value=value, baseline=0.0 if minutes else None, better="higher")
+                    unit=gettext_noop("min"), value=value, baseline=0.0 if minutes else None, better="higher")
 
 
 def _false_alarms(date_from: dt.date, date_to: dt.date) -> Headline:
@@ -695,7 +696,7 @@ def _false_alarms(date_from: dt.date, date_to: dt.date) -> Headline:
     start, end = _period_bounds(date_from, date_to)
     count = Alert.objects.filter(forecast=True, raised_at__gte=start, raised_at__lt=end,
                                  status=Alert.Status.CLEARED, lead_time_min__isnull=True).count()
-    return Headline(name="false_alarms", label=gettext_noop("False alarms"), unit="alerts", value=float(count),
+    return Headline(name="false_alarms", label=gettext_noop("False alarms"), unit=gettext_noop("alerts"), value=float(count),
                     baseline=0.0)
 
 
@@ -720,29 +721,37 @@ def _threshold_series(*, start: dt.datetime, end: dt.datetime) -> list[Threshold
             for c in configs]
 
 
+CALLOUTS = gettext_noop("call-outs")
+CALLOUTS_NONE = gettext_noop("callouts: no river gauge with a warning level and no depth sensor is in a zone, so no "
+                             "former rule can be replayed")
+CALLOUTS_REPLAYED = gettext_noop(
+    "callouts: the baseline replays the period's readings of %(pairs)s sensor-zone pairs under the former rule (a "
+    "crew called out when a gauge reaches its warning level or a depth sensor its caution depth, no quality "
+    "control, no forecast, the same %(hold)s-minute hold before an alert ends); each call-out is %(crew_hours)s "
+    "crew-hours (work rates: admin, unit costs)")
+REPLANS_NOTE = gettext_noop("replans_caused: a re-plan is the other agents' reaction to a closure; it has no baseline")
+FALSE_ALARMS_NOTE = gettext_noop("false_alarms: not priced on their own: each is one of the call-outs in callouts")
+LEAD_TIME_NONE = gettext_noop("lead_time_min: no alert of the period crossed its warning level after it was raised")
+
+
 def _callouts(date_from: dt.date, date_to: dt.date) -> tuple[Headline, str]:
     """The crews the agent's river and waterlogging alerts called out (one an alert, false alarms included),
     against those the city's former rule calls out on the same readings (core.counterfactual), each
-    call-out priced at FLOOD_CALLOUT_CREW_HOURS crew-hours."""
+    call-out priced at the city's crew-hours per call-out (a work rate of the unit costs)."""
     start, end = _period_bounds(date_from, date_to)
     series = _threshold_series(start=start, end=end)
     label = gettext_noop("Crew call-outs for river and waterlogging alerts")
     if not series:
-        return (Headline(name="callouts", label=label, unit="call-outs", value=None, baseline=None),
-                "callouts: no river gauge with a warning level and no depth sensor is in a zone, so no former "
-                "rule can be replayed")
+        return (Headline(name="callouts", label=label, unit=CALLOUTS, value=None, baseline=None), CALLOUTS_NONE)
     hold = tracker_settings().hold
     agent = Alert.objects.filter(raised_at__gte=start, raised_at__lt=end, hazard__in=CALLOUT_HAZARDS,
                                  zone__code__in={s.zone for s in series}).count()
     former = threshold_callouts(series=series, start=start, hold=hold)
-    callout = float(conf("FLOOD_CALLOUT_CREW_HOURS"))
-    return (Headline(name="callouts", label=label, unit="call-outs", value=float(agent), baseline=float(former),
-                     priced=("crew_hour",), priced_each=callout),
-            f"callouts: the baseline replays the period's readings of {len(series)} sensor-zone pairs under the "
-            f"former rule (a crew called out when a gauge reaches its warning level or a depth sensor its "
-            f"caution depth, no quality control, no forecast, the same {hold.total_seconds() / 60:g}-minute "
-            f"hold before an alert ends); each call-out is "
-            f"{setting_stated('FLOOD_CALLOUT_CREW_HOURS', callout)} crew-hours")
+    prices = unit_costs_get()
+    return (Headline(name="callouts", label=label, unit=CALLOUTS, value=float(agent), baseline=float(former),
+                     priced=("crew_hour",), priced_each=prices.rates["callout_crew_hours"]),
+            Note(CALLOUTS_REPLAYED, pairs=len(series), hold=f"{hold.total_seconds() / 60:g}",
+                 crew_hours=rate_stated(prices, "callout_crew_hours")))
 
 
 def _replans(date_from: dt.date, date_to: dt.date) -> tuple[Headline, list[int]]:
@@ -751,7 +760,7 @@ def _replans(date_from: dt.date, date_to: dt.date) -> tuple[Headline, list[int]]
         trigger=AgentRun.Trigger.EVENT, event__kind=CityEvent.Kind.CLOSURE_OPENED, event__source_agent="flood",
         run_date__range=(date_from, date_to)).exclude(agent="flood").order_by("pk").values_list("pk", flat=True))
     return Headline(name="replans_caused", label=gettext_noop("Re-plans other agents made for its closures"),
-                    unit="runs", value=float(len(runs)), baseline=None), runs
+                    unit=gettext_noop("runs"), value=float(len(runs)), baseline=None), runs
 
 
 def flood_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection:
@@ -761,10 +770,9 @@ def flood_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection
     lead = _lead_time(kpis)
     replans, replan_runs = _replans(date_from, date_to)
     callouts, callouts_note = _callouts(date_from, date_to)
-    notes = ["replans_caused: a re-plan is the other agents' reaction to a closure; it has no baseline",
-             callouts_note, "false_alarms: not priced on their own: each is one of the call-outs in callouts"]
+    notes = [REPLANS_NOTE, callouts_note, FALSE_ALARMS_NOTE]
     if lead.baseline is None:
-        notes.append("lead_time_min: no alert of the period crossed its warning level after it was raised")
+        notes.append(LEAD_TIME_NONE)
     section = section_summed(kpis=kpis, specs=STATEMENT_SPECS, notes=notes,
                              extra=[callouts, lead, _false_alarms(date_from, date_to), replans])
     # The evaluations whose alerts' lead times are averaged, and other agents' runs its closures started.

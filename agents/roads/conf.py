@@ -44,12 +44,6 @@ DEFAULTS: dict[str, object] = {
     "ROADS_REQUEUE_AFTER_S": 900,
     # TTF font for the PDF report; None = DejaVu Sans where the system has it, "" = the PDF core font (Latin-1).
     "ROADS_PDF_FONT": None,
-    # The results statement's inspection counterfactual (documented defaults, to be replaced by the city's
-    # own): a manual patrol, two people in a slow vehicle at about 5 km/h stopping to mark defects, inspects
-    # 2.5 km of road per crew-hour; the agent's inspection costs a dispatcher 2 minutes per defect it finds
-    # (checking the photo and the class before the order).
-    "ROADS_PATROL_KM_PER_CREW_HOUR": 2.5,
-    "ROADS_REVIEW_MIN_PER_DEFECT": 2.0,
 }
 
 

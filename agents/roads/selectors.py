@@ -14,11 +14,11 @@ from django.db.models import Avg, Count, Q, Sum
 from django.utils.translation import gettext_noop
 
 from agents.core.base import Headline, StatementSection
-from agents.core.statement import PeriodKpis, SummedKpi, ratio, section_summed, setting_stated
+from agents.core.statement import Note, PeriodKpis, SummedKpi, ratio, section_summed
 from city_ops.city.models import RoadSegment
 from city_ops.city.selectors import segment_nearest
+from city_ops.results.selectors import rate_stated, unit_costs_get
 
-from .conf import conf
 from .models import CameraRun, Defect, InspectionPhoto, SegmentCondition
 
 
@@ -311,36 +311,41 @@ def inspection_report(*, user, segment_id: int | None = None, day=None) -> Inspe
 # targets (every repair by its due time; the hours each order's SLA allows), from the daily runs' KPIs.
 
 STATEMENT_SPECS = [
-    SummedKpi("km_inspected", gettext_noop("Road inspected"), "km", better="higher", why_no_baseline=(
+    SummedKpi("km_inspected", gettext_noop("Road inspected"), gettext_noop("km"), better="higher", why_no_baseline=gettext_noop(
         "km_inspected: the city kept no record of the km its patrols inspected before the agent, so there is "
         "no baseline")),
-    SummedKpi("defects_found", gettext_noop("Defects found"), "defects", better="higher", why_no_baseline=(
+    SummedKpi("defects_found", gettext_noop("Defects found"), gettext_noop("defects"), better="higher", why_no_baseline=gettext_noop(
         "defects_found: the city kept no record of the defects its patrols found before the agent, so there is "
         "no baseline")),
     # Each repair short of the SLA's target is a late one, at the contract's penalty per late repair.
-    SummedKpi("repairs_in_sla", gettext_noop("Repairs done within their SLA"), "repairs", better="higher",
+    SummedKpi("repairs_in_sla", gettext_noop("Repairs done within their SLA"), gettext_noop("repairs"), better="higher",
               priced=("late_repair",)),
-    SummedKpi("repair_hours", gettext_noop("Hours from detection to repair (sum)"), "h"),
+    SummedKpi("repair_hours", gettext_noop("Hours from detection to repair (sum)"), gettext_noop("h")),
 ]
+
+
+INSPECTION_UNKNOWN = gettext_noop("inspection_crew_hours: no run of the period reported km inspected and defects found")
+INSPECTION_RATES = gettext_noop(
+    "inspection_crew_hours: the baseline is a manual patrol of the same km at %(patrol)s km per crew-hour; the "
+    "value a dispatcher's review of each defect found, %(review)s minutes each (work rates: admin, unit costs)")
+REPAIR_MEAN_NONE = gettext_noop("repair_hours_mean: no repair done in the period, or no SLA stored for one")
 
 
 def _inspection_crew_hours(kpis: PeriodKpis) -> tuple[Headline, str]:
     """The crew-hours the agent's inspection took (a dispatcher's review of each defect it found; the photos
     come from crews and vehicles on their rounds) against those a manual patrol needs to inspect the same km,
-    with the note that states both rates."""
+    at the city's work rates (results unit costs), with the note that states both rates."""
     km, found = kpis.total("km_inspected"), kpis.total("defects_found")
-    patrol_rate = float(conf("ROADS_PATROL_KM_PER_CREW_HOUR"))
-    review_min = float(conf("ROADS_REVIEW_MIN_PER_DEFECT"))
+    prices = unit_costs_get()
+    patrol_rate, review_min = prices.rates["patrol_km_per_crew_hour"], prices.rates["review_min_per_defect"]
     known = km is not None and found is not None
     headline = Headline(name="inspection_crew_hours", label=gettext_noop("Crew-hours to inspect the roads"),
-                        unit="crew-h", value=round(found * review_min / 60, 3) if known else None,
+                        unit=gettext_noop("crew-h"), value=round(found * review_min / 60, 3) if known else None,
                         baseline=round(km / patrol_rate, 3) if known else None, priced=("crew_hour",))
     if not known:
-        return headline, "inspection_crew_hours: no run of the period reported km inspected and defects found"
-    return headline, (f"inspection_crew_hours: the baseline is a manual patrol of the same km at "
-                      f"{setting_stated('ROADS_PATROL_KM_PER_CREW_HOUR', patrol_rate)} km per crew-hour; the value "
-                      f"a dispatcher's review of each defect found, "
-                      f"{setting_stated('ROADS_REVIEW_MIN_PER_DEFECT', review_min)} minutes each")
+        return headline, INSPECTION_UNKNOWN
+    return headline, Note(INSPECTION_RATES, patrol=rate_stated(prices, "patrol_km_per_crew_hour"),
+                          review=rate_stated(prices, "review_min_per_defect"))
 
 
 def roads_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection:
@@ -348,9 +353,8 @@ def roads_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection
     repairs = kpis.total("repairs_done")
     sla_hours, _ = kpis.baseline_total("repair_hours")
     mean = Headline(name="repair_hours_mean", label=gettext_noop("Mean time from detection to repair"),
-                    unit="h", value=ratio(kpis.total("repair_hours"), repairs), baseline=ratio(sla_hours, repairs))
+                    unit=gettext_noop("h"), value=ratio(kpis.total("repair_hours"), repairs), baseline=ratio(sla_hours, repairs))
     inspection, inspection_note = _inspection_crew_hours(kpis)
-    notes = [inspection_note] + ([] if mean.baseline is not None else [
-        "repair_hours_mean: no repair done in the period, or no SLA stored for one"])
+    notes = [inspection_note] + ([] if mean.baseline is not None else [REPAIR_MEAN_NONE])
     return section_summed(kpis=kpis, specs=STATEMENT_SPECS, extra=[inspection, mean], notes=notes,
                           also={"repairs_done"})

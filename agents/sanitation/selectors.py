@@ -14,7 +14,7 @@ from django.utils.translation import gettext_noop
 from pyproj import Transformer
 
 from agents.core.base import Headline, StatementSection
-from agents.core.statement import PeriodKpis, SummedKpi, ratio, section_summed
+from agents.core.statement import Note, PeriodKpis, SummedKpi, ratio, section_summed
 from city_ops.core.timeutil import city_tz, day_bounds
 
 from .core.baseline import FixedBin, fixed_schedule_build
@@ -170,15 +170,18 @@ def approved_plan_runs(*, date_from: dt.date, date_to: dt.date) -> dict[dt.date,
 # by the same solver on the same day's bins and forecast (stored by every plan as `baseline_*`), km per bin
 # emptied beside the totals, and the overflows seen.
 SPECS = [
-    SummedKpi("km", gettext_noop("Distance driven"), "km", priced=("truck_km", "truck_km_co2")),
-    SummedKpi("hours", gettext_noop("Truck-hours"), "h", priced=("truck_hour",)),
-    SummedKpi("trucks_used", gettext_noop("Trucks used (truck-days)"), "truck-days", priced=("truck_day",)),
-    SummedKpi("bins_visited", gettext_noop("Bins emptied"), "bins", better="higher"),
-    SummedKpi("unserved_mandatory", gettext_noop("Bins at risk left out"), "bins"),
-    SummedKpi("overflows", gettext_noop("Bins seen overflowing"), "bins", why_no_baseline=(
+    SummedKpi("km", gettext_noop("Distance driven"), gettext_noop("km"), priced=("truck_km", "truck_km_co2")),
+    SummedKpi("hours", gettext_noop("Truck-hours"), gettext_noop("h"), priced=("truck_hour",)),
+    SummedKpi("trucks_used", gettext_noop("Trucks used (truck-days)"), gettext_noop("truck-days"), priced=("truck_day",)),
+    SummedKpi("bins_visited", gettext_noop("Bins emptied"), gettext_noop("bins"), better="higher"),
+    SummedKpi("unserved_mandatory", gettext_noop("Bins at risk left out"), gettext_noop("bins")),
+    SummedKpi("overflows", gettext_noop("Bins seen overflowing"), gettext_noop("bins"), why_no_baseline=gettext_noop(
         "overflows: what crews and sensors reported; it is compared with the fixed schedule as "
         "overflow_bin_days, both replayed on the same fills")),
 ]
+
+
+PER_BIN_NONE = gettext_noop("km_per_bin: no baseline (km or bins emptied has none)")
 
 
 def sanitation_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSection:
@@ -187,9 +190,9 @@ def sanitation_statement(*, date_from: dt.date, date_to: dt.date) -> StatementSe
     base_km, _ = kpis.baseline_total("km")
     base_bins, _ = kpis.baseline_total("bins_visited")
     # More bins emptied costs more km; per bin emptied, the plan and the schedule compare like with like.
-    per_bin = Headline(name="km_per_bin", label=gettext_noop("Distance per bin emptied"), unit="km/bin",
+    per_bin = Headline(name="km_per_bin", label=gettext_noop("Distance per bin emptied"), unit=gettext_noop("km/bin"),
                        value=ratio(km, bins), baseline=ratio(base_km, base_bins))
-    notes = [] if per_bin.baseline is not None else ["km_per_bin: no baseline (km or bins emptied has none)"]
+    notes = [] if per_bin.baseline is not None else [PER_BIN_NONE]
     overflow, why = overflow_headline(date_from=date_from, date_to=date_to)
     section = section_summed(kpis=kpis, specs=SPECS, extra=[per_bin, overflow], notes=notes + [why])
     section.learning = forecast_error_weekly(date_from=date_from, date_to=date_to)
@@ -292,21 +295,29 @@ def overflow_replay(*, date_from: dt.date, date_to: dt.date) -> OverflowReplay |
                           measured_share=round(float(fills.measured.mean()), 3))
 
 
+OVERFLOW_NO_MODEL = gettext_noop("overflow_bin_days: no fill model, so the overflows are not replayed")
+OVERFLOW_NO_COLLECTION = gettext_noop("overflow_bin_days: no collection recorded by crews in the period, so the "
+                                      "overflows are not replayed")
+OVERFLOW_REPLAYED = gettext_noop(
+    "overflow_bin_days: %(bins)s bins replayed on the days' fills, measured for %(measured)s of bin-days (sensor "
+    "readings, crews' recorded levels) and each bin's learned weekday rate elsewhere; the agent's side is the "
+    "%(collections)s collections crews recorded, the baseline the fixed weekly schedule on the same fills from the "
+    "same levels")
+
+
 def overflow_headline(*, date_from: dt.date, date_to: dt.date) -> tuple[Headline, str]:
     """Bin-days overflowing under the crews' recorded collections against the fixed schedule, and the note
     that says how the fills were known (or why there is no comparison)."""
     replay = overflow_replay(date_from=date_from, date_to=date_to)
     label = gettext_noop("Bin-days overflowing (replayed on the days' fills)")
     if replay is None or not replay.collections:
-        why = "no fill model" if replay is None else "no collection recorded by crews in the period"
-        return (Headline(name="overflow_bin_days", label=label, unit="bin-days", value=None, baseline=None),
-                f"overflow_bin_days: {why}, so the overflows are not replayed")
-    return (Headline(name="overflow_bin_days", label=label, unit="bin-days", value=float(replay.agent),
+        why = OVERFLOW_NO_MODEL if replay is None else OVERFLOW_NO_COLLECTION
+        return (Headline(name="overflow_bin_days", label=label, unit=gettext_noop("bin-days"), value=None, baseline=None),
+                why)
+    return (Headline(name="overflow_bin_days", label=label, unit=gettext_noop("bin-days"), value=float(replay.agent),
                      baseline=float(replay.fixed)),
-            f"overflow_bin_days: {replay.bins} bins replayed on the days' fills, measured for "
-            f"{replay.measured_share:.0%} of bin-days (sensor readings, crews' recorded levels) and each bin's "
-            f"learned weekday rate elsewhere; the agent's side is the {replay.collections} collections crews "
-            "recorded, the baseline the fixed weekly schedule on the same fills from the same levels")
+            Note(OVERFLOW_REPLAYED, bins=replay.bins, measured=f"{replay.measured_share:.0%}",
+                 collections=replay.collections))
 
 
 AT_RISK_FILL = 0.8  # a bin forecast this full by the end of the day is at risk of overflowing

@@ -1,4 +1,4 @@
-"""Unit costs are edited here (one row; a blank field is the documented default). Issued statements are
+"""Unit costs and work rates are edited here (one row; a blank field is the documented default). Issued statements are
 records: read-only."""
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ from .models import IssuedStatement, UnitCosts
 @admin.register(UnitCosts)
 class UnitCostsAdmin(AuditedAdmin):
     list_display = ("currency", "per_truck_km", "per_truck_hour", "per_truck_day", "per_bus_day", "per_bus_km",
-                    "per_crew_hour", "per_tonne_co2", "per_late_repair", "updated_at")
+                    "per_crew_hour", "per_tonne_co2", "per_late_repair", "patrol_km_per_crew_hour",
+                    "review_min_per_defect", "callout_crew_hours", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("currency", "per_truck_km", "per_truck_hour", "per_truck_day", "per_bus_day", "per_bus_km",
+                           "per_crew_hour", "per_tonne_co2", "per_late_repair")}),
+        ("Work rates", {"fields": ("patrol_km_per_crew_hour", "review_min_per_defect", "callout_crew_hours"),
+                        "description": "Quantities of work the statement counts crew-hours with; a blank field "
+                                       "is the documented default."}),
+    )
 
     def has_add_permission(self, request) -> bool:
         return not UnitCosts.objects.exists()  # one row: the city's

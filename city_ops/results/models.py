@@ -1,9 +1,10 @@
 """The city's unit costs (what a truck-km, a truck-hour, a truck-day, a bus-day, a bus-km, a crew-hour, a tonne
-of CO2 and a late road repair cost it) and the results statements it has issued: frozen, hashed, versioned per
-period."""
+of CO2 and a late road repair cost it), the work rates that turn figures into crew-hours, and the results
+statements it has issued: frozen, hashed, versioned per period."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from city_ops.core.models import RestrictedQuerySet
@@ -23,6 +24,16 @@ UNIT_COST_DEFAULTS: dict[str, float] = {
     "per_late_repair": 0.0,
 }
 DEFAULT_CURRENCY = "CNY"
+# The work rates the statement turns figures into crew-hours with: quantities of work, not prices, kept
+# beside the unit costs so the city sets both in one place. Documented defaults like the costs'.
+WORK_RATE_DEFAULTS: dict[str, float] = {
+    # a manual patrol: two people in a slow vehicle at about 5 km/h, stopping to mark defects
+    "patrol_km_per_crew_hour": 2.5,
+    # a dispatcher's review of a defect the road agent found: the photo and the class checked before the order
+    "review_min_per_defect": 2.0,
+    # a flood call-out: a crew of two sent to the zone to check and stand down, about 1.5 h with the drive
+    "callout_crew_hours": 3.0,
+}
 
 
 def _cost_field(name: str, unit: str) -> models.FloatField:
@@ -30,9 +41,14 @@ def _cost_field(name: str, unit: str) -> models.FloatField:
         f"cost per {unit}; blank: the documented default {UNIT_COST_DEFAULTS[name]:g}"))
 
 
+def _rate_field(name: str, what: str) -> models.FloatField:
+    return models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.01)], help_text=(
+        f"{what}; blank: the documented default {WORK_RATE_DEFAULTS[name]:g}"))
+
+
 class UnitCosts(models.Model):
-    """The one row of unit costs (pk 1) the statement prices its differences at. A blank field means the
-    documented default, and the statement says so."""
+    """The one row of unit costs (pk 1) the statement prices its differences at, and of the work rates it
+    counts crew-hours with. A blank field means the documented default, and the statement says so."""
 
     currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY, help_text="ISO 4217 code, e.g. CNY")
     per_truck_km = _cost_field("per_truck_km", "truck-km")
@@ -43,6 +59,9 @@ class UnitCosts(models.Model):
     per_crew_hour = _cost_field("per_crew_hour", "crew-hour")
     per_tonne_co2 = _cost_field("per_tonne_co2", "tonne of CO2")
     per_late_repair = _cost_field("per_late_repair", "road repair done after its SLA's due time (a contract penalty)")
+    patrol_km_per_crew_hour = _rate_field("patrol_km_per_crew_hour", "km of road a manual patrol inspects per crew-hour")
+    review_min_per_defect = _rate_field("review_min_per_defect", "minutes a dispatcher reviews each defect found")
+    callout_crew_hours = _rate_field("callout_crew_hours", "crew-hours one flood call-out takes")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

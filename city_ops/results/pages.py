@@ -25,7 +25,14 @@ from city_ops.console.templatetags.console import agent_label, stored_label
 from city_ops.core.roles import Role
 from city_ops.core.timeutil import city_today, date_parse
 
-from .pdf import StatementFontMissing, statement_filename, statement_pdf_render, unit_costs_text
+from .pdf import (
+    StatementFontMissing,
+    notes_text,
+    statement_filename,
+    statement_pdf_render,
+    unit_costs_text,
+    unit_text,
+)
 from .period import MAX_DAYS
 from .selectors import statement_cached
 
@@ -99,7 +106,7 @@ def _chart(name: str, block: dict) -> dict | None:
         if all(v is None for v in values):  # a headline not summed from daily figures (a ratio): nothing to draw
             continue
         baselines = [day["baselines"].get(h["name"]) for day in daily]
-        series.append({"name": h["name"], "label": stored_label(h["label"]), "unit": h["unit"],
+        series.append({"name": h["name"], "label": stored_label(h["label"]), "unit": unit_text(h["unit"]),
                        "values": values,
                        "baselines": baselines if any(b is not None for b in baselines) else []})
     if not series:
@@ -110,7 +117,7 @@ def _chart(name: str, block: dict) -> dict | None:
 def _agent_view(name: str, block: dict) -> dict:
     headlines = [{**h, "label": stored_label(h["label"]), "tone": _tone(h["money"])} for h in block["headlines"]]
     valued = [h["money"] for h in headlines if h["money"] is not None]
-    return {"name": name, "label": agent_label(name), "headlines": headlines, "notes": block["notes"],
+    return {"name": name, "label": agent_label(name), "headlines": headlines, "notes": notes_text(block),
             "learning": [{**w, "percent": None if w["forecast_mae"] is None else round(w["forecast_mae"] * 100, 1)}
                          for w in block.get("learning", [])],
             "runs": [{"id": pk, "url": reverse("agents-api:run", args=[pk])} for pk in block["runs"]],

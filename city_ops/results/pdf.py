@@ -42,6 +42,10 @@ UNIT_COSTS = (("per_truck_km", gettext_lazy("truck-km")), ("per_truck_hour", get
               ("per_truck_day", gettext_lazy("truck-day")), ("per_bus_day", gettext_lazy("bus-day")),
               ("per_bus_km", gettext_lazy("bus-km")), ("per_crew_hour", gettext_lazy("crew-hour")),
               ("per_tonne_co2", gettext_lazy("tonne of CO2")), ("per_late_repair", gettext_lazy("late road repair")))
+# The work rates beside them (the crew-hours a patrol, a review, a call-out takes), each after its figure.
+WORK_RATES = (("patrol_km_per_crew_hour", gettext_lazy("km patrolled per crew-hour")),
+              ("review_min_per_defect", gettext_lazy("minutes of review per defect found")),
+              ("callout_crew_hours", gettext_lazy("crew-hours per flood call-out")))
 
 
 class StatementFontMissing(RuntimeError):
@@ -81,9 +85,34 @@ def money_text(value, currency: str) -> str:
     return "—" if value is None else f"{signed_text(value)} {currency}"
 
 
+def unit_text(unit: str) -> str:
+    """A unit as stored (English, marked with gettext_noop where the figure is made) in the reader's language."""
+    return _(unit) if unit else ""
+
+
 def with_unit(text: str, unit: str) -> str:
     """A printed figure and its unit; no unit after a missing figure's dash."""
-    return f"{text} {unit}" if unit and text != "—" else text
+    return f"{text} {unit_text(unit)}" if unit and text != "—" else text
+
+
+def note_text(note: dict | str) -> str:
+    """A note in the reader's language: its template's translation filled with its arguments (a nested
+    note said the same way); the English template where the translation does not fit its arguments."""
+    if isinstance(note, str):
+        return _(note) if note else note
+    args = {k: note_text(v) if isinstance(v, dict) else v for k, v in note["args"].items()}
+    if not args:
+        return _(note["template"])
+    try:
+        return _(note["template"]) % args
+    except (KeyError, ValueError, TypeError):
+        return note["template"] % args
+
+
+def notes_text(block: dict) -> list[str]:
+    """An agent's notes in the reader's language (a statement issued before notes kept their templates: as
+    issued, each translated where it is a fixed sentence)."""
+    return [note_text(n) for n in block.get("notes_i18n") or block["notes"]]
 
 
 def unit_costs_text(statement: dict) -> str:
@@ -93,10 +122,16 @@ def unit_costs_text(statement: dict) -> str:
     if not costs:
         return ""
     defaults = set(costs.get("defaults", ()))
-    parts = [f"{label} {number_text(costs[key])}" + (f" {_('(default)')}" if key in defaults else "")
-             for key, label in UNIT_COSTS if key in costs]
+
+    def marked(key: str) -> str:
+        return f" {_('(default)')}" if key in defaults else ""
+
+    parts = [f"{label} {number_text(costs[key])}{marked(key)}" for key, label in UNIT_COSTS if key in costs]
     text = _("Unit costs in %(currency)s: %(costs)s.") % {"currency": statement["currency"],
                                                           "costs": " · ".join(parts)}
+    rates = [f"{number_text(costs[key])} {label}{marked(key)}" for key, label in WORK_RATES if key in costs]
+    if rates:
+        text += " " + _("Work rates: %(rates)s.") % {"rates": " · ".join(rates)}
     if "co2_kg_per_truck_km" in costs:
         text += " " + _("CO2: %(truck)s kg per truck-km, %(bus)s kg per bus-km.") % {
             "truck": number_text(costs["co2_kg_per_truck_km"]), "bus": number_text(costs["co2_kg_per_bus_km"])}
@@ -251,7 +286,7 @@ def _chart_draw(pdf: _StatementPDF, block: dict) -> None:
 
     pdf.font(7.5, bold=True)
     pdf.set_xy(MARGIN, top - 5)
-    unit = f" ({headline['unit']})" if headline["unit"] else ""
+    unit = f" ({unit_text(headline['unit'])})" if headline["unit"] else ""
     pdf.cell(CONTENT_W / 2, 4, stored_label(headline["label"]) + unit)
     pdf.font(6.5)
     pdf.set_text_color(*MUTED)
@@ -302,7 +337,7 @@ def _agent_draw(pdf: _StatementPDF, name: str, block: dict, currency: str) -> No
     _chart_draw(pdf, block)
     pdf.font(8)
     _learning_draw(pdf, block.get("learning", []))
-    for note in block["notes"]:
+    for note in notes_text(block):
         pdf.line_out(4.2, f"• {note}")
     runs = ", ".join(f"#{pk}" for pk in block["runs"]) or _("none in this period")
     pdf.font(7)

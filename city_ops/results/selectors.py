@@ -9,22 +9,26 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db.models import Count, Max
+from django.utils.translation import gettext_noop
 
 from agents.core.base import Headline
 from agents.core.models import AgentRun
 from agents.core.registry import agents_all
+from agents.core.statement import Note, note_parts
 
 from .conf import conf
-from .models import DEFAULT_CURRENCY, UNIT_COST_DEFAULTS, IssuedStatement, UnitCosts
+from .models import DEFAULT_CURRENCY, UNIT_COST_DEFAULTS, WORK_RATE_DEFAULTS, IssuedStatement, UnitCosts
 
 
 @dataclass(frozen=True)
 class Prices:
-    """The unit costs in force: the city's where it set them, the documented defaults elsewhere."""
+    """The unit costs and work rates in force: the city's where it set them, the documented defaults
+    elsewhere."""
 
     currency: str
     costs: dict[str, float]
-    defaults: tuple[str, ...]  # the cost fields the city has not set
+    defaults: tuple[str, ...]  # the cost and rate fields the city has not set
+    rates: dict[str, float]
 
     def per(self, priced: tuple[str, ...]) -> float:
         """What one unit of a figure priced as `priced` (names of unit costs) costs the city."""
@@ -45,13 +49,25 @@ class Prices:
 
 def unit_costs_get() -> Prices:
     row = UnitCosts.objects.filter(pk=1).first()
-    costs, defaults = {}, []
-    for name, default in UNIT_COST_DEFAULTS.items():
+    values, defaults = {}, []
+    for name, default in {**UNIT_COST_DEFAULTS, **WORK_RATE_DEFAULTS}.items():
         value = getattr(row, name, None) if row else None
-        costs[name] = default if value is None else float(value)
+        values[name] = default if value is None else float(value)
         if value is None:
             defaults.append(name)
-    return Prices(currency=(row.currency if row else "") or DEFAULT_CURRENCY, costs=costs, defaults=tuple(defaults))
+    return Prices(currency=(row.currency if row else "") or DEFAULT_CURRENCY,
+                  costs={k: values[k] for k in UNIT_COST_DEFAULTS}, defaults=tuple(defaults),
+                  rates={k: values[k] for k in WORK_RATE_DEFAULTS})
+
+
+RATE_DEFAULT = gettext_noop("%(value)s (the documented default)")
+RATE_SET = gettext_noop("%(value)s (set for this city)")
+
+
+def rate_stated(prices: Prices, name: str) -> Note:
+    """A work rate's value and whether it is the documented default or the city's own, for the note that
+    says which rate a headline was counted with."""
+    return Note(RATE_DEFAULT if name in prices.defaults else RATE_SET, value=f"{prices.rates[name]:g}")
 
 
 def headline_money(headline: Headline, prices: Prices) -> float | None:
@@ -70,9 +86,12 @@ def _headline_json(h: Headline, prices: Prices) -> dict:
             "money": headline_money(h, prices)}
 
 
+NOT_PRICED = gettext_noop("%(name)s: not priced (no unit cost applies to it)")
+
+
 def _unpriced_notes(headlines: list[Headline], notes: list[str]) -> list[str]:
     """A note for each compared figure without money, unless the agent's notes already say why."""
-    return [f"{h.name}: not priced (no unit cost applies to it)" for h in headlines
+    return [Note(NOT_PRICED, name=h.name) for h in headlines
             if h.baseline is not None and not h.priced and not any(n.startswith(f"{h.name}: ") for n in notes)]
 
 
@@ -92,9 +111,11 @@ def statement_build(*, date_from: dt.date, date_to: dt.date) -> dict:
         section = agent.statement_section(date_from=date_from, date_to=date_to)
         if section is None:
             continue
+        notes = section.notes + _unpriced_notes(section.headlines, section.notes)
         agents[agent.name] = {
             "headlines": [_headline_json(h, prices) for h in section.headlines],
-            "runs": section.runs, "notes": section.notes + _unpriced_notes(section.headlines, section.notes),
+            # the notes in English, and as made (template and arguments) for a page to say in its language
+            "runs": section.runs, "notes": [str(n) for n in notes], "notes_i18n": [note_parts(n) for n in notes],
             "daily": section.daily,
             "learning": section.learning,
         }
@@ -103,7 +124,7 @@ def statement_build(*, date_from: dt.date, date_to: dt.date) -> dict:
     return {
         "from": date_from.isoformat(), "to": date_to.isoformat(), "currency": prices.currency,
         "synthetic": _synthetic(run_ids), "version": None, "sha256": None,
-        "unit_costs": {**prices.costs, "defaults": list(prices.defaults),
+        "unit_costs": {**prices.costs, **prices.rates, "defaults": list(prices.defaults),
                        "co2_kg_per_truck_km": float(conf("RESULTS_CO2_KG_PER_TRUCK_KM")),
                        "co2_kg_per_bus_km": float(conf("RESULTS_CO2_KG_PER_BUS_KM"))},
         "agents": agents, "total_money": round(sum(money), 2),

@@ -5,6 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from agents.core.statement import NO_RUN, Note, note_parts
+from agents.roads.selectors import INSPECTION_RATES
+from city_ops.results.selectors import RATE_DEFAULT, RATE_SET
+
+
+NO_DEFECTS = Note(NO_RUN, name="defects_found")
+RATES = Note(INSPECTION_RATES, patrol=Note(RATE_DEFAULT, value="2.5"), review=Note(RATE_SET, value="3"))
+
 
 def _headline(name, label, value, baseline, unit, money):
     difference = None if baseline is None else round(value - baseline, 3)
@@ -78,7 +86,9 @@ def statement_sample(*, date_from: dt.date = dt.date(2026, 11, 1), days: int = 3
                 _headline("defects_found", "Defects found", None, None, "defects", None),
             ],
             "runs": [301],
-            "notes": ["defects_found: no run of the period reported it"],
+            "notes": [str(NO_DEFECTS), str(RATES)],
+            # the notes as made: a page says them in its reader's language (a nested note too)
+            "notes_i18n": [note_parts(NO_DEFECTS), note_parts(RATES)],
             "daily": _daily(date_from, days, {"km_inspected": (10.6, 8.0), "mean_repair_h": (52.0, 72.0)}),
         },
     }
@@ -87,7 +97,9 @@ def statement_sample(*, date_from: dt.date = dt.date(2026, 11, 1), days: int = 3
             "version": version, "sha256": ("3f7a" * 16) if version else None,
             "unit_costs": {"per_truck_km": 4.0, "per_truck_hour": 125.0, "per_bus_day": 1200.0,
                            "per_crew_hour": 80.0, "per_tonne_co2": 60.0,
-                           "defaults": ["per_truck_km", "per_bus_day", "per_crew_hour", "per_tonne_co2"],
+                           "patrol_km_per_crew_hour": 2.5, "review_min_per_defect": 3.0,
+                           "defaults": ["per_truck_km", "per_bus_day", "per_crew_hour", "per_tonne_co2",
+                                        "patrol_km_per_crew_hour"],
                            "co2_kg_per_truck_km": 0.9, "co2_kg_per_bus_km": 1.05},
             "agents": agents,
             "total_money": round(total, 2)}

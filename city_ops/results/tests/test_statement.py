@@ -15,7 +15,7 @@ from agents.core.models import RunKpi
 from agents.flood.tests.conftest import world  # noqa: F401 (the flood agent's test zones and sensors)
 from city_ops.core.models import AuditEntry
 from city_ops.core.testing import client_for
-from city_ops.results.models import UNIT_COST_DEFAULTS, IssuedStatement, UnitCosts
+from city_ops.results.models import UNIT_COST_DEFAULTS, WORK_RATE_DEFAULTS, IssuedStatement, UnitCosts
 from city_ops.results.period import previous_month
 from city_ops.results.selectors import headline_money, statement_build, statement_digest, unit_costs_get
 from city_ops.results.services import statement_issue
@@ -72,7 +72,7 @@ def test_statement_reconciles_with_the_runs_it_lists_and_never_adds_a_replan(dem
     prices = unit_costs_get()
     km = _headlines(statement, "sanitation")["km"]
     per_km = UNIT_COST_DEFAULTS["per_truck_km"] + 1.34 * UNIT_COST_DEFAULTS["per_tonne_co2"] / 1000
-    assert prices.defaults == tuple(UNIT_COST_DEFAULTS) and statement["currency"] == "CNY"
+    assert prices.defaults == (*UNIT_COST_DEFAULTS, *WORK_RATE_DEFAULTS) and statement["currency"] == "CNY"
     assert km["money"] == pytest.approx(round((km["baseline"] - km["value"]) * per_km, 2))
 
     plan_approve(plan=CollectionPlan.objects.get(run_id=replan), user=users.dispatcher)

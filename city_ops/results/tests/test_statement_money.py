@@ -13,7 +13,7 @@ from django.test import Client
 from agents.core.models import AgentRun, RunKpi
 from agents.flood.tests.conftest import world  # noqa: F401 (the flood agent's test zones and sensors)
 from city_ops.core.services import user_create
-from city_ops.results.models import UNIT_COST_DEFAULTS, UnitCosts
+from city_ops.results.models import UNIT_COST_DEFAULTS, WORK_RATE_DEFAULTS, UnitCosts
 from city_ops.results.selectors import headline_money, statement_build, unit_costs_get
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,8 @@ def _admin_sets_unit_costs(users_prefix: str, **costs) -> None:
     admin = user_create(username=f"{users_prefix}-costs-admin", password="pw-costs-admin-1", roles=[Role.ADMIN])
     client = Client()
     client.force_login(admin)
-    form = {"currency": "CNY", **{k: "" for k in UNIT_COST_DEFAULTS}, **{k: str(v) for k, v in costs.items()}}
+    form = {"currency": "CNY", **{k: "" for k in {**UNIT_COST_DEFAULTS, **WORK_RATE_DEFAULTS}},
+            **{k: str(v) for k, v in costs.items()}}
     url = "/admin/results/unitcosts/1/change/" if UnitCosts.objects.exists() else "/admin/results/unitcosts/add/"
     resp = client.post(url, form)
     assert resp.status_code == 302, resp.content[:2000]
@@ -58,18 +59,21 @@ def test_roads_inspection_is_worth_the_patrol_it_replaces_and_late_repairs_cost_
     assert inspection["money"] == pytest.approx(3.8 * UNIT_COST_DEFAULTS["per_crew_hour"])
     assert in_sla["difference"] == -1 and in_sla["money"] == 0.0  # no penalty until the city sets its own
     notes = statement_build(date_from=DAY, date_to=DAY)["agents"]["roads"]["notes"]
-    assert any("ROADS_PATROL_KM_PER_CREW_HOUR = 2.5 (the documented default)" in n for n in notes)
+    assert any("at 2.5 (the documented default) km per crew-hour" in n for n in notes)
     assert run.pk in statement_build(date_from=DAY, date_to=DAY)["agents"]["roads"]["runs"]
 
 
-def test_unit_costs_set_in_the_admin_price_the_new_figures(users, settings):
+def test_unit_costs_set_in_the_admin_price_the_new_figures(users):
     _stored_run("roads", ROADS_KPIS)
     _stored_run("sanitation", {"trucks_used": (3.0, 5.0), "km": (100.0, 120.0)})
     _stored_run("bus", {"deadhead_km": (40.0, 50.0), "vehicles": (10.0, 10.0)})
-    _admin_sets_unit_costs("a", per_crew_hour=100, per_late_repair=500, per_truck_day=300, per_bus_km=2)
-    settings.ROADS_PATROL_KM_PER_CREW_HOUR = 5.0  # the city's own patrol rate
+    # the city's own costs, and its own patrol rate (a work rate, beside the costs)
+    _admin_sets_unit_costs("a", per_crew_hour=100, per_late_repair=500, per_truck_day=300, per_bus_km=2,
+                           patrol_km_per_crew_hour=5)
     prices = unit_costs_get()
-    assert {"per_crew_hour", "per_late_repair", "per_truck_day", "per_bus_km"}.isdisjoint(prices.defaults)
+    assert {"per_crew_hour", "per_late_repair", "per_truck_day", "per_bus_km",
+            "patrol_km_per_crew_hour"}.isdisjoint(prices.defaults)
+    assert prices.rates["patrol_km_per_crew_hour"] == 5.0 and "review_min_per_defect" in prices.defaults
     statement = statement_build(date_from=DAY, date_to=DAY)
     roads, sanitation, bus = (_headlines(statement, a) for a in ("roads", "sanitation", "bus"))
     assert roads["inspection_crew_hours"]["baseline"] == pytest.approx(2.0)
@@ -79,7 +83,10 @@ def test_unit_costs_set_in_the_admin_price_the_new_figures(users, settings):
     co2 = 1.07 * UNIT_COST_DEFAULTS["per_tonne_co2"] / 1000
     assert bus["deadhead_km"]["money"] == pytest.approx(round(10 * (2 + co2), 2))
     assert statement["unit_costs"]["per_truck_day"] == 300.0 and "per_truck_day" not in statement["unit_costs"]["defaults"]
-    assert any("(set for this city)" in n for n in statement["agents"]["roads"]["notes"])
+    assert any("at 5 (set for this city) km per crew-hour" in n and "2 (the documented default) minutes each" in n
+               for n in statement["agents"]["roads"]["notes"])
+    assert statement["unit_costs"]["patrol_km_per_crew_hour"] == 5.0
+    assert "callout_crew_hours" in statement["unit_costs"]["defaults"]
 
 
 @pytest.mark.usefixtures("world")
@@ -98,9 +105,9 @@ def test_flood_call_outs_against_the_former_threshold_rule_on_the_same_readings(
     callouts = _headlines(statement, "flood")["callouts"]
     agent_alerts = Alert.objects.filter(hazard="river_flood").count()
     assert callouts["value"] == agent_alerts == 1 and callouts["baseline"] == 2
-    assert callouts["money"] == 1 * 3.0 * UNIT_COST_DEFAULTS["per_crew_hour"]  # FLOOD_CALLOUT_CREW_HOURS = 3
+    assert callouts["money"] == 1 * 3.0 * UNIT_COST_DEFAULTS["per_crew_hour"]  # 3 crew-hours a call-out, the default
     notes = statement["agents"]["flood"]["notes"]
-    assert any(n.startswith("callouts: ") and "FLOOD_CALLOUT_CREW_HOURS = 3 (the documented default)" in n
+    assert any(n.startswith("callouts: ") and "each call-out is 3 (the documented default) crew-hours" in n
                for n in notes)
     assert _headlines(statement, "flood")["false_alarms"]["money"] is None  # counted within the call-outs
     assert any(n.startswith("false_alarms: ") for n in notes)
@@ -145,3 +152,29 @@ def test_the_statement_page_is_cached_until_the_unit_costs_change(users):
     assert page.status_code == 200 and "vs. 5 truck-days" in page.content.decode()  # the baseline with its unit
     assert statement_cached(date_from=DAY - dt.timedelta(days=400), date_to=DAY - dt.timedelta(days=399))
     assert statement_cache_key(DAY - dt.timedelta(days=400), DAY - dt.timedelta(days=399)) is None  # no runs
+
+
+def test_work_rates_refuse_nonsense_and_a_city_keeps_the_rate_it_had_set(users, settings):
+    """A patrol of 0 km an hour is refused by the admin with the reason, and nothing is saved; the migration
+    that moved the rates from Django settings into the unit costs copies a rate the city had set there."""
+    import importlib
+
+    from django.apps import apps
+
+    from city_ops.core.roles import Role
+
+    admin = user_create(username="rates-admin", password="pw-rates-admin-1", roles=[Role.ADMIN])
+    client = Client()
+    client.force_login(admin)
+    form = {"currency": "CNY", **{k: "" for k in {**UNIT_COST_DEFAULTS, **WORK_RATE_DEFAULTS}},
+            "patrol_km_per_crew_hour": "0"}
+    resp = client.post("/admin/results/unitcosts/add/", form)
+    assert resp.status_code == 200 and "greater than or equal to 0.01" in resp.content.decode()
+    assert not UnitCosts.objects.exists()
+
+    migration = importlib.import_module("city_ops.results.migrations.0003_work_rates")
+    settings.FLOOD_CALLOUT_CREW_HOURS = 4.5
+    migration.rates_from_settings(apps, None)
+    prices = unit_costs_get()
+    assert prices.rates["callout_crew_hours"] == 4.5 and "callout_crew_hours" not in prices.defaults
+    assert prices.rates["patrol_km_per_crew_hour"] == WORK_RATE_DEFAULTS["patrol_km_per_crew_hour"]

@@ -61,6 +61,7 @@ def test_chinese_statement_in_chinese_with_latin_figures_intact(tmp_path):
                      "未计价", "汇总的运行：#101, #102, #103, #104"):
         assert expected in text, expected
     assert "Results statement" not in text
+    assert "defects_found：本期没有任何运行报告此项" in text and "318 公里" in text  # notes and units too
     # Latin text after a Chinese run on the same page keeps its own font: the chart's axis labels and dates
     # (fpdf2 left the CJK font selected and printed them as garbage before _render_styled_text_line's fix)
     assert "96.3" in text and text.count("2026-11-30") >= 4

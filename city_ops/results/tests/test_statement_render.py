@@ -40,8 +40,10 @@ def test_headlines_table_notes_and_runs(users):
     assert 'id="statement-total"' in html and "+28,252 CNY" in html
     # the unit costs the money is reckoned at, the documented defaults marked as such
     assert ("Unit costs in CNY: truck-km 4 (default) · truck-hour 125 · bus-day 1,200 (default) · "
-            "crew-hour 80 (default) · tonne of CO2 60 (default). CO2: 0.9 kg per truck-km, 1.05 kg per bus-km."
-            in html)
+            "crew-hour 80 (default) · tonne of CO2 60 (default). Work rates: 2.5 km patrolled per crew-hour "
+            "(default) · 3 minutes of review per defect found. CO2: 0.9 kg per truck-km, 1.05 kg per bus-km." in html)
+    assert ("inspection_crew_hours: the baseline is a manual patrol of the same km at 2.5 (the documented default) "
+            "km per crew-hour") in html
     assert "synthetic data" in html and ">draft<" in html
     # a headline without a baseline says so on top, and its reason is in the table's notes
     bus = html.split('id="headlines-bus"')[1].split("</article>")[0]
@@ -94,6 +96,12 @@ def test_issued_statement_in_chinese(users):
         assert expected in html, expected
     assert "合成数据" not in html and "synthetic data" not in html
     assert "单位成本（CNY）：车公里 4 （默认值） · 车小时 125" in html
+    assert "工作定额：2.5 每班组工时巡查公里数 （默认值） · 3 每处病害的审核分钟数。" in html
+    # the notes and units in Chinese: made in code from templates, said in the reader's language
+    assert "defects_found：本期没有任何运行报告此项" in html and "no run of the period reported it" not in html
+    assert ("基线为以每班组工时 2.5（文档所载默认值） 公里人工巡查相同里程；数值为调度员逐一审核发现的病害，"
+            "每处 3（本市设定） 分钟") in html
+    assert "318 公里" in html and "52 小时" in html and " km<" not in html
     assert "sha256 <code>" + "3f7a" * 16 in html and ">草稿<" not in html
     draft = _page(users, statement_sample(), lang="zh-hans")
     assert ">草稿<" in draft and "合成数据" in draft
