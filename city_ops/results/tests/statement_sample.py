@@ -9,7 +9,6 @@ from agents.core.statement import NO_RUN, Note, note_parts
 from agents.roads.selectors import INSPECTION_RATES
 from city_ops.results.selectors import RATE_DEFAULT, RATE_SET
 
-
 NO_DEFECTS = Note(NO_RUN, name="defects_found")
 RATES = Note(INSPECTION_RATES, patrol=Note(RATE_DEFAULT, value="2.5"), review=Note(RATE_SET, value="3"))
 
