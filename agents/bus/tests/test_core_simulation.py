@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from agents.bus.core.realtime import headway_grade
-from agents.bus.core.simulation import SimulationConfig, holding_compare, route_simulate
+from agents.bus.core.simulation import SimulationConfig, holding_compare, replay_config, route_simulate
 
 
 def test_same_seed_same_run():
@@ -39,3 +39,17 @@ def test_holding_turns_bunching_into_a_regular_service(seed):
 def test_config_that_cannot_run_is_refused():
     with pytest.raises(ValueError, match="dwell"):
         _ = dataclasses.replace(SimulationConfig(), arrivals_per_min=40.0).link_s
+
+
+def test_a_days_route_is_replayed_for_as_long_as_its_buses_reported():
+    """Two hours of positions of 4 buses on a 24-stop route: the replay runs those two hours after the
+    warm-up; a single report still runs one lap; one bus, or a lap shorter than its dwell, is refused."""
+    base = SimulationConfig(max_hold_s=180.0)
+    config = replay_config(buses=4, stops=24, headway_s=600.0, span_s=7200.0, base=base)
+    assert (config.buses, config.stops, config.headway_s) == (4, 24, 600.0)
+    assert config.duration_s == base.warmup_s + 7200.0 and config.max_hold_s == 180.0
+    assert replay_config(buses=4, stops=24, headway_s=600.0, span_s=0.0).duration_s == base.warmup_s + 2400.0
+    with pytest.raises(ValueError, match="headways need two"):
+        replay_config(buses=1, stops=24, headway_s=600.0, span_s=7200.0)
+    with pytest.raises(ValueError, match="dwell alone exceeds the lap"):
+        replay_config(buses=2, stops=60, headway_s=600.0, span_s=7200.0)

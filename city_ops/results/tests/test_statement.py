@@ -168,7 +168,10 @@ def test_command_json_is_the_statement_alone_and_issue_adds_a_version():
     assert set(doc) == KEYS and doc["from"] == "2026-03-01" and doc["to"] == "2026-03-31"
     assert doc["version"] is doc["sha256"] is None and doc["synthetic"] is False
     for section in doc["agents"].values():
-        assert set(section) == {"headlines", "runs", "notes", "daily", "learning"}
+        assert set(section) == {"headlines", "runs", "notes", "notes_i18n", "daily", "learning"}
+        # each note as made beside its English text: what the pages say in their reader's language
+        assert [n["template"] % n["args"] if n["args"] else n["template"] for n in section["notes_i18n"]] == \
+            section["notes"]
         assert section["learning"] == []  # no bins, no fill model: nothing learned to show
         assert all(set(h) == HEADLINE_KEYS for h in section["headlines"])
     out, err = _command("--from", "2026-03-01", "--to", "2026-03-31", "--issue", "--json")
@@ -276,6 +279,7 @@ def test_bus_excess_wait_replayed_with_and_without_the_holding_advice(demo_city)
     stored = _kpis(review.pk)
     replayed = [r for r in review.details["replay"] if r["with_holding"]]
     assert replayed and all(r["buses"] >= 2 and r["stops"] > 0 and r["headway_s"] > 0 for r in replayed)
+    assert all(r["skipped"] for r in review.details["replay"] if not r["with_holding"])  # each says why
     # holding evens the headways out: less excess wait and a lower cv than the same replay without it
     assert stored["replay_ewt_min"].value < stored["replay_ewt_min"].baseline
     assert stored["replay_cv"].value < stored["replay_cv"].baseline
