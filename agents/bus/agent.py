@@ -131,27 +131,35 @@ def plan_result(out: PlanRun) -> AgentResult:
 def headways_result(out: HeadwayReview) -> AgentResult:
     """The day's headway regularity (cv, excess wait, share at grade C or better) and its warnings, and the
     replay of its positions: excess wait and cv with the holding advice applied, against without."""
-    day = out.day_stats
-    replay = replay_kpis(out.replay)
+    day, replay = out.day_stats, replay_kpis(out.replay)
     details = {"replay": [r.as_dict() for r in out.replay.routes], "pruned_positions": out.pruned}
     if not day["n"] and not replay:
         return AgentResult(summary=f"no headways measured on {out.day} (no live positions)", details=details)
-    kpis, summary = replay, [replay_summary(out.replay)] if replay else []
+    kpis, summary = [], []
     if day["n"]:
-        share = 100.0 * day["good"] / day["n"]
-        counts = day["warnings"]
-        kpis = [
-            Kpi("headway_cv", round(day["cv"], 3), "", baseline=0.39, label=gettext_noop("Headway cv, mean (grade C <= 0.39)")),
-            Kpi("ewt_s", round(day["ewt"] or 0.0, 1), "s", label=gettext_noop("Excess wait time, mean")),
-            Kpi("grade_c_or_better", round(share, 1), "%", label=gettext_noop("Route checks at grade C or better")),
-            Kpi("bunching_warnings", counts["bunching"], "", label=gettext_noop("Bunching warnings")),
-            Kpi("gap_warnings", counts["gap"], "", label=gettext_noop("Gap warnings")),
-        ] + replay
-        summary.insert(0, f"{out.day}: mean headway cv {day['cv']:.2f}, EWT {day['ewt'] or 0:.0f} s, "
-                          f"{share:.0f}% of route checks at C or better; {counts['bunching']} bunching and "
-                          f"{counts['gap']} gap warnings ({day['decided']} decided)")
+        kpis, line = review_kpis(out.day, day)
+        summary.append(line)
         details["routes"] = [{**r, "cv": round(r["cv"], 3), "ewt": round(r["ewt"] or 0, 1)} for r in day["by_route"]]
+    if replay:
+        kpis += replay
+        summary.append(replay_summary(out.replay))
     return AgentResult(kpis=kpis, summary="; ".join(summary), details=details)
+
+
+def review_kpis(when, day: dict) -> tuple[list[Kpi], str]:
+    """The day's headway checks as KPIs, and their summary line."""
+    share = 100.0 * day["good"] / day["n"]
+    counts = day["warnings"]
+    kpis = [
+        Kpi("headway_cv", round(day["cv"], 3), "", baseline=0.39, label=gettext_noop("Headway cv, mean (grade C <= 0.39)")),
+        Kpi("ewt_s", round(day["ewt"] or 0.0, 1), "s", label=gettext_noop("Excess wait time, mean")),
+        Kpi("grade_c_or_better", round(share, 1), "%", label=gettext_noop("Route checks at grade C or better")),
+        Kpi("bunching_warnings", counts["bunching"], "", label=gettext_noop("Bunching warnings")),
+        Kpi("gap_warnings", counts["gap"], "", label=gettext_noop("Gap warnings")),
+    ]
+    return kpis, (f"{when}: mean headway cv {day['cv']:.2f}, EWT {day['ewt'] or 0:.0f} s, {share:.0f}% of route "
+                  f"checks at C or better; {counts['bunching']} bunching and {counts['gap']} gap warnings "
+                  f"({day['decided']} decided)")
 
 
 def replay_kpis(replay: DayReplay) -> list[Kpi]:
