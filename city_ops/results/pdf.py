@@ -171,7 +171,9 @@ class _StatementPDF(FPDF):
 
     def line_out(self, height: float, text: str, *, color=(0, 0, 0)) -> None:
         self.set_text_color(*color)
-        self.multi_cell(0, height, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        # left-aligned: a justified line of Chinese, which breaks between any two characters, would be stretched
+        # across the page at the few spaces it has
+        self.multi_cell(0, height, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_text_color(0, 0, 0)
 
     def footer(self) -> None:
@@ -338,7 +340,7 @@ def _agent_draw(pdf: _StatementPDF, name: str, block: dict, currency: str) -> No
     pdf.font(8)
     _learning_draw(pdf, block.get("learning", []))
     for note in notes_text(block):
-        pdf.line_out(4.2, f"• {note}")
+        pdf.line_out(4.2, f"•\u00a0{note}")  # a no-break space: the bullet never ends a line on its own
     runs = ", ".join(f"#{pk}" for pk in block["runs"]) or _("none in this period")
     pdf.font(7)
     pdf.line_out(3.8, _("Runs summed: %(runs)s") % {"runs": runs}, color=MUTED)

@@ -99,8 +99,8 @@ def test_issued_statement_in_chinese(users):
     assert "工作定额：2.5 每班组工时巡查公里数 （默认值） · 3 每处病害的审核分钟数。" in html
     # the notes and units in Chinese: made in code from templates, said in the reader's language
     assert "defects_found：本期没有任何运行报告此项" in html and "no run of the period reported it" not in html
-    assert ("基线为以每班组工时 2.5（文档所载默认值） 公里人工巡查相同里程；数值为调度员逐一审核发现的病害，"
-            "每处 3（本市设定） 分钟") in html
+    assert ("基线为以每班组工时2.5（文档所载默认值）公里人工巡查相同里程；数值为调度员逐一审核发现的病害，"
+            "每处3（本市设定）分钟") in html
     assert "318 公里" in html and "52 小时" in html and " km<" not in html
     assert "sha256 <code>" + "3f7a" * 16 in html and ">草稿<" not in html
     draft = _page(users, statement_sample(), lang="zh-hans")
