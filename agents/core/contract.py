@@ -90,13 +90,14 @@ def _routes(patterns, prefix: str = ""):
 
 def app_routes(app: AppConfig) -> list[str]:
     """The routes the app mounts (city_ops/urls.py: `api_urls` under api/<prefix>/, `console_urls` under
-    <prefix>/), e.g. 'bus/plans/<int:pk>/'."""
+    <prefix>/, each of `fixed_api_urls` under api/<mount>/), e.g. 'bus/plans/<int:pk>/'."""
     prefix = getattr(app, "url_prefix", None)
+    mounts = [(f"api/{prefix}/", getattr(app, "api_urls", None)), (f"{prefix}/", getattr(app, "console_urls", None))]
+    mounts = [(mount, module) for mount, module in mounts if prefix and module]
+    mounts += [(f"api/{mount}/", module) for mount, module in getattr(app, "fixed_api_urls", {}).items()]
     routes = []
-    for mount, module in ((f"api/{prefix}/", getattr(app, "api_urls", None)),
-                          (f"{prefix}/", getattr(app, "console_urls", None))):
-        if prefix and module:
-            routes += _routes(include(module)[0].urlpatterns, mount)
+    for mount, module in mounts:
+        routes += _routes(include(module)[0].urlpatterns, mount)
     return routes
 
 
