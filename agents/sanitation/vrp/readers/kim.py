@@ -42,7 +42,7 @@ from agents.sanitation.vrp.instance import (
     LunchBreak,
     VehicleType,
 )
-from agents.sanitation.vrp.readers._text import fail, integer, number
+from agents.sanitation.vrp.readers._text import fail, integer, number, width_check
 from agents.sanitation.vrp.readers.limits import MAX_LOCATIONS, MAX_QUANTITY, size_check
 
 LOAD_UNITS_PER_YARD = 100
@@ -261,12 +261,7 @@ def _time_bound(instance: Instance, vt: VehicleType) -> int:
 
 
 def _site(lineno: int, toks: list[str], index: int, source: str, hundredths: bool) -> dict:
-    if len(toks) != 8:
-        raise fail(
-            source,
-            lineno,
-            f"site rows need 8 values (id x y early late service load type), found {len(toks)}",
-        )
+    width_check(toks, fields="id x y early late service load type", rows="site rows", source=source, lineno=lineno)
     node = integer(toks[0], source=source, lineno=lineno, what="Stop_ID")
     kind = integer(toks[7], source=source, lineno=lineno, what="Stop_Type")
     if kind not in (0, 1, 2):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.sanitation.vrp.instance import Client, Depot, Instance, InstanceError, VehicleType
-from agents.sanitation.vrp.readers._text import euclid_floor10, fail, integer, number
+from agents.sanitation.vrp.readers._text import euclid_floor10, fail, integer, number, width_check
 from agents.sanitation.vrp.readers.limits import MAX_LOCATIONS, MAX_QUANTITY, MAX_VEHICLES, size_check
 
 _TENTHS = 10
@@ -76,12 +76,7 @@ def _customers_read(block: list[tuple[int, str]], source: str) -> list[tuple]:
 
 
 def _customer_row(lineno: int, toks: list[str], expected: int, source: str) -> tuple:
-    if len(toks) != 7:
-        raise fail(
-            source,
-            lineno,
-            f"customer rows need 7 values (id x y demand ready due service), found {len(toks)}",
-        )
+    width_check(toks, fields="id x y demand ready due service", rows="customer rows", source=source, lineno=lineno)
     node = integer(toks[0], source=source, lineno=lineno, what="customer number")
     if node != expected:
         raise fail(source, lineno, f"expected customer {expected}, found {node} (rows must run 0, 1, 2 ...)")
