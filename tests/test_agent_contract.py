@@ -53,6 +53,20 @@ def test_orm_writes_in_agent_py_are_reported():
     assert contract.orm_writes("def run(ctx):\n    return service_call(run=ctx.run)\n") == []
 
 
+def test_orm_writes_outside_services_are_reported(tmp_path):
+    """A view, task or command writes through a service; the services, migrations and tests may write."""
+    write = "def f(user):\n    Token.objects.filter(user=user).delete()\n    picture.save('x.jpg')\n"
+    for relative in ("views.py", "management/commands/token.py", "services/tokens.py", "services.py",
+                     "migrations/0002_data.py", "tests/test_views.py"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(write)
+    found = contract.app_orm_writes(_FakeApp("agents.fake", str(tmp_path)))
+    assert found == [
+        "management/commands/token.py:2: Token.objects.filter.delete() writes through the ORM; call a service",
+        "views.py:2: Token.objects.filter.delete() writes through the ORM; call a service",
+    ]
+
+
 def test_a_model_missing_from_the_admin_is_reported():
     site = admin.AdminSite(name="contract-test")
     bus = apps.get_app_config("agent_bus")
