@@ -549,13 +549,9 @@ def run_export(
     weights = run_dir / "weights" / "best.pt"
     if not weights.is_file():
         raise TrainError(f"no weights at {weights}")
-    import yaml
     from ultralytics import YOLO
 
-    args = {}
-    args_file = run_dir / "args.yaml"
-    if args_file.is_file():
-        args = yaml.safe_load(args_file.read_text()) or {}
+    args = _run_args(run_dir)
     imgsz = int(imgsz or args.get("imgsz") or 416)
     data_yaml = dataset_yaml_write(data=data)
     weights, averaged = _weights_pick(run_dir=run_dir, best=weights, average_last=average_last)
@@ -574,19 +570,17 @@ def run_export(
         weights=weights, onnx_path=onnx_file, data_yaml=data_yaml, imgsz=imgsz, device=device,
         conf=metrics.conf_recommended,
     )
-    names = _data_names(data_yaml)
-    if ship_dir is not None and not _ship_allowed(ship_dir, names=names, metrics=metrics, data_yaml=data_yaml,
-                                                  device=device, force=force):
-        extra["shipped"] = False
-        ship_dir = None
     card = metrics_file = None
     target = onnx_file
     if ship_dir is not None:
-        extra["shipped"] = True
-        target, metrics_file, card = _ship(
-            ship_dir=Path(ship_dir), onnx_file=onnx_file, metrics=metrics, imgsz=imgsz, names=names,
-            extra=extra, evaluation=evaluation, command=command, args=args,
-        )
+        names = _data_names(data_yaml)
+        extra["shipped"] = _ship_allowed(ship_dir, names=names, metrics=metrics, data_yaml=data_yaml, device=device,
+                                         force=force)
+        if extra["shipped"]:
+            target, metrics_file, card = _ship(
+                ship_dir=Path(ship_dir), onnx_file=onnx_file, metrics=metrics, imgsz=imgsz, names=names,
+                extra=extra, evaluation=evaluation, command=command, args=args,
+            )
     extra["evaluation"] = evaluation
     return ExportResult(
         onnx_path=target,
@@ -596,6 +590,14 @@ def run_export(
         size_bytes=target.stat().st_size,
         extra=extra,
     )
+
+
+def _run_args(run_dir: Path) -> dict[str, Any]:
+    """The training arguments ultralytics recorded with the run (args.yaml), or none."""
+    import yaml
+
+    args_file = run_dir / "args.yaml"
+    return (yaml.safe_load(args_file.read_text()) or {}) if args_file.is_file() else {}
 
 
 def _weights_pick(*, run_dir: Path, best: Path, average_last: int | None) -> tuple[Path, dict[str, int] | None]:
