@@ -311,8 +311,6 @@ def compare(
 ) -> dict:
     """Both policies for `days` days from the end of the history; totals per policy. `fill_seed` draws the
     simulated days' waste from another seed than the history's (the same for both policies)."""
-    from agents.sanitation.core.baseline import FixedBin, fixed_schedule_build
-    from agents.sanitation.core.counterfactual import ReplayBin, fixed_day_replay
     from agents.sanitation.core.fill import (
         KNOWN_RATES,
         fill_state_known,
@@ -324,18 +322,7 @@ def compare(
     specs = _specs(w, second_cost)
     index = {f"bin:{b.pk}": i for i, b in enumerate(w["bins"])}
     truth = w["world"].sim_bins
-    schedule = fixed_schedule_build(
-        bins=[
-            FixedBin(id=i, mean_rate=float(np.mean(s.rates)), capacity_l=s.capacity_l)
-            for i, s in enumerate(truth)
-        ],
-        target=0.9,
-    )
-    # The fixed schedule as `core.counterfactual` replays it, by bin index, on the simulator's true fills.
-    replay_bins = [
-        ReplayBin(id=i, capacity_l=b.capacity_l, mean_rate=float(np.mean(s.rates)), density_kg_l=b.density_kg_l)
-        for i, (b, s) in enumerate(zip(w["bins"], truth, strict=True))
-    ]
+    schedule, replay_bins = _fixed_schedule(w)
     sim = copy.deepcopy(w["world"].simulator)
     if fill_seed is not None:
         sim.seed = fill_seed
@@ -343,74 +330,21 @@ def compare(
     states = copy.deepcopy(w["states"])
     # The same observations forecast by a filter that knows each bin's true rates: the floor of the error.
     known = [fill_state_known(rates=b.rates, like=s) for b, s in zip(truth, states, strict=True)]
-    totals = {
-        p: {
-            "km": 0.0,
-            "truck_hours": 0.0,
-            "bins_visited": 0,
-            "overflows": 0,
-            "unloads": 0,
-            "trucks_used": 0,
-            "infeasible_days": 0,
-            "trips_over_capacity": 0,
-            "overfull_km": 0.0,
-            "violations": {},
-            "plan_s": [],
-        }
-        for p in ("learned", "fixed")
-    }
+    totals = {p: _totals_empty() for p in ("learned", "fixed")}
     capacity = {t.code: (t.capacity_l, t.capacity_kg) for t in w["trucks"]}
     errors, sensor_errors, other_errors, floor_errors = [], [], [], []
     first = w["today"]
     for day in range(first, first + days):
-        service = (day - 1) % 7 != 6
         # The fixed schedule: its due bins routed by the same solver, on the day's true fills.
         growth = sim.day_rates(day)  # drawn from (seed, day) alone: the same waste whatever either policy did
-        fixed_trips = []
-
-        def fixed_visits(_day, choices):
-            # The replay names bins by index, the router by node.
-            nodes = [replace(c, id=f"bin:{w['bins'][c.id].pk}") for c in choices]
-            emptyings, trips = _route_day(
-                w, specs, nodes, totals["fixed"], day=day, index=index, time_limit=time_limit, seed=seed
-            )
-            fixed_trips.extend(trips)
-            return emptyings
-
-        fixed = fixed_day_replay(
-            bins=replay_bins, schedule=schedule, day=day, levels=fixed_levels, growth=growth, visit_at=fixed_visits
-        )
-        fixed_levels = fixed.levels_end
-        _day_done(
-            w,
-            totals["fixed"],
-            trips=fixed_trips,
-            collected_l=fixed.collected_l,
-            overflows=len(fixed.overflowed),
-            capacity=capacity,
+        fixed_levels = _fixed_day(
+            w, specs, totals["fixed"], day=day, index=index, time_limit=time_limit, seed=seed, replay_bins=replay_bins,
+            schedule=schedule, levels=fixed_levels, growth=growth, capacity=capacity,
         )
         # The agent: its fill model's choices, routed, executed by the simulator, the model learning from the day.
-        emptyings, trips = {}, []
-        if service:
-            emptyings, trips = _route_day(
-                w,
-                specs,
-                learned_choices(w, states, day, policy),
-                totals["learned"],
-                day=day,
-                index=index,
-                time_limit=time_limit,
-                seed=seed,
-                demand_at=learned_demand_at(w, states, day, policy),
-            )
-        out = sim.day_run(day=day, emptyings=emptyings)
-        _day_done(
-            w,
-            totals["learned"],
-            trips=trips,
-            collected_l=out.collected_l,
-            overflows=int(out.overflowed.sum()),
-            capacity=capacity,
+        out = _learned_day(
+            w, specs, totals["learned"], sim, states, day=day, index=index, time_limit=time_limit, seed=seed,
+            policy=policy, capacity=capacity,
         )
         observations = out.observations(n=len(states))
         new = fill_states_observe(states=states, observations=observations)
@@ -424,29 +358,121 @@ def compare(
             f"fixed {totals['fixed']['km']:.1f} km"
         )
     for t in totals.values():
-        plan_s = t.pop("plan_s")
-        t["km"] = round(t["km"], 2)
-        t["overfull_km"] = round(t["overfull_km"], 2)
-        t["truck_hours"] = round(t["truck_hours"], 2)
-        t["plan_s_mean"] = round(float(np.mean(plan_s)), 2) if plan_s else None
-    # The fill model's day-ahead error week by week, every error of the week counted (`fill_states_observe`):
-    # bins with sensors are forecast a day ahead four times a day whatever the policy; the others only at
-    # their (policy-made) pickups, from the last emptying days before, so their error is larger and counts
-    # for fewer: each set is shown on its own. The floor is the error of knowing every bin's true rates on
-    # the same observations: how random the week's waste was, which no model can learn.
+        _totals_round(t, np)
     weeks = -(-days // 7)
-    curve = {
-        name: [None if m is None else round(m, 4) for m in forecast_mae_by_week(errors=e, start=first, weeks=weeks)]
-        for name, e in (
-            ("all", errors),
-            ("sensor", sensor_errors),
-            ("no_sensor", other_errors),
-            ("floor", floor_errors),
-        )
-    }
+    curve = _forecast_curve(
+        forecast_mae_by_week, first=first, weeks=weeks,
+        errors=(("all", errors), ("sensor", sensor_errors), ("no_sensor", other_errors), ("floor", floor_errors)),
+    )
     totals["learned"]["forecast_mae_weekly"] = curve
     totals["learned"]["forecast_mae_first_week"] = curve["all"][0] if weeks else None
     totals["learned"]["forecast_mae_last_week"] = curve["all"][-1] if weeks else None
+    return _comparison(w, totals, days=days, time_limit=time_limit)
+
+
+def _fixed_day(w, specs, total: dict, *, day: int, index: dict, time_limit: float, seed: int, replay_bins,
+               schedule, levels, growth, capacity: dict):
+    """The fixed schedule's day replayed on the true fills, its due bins routed; returns the levels at its end."""
+    from agents.sanitation.core.counterfactual import fixed_day_replay
+
+    fixed_trips = []
+
+    def fixed_visits(_day, choices):
+        # The replay names bins by index, the router by node.
+        nodes = [replace(c, id=f"bin:{w['bins'][c.id].pk}") for c in choices]
+        emptyings, trips = _route_day(w, specs, nodes, total, day=day, index=index, time_limit=time_limit, seed=seed)
+        fixed_trips.extend(trips)
+        return emptyings
+
+    fixed = fixed_day_replay(
+        bins=replay_bins, schedule=schedule, day=day, levels=levels, growth=growth, visit_at=fixed_visits
+    )
+    _day_done(w, total, trips=fixed_trips, collected_l=fixed.collected_l, overflows=len(fixed.overflowed),
+              capacity=capacity)
+    return fixed.levels_end
+
+
+def _learned_day(w, specs, total: dict, sim, states, *, day: int, index: dict, time_limit: float, seed: int,
+                 policy, capacity: dict):
+    """The agent's day (none on Sundays): its choices routed, then the simulator's day with those emptyings."""
+    emptyings, trips = {}, []
+    if (day - 1) % 7 != 6:
+        emptyings, trips = _route_day(
+            w,
+            specs,
+            learned_choices(w, states, day, policy),
+            total,
+            day=day,
+            index=index,
+            time_limit=time_limit,
+            seed=seed,
+            demand_at=learned_demand_at(w, states, day, policy),
+        )
+    out = sim.day_run(day=day, emptyings=emptyings)
+    _day_done(w, total, trips=trips, collected_l=out.collected_l, overflows=int(out.overflowed.sum()),
+              capacity=capacity)
+    return out
+
+
+def _fixed_schedule(w):
+    """The fixed weekly schedule for the simulator's true mean rates, and its bins as `core.counterfactual`
+    replays them (by bin index, on the simulator's true fills)."""
+    from agents.sanitation.core.baseline import FixedBin, fixed_schedule_build
+    from agents.sanitation.core.counterfactual import ReplayBin
+
+    np = w["np"]
+    truth = w["world"].sim_bins
+    schedule = fixed_schedule_build(
+        bins=[
+            FixedBin(id=i, mean_rate=float(np.mean(s.rates)), capacity_l=s.capacity_l)
+            for i, s in enumerate(truth)
+        ],
+        target=0.9,
+    )
+    replay_bins = [
+        ReplayBin(id=i, capacity_l=b.capacity_l, mean_rate=float(np.mean(s.rates)), density_kg_l=b.density_kg_l)
+        for i, (b, s) in enumerate(zip(w["bins"], truth, strict=True))
+    ]
+    return schedule, replay_bins
+
+
+def _totals_empty() -> dict:
+    return {
+        "km": 0.0,
+        "truck_hours": 0.0,
+        "bins_visited": 0,
+        "overflows": 0,
+        "unloads": 0,
+        "trucks_used": 0,
+        "infeasible_days": 0,
+        "trips_over_capacity": 0,
+        "overfull_km": 0.0,
+        "violations": {},
+        "plan_s": [],
+    }
+
+
+def _totals_round(t: dict, np) -> None:
+    plan_s = t.pop("plan_s")
+    t["km"] = round(t["km"], 2)
+    t["overfull_km"] = round(t["overfull_km"], 2)
+    t["truck_hours"] = round(t["truck_hours"], 2)
+    t["plan_s_mean"] = round(float(np.mean(plan_s)), 2) if plan_s else None
+
+
+def _forecast_curve(mae_by_week, *, first: int, weeks: int, errors) -> dict:
+    """The fill model's day-ahead error week by week, every error of the week counted (`fill_states_observe`):
+    bins with sensors are forecast a day ahead four times a day whatever the policy; the others only at
+    their (policy-made) pickups, from the last emptying days before, so their error is larger and counts
+    for fewer: each set is shown on its own. The floor is the error of knowing every bin's true rates on
+    the same observations: how random the week's waste was, which no model can learn."""
+    return {
+        name: [None if m is None else round(m, 4) for m in mae_by_week(errors=e, start=first, weeks=weeks)]
+        for name, e in errors
+    }
+
+
+def _comparison(w, totals: dict, *, days: int, time_limit: float) -> dict:
     lf, ff = totals["learned"], totals["fixed"]
     return {
         "days": days,

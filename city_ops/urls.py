@@ -18,9 +18,6 @@ api_patterns = [
     path("results/", include("city_ops.results.api.urls")),
     path("notifications/", include("city_ops.notifications.api_urls")),
     path("copilot/", include("city_ops.copilot.api.urls")),
-    # The one agent route named here: crews' phones are configured with the stable path
-    # /api/inspections/photos/, which predates the agents' own mounts and must not move with `url_prefix`.
-    path("inspections/", include("agents.roads.api.upload_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The API browsers are third-party pages under the site's CSP: Swagger UI as the split view (its start-up
     # script is a file, not inline) with its inline <style>; ReDoc starts from an inline script and injects
@@ -32,8 +29,8 @@ api_patterns = [
         SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
 ]
 # An agent app mounts its own API and console panel by naming them on its AppConfig (`api_urls`,
-# `console_urls`, under `url_prefix`), so adding an agent needs no edit here (the roads upload path above is
-# the one fixed exception).
+# `console_urls`, under `url_prefix`; `fixed_api_urls` for API paths that devices outside are configured
+# with), so adding an agent needs no edit here.
 console_panels = []
 for cfg in apps.get_app_configs():
     prefix = getattr(cfg, "url_prefix", None)
@@ -41,6 +38,8 @@ for cfg in apps.get_app_configs():
         api_patterns.append(path(f"{prefix}/", include(cfg.api_urls)))
     if prefix and getattr(cfg, "console_urls", None):
         console_panels.append(path(f"{prefix}/", include(cfg.console_urls)))
+    for mount, module in getattr(cfg, "fixed_api_urls", {}).items():
+        api_patterns.append(path(f"{mount}/", include(module)))
 
 urlpatterns = [
     path("", include("city_ops.console.urls")),

@@ -3,6 +3,8 @@ results to KPIs but writes nothing itself, settings have their defaults in conf.
 admin, every mounted route has a permission-matrix row. And the checks do catch a broken agent."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -51,6 +53,20 @@ def test_orm_writes_in_agent_py_are_reported():
     assert contract.orm_writes("def run(ctx):\n    return service_call(run=ctx.run)\n") == []
 
 
+def test_orm_writes_outside_services_are_reported(tmp_path):
+    """A view, task or command writes through a service; the services, migrations and tests may write."""
+    write = "def f(user):\n    Token.objects.filter(user=user).delete()\n    picture.save('x.jpg')\n"
+    for relative in ("views.py", "management/commands/token.py", "services/tokens.py", "services.py",
+                     "migrations/0002_data.py", "tests/test_views.py"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(write)
+    found = contract.app_orm_writes(_FakeApp("agents.fake", str(tmp_path)))
+    assert found == [
+        "management/commands/token.py:2: Token.objects.filter.delete() writes through the ORM; call a service",
+        "views.py:2: Token.objects.filter.delete() writes through the ORM; call a service",
+    ]
+
+
 def test_a_model_missing_from_the_admin_is_reported():
     site = admin.AdminSite(name="contract-test")
     bus = apps.get_app_config("agent_bus")
@@ -89,6 +105,34 @@ def test_a_route_without_a_matrix_row_is_reported(tmp_path):
     assert "route bus/plans/<int:pk>/ has no row in agents.bus's permission matrix" not in missing
     assert "route bus/plans/<int:pk>/export.csv has no row in agents.bus's permission matrix" in missing
     assert len(missing) == len(contract.app_routes(app)) - 2
+
+
+def test_a_fixed_api_route_without_a_matrix_row_is_reported(tmp_path):
+    """A route the agent declares at a fixed path (`fixed_api_urls`) is its route like the others."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_permissions.py").write_text('rows = [("GET", "/api/roads/photos/", api)]\n')
+    app = _FakeApp("agents.roads", str(tmp_path), url_prefix="roads", api_urls=None, console_urls=None,
+                   fixed_api_urls={"inspections": "agents.roads.api.upload_urls"})
+    assert contract.app_routes(app) == ["api/inspections/photos/"]
+    assert contract.matrix_missing(app) == [
+        "route api/inspections/photos/ has no row in agents.roads's permission matrix"]
+    (tmp_path / "tests" / "test_permissions.py").write_text('rows = [("POST", "/api/inspections/photos/", api)]\n')
+    assert contract.matrix_missing(app) == []
+
+
+def test_the_roads_upload_path_is_mounted_from_its_declaration():
+    """city_ops/urls.py names no agent: the field app's path comes from the roads app's `fixed_api_urls`,
+    and no two API or console mounts of the project share a path (one would hide the other)."""
+    from django.urls import get_resolver, resolve
+
+    import city_ops.urls
+
+    assert "agents.roads" not in Path(city_ops.urls.__file__).read_text(encoding="utf-8")
+    assert resolve("/api/inspections/photos/").func.view_class is resolve("/api/roads/photos/").func.view_class
+    assert "api/inspections/photos/" in contract.app_routes(apps.get_app_config("agent_roads"))
+    for patterns in (city_ops.urls.api_patterns, get_resolver().url_patterns):
+        mounts = [str(p.pattern) for p in patterns]
+        assert len(mounts) == len(set(mounts)), sorted(m for m in mounts if mounts.count(m) > 1)
 
 
 def test_the_real_bus_matrix_covers_what_the_fake_one_misses():

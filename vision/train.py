@@ -239,26 +239,11 @@ def model_train(
         raise TrainError("train from an architecture .yaml: a .pt name would download pretrained weights")
     ultralytics_offline_prepare(threads=threads)
     data_yaml = dataset_yaml_write(data=data)
-    from ultralytics import YOLO
-
     if threads:
         _threads_apply(threads)
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    if init_weights is not None:
-        # Continue from our own earlier run. Load the checkpoint itself (an existing local file: nothing is
-        # downloaded); YOLO(yaml).load(pt) would rebuild an 80-class head and drop the trained class layers.
-        init_weights = Path(init_weights)
-        if not init_weights.is_file() or init_weights.suffix not in (".pt", ".onnx"):
-            raise TrainError(
-                f"initial weights not found (a local .pt of an earlier run, or a shipped .onnx): {init_weights}"
-            )
-        if init_weights.suffix == ".onnx":
-            init_weights = onnx_checkpoint_make(onnx_path=init_weights, data_yaml=data_yaml, model=model, imgsz=imgsz,
-                                                out=out)
-        yolo = YOLO(str(init_weights.resolve()), task="detect")
-    else:
-        yolo = YOLO(model, task="detect")
+    yolo = _yolo_initial(model=model, init_weights=init_weights, data_yaml=data_yaml, imgsz=imgsz, out=out)
     kwargs: dict[str, Any] = {
         "data": str(data_yaml),
         "imgsz": imgsz,
@@ -280,23 +265,51 @@ def model_train(
         "fliplr": 0.5,
         "fraction": fraction,
         "verbose": verbose,
+        "optimizer": optimizer,  # "auto" picks AdamW and its own lr for short runs, ignoring lr0
     }
-    if hours:
-        kwargs["time"] = hours
-    kwargs["optimizer"] = optimizer  # "auto" picks AdamW and its own lr for short runs, ignoring lr0
-    if lr0 is not None:
-        kwargs["lr0"] = lr0
-    if warmup_epochs is not None:
-        kwargs["warmup_epochs"] = warmup_epochs
-    if lrf is not None:
-        kwargs["lrf"] = lrf
-    if save_period > 0:
-        kwargs["save_period"] = save_period  # weights/epoch<N>.pt, what `--average-last` averages
-    if freeze:
-        kwargs["freeze"] = freeze  # the first N layers keep their weights: no backward pass through them
+    kwargs.update(_train_options(hours=hours, lr0=lr0, warmup_epochs=warmup_epochs, lrf=lrf,
+                                 save_period=save_period, freeze=freeze))
     kwargs.update(aug or {})
     yolo.train(trainer=_engine_val_trainer(), **kwargs)
     return out
+
+
+def _yolo_initial(*, model: str, init_weights: Path | None, data_yaml: Path, imgsz: int, out: Path):
+    """The model to train: the architecture from scratch, or our own earlier run's weights to continue from."""
+    from ultralytics import YOLO
+
+    if init_weights is None:
+        return YOLO(model, task="detect")
+    # Continue from our own earlier run. Load the checkpoint itself (an existing local file: nothing is
+    # downloaded); YOLO(yaml).load(pt) would rebuild an 80-class head and drop the trained class layers.
+    init_weights = Path(init_weights)
+    if not init_weights.is_file() or init_weights.suffix not in (".pt", ".onnx"):
+        raise TrainError(
+            f"initial weights not found (a local .pt of an earlier run, or a shipped .onnx): {init_weights}"
+        )
+    if init_weights.suffix == ".onnx":
+        init_weights = onnx_checkpoint_make(onnx_path=init_weights, data_yaml=data_yaml, model=model, imgsz=imgsz,
+                                            out=out)
+    return YOLO(str(init_weights.resolve()), task="detect")
+
+
+def _train_options(*, hours: float | None, lr0: float | None, warmup_epochs: float | None, lrf: float | None,
+                   save_period: int, freeze: int | None) -> dict[str, Any]:
+    """The optional training arguments that were given: ultralytics' own defaults stand for the rest."""
+    options: dict[str, Any] = {}
+    if hours:
+        options["time"] = hours
+    if lr0 is not None:
+        options["lr0"] = lr0
+    if warmup_epochs is not None:
+        options["warmup_epochs"] = warmup_epochs
+    if lrf is not None:
+        options["lrf"] = lrf
+    if save_period > 0:
+        options["save_period"] = save_period  # weights/epoch<N>.pt, what `--average-last` averages
+    if freeze:
+        options["freeze"] = freeze  # the first N layers keep their weights: no backward pass through them
+    return options
 
 
 def model_resume(*, run_dir: Path, hours: float | None = None, threads: int | None = None) -> Path:
@@ -536,13 +549,9 @@ def run_export(
     weights = run_dir / "weights" / "best.pt"
     if not weights.is_file():
         raise TrainError(f"no weights at {weights}")
-    import yaml
     from ultralytics import YOLO
 
-    args = {}
-    args_file = run_dir / "args.yaml"
-    if args_file.is_file():
-        args = yaml.safe_load(args_file.read_text()) or {}
+    args = _run_args(run_dir)
     imgsz = int(imgsz or args.get("imgsz") or 416)
     data_yaml = dataset_yaml_write(data=data)
     weights, averaged = _weights_pick(run_dir=run_dir, best=weights, average_last=average_last)
@@ -561,19 +570,17 @@ def run_export(
         weights=weights, onnx_path=onnx_file, data_yaml=data_yaml, imgsz=imgsz, device=device,
         conf=metrics.conf_recommended,
     )
-    names = _data_names(data_yaml)
-    if ship_dir is not None and not _ship_allowed(ship_dir, names=names, metrics=metrics, data_yaml=data_yaml,
-                                                  device=device, force=force):
-        extra["shipped"] = False
-        ship_dir = None
     card = metrics_file = None
     target = onnx_file
     if ship_dir is not None:
-        extra["shipped"] = True
-        target, metrics_file, card = _ship(
-            ship_dir=Path(ship_dir), onnx_file=onnx_file, metrics=metrics, imgsz=imgsz, names=names,
-            extra=extra, evaluation=evaluation, command=command, args=args,
-        )
+        names = _data_names(data_yaml)
+        extra["shipped"] = _ship_allowed(ship_dir, names=names, metrics=metrics, data_yaml=data_yaml, device=device,
+                                         force=force)
+        if extra["shipped"]:
+            target, metrics_file, card = _ship(
+                ship_dir=Path(ship_dir), onnx_file=onnx_file, metrics=metrics, imgsz=imgsz, names=names,
+                extra=extra, evaluation=evaluation, command=command, args=args,
+            )
     extra["evaluation"] = evaluation
     return ExportResult(
         onnx_path=target,
@@ -583,6 +590,14 @@ def run_export(
         size_bytes=target.stat().st_size,
         extra=extra,
     )
+
+
+def _run_args(run_dir: Path) -> dict[str, Any]:
+    """The training arguments ultralytics recorded with the run (args.yaml), or none."""
+    import yaml
+
+    args_file = run_dir / "args.yaml"
+    return (yaml.safe_load(args_file.read_text()) or {}) if args_file.is_file() else {}
 
 
 def _weights_pick(*, run_dir: Path, best: Path, average_last: int | None) -> tuple[Path, dict[str, int] | None]:

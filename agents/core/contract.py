@@ -2,7 +2,8 @@
 returns what is wrong, one line per problem, so a test can also show that it catches a broken agent.
 
 What every agent app holds: `agent.py` with declarations and the mapping from a result to KPIs, whose
-`run()` makes one call to a service (so it writes nothing through the ORM itself); `conf.py` with its
+`run()` makes one call to a service (so it writes nothing through the ORM itself), and no module outside
+its services writes through a model manager; `conf.py` with its
 settings' defaults (`DEFAULTS`, read through `conf(name)`), named by the agent's `setting_names`;
 `admin.py` registering every model the app owns; a permission-matrix row in its tests for every
 route it mounts; and copilot tools (`tools`) named `<agent>.<verb>` with a valid argument schema, a write
@@ -43,13 +44,14 @@ def _chain(node: ast.AST) -> list[str]:
             return names[::-1]
 
 
-def orm_writes(source: str, *, filename: str = "agent.py") -> list[str]:
-    """ORM writes in a module's source: a write call on a chain through `.objects`, or any `.save()`."""
+def orm_writes(source: str, *, filename: str = "agent.py", any_save: bool = True) -> list[str]:
+    """ORM writes in a module's source: a write call on a chain through `.objects`, or any `.save()` (only
+    in agent.py with `any_save`: elsewhere `.save()` is also a picture's or a file's)."""
     found = []
     for node in ast.walk(ast.parse(source, filename=filename)):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ORM_WRITES:
             chain = _chain(node.func)
-            if "objects" in chain or node.func.attr == "save":
+            if "objects" in chain or (any_save and node.func.attr == "save"):
                 found.append(f"{filename}:{node.lineno}: {'.'.join(chain)}() writes through the ORM; "
                              "call a service")
     return found
@@ -90,13 +92,14 @@ def _routes(patterns, prefix: str = ""):
 
 def app_routes(app: AppConfig) -> list[str]:
     """The routes the app mounts (city_ops/urls.py: `api_urls` under api/<prefix>/, `console_urls` under
-    <prefix>/), e.g. 'bus/plans/<int:pk>/'."""
+    <prefix>/, each of `fixed_api_urls` under api/<mount>/), e.g. 'bus/plans/<int:pk>/'."""
     prefix = getattr(app, "url_prefix", None)
+    mounts = [(f"api/{prefix}/", getattr(app, "api_urls", None)), (f"{prefix}/", getattr(app, "console_urls", None))]
+    mounts = [(mount, module) for mount, module in mounts if prefix and module]
+    mounts += [(f"api/{mount}/", module) for mount, module in getattr(app, "fixed_api_urls", {}).items()]
     routes = []
-    for mount, module in ((f"api/{prefix}/", getattr(app, "api_urls", None)),
-                          (f"{prefix}/", getattr(app, "console_urls", None))):
-        if prefix and module:
-            routes += _routes(include(module)[0].urlpatterns, mount)
+    for mount, module in mounts:
+        routes += _routes(include(module)[0].urlpatterns, mount)
     return routes
 
 
@@ -160,7 +163,25 @@ def agent_module_writes(module: ModuleType) -> list[str]:
     return orm_writes(inspect.getsource(module), filename=Path(module.__file__).name)
 
 
+# Where an agent app may write through a manager: its services, and what Django and the tests own.
+_WRITERS = frozenset({"services", "services.py", "migrations", "tests", "agent.py"})
+
+
+def app_orm_writes(app: AppConfig) -> list[str]:
+    """Writes through `.objects` in the app's modules outside its services (views, API views, tasks, commands,
+    signals, selectors, copilot handlers call a service instead; agent.py has its own, stricter check)."""
+    root = Path(app.path)
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        if not _WRITERS.isdisjoint(relative.parts):
+            continue
+        found += orm_writes(path.read_text(encoding="utf-8"), filename=str(relative), any_save=False)
+    return found
+
+
 def violations(agent, app: AppConfig) -> list[str]:
     """Everything in which the agent's app breaks the contract."""
-    return (agent_module_writes(importlib.import_module(type(agent).__module__)) + admin_missing(app)
+    return (agent_module_writes(importlib.import_module(type(agent).__module__)) + app_orm_writes(app)
+            + admin_missing(app)
             + settings_missing(app, agent) + matrix_missing(app) + tools_invalid(agent))

@@ -8,7 +8,7 @@ from agents.core.base import Agent, AgentResult, Kpi, RunContext, RunParam, Sche
 from agents.core.registry import register
 from city_ops.queues import Queue
 
-from . import selectors, services
+from . import services
 
 
 @register
@@ -25,24 +25,7 @@ class DemoAgent(Agent):
                            help="MiB to take at once (the worker memory-limit test)"))
 
     def run(self, ctx: RunContext) -> AgentResult:
-        # `sleep_s` makes the run slow on purpose: the runtime's dead-worker test kills a worker mid-run.
-        sleep_s = float(ctx.params.get("sleep_s", 0) or 0)
-        if sleep_s:
-            import time
-
-            steps = max(1, int(sleep_s * 4))
-            for i in range(steps):
-                ctx.progress(i, steps, "sleeping (test)")
-                time.sleep(sleep_s / steps)
-        # `allocate_mb` takes that much memory at once, on purpose: the worker memory-limit test.
-        if allocate_mb := int(ctx.params.get("allocate_mb", 0) or 0):
-            ballast = bytearray(allocate_mb * 2**20)
-            del ballast
-        ctx.progress(0, 2, "measuring the network")
-        stats = selectors.network_stats()
-        ctx.progress(1, 2, "travel-time matrix between places")
-        matrix = services.place_matrix_compute(points=selectors.place_points())
-        ctx.progress(2, 2, "done")
+        stats, matrix = services.demo_run(params=ctx.params, progress=ctx.progress)
         return AgentResult(
             kpis=[
                 Kpi("road_km", round(stats["road_km"], 3), "km", label=gettext_noop("Drivable road")),

@@ -2,10 +2,35 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from city_ops.city.network import road_network
+
+from . import selectors
+
+
+def demo_run(*, params: dict, progress: Callable[[int, int, str], None]) -> tuple[dict, dict]:
+    """The demo agent's run: the network's size and the travel-time matrix between places, as
+    (`selectors.network_stats()`, `place_matrix_compute(...)`). Two parameters exist for the runtime's own
+    tests: `sleep_s` makes the run slow on purpose (the dead-worker test kills a worker mid-run) and
+    `allocate_mb` takes that much memory at once (the worker memory-limit test)."""
+    sleep_s = float(params.get("sleep_s", 0) or 0)
+    if sleep_s:
+        steps = max(1, int(sleep_s * 4))
+        for i in range(steps):
+            progress(i, steps, "sleeping (test)")
+            time.sleep(sleep_s / steps)
+    if allocate_mb := int(params.get("allocate_mb", 0) or 0):
+        ballast = bytearray(allocate_mb * 2**20)
+        del ballast
+    progress(0, 2, "measuring the network")
+    stats = selectors.network_stats()
+    progress(1, 2, "travel-time matrix between places")
+    matrix = place_matrix_compute(points=selectors.place_points())
+    progress(2, 2, "done")
+    return stats, matrix
 
 
 def place_matrix_compute(*, points: list[tuple[str, float, float]]) -> dict:

@@ -8,6 +8,8 @@ class RoadsAgentConfig(appconfig.AgentAppConfig):
     url_prefix = "roads"
     api_urls = "agents.roads.api.urls"
     console_urls = "agents.roads.urls"
+    # The crews' phones post to /api/inspections/photos/, a path older than the agents' own mounts.
+    fixed_api_urls = {"inspections": "agents.roads.api.upload_urls"}
 
     def ready(self) -> None:
         from vision.heif import heif_register

@@ -286,7 +286,6 @@ def report_pdf_render(
     """The report as PDF bytes. ``compress=False`` leaves the page streams readable (tests look for the rows);
     ``ttf`` overrides the font (None: Helvetica; "auto": ``font_path()``)."""
     font = font_path() if ttf == "auto" else (Path(ttf) if ttf else None)
-    generated = report.generated.astimezone(city_tz())
     pdf = _ReportPDF(footer_text=f"{city_name} · {report.title}", ttf=font)
     pdf.set_compression(compress)
     pdf.set_title(report.title)
@@ -295,7 +294,22 @@ def report_pdf_render(
     pdf.set_creator("city-ops road inspection")
     pdf.set_creation_date(report.generated)
     pdf.add_page()
+    _heading_draw(pdf, report, city_name)
+    if not report.sections:
+        pdf.font(10)
+        pdf.cell(0, 6, pdf.text_safe(_("No defects in this report.")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        return bytes(pdf.output())
+    _defects_table_draw(pdf, report)
+    pdf.ln(5)
+    cache: dict[int, bytes | None] = {}
+    for section in report.sections:
+        _section_draw(pdf, section, cache)
+    return bytes(pdf.output())
 
+
+def _heading_draw(pdf: _ReportPDF, report: InspectionReport, city_name: str) -> None:
+    """The title, the summary line (city, time, counts) and, for a segment, its class, length and condition."""
+    generated = report.generated.astimezone(city_tz())
     pdf.font(15, bold=True)
     pdf.multi_cell(0, 8, pdf.text_safe(report.title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.font(9)
@@ -322,11 +336,9 @@ def report_pdf_render(
         pdf.cell(0, 6, pdf.text_safe(" · ".join(line)), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(3)
 
-    if not report.sections:
-        pdf.font(10)
-        pdf.cell(0, 6, pdf.text_safe(_("No defects in this report.")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        return bytes(pdf.output())
 
+def _defects_table_draw(pdf: _ReportPDF, report: InspectionReport) -> None:
+    """One row per defect (TABLE_COLUMNS), its severity in the severity's colour."""
     pdf.font(8)
     headings = {
         "#": "#",
@@ -357,9 +369,3 @@ def report_pdf_render(
             for (name, _w, _a), text in zip(TABLE_COLUMNS, defect_row(section)):
                 style = FontFace(color=color, emphasis="B") if name == "severity" else None
                 row.cell(pdf.text_safe(text), style=style)
-    pdf.ln(5)
-
-    cache: dict[int, bytes | None] = {}
-    for section in report.sections:
-        _section_draw(pdf, section, cache)
-    return bytes(pdf.output())

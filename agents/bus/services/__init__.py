@@ -5,4 +5,5 @@
 - `plans`: vehicle plans (exact minimum fleet), versions, edits, approval, exports.
 - `realtime`: vehicle positions, live headways, bunching/gap warnings and decisions.
 - `detours`: closures -> affected routes, skipped stops, detour paths, GTFS-Realtime feeds.
+- `schedules`: the GTFS-Realtime poll's beat entry (an interval, beside the declared crontab schedules).
 """

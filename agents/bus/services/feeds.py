@@ -141,69 +141,20 @@ def _ids(model, feed: Feed, key: str) -> dict[str, int]:
 
 
 def _rows_load(feed: Feed, core) -> dict[str, int]:
-    """COPY every table of a validated core feed into the database under `feed`."""
-    counts: dict[str, int] = {}
+    """COPY every table of a validated core feed into the database under `feed`; returns rows per table.
+
+    Parents first: trips and stop times refer to the ids the routes, shapes, trips and stops got."""
     fid = feed.pk
-    ag = core.agency
-    counts["agency"] = copy_rows(table=Agency._meta.db_table, columns=["feed_id", "agency_id", "name", "url", "timezone"],
-                                 rows=[(fid, _text(a), _text(n), _text(u), _text(z)) for a, n, u, z in zip(
-                                     _col(ag, "agency_id"), _col(ag, "agency_name"), _col(ag, "agency_url"),
-                                     _col(ag, "agency_timezone"))])
-    r = core.routes
-    counts["routes"] = copy_rows(
-        table=Route._meta.db_table,
-        columns=["feed_id", "route_id", "agency_id", "short_name", "long_name", "route_type", "color"],
-        rows=[(fid, _text(rid), _text(a), _text(s)[:50], _text(lname)[:200], _int(pd.to_numeric(t, errors="coerce")) or 3,
-               _text(c)[:6]) for rid, a, s, lname, t, c in zip(
-            r["route_id"], _col(r, "agency_id"), _col(r, "route_short_name"), _col(r, "route_long_name"),
-            _col(r, "route_type"), _col(r, "route_color"))])
-    s = core.stops
-    loc = _col(s, "location_type")
-
-    def point(lat, lon):
-        return None if pd.isna(lat) or pd.isna(lon) else f"SRID=4326;POINT({float(lon)!r} {float(lat)!r})"
-
-    counts["stops"] = copy_rows(
-        table=Stop._meta.db_table,
-        columns=["feed_id", "stop_id", "code", "name", "geom", "location_type", "parent_station"],
-        rows=[(fid, _text(sid), _text(code)[:50], _text(name)[:200], point(lat, lon), _int(lt) or 0, _text(parent))
-              for sid, code, name, lat, lon, lt, parent in zip(
-                  s["stop_id"], _col(s, "stop_code"), _col(s, "stop_name"), s["stop_lat"], s["stop_lon"], loc,
-                  _col(s, "parent_station"))])
-    shapes_rows = []
-    sh = core.shapes
-    if len(sh) and {"shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"} <= set(sh.columns):
-        ordered = sh.dropna(subset=["shape_pt_lat", "shape_pt_lon"]).sort_values(
-            ["shape_id", "shape_pt_sequence"], kind="stable")
-        for shape_id, pts in ordered.groupby("shape_id", sort=False):
-            coords = list(zip(pts["shape_pt_lon"].astype(float), pts["shape_pt_lat"].astype(float)))
-            if len(coords) < 2:
-                continue
-            shapes_rows.append((fid, _text(shape_id), "SRID=4326;LINESTRING(" + ", ".join(
-                f"{x!r} {y!r}" for x, y in coords) + ")"))
-    counts["shapes"] = copy_rows(table=Shape._meta.db_table, columns=["feed_id", "shape_id", "geom"], rows=shapes_rows)
-
+    counts = {
+        "agency": _agency_load(fid, core.agency),
+        "routes": _routes_load(fid, core.routes),
+        "stops": _stops_load(fid, core.stops),
+        "shapes": _shapes_load(fid, core.shapes),
+    }
     route_ids, shape_ids = _ids(Route, feed, "route_id"), _ids(Shape, feed, "shape_id")
-    t = core.trips
-    counts["trips"] = copy_rows(
-        table=Trip._meta.db_table,
-        columns=["feed_id", "trip_id", "route_id", "service_id", "direction_id", "shape_id", "block_id", "headsign"],
-        rows=[(fid, _text(tid), route_ids[_text(rid)], _text(svc), _int(d), shape_ids.get(_text(shp)),
-               _text(blk)[:100], _text(head)[:200]) for tid, rid, svc, d, shp, blk, head in zip(
-            t["trip_id"], t["route_id"], t["service_id"], _col(t, "direction_id"), _col(t, "shape_id"),
-            _col(t, "block_id"), _col(t, "trip_headsign"))])
-
+    counts["trips"] = _trips_load(fid, core.trips, route_ids, shape_ids)
     trip_ids, stop_ids = _ids(Trip, feed, "trip_id"), _ids(Stop, feed, "stop_id")
-    st = core.stop_times
-    st = st[st["trip_id"].isin(trip_ids.keys())]  # orphans were reported as warnings by validation
-    arr = _col(st, "arrival_time")
-    dep = _col(st, "departure_time")
-    dist = _col(st, "shape_dist_traveled")
-    counts["stop_times"] = copy_rows(
-        table=StopTime._meta.db_table,
-        columns=["feed_id", "trip_id", "stop_id", "stop_sequence", "arrival_s", "departure_s", "shape_dist_traveled"],
-        rows=((fid, trip_ids[tid], stop_ids[sid], int(seq), _int(a), _int(d), None if pd.isna(x) else float(x))
-              for tid, sid, seq, a, d, x in zip(st["trip_id"], st["stop_id"], st["stop_sequence"], arr, dep, dist)))
+    counts["stop_times"] = _stop_times_load(fid, core.stop_times, trip_ids, stop_ids)
     cal = core.calendar
     if len(cal) and "service_id" in cal.columns:
         counts["calendar"] = copy_rows(
@@ -218,13 +169,84 @@ def _rows_load(feed: Feed, core) -> dict[str, int]:
                 cd["service_id"], cd["date"], cd["exception_type"])])
     fr = core.frequencies
     if len(fr) and "trip_id" in fr.columns:
-        fr = fr[fr["trip_id"].isin(trip_ids.keys())]
-        counts["frequencies"] = copy_rows(
-            table=Frequency._meta.db_table, columns=["feed_id", "trip_id", "start_s", "end_s", "headway_s", "exact_times"],
-            rows=[(fid, trip_ids[tid], int(a), int(b), int(h), _int(x) or 0) for tid, a, b, h, x in zip(
-                fr["trip_id"], fr["start_time"], fr["end_time"], fr["headway_secs"], _col(fr, "exact_times"))])
+        counts["frequencies"] = _frequencies_load(fid, fr, trip_ids)
     _route_geometries(feed)
     return counts
+
+
+def _agency_load(fid: int, ag: pd.DataFrame) -> int:
+    return copy_rows(table=Agency._meta.db_table, columns=["feed_id", "agency_id", "name", "url", "timezone"],
+                     rows=[(fid, _text(a), _text(n), _text(u), _text(z)) for a, n, u, z in zip(
+                         _col(ag, "agency_id"), _col(ag, "agency_name"), _col(ag, "agency_url"),
+                         _col(ag, "agency_timezone"))])
+
+
+def _routes_load(fid: int, r: pd.DataFrame) -> int:
+    return copy_rows(
+        table=Route._meta.db_table,
+        columns=["feed_id", "route_id", "agency_id", "short_name", "long_name", "route_type", "color"],
+        rows=[(fid, _text(rid), _text(a), _text(s)[:50], _text(lname)[:200], _int(pd.to_numeric(t, errors="coerce")) or 3,
+               _text(c)[:6]) for rid, a, s, lname, t, c in zip(
+            r["route_id"], _col(r, "agency_id"), _col(r, "route_short_name"), _col(r, "route_long_name"),
+            _col(r, "route_type"), _col(r, "route_color"))])
+
+
+def _stops_load(fid: int, s: pd.DataFrame) -> int:
+    def point(lat, lon):
+        return None if pd.isna(lat) or pd.isna(lon) else f"SRID=4326;POINT({float(lon)!r} {float(lat)!r})"
+
+    return copy_rows(
+        table=Stop._meta.db_table,
+        columns=["feed_id", "stop_id", "code", "name", "geom", "location_type", "parent_station"],
+        rows=[(fid, _text(sid), _text(code)[:50], _text(name)[:200], point(lat, lon), _int(lt) or 0, _text(parent))
+              for sid, code, name, lat, lon, lt, parent in zip(
+                  s["stop_id"], _col(s, "stop_code"), _col(s, "stop_name"), s["stop_lat"], s["stop_lon"],
+                  _col(s, "location_type"), _col(s, "parent_station"))])
+
+
+def _shapes_load(fid: int, sh: pd.DataFrame) -> int:
+    """Each shape as one line through its points in sequence order (a shape of fewer than two points: none)."""
+    shapes_rows = []
+    if len(sh) and {"shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"} <= set(sh.columns):
+        ordered = sh.dropna(subset=["shape_pt_lat", "shape_pt_lon"]).sort_values(
+            ["shape_id", "shape_pt_sequence"], kind="stable")
+        for shape_id, pts in ordered.groupby("shape_id", sort=False):
+            coords = list(zip(pts["shape_pt_lon"].astype(float), pts["shape_pt_lat"].astype(float)))
+            if len(coords) < 2:
+                continue
+            shapes_rows.append((fid, _text(shape_id), "SRID=4326;LINESTRING(" + ", ".join(
+                f"{x!r} {y!r}" for x, y in coords) + ")"))
+    return copy_rows(table=Shape._meta.db_table, columns=["feed_id", "shape_id", "geom"], rows=shapes_rows)
+
+
+def _trips_load(fid: int, t: pd.DataFrame, route_ids: dict[str, int], shape_ids: dict[str, int]) -> int:
+    return copy_rows(
+        table=Trip._meta.db_table,
+        columns=["feed_id", "trip_id", "route_id", "service_id", "direction_id", "shape_id", "block_id", "headsign"],
+        rows=[(fid, _text(tid), route_ids[_text(rid)], _text(svc), _int(d), shape_ids.get(_text(shp)),
+               _text(blk)[:100], _text(head)[:200]) for tid, rid, svc, d, shp, blk, head in zip(
+            t["trip_id"], t["route_id"], t["service_id"], _col(t, "direction_id"), _col(t, "shape_id"),
+            _col(t, "block_id"), _col(t, "trip_headsign"))])
+
+
+def _stop_times_load(fid: int, st: pd.DataFrame, trip_ids: dict[str, int], stop_ids: dict[str, int]) -> int:
+    st = st[st["trip_id"].isin(trip_ids.keys())]  # orphans were reported as warnings by validation
+    arr = _col(st, "arrival_time")
+    dep = _col(st, "departure_time")
+    dist = _col(st, "shape_dist_traveled")
+    return copy_rows(
+        table=StopTime._meta.db_table,
+        columns=["feed_id", "trip_id", "stop_id", "stop_sequence", "arrival_s", "departure_s", "shape_dist_traveled"],
+        rows=((fid, trip_ids[tid], stop_ids[sid], int(seq), _int(a), _int(d), None if pd.isna(x) else float(x))
+              for tid, sid, seq, a, d, x in zip(st["trip_id"], st["stop_id"], st["stop_sequence"], arr, dep, dist)))
+
+
+def _frequencies_load(fid: int, fr: pd.DataFrame, trip_ids: dict[str, int]) -> int:
+    fr = fr[fr["trip_id"].isin(trip_ids.keys())]
+    return copy_rows(
+        table=Frequency._meta.db_table, columns=["feed_id", "trip_id", "start_s", "end_s", "headway_s", "exact_times"],
+        rows=[(fid, trip_ids[tid], int(a), int(b), int(h), _int(x) or 0) for tid, a, b, h, x in zip(
+            fr["trip_id"], fr["start_time"], fr["end_time"], fr["headway_secs"], _col(fr, "exact_times"))])
 
 
 def _route_geometries(feed: Feed) -> None:

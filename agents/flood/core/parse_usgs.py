@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from dataclasses import dataclass
 
 from .domain import Station
 from .parse_common import ReadingsCollector, ReadingsFormatError, RowRejected, number_parse, time_parse
@@ -98,41 +99,9 @@ def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
     `_cd` column holds its qualifiers (see USABLE_QUALIFIERS and _VALUE_CODES). A file with none of the value
     columns the flood agent reads raises ReadingsFormatError naming the columns it has."""
     lines = text.splitlines()
-    site_names: dict[str, str] = {}
-    header: list[str] | None = None
-    header_line = 0
-    for number, line in enumerate(lines, start=1):
-        if line.startswith("#"):
-            match = _SITE_COMMENT.match(line)
-            if match:
-                site_names[match.group(2)] = match.group(3)
-            continue
-        if not line.strip():
-            continue
-        header = [cell.strip() for cell in line.split("\t")]
-        header_line = number
-        break
-    if header is None:
-        raise ReadingsFormatError("RDB file has no column-name line after its comments")
-    for needed in ("site_no", "datetime"):
-        if needed not in header:
-            raise ReadingsFormatError(f"RDB column-name line (line {header_line}) lacks {needed!r}")
-    if header_line >= len(lines):
-        raise ReadingsFormatError(f"RDB file ends after its column-name line (line {header_line})")
-    formats = lines[header_line].split("\t")  # the line after the names: 5s 15s 20d ...
-    if len(formats) != len(header) or not all(_FORMAT_CELL.match(cell.strip()) for cell in formats):
-        raise ReadingsFormatError(
-            f"RDB line {header_line + 1} should be the column-definition line "
-            f"(like 5s<TAB>15s<TAB>20d), one cell per column"
-        )
-    columns = _rdb_value_columns(header)
-    if not columns:
-        others = [name for name in header if name not in ("agency_cd", "site_no", "datetime", "tz_cd")]
-        raise ReadingsFormatError(
-            f"RDB line {header_line}: no value column the flood agent reads (<ts>_<parameter> or "
-            f"<ts>_<parameter>_<statistic> with parameter {', '.join(USGS_PARAMETERS)}); "
-            f"the value columns are {', '.join(others) or 'none'}"
-        )
+    site_names, header, header_line = _rdb_header(lines)
+    _rdb_definition_check(lines, header, header_line)
+    columns = _rdb_columns_required(header, header_line)
     index = {name: i for i, name in enumerate(header)}
     sensors_for_site: dict[tuple[str, str], str] = {}
     unknown: set[str] = set()
@@ -146,51 +115,116 @@ def rdb_parse(*, text: str, collector: ReadingsCollector, tz: dt.tzinfo | None) 
                 row=number, reason=f"{len(cells)} tab-separated fields where the header has {len(header)}"
             )
             continue
-        site = cells[index["site_no"]].strip()
-        try:
-            if not site:
-                raise RowRejected("missing site_no")
-            time = _rdb_time(
-                cells[index["datetime"]], cells[index["tz_cd"]] if "tz_cd" in index else None, tz=tz
-            )
-        except RowRejected as exc:
-            collector.reject(row=number, reason=str(exc))
-            continue
-        problems = []
-        for column, ts_id, code, statistic in columns:
-            raw = cells[index[column]].strip()
-            if not raw:
-                continue  # no value for this parameter at this time: not an error (series differ in step)
-            parameter, unit = USGS_PARAMETERS[code]
-            sensor = _sensor_for(sensors_for_site, site=site, parameter=parameter, ts_id=ts_id, statistic=statistic)
-            qualifiers = _qualifiers(cells[index[column + "_cd"]] if column + "_cd" in index else "")
-            unusable = _unusable(raw, *qualifiers)
-            if unusable:
-                problems.append(f"{column}: {unusable}")
-                continue
-            unknown.update(q for q in qualifiers if q not in USABLE_QUALIFIERS)
-            if statistic and len(cells[index["datetime"]].strip()) != 10:
-                problems.append(f"{column}: a daily value needs a date without a time")
-                continue
-            try:
-                collector.add(
-                    sensor=sensor,
-                    parameter=parameter,
-                    time=time,
-                    value=number_parse(raw, what=column),
-                    unit=unit,
-                    row=number,
-                    statistic=statistic,
-                )
-            except RowRejected as exc:
-                problems.append(str(exc))
-        if problems:
-            collector.reject(row=number, reason="; ".join(problems))
+        row = _RdbRow(number=number, cells=cells, index=index, columns=columns)
+        unknown |= _rdb_row_read(row, collector=collector, sensors_for_site=sensors_for_site, tz=tz)
     if unknown:
         collector.result.notes.append(f"qualifiers not in the NWIS list, values kept: {', '.join(sorted(unknown))}")
     for site, name in site_names.items():
         params = tuple(sorted({p for (s, p) in sensors_for_site if s == site and "_" not in p}))
         collector.station_note(Station(code=site, name=name, parameters=params))
+
+
+def _rdb_header(lines: list[str]) -> tuple[dict[str, str], list[str], int]:
+    """The site names of the leading comments, the column names and their line number."""
+    site_names: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        if line.startswith("#"):
+            match = _SITE_COMMENT.match(line)
+            if match:
+                site_names[match.group(2)] = match.group(3)
+            continue
+        if line.strip():
+            return site_names, [cell.strip() for cell in line.split("\t")], number
+    raise ReadingsFormatError("RDB file has no column-name line after its comments")
+
+
+def _rdb_definition_check(lines: list[str], header: list[str], header_line: int) -> None:
+    """The key columns are named, and the line after the names defines one cell per column (5s 15s 20d ...)."""
+    for needed in ("site_no", "datetime"):
+        if needed not in header:
+            raise ReadingsFormatError(f"RDB column-name line (line {header_line}) lacks {needed!r}")
+    if header_line >= len(lines):
+        raise ReadingsFormatError(f"RDB file ends after its column-name line (line {header_line})")
+    formats = lines[header_line].split("\t")
+    if len(formats) != len(header) or not all(_FORMAT_CELL.match(cell.strip()) for cell in formats):
+        raise ReadingsFormatError(
+            f"RDB line {header_line + 1} should be the column-definition line "
+            f"(like 5s<TAB>15s<TAB>20d), one cell per column"
+        )
+
+
+def _rdb_columns_required(header: list[str], header_line: int) -> list[tuple[str, str, str, str]]:
+    """The value columns the flood agent reads; a file with none is refused, naming the ones it has."""
+    columns = _rdb_value_columns(header)
+    if not columns:
+        others = [name for name in header if name not in ("agency_cd", "site_no", "datetime", "tz_cd")]
+        raise ReadingsFormatError(
+            f"RDB line {header_line}: no value column the flood agent reads (<ts>_<parameter> or "
+            f"<ts>_<parameter>_<statistic> with parameter {', '.join(USGS_PARAMETERS)}); "
+            f"the value columns are {', '.join(others) or 'none'}"
+        )
+    return columns
+
+
+@dataclass(frozen=True)
+class _RdbRow:
+    """One data line of the right width: its line number, its cells, and where each column is."""
+
+    number: int
+    cells: list[str]
+    index: dict[str, int]
+    columns: list[tuple[str, str, str, str]]
+
+    def cell(self, name: str, default: str | None = None) -> str | None:
+        return self.cells[self.index[name]] if name in self.index else default
+
+
+def _rdb_row_read(
+    row: _RdbRow, *, collector: ReadingsCollector, sensors_for_site: dict[tuple[str, str], str],
+    tz: dt.tzinfo | None,
+) -> set[str]:
+    """Add the row's usable values to `collector` and reject the rest with their reasons, the row's good
+    values kept; returns the qualifiers met that are not in the NWIS list."""
+    site = row.cell("site_no").strip()
+    try:
+        if not site:
+            raise RowRejected("missing site_no")
+        time = _rdb_time(row.cell("datetime"), row.cell("tz_cd"), tz=tz)
+    except RowRejected as exc:
+        collector.reject(row=row.number, reason=str(exc))
+        return set()
+    problems = []
+    unknown: set[str] = set()
+    for column, ts_id, code, statistic in row.columns:
+        raw = row.cell(column).strip()
+        if not raw:
+            continue  # no value for this parameter at this time: not an error (series differ in step)
+        parameter, unit = USGS_PARAMETERS[code]
+        sensor = _sensor_for(sensors_for_site, site=site, parameter=parameter, ts_id=ts_id, statistic=statistic)
+        qualifiers = _qualifiers(row.cell(column + "_cd", ""))
+        unusable = _unusable(raw, *qualifiers)
+        if unusable:
+            problems.append(f"{column}: {unusable}")
+            continue
+        unknown.update(q for q in qualifiers if q not in USABLE_QUALIFIERS)
+        if statistic and len(row.cell("datetime").strip()) != 10:
+            problems.append(f"{column}: a daily value needs a date without a time")
+            continue
+        try:
+            collector.add(
+                sensor=sensor,
+                parameter=parameter,
+                time=time,
+                value=number_parse(raw, what=column),
+                unit=unit,
+                row=row.number,
+                statistic=statistic,
+            )
+        except RowRejected as exc:
+            problems.append(str(exc))
+    if problems:
+        collector.reject(row=row.number, reason="; ".join(problems))
+    return unknown
 
 
 def _unusable(*codes: str) -> str | None:

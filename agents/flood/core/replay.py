@@ -770,12 +770,7 @@ def readings_replay(
     tracks, start_at, qc_start = _tracks_built(
         by_sensor=by_sensor, arrays=arrays, configs=configs, carried=carried, skipped=skipped
     )
-    since_ns = int(times_ns([since])[0]) if since is not None else None
-    given = dict(zip(since_by_sensor, times_ns(list(since_by_sensor.values())).tolist(), strict=True)) \
-        if since_by_sensor else {}
-    # the latest reading time earlier runs judged: inputs and silence up to it are settled
-    horizon_ns = max((m for m in (since_ns, *given.values()) if m is not None), default=None)
-    new_at = _first_new(tracks, start_at, since_ns, given)
+    horizon_ns, new_at = _marks(tracks, start_at, since, since_by_sensor)
     if carry is None:
         # without a carry, the readings up to each mark are context: settled in bulk below, not stepped through
         start_at = new_at
@@ -805,14 +800,32 @@ def readings_replay(
         if hush and horizon_ns is not None:
             # what the earlier runs judged silent by the horizon, before any new (possibly late) reading
             run.silence_until(horizon_ns, True)
-    latest = max((int(track.times[-1]) for track in tracks.values()), default=None)
     run.finish(max((part[-1][0] for part in (stepped, order) if part), default=None))
-    qc_records, qc_from = _qc_records(tracks, qc_start, carried=carry is not None)
+    return _result(run, tracks, configs, first_event=first_event, qc_start=qc_start, carried=carry is not None,
+                   skipped=skipped)
+
+
+def _marks(tracks: dict[str, _Track], start_at: dict[str, int], since: dt.datetime | None,
+           since_by_sensor: Mapping[str, dt.datetime] | None) -> tuple[int | None, dict[str, int]]:
+    """The horizon (the latest reading time earlier runs judged: inputs and silence up to it are settled,
+    in ns) and, per sensor, the index of its first reading to judge (after its own mark)."""
+    since_ns = int(times_ns([since])[0]) if since is not None else None
+    given = dict(zip(since_by_sensor, times_ns(list(since_by_sensor.values())).tolist(), strict=True)) \
+        if since_by_sensor else {}
+    horizon_ns = max((m for m in (since_ns, *given.values()) if m is not None), default=None)
+    return horizon_ns, _first_new(tracks, start_at, since_ns, given)
+
+
+def _result(run: _Run, tracks: dict[str, _Track], configs: dict[str, SensorConfig], *, first_event: int,
+            qc_start: dict[str, int], carried: bool, skipped: dict[str, int]) -> ReplayResult:
+    """What the replay emitted from `first_event` on, the QC flags, and the carry for the next run."""
+    latest = max((int(track.times[-1]) for track in tracks.values()), default=None)
+    qc_records, qc_from = _qc_records(tracks, qc_start, carried=carried)
     return ReplayResult(
-        events=list(tracker.events[first_event:]),
+        events=list(run.tracker.events[first_event:]),
         qc=qc_records,
         lead_times=run.lead_times,
-        tracker=tracker,
+        tracker=run.tracker,
         evaluated_at=ns_datetime(latest) if latest is not None else None,
         skipped=skipped,
         input_errors=run.input_errors,

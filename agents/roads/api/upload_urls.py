@@ -1,6 +1,5 @@
 """The crews' upload endpoint at the path the field app uses, POST /api/inspections/photos/ (the same view as
-/api/roads/photos/). Mounted by the project's urls.py:
-    path("api/inspections/", include("agents.roads.api.upload_urls")),"""
+/api/roads/photos/). Declared in the app's config (`fixed_api_urls`), mounted by the project's urls.py."""
 from django.urls import path
 
 from . import views

@@ -9,6 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from city_ops.core.models import AuditEntry
+
 from .conftest import photo_bytes
 
 pytestmark = pytest.mark.usefixtures("tiny_model")
@@ -63,3 +65,11 @@ def test_crew_token_command(users):
     assert len(key) == 40 and again.getvalue().strip() == key
     with pytest.raises(CommandError):
         call_command("roads_crew_token", "nobody")
+    reset = io.StringIO()
+    call_command("roads_crew_token", users.crew.username, "--reset", stdout=reset, stderr=io.StringIO())
+    assert len(reset.getvalue().strip()) == 40 and reset.getvalue().strip() != key
+    # a new key is audited (the key itself never is); showing the existing one is not a change
+    entries = AuditEntry.objects.filter(action__startswith="roads.crew_token.", object_id=str(users.crew.pk))
+    assert list(entries.order_by("id").values_list("action", flat=True)) == [
+        "roads.crew_token.created", "roads.crew_token.reset"]
+    assert all(key not in str(e.changes) for e in entries)

@@ -203,7 +203,6 @@ def test_crew_token_auth(users, here, no_broker, city):
     assert Client().post(URL, {"image": [upload_file(photo_bytes(seed=3))]}).status_code in (401, 403)
 
 
-@pytest.mark.urls("agents.roads.tests.urls_alias")
 def test_the_field_app_path_api_inspections_photos(crew_client, here, no_broker):
     resp = crew_client.post(
         "/api/inspections/photos/", {"image": [upload_file(photo_bytes(lon=here.lon, lat=here.lat))]}

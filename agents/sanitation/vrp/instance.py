@@ -197,6 +197,24 @@ class Instance:
 def instance_validate(*, instance: Instance) -> None:
     """Raise `InstanceError` when the parts of an instance do not fit together (hand-built ones included)."""
     n = instance.distance.shape[0] if instance.distance.ndim == 2 else -1
+    _matrices_check(instance, n)
+    if instance.objective not in ("distance", "duration"):
+        raise InstanceError(f"objective must be 'distance' or 'duration', not {instance.objective!r}")
+    if not instance.depots:
+        raise InstanceError("an instance needs at least one depot")
+    if not instance.vehicle_types:
+        raise InstanceError("an instance needs at least one vehicle type")
+    if instance.cost_scale <= 0:
+        raise InstanceError("cost_scale must be positive")
+    _sites_check(instance, n)
+    dims = len(instance.vehicle_types[0].capacity)
+    for vt in instance.vehicle_types:
+        _vehicle_type_check(vt, dims=dims, depots=len(instance.depots), sites=len(instance.disposal_sites))
+    _clients_check(instance, dims)
+
+
+def _matrices_check(instance: Instance, n: int) -> None:
+    """Both matrices square, of one size, non-negative, zero on the diagonal."""
     for name, mat in (("distance", instance.distance), ("duration", instance.duration)):
         if mat.ndim != 2 or mat.shape[0] != mat.shape[1]:
             raise InstanceError(f"{name} matrix must be square, got shape {mat.shape}")
@@ -206,15 +224,10 @@ def instance_validate(*, instance: Instance) -> None:
             raise InstanceError(f"{name} matrix has negative entries")
         if np.diagonal(mat).any():
             raise InstanceError(f"{name} matrix must be zero from a location to itself")
-    if instance.objective not in ("distance", "duration"):
-        raise InstanceError(f"objective must be 'distance' or 'duration', not {instance.objective!r}")
-    if not instance.depots:
-        raise InstanceError("an instance needs at least one depot")
-    if not instance.vehicle_types:
-        raise InstanceError("an instance needs at least one vehicle type")
-    if instance.cost_scale <= 0:
-        raise InstanceError("cost_scale must be positive")
 
+
+def _sites_check(instance: Instance, n: int) -> None:
+    """Every site's id unique across all sites, its location in the matrices, its window open before it closes."""
     seen: set[NodeId] = set()
     for kind, items in (
         ("depot", instance.depots),
@@ -234,36 +247,38 @@ def instance_validate(*, instance: Instance) -> None:
             if item.tw_early > item.tw_late:
                 raise InstanceError(f"{kind} {item.id!r} has a time window that closes before it opens")
 
-    dims = len(instance.vehicle_types[0].capacity)
-    for vt in instance.vehicle_types:
-        where = f"vehicle type {vt.name!r}"
-        if len(vt.capacity) != dims:
-            raise InstanceError(f"{where} has {len(vt.capacity)} load dimensions, others have {dims}")
-        if vt.count < 0:
-            raise InstanceError(f"{where} has a negative count")
-        if vt.fixed_cost < 0 or vt.unit_duration_cost < 0:
-            raise InstanceError(f"{where} has a negative fixed or duration cost")
-        if vt.initial_load and (len(vt.initial_load) != dims or any(x < 0 for x in vt.initial_load)):
-            raise InstanceError(f"{where} has an initial load that is negative or not one per load dimension")
-        for pos in (vt.depot, vt.end, *vt.reload_depots):
-            if not 0 <= pos < len(instance.depots):
-                raise InstanceError(f"{where} refers to depot #{pos}; there are {len(instance.depots)}")
-        for pos in vt.unload_sites:
-            if not 0 <= pos < len(instance.disposal_sites):
-                raise InstanceError(
-                    f"{where} refers to disposal site #{pos}; there are {len(instance.disposal_sites)}"
-                )
-        if vt.daily_cap is not None and not 0 <= vt.daily_cap_dim < dims:
-            raise InstanceError(f"{where} caps load dimension {vt.daily_cap_dim}, which does not exist")
-        if vt.tw_early > vt.tw_late:
-            raise InstanceError(f"{where} has a shift that ends before it starts")
-        if vt.lunch is not None and not (vt.lunch.earliest <= vt.lunch.latest and vt.lunch.duration >= 0):
-            raise InstanceError(f"{where} has a lunch break whose window closes before it opens")
-        if vt.lunch is not None and vt.shift_duration is not None and vt.lunch.duration >= vt.shift_duration:
-            raise InstanceError(
-                f"{where} has a lunch break ({vt.lunch.duration}) as long as its shift duration "
-                f"({vt.shift_duration}); no route can hold it"
-            )
+
+def _vehicle_type_check(vt: VehicleType, *, dims: int, depots: int, sites: int) -> None:
+    """One vehicle type against the instance: its load dimensions, costs, depots, sites, shift and lunch."""
+    where = f"vehicle type {vt.name!r}"
+    if len(vt.capacity) != dims:
+        raise InstanceError(f"{where} has {len(vt.capacity)} load dimensions, others have {dims}")
+    if vt.count < 0:
+        raise InstanceError(f"{where} has a negative count")
+    if vt.fixed_cost < 0 or vt.unit_duration_cost < 0:
+        raise InstanceError(f"{where} has a negative fixed or duration cost")
+    if vt.initial_load and (len(vt.initial_load) != dims or any(x < 0 for x in vt.initial_load)):
+        raise InstanceError(f"{where} has an initial load that is negative or not one per load dimension")
+    for pos in (vt.depot, vt.end, *vt.reload_depots):
+        if not 0 <= pos < depots:
+            raise InstanceError(f"{where} refers to depot #{pos}; there are {depots}")
+    for pos in vt.unload_sites:
+        if not 0 <= pos < sites:
+            raise InstanceError(f"{where} refers to disposal site #{pos}; there are {sites}")
+    if vt.daily_cap is not None and not 0 <= vt.daily_cap_dim < dims:
+        raise InstanceError(f"{where} caps load dimension {vt.daily_cap_dim}, which does not exist")
+    if vt.tw_early > vt.tw_late:
+        raise InstanceError(f"{where} has a shift that ends before it starts")
+    if vt.lunch is not None and not (vt.lunch.earliest <= vt.lunch.latest and vt.lunch.duration >= 0):
+        raise InstanceError(f"{where} has a lunch break whose window closes before it opens")
+    if vt.lunch is not None and vt.shift_duration is not None and vt.lunch.duration >= vt.shift_duration:
+        raise InstanceError(
+            f"{where} has a lunch break ({vt.lunch.duration}) as long as its shift duration "
+            f"({vt.shift_duration}); no route can hold it"
+        )
+
+
+def _clients_check(instance: Instance, dims: int) -> None:
     for client in instance.clients:
         if len(client.demand) != dims:
             raise InstanceError(

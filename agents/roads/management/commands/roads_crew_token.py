@@ -14,17 +14,14 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true", help="replace the existing token")
 
     def handle(self, *args, **opts):
-        from rest_framework.authtoken.models import Token
-
-        from city_ops.core.roles import Role, user_has_role
+        from agents.roads.services.tokens import CrewTokenError, crew_token_issue
 
         user = get_user_model().objects.filter(username=opts["username"]).first()
         if user is None:
             raise CommandError(f"no user {opts['username']!r}")
-        if not user_has_role(user, Role.FIELD_CREW, Role.DISPATCHER):
-            raise CommandError(f"{user.username} is neither field crew nor dispatcher")
-        if opts["reset"]:
-            Token.objects.filter(user=user).delete()
-        token, created = Token.objects.get_or_create(user=user)
+        try:
+            key, created = crew_token_issue(user=user, reset=opts["reset"], actor_label="manage.py roads_crew_token")
+        except CrewTokenError as exc:
+            raise CommandError(str(exc)) from None
         self.stderr.write(("created" if created else "existing") + f" token for {user.username}")
-        self.stdout.write(token.key)
+        self.stdout.write(key)

@@ -15,6 +15,13 @@ def fail(source: str, lineno: int | None, message: str) -> InstanceError:
     return InstanceError(f"{where}: {message}")
 
 
+def width_check(toks: list[str], *, fields: str, rows: str, source: str, lineno: int) -> None:
+    """Refuse a row without one token per name in `fields` (e.g. "id x y demand"), naming them."""
+    names = fields.split()
+    if len(toks) != len(names):
+        raise fail(source, lineno, f"{rows} need {len(names)} values ({fields}), found {len(toks)}")
+
+
 def number(token: str, *, source: str, lineno: int, what: str) -> float:
     """Parse a real number or raise with the line and what the field was meant to be."""
     try:

@@ -42,7 +42,7 @@ from agents.sanitation.vrp.instance import (
     LunchBreak,
     VehicleType,
 )
-from agents.sanitation.vrp.readers._text import fail, integer, number
+from agents.sanitation.vrp.readers._text import fail, integer, number, width_check
 from agents.sanitation.vrp.readers.limits import MAX_LOCATIONS, MAX_QUANTITY, size_check
 
 LOAD_UNITS_PER_YARD = 100
@@ -53,90 +53,21 @@ _HEADER_FIELDS = ("vehicle capacity", "daily load cap", "daily stop limit", "lun
 
 def kim_parse(*, text: str, source: str = "<kim>") -> Instance:
     """Read Kim et al. text into an `Instance` (node ids as in the file: its Stop_IDs)."""
-    header: list[float] = []
-    rows: list[tuple[int, list[str]]] = []
-    seen_columns = False
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if len(header) < len(_HEADER_FIELDS):
-            value = line.split("//", 1)[0].split()
-            if not value:
-                raise fail(source, lineno, f"expected the {_HEADER_FIELDS[len(header)]} ('value // comment')")
-            header.append(number(value[0], source=source, lineno=lineno, what=_HEADER_FIELDS[len(header)]))
-            continue
-        if not seen_columns:
-            if not line.lower().startswith("stop_id"):
-                raise fail(
-                    source, lineno, f"expected the column header 'Stop_ID X(feet) ...', found {line[:30]!r}"
-                )
-            seen_columns = True
-            continue
-        rows.append((lineno, line.split()))
-    if len(header) < len(_HEADER_FIELDS):
-        raise InstanceError(
-            f"{source}: the header needs {len(_HEADER_FIELDS)} lines "
-            f"({', '.join(_HEADER_FIELDS)}), found {len(header)}"
-        )
-    if not seen_columns:
-        raise InstanceError(f"{source}: the 'Stop_ID ...' column header and the site rows are missing")
+    header, rows = _lines_split(text, source)
     capacity_yd, cap_yd, max_stops_f, lunch_s, mph = header
-    if min(capacity_yd, cap_yd, max_stops_f, mph) <= 0 or lunch_s < 0:
-        raise InstanceError(f"{source}: capacity, daily cap, stop limit and speed must be positive")
-    for what, value in zip(_HEADER_FIELDS[:3], header[:3], strict=True):
-        if value * LOAD_UNITS_PER_YARD > MAX_QUANTITY:
-            raise InstanceError(
-                f"{source}: the {what} {value:g} exceeds the limit of "
-                f"{MAX_QUANTITY // LOAD_UNITS_PER_YARD:,} this reader accepts"
-            )
+    _header_check(header, source)
     # The matrices below are rows squared.
     size_check(len(rows), limit=MAX_LOCATIONS, what="the count of site rows", source=source, lineno=None)
 
     hundredths = _hour_hundredths(rows)
     sites = [_site(lineno, toks, index, source, hundredths) for index, (lineno, toks) in enumerate(rows)]
-    seen: dict[int, int] = {}
-    for (lineno, _), site in zip(rows, sites, strict=True):
-        if site["id"] in seen:
-            raise fail(source, lineno, f"Stop_ID {site['id']} is used twice (first on line {seen[site['id']]})")
-        seen[site["id"]] = lineno
-    depots = [s for s in sites if s["type"] == 0]
-    landfills = [s for s in sites if s["type"] == 2]
-    stops = [s for s in sites if s["type"] == 1]
-    if len(depots) != 1:
-        raise InstanceError(f"{source}: this format needs exactly one depot (type 0), found {len(depots)}")
-    if not landfills:
-        raise InstanceError(f"{source}: no landfill (type 2) to unload at")
-    if not stops:
-        raise InstanceError(f"{source}: no regular stop (type 1) to serve")
+    _ids_check(rows, sites, source)
+    depot, landfills, stops = _sites_by_type(sites, source)
 
     coords = np.array([[s["x"], s["y"]] for s in sites])
-    feet = np.abs(coords[:, None, :] - coords[None, :, :]).sum(axis=2)
-    feet_per_second = mph * 5280.0 / 3600.0
-    distance = np.floor(feet + 0.5).astype(np.int64)
-    duration = np.floor(feet / feet_per_second + 0.5).astype(np.int64)
-
-    depot = depots[0]
-    lunch = LunchBreak(earliest=LUNCH_EARLIEST, latest=LUNCH_LATEST, duration=round(lunch_s))
+    distance, duration = _travel_matrices(coords, mph)
     capacity = _load_units(capacity_yd)
-    daily_cap = _load_units(cap_yd)
-    max_stops = int(max_stops_f)
-    clients = [
-        Client(
-            id=s["id"],
-            loc=s["loc"],
-            demand=(s["load"],),
-            service=s["service"],
-            tw_early=s["early"],
-            tw_late=s["late"],
-        )
-        for s in stops
-    ]
-    big_stop = max(c.demand[0] for c in clients)
-    if big_stop > capacity:
-        raise InstanceError(
-            f"{source}: a stop's load ({big_stop / LOAD_UNITS_PER_YARD} yd) exceeds the truck"
-        )
+    clients = _clients(stops, capacity, source)
     vt = VehicleType(
         name="truck",
         count=1,  # sized below, from the instance
@@ -145,9 +76,9 @@ def kim_parse(*, text: str, source: str = "<kim>") -> Instance:
         tw_early=depot["early"],
         tw_late=depot["late"],
         unload_sites=tuple(range(len(landfills))),
-        daily_cap=daily_cap,
-        max_stops=max_stops,
-        lunch=lunch,
+        daily_cap=_load_units(cap_yd),
+        max_stops=int(max_stops_f),
+        lunch=LunchBreak(earliest=LUNCH_EARLIEST, latest=LUNCH_LATEST, duration=round(lunch_s)),
     )
     instance = Instance(
         name=_name(source),
@@ -168,13 +99,118 @@ def kim_parse(*, text: str, source: str = "<kim>") -> Instance:
         coords=coords,
         notes=[f"loads in 1/{LOAD_UNITS_PER_YARD} yd; travel time at {mph:g} mph, Manhattan feet"],
     )
+    _fleet_size(instance)
+    return instance
+
+
+def _lines_split(text: str, source: str) -> tuple[list[float], list[tuple[int, list[str]]]]:
+    """The five header values and the site rows (line number, tokens), the column header checked between."""
+    header: list[float] = []
+    rows: list[tuple[int, list[str]]] = []
+    seen_columns = False
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if len(header) < len(_HEADER_FIELDS):
+            header.append(_header_value(line, lineno, len(header), source))
+            continue
+        if not seen_columns:
+            if not line.lower().startswith("stop_id"):
+                raise fail(
+                    source, lineno, f"expected the column header 'Stop_ID X(feet) ...', found {line[:30]!r}"
+                )
+            seen_columns = True
+            continue
+        rows.append((lineno, line.split()))
+    if len(header) < len(_HEADER_FIELDS):
+        raise InstanceError(
+            f"{source}: the header needs {len(_HEADER_FIELDS)} lines "
+            f"({', '.join(_HEADER_FIELDS)}), found {len(header)}"
+        )
+    if not seen_columns:
+        raise InstanceError(f"{source}: the 'Stop_ID ...' column header and the site rows are missing")
+    return header, rows
+
+
+def _header_value(line: str, lineno: int, index: int, source: str) -> float:
+    value = line.split("//", 1)[0].split()
+    if not value:
+        raise fail(source, lineno, f"expected the {_HEADER_FIELDS[index]} ('value // comment')")
+    return number(value[0], source=source, lineno=lineno, what=_HEADER_FIELDS[index])
+
+
+def _header_check(header: list[float], source: str) -> None:
+    capacity_yd, cap_yd, max_stops_f, lunch_s, mph = header
+    if min(capacity_yd, cap_yd, max_stops_f, mph) <= 0 or lunch_s < 0:
+        raise InstanceError(f"{source}: capacity, daily cap, stop limit and speed must be positive")
+    for what, value in zip(_HEADER_FIELDS[:3], header[:3], strict=True):
+        if value * LOAD_UNITS_PER_YARD > MAX_QUANTITY:
+            raise InstanceError(
+                f"{source}: the {what} {value:g} exceeds the limit of "
+                f"{MAX_QUANTITY // LOAD_UNITS_PER_YARD:,} this reader accepts"
+            )
+
+
+def _ids_check(rows: list[tuple[int, list[str]]], sites: list[dict], source: str) -> None:
+    seen: dict[int, int] = {}
+    for (lineno, _), site in zip(rows, sites, strict=True):
+        if site["id"] in seen:
+            raise fail(source, lineno, f"Stop_ID {site['id']} is used twice (first on line {seen[site['id']]})")
+        seen[site["id"]] = lineno
+
+
+def _sites_by_type(sites: list[dict], source: str) -> tuple[dict, list[dict], list[dict]]:
+    """The one depot (type 0), the landfills (2) and the regular stops (1); each must be there."""
+    depots = [s for s in sites if s["type"] == 0]
+    landfills = [s for s in sites if s["type"] == 2]
+    stops = [s for s in sites if s["type"] == 1]
+    if len(depots) != 1:
+        raise InstanceError(f"{source}: this format needs exactly one depot (type 0), found {len(depots)}")
+    if not landfills:
+        raise InstanceError(f"{source}: no landfill (type 2) to unload at")
+    if not stops:
+        raise InstanceError(f"{source}: no regular stop (type 1) to serve")
+    return depots[0], landfills, stops
+
+
+def _travel_matrices(coords: np.ndarray, mph: float) -> tuple[np.ndarray, np.ndarray]:
+    """Manhattan feet, and whole seconds at `mph`, between every two sites."""
+    feet = np.abs(coords[:, None, :] - coords[None, :, :]).sum(axis=2)
+    feet_per_second = mph * 5280.0 / 3600.0
+    distance = np.floor(feet + 0.5).astype(np.int64)
+    duration = np.floor(feet / feet_per_second + 0.5).astype(np.int64)
+    return distance, duration
+
+
+def _clients(stops: list[dict], capacity: int, source: str) -> list[Client]:
+    clients = [
+        Client(
+            id=s["id"],
+            loc=s["loc"],
+            demand=(s["load"],),
+            service=s["service"],
+            tw_early=s["early"],
+            tw_late=s["late"],
+        )
+        for s in stops
+    ]
+    big_stop = max(c.demand[0] for c in clients)
+    if big_stop > capacity:
+        raise InstanceError(
+            f"{source}: a stop's load ({big_stop / LOAD_UNITS_PER_YARD} yd) exceeds the truck"
+        )
+    return clients
+
+
+def _fleet_size(instance: Instance) -> None:
+    """The file gives no fleet: allow one truck more than the lower bound, and say so (module docstring)."""
     bound = kim_fleet_lower_bound(instance=instance)
-    instance.vehicle_types = [replace(vt, count=bound + 1)]
+    instance.vehicle_types = [replace(instance.vehicle_types[0], count=bound + 1)]
     instance.fleet_bound, instance.fleet_open = bound, True
     instance.notes.append(
         f"fleet not given: lower bound {bound} trucks (load, stops and time); allowing {bound + 1}"
     )
-    return instance
 
 
 def kim_fleet_lower_bound(*, instance: Instance) -> int:
@@ -225,12 +261,7 @@ def _time_bound(instance: Instance, vt: VehicleType) -> int:
 
 
 def _site(lineno: int, toks: list[str], index: int, source: str, hundredths: bool) -> dict:
-    if len(toks) != 8:
-        raise fail(
-            source,
-            lineno,
-            f"site rows need 8 values (id x y early late service load type), found {len(toks)}",
-        )
+    width_check(toks, fields="id x y early late service load type", rows="site rows", source=source, lineno=lineno)
     node = integer(toks[0], source=source, lineno=lineno, what="Stop_ID")
     kind = integer(toks[7], source=source, lineno=lineno, what="Stop_Type")
     if kind not in (0, 1, 2):

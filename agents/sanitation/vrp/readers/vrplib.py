@@ -53,6 +53,44 @@ def vrplib_parse(*, text: str, source: str = "<vrplib>", convention: str | None 
     dim_value, dim_line = _spec(spec, "DIMENSION", source)
     dim = integer(dim_value, source=source, lineno=dim_line, what="DIMENSION")
     size_check(dim, limit=MAX_LOCATIONS, what="DIMENSION", source=source, lineno=dim_line, low=2)
+    convention = _convention_pick(spec, sections, convention, source)
+    time_factor = 1 if convention == "nint" else 10
+
+    # Per-node sections first: each must hold a row per node, so DIMENSION is held against the file's
+    # content before the distance matrix (DIMENSION squared) is allocated.
+    coords = _node_rows(sections, "NODE_COORD_SECTION", dim, 2, source, required=False)
+    demand_rows = _node_rows(sections, "DEMAND_SECTION", dim, None, source, required=True)
+    demand = [tuple(_quantity(t, ln, "demand", source) for t in toks) for ln, toks in demand_rows]
+    distance = _distances(spec, sections, coords, dim, convention, source)
+    depot_ids = _depot_ids(sections, dim, source)
+    depots, depot_pos, clients = _nodes_build(spec, sections, dim, depot_ids, demand, time_factor, source)
+
+    vehicle_types = _vehicle_types(spec, sections, depots, depot_pos, clients, demand, source)
+    name = spec.get("NAME", (source, None))[0].strip() or source
+    notes = [f"distance convention {convention}"]
+    notes += [
+        f"ignored section {s.name} (line {s.lineno})" for s in sections.values() if s.name not in _KNOWN
+    ]
+    return Instance(
+        name=name,
+        clients=clients,
+        depots=depots,
+        vehicle_types=vehicle_types,
+        distance=distance,
+        duration=distance.copy(),
+        objective="distance",
+        cost_scale=10 if convention == "trunc1" else 1,
+        fmt="vrplib",
+        coords=coords_array(coords),
+        best_known=_comment_best(spec),
+        notes=notes,
+        time_unit="time unit" if time_factor == 1 else "0.1 time unit",
+    )
+
+
+def _convention_pick(spec: dict, sections: dict, convention: str | None, source: str) -> str:
+    """The distance convention: the one asked for, else the one TYPE and the sections imply (module
+    docstring). A TYPE with time windows and no TIME_WINDOW_SECTION is refused here."""
     kind = spec.get("TYPE", ("CVRP", None))[0].strip().upper()
     has_tw = "TIME_WINDOW_SECTION" in sections
     if convention is None:
@@ -64,18 +102,16 @@ def vrplib_parse(*, text: str, source: str = "<vrplib>", convention: str | None 
             convention = "nint"
     if convention not in CONVENTIONS:
         raise InstanceError(f"{source}: unknown distance convention {convention!r}; use one of {CONVENTIONS}")
-    time_factor = 1 if convention == "nint" else 10
     if "TW" in kind and not has_tw:
         raise fail(source, spec["TYPE"][1], f"TYPE {kind} needs a TIME_WINDOW_SECTION, and there is none")
+    return convention
 
-    # Per-node sections first: each must hold a row per node, so DIMENSION is held against the file's
-    # content before the distance matrix (DIMENSION squared) is allocated.
-    coords = _node_rows(sections, "NODE_COORD_SECTION", dim, 2, source, required=False)
-    demand_rows = _node_rows(sections, "DEMAND_SECTION", dim, None, source, required=True)
-    demand = [tuple(_quantity(t, ln, "demand", source) for t in toks) for ln, toks in demand_rows]
-    distance = _distances(spec, sections, coords, dim, convention, source)
-    depot_ids = _depot_ids(sections, dim, source)
 
+def _nodes_build(
+    spec: dict, sections: dict, dim: int, depot_ids: list[int], demand: list[tuple], time_factor: int, source: str
+) -> tuple[list[Depot], dict[int, int], list[Client]]:
+    """Depots (and each depot node's position among them) and clients, with their windows, service and
+    release times in the file's time unit times `time_factor`."""
     tw = _node_rows(sections, "TIME_WINDOW_SECTION", dim, 2, source, required=False)
     release = _node_rows(sections, "RELEASE_TIME_SECTION", dim, 1, source, required=False)
     service = _node_rows(sections, "SERVICE_TIME_SECTION", dim, 1, source, required=False)
@@ -119,28 +155,7 @@ def vrplib_parse(*, text: str, source: str = "<vrplib>", convention: str | None 
                 release=time_of(release, idx, 0, "release time") if release else 0,
             )
         )
-
-    vehicle_types = _vehicle_types(spec, sections, depots, depot_pos, clients, demand, source)
-    name = spec.get("NAME", (source, None))[0].strip() or source
-    notes = [f"distance convention {convention}"]
-    notes += [
-        f"ignored section {s.name} (line {s.lineno})" for s in sections.values() if s.name not in _KNOWN
-    ]
-    return Instance(
-        name=name,
-        clients=clients,
-        depots=depots,
-        vehicle_types=vehicle_types,
-        distance=distance,
-        duration=distance.copy(),
-        objective="distance",
-        cost_scale=10 if convention == "trunc1" else 1,
-        fmt="vrplib",
-        coords=coords_array(coords),
-        best_known=_comment_best(spec),
-        notes=notes,
-        time_unit="time unit" if time_factor == 1 else "0.1 time unit",
-    )
+    return depots, depot_pos, clients
 
 
 _KNOWN = {
