@@ -305,6 +305,7 @@ def _reference_run(*, frames: list[Path], reference_db: str | None, database) ->
 
 def photos_bench(*, frames: int, reference_frames: int, reference_db: str | None, database) -> dict:
     """The survey run on this city and on the reference city, beside the bare engine; with the machine's load."""
+    from agents.roads.conf import conf
     from bench.vision import SHARED_SURVEY, survey_frames_prepare
 
     load = os.getloadavg()[0]
@@ -313,7 +314,8 @@ def photos_bench(*, frames: int, reference_frames: int, reference_db: str | None
         source = "../shared road_survey_br" if paths[0].parent == SHARED_SURVEY else "generated (no ../shared)"
         out = {"frames_source": source, "vision_queue": "one process (-Q vision --concurrency 1), batch of "
                "ROADS_BATCH_SIZE, the engine's threads on every core", "cpu_count": os.cpu_count(),
-               "engine_alone": engine_reference(frames=paths[: max(1, reference_frames)]),
+               # no reference run asked for: the bare engine still gets one batch
+               "engine_alone": engine_reference(frames=paths[: reference_frames or int(conf("ROADS_BATCH_SIZE"))]),
                "city": photo_run(frames=paths, seed=5)}
         out["reference_city"] = (_reference_run(frames=paths[:reference_frames], reference_db=reference_db,
                                                 database=database)
