@@ -34,9 +34,11 @@ from pathlib import Path
 import numpy as np
 
 SPEED_M_S = 8.0  # a survey vehicle in town, about 29 km/h: a frame every 8 m
-# stage -> the functions whose time is that stage's (module, attribute); the engine's own split (decode,
-# model) comes from its timings.
+# stage -> the functions whose time is that stage's (module, attribute). The engine's decode and model steps
+# run one after the other here: the worker hands it one batch per call, and it prefetches only across batches.
 WRAPPED = {
+    "engine_decode": [("vision.engine", "Detector.preprocess")],
+    "model": [("vision.engine", "Detector.infer"), ("vision.engine", "Detector.postprocess")],
     "upload": [("agents.roads.services.cameras", "camera_frames_add")],
     "upload_check": [("agents.roads.services.photos", "image_upload_validate")],
     "detect": [("agents.roads.services.detection", "photos_detect")],
@@ -71,17 +73,6 @@ class _Clock:
 
         return timed
 
-    def engine_wrap(self, fn):
-        # The engine reports its own split; prefetch overlaps decode with the model, so its steps are summed.
-        def detect(det, *args, **kwargs):
-            run = fn(det, *args, **kwargs)
-            t = run.timings
-            self.add("engine_decode", t.preprocess_ms / 1e3, 0.0, t.images)
-            self.add("model", (t.inference_ms + t.postprocess_ms) / 1e3, 0.0, t.images)
-            return run
-
-        return detect
-
     def sql(self, execute, sql, params, many, context):
         w = time.perf_counter()
         try:
@@ -95,15 +86,15 @@ def _timing(clock: _Clock):
     """The stages' functions wrapped for the block, and every query timed."""
     from django.db import connection
 
-    from vision.engine import Detector
-
-    saved = [(Detector, "detect", Detector.detect)]
-    Detector.detect = clock.engine_wrap(Detector.detect)
+    saved = []
     for stage, targets in WRAPPED.items():
         for module, attr in targets:
             owner = import_module(module)
-            saved.append((owner, attr, getattr(owner, attr)))
-            setattr(owner, attr, clock.wrap(stage, getattr(owner, attr)))
+            for part in attr.split(".")[:-1]:  # a class's method: "Detector.infer"
+                owner = getattr(owner, part)
+            name = attr.rsplit(".", 1)[-1]
+            saved.append((owner, name, getattr(owner, name)))
+            setattr(owner, name, clock.wrap(stage, getattr(owner, name)))
     try:
         with connection.execute_wrapper(clock.sql):
             yield clock
@@ -226,8 +217,8 @@ def _per_image(clock: _Clock, n: int) -> dict:
     stages = {
         "upload": (w["upload"], c["upload"]),
         "upload_check_decode": (w["upload_check"], c["upload_check"]),
-        "decode": (w["engine_decode"] + w["kept_copy_decode"], None),
-        "model": (w["model"], None),
+        "decode": (w["engine_decode"] + w["kept_copy_decode"], c["engine_decode"] + c["kept_copy_decode"]),
+        "model": (w["model"], c["model"]),
         "privacy_blur_and_kept_jpeg": (w["privacy"], c["privacy"]),
         "snap": (w["snap"], c["snap"]),
         "merge_orders_condition": (w["defects"] - w["snap"], c["defects"] - c["snap"]),
