@@ -3,7 +3,7 @@
 measured in the same run.
 
     DATABASE_URL=postgis://.../cityops_scale .venv/bin/python bench/city_scale.py [--json] [--quick]
-        [--reference-db cityops] [--points 2000] [--only snap,network,flood,bus,sanitation]
+        [--reference-db cityops] [--points 2000] [--only snap,network,flood,bus,sanitation,photos]
 
 - snap: `segment_nearest` for 200 points a few metres off the roads, p50/p95, beside the plain PostGIS KNN
   query (`ORDER BY geom <-> point LIMIT 1`, the floor) and the previous implementation (`ST_DWithin` on
@@ -17,6 +17,10 @@ measured in the same run.
 - bus: `plan_create` (what `plan_buses` runs) for the next weekday of the demo feed; target 60 s, 2 GB.
 - sanitation: a day plan for one district: its up to 2,000 bins (optional, with prizes) and 10 trucks
   (`problem_build` + `problem_solve`, as `plan_create` does for the whole city); target 120 s.
+- photos: a patrol camera's survey run of `--photo-frames` frames (1,000) along a GPX track on the city's
+  streets through `ingest_camera_run --sync` (upload, detection, snapping, merging) on the CPU, images/s end
+  to end and ms per image by stage, beside the bare engine and the same run on the reference city
+  (`--photo-reference-frames`); rolled back (bench/city_photos.py).
 
 Writes only into the database it runs on (a flood tick's readings and alerts, a bus plan draft): never run
 it on a city people use. What it cannot measure is printed as "not measured: reason".
@@ -34,8 +38,9 @@ from contextlib import contextmanager
 
 import numpy as np
 from _django import django_setup
+from city_photos import photos_bench
 
-PARTS = ("snap", "network", "flood", "bus", "sanitation")
+PARTS = ("snap", "network", "flood", "bus", "sanitation", "photos")
 
 
 def _ms(seconds: list[float]) -> dict:
@@ -336,6 +341,26 @@ def _print(out: dict) -> None:
             row(f"district {res['district']}: {res['bins']} bins, {res['trucks']} trucks", f"{res['total_s']} s",
                 f"build {res['build_s']} s + solve {res['solve_s']} s; {res['bins_served']} bins on "
                 f"{res['routes']} routes (target {res['target_s']} s)")
+        elif part == "photos":
+            _photos_print(res, row)
+
+
+def _photos_print(res: dict, row) -> None:
+    e = res["engine_alone"]
+    row("engine alone", f"{e['images_per_s']} img/s", f"{e['cpu_ms_per_image']} ms CPU/img, {e['frames']} frames")
+    for name in ("city", "reference_city"):
+        c = res[name]
+        if isinstance(c, str):
+            row(name, "", c)
+            continue
+        row(f"{name} ({c['segments']:,} segments)", f"{c['images_per_s']} img/s",
+            f"{c['processed']} frames, {c['drive_km']} km in {c['wall_s']} s wall, {c['cpu_s']} s CPU, "
+            f"db {c['db_server_cpu_s']} s CPU; {c['queries_per_image']} queries/img; {c['defects_new']} defects, "
+            f"{c['sightings']} sightings")
+        for stage, t in c["stages_ms_per_image"].items():
+            row(f"  {stage}", f"{t['wall_ms']} ms/img", f"cpu {t['cpu_ms']} ms" if "cpu_ms" in t else "")
+    print(f"  ({res['frames_source']} frames; vision queue: {res['vision_queue']}; load {res['load_avg_1m']}, "
+          f"peak RSS {res['peak_rss_mb']} MB)")
 
 
 def main() -> int:
@@ -352,10 +377,14 @@ def main() -> int:
     ap.add_argument("--district-bins", type=int, default=2000)
     ap.add_argument("--trucks", type=int, default=10)
     ap.add_argument("--vrp-seconds", type=float, default=60.0)
+    ap.add_argument("--photo-frames", type=int, default=1000)
+    ap.add_argument("--photo-reference-frames", type=int, default=200,
+                    help="frames on the reference city and for the bare engine")
     args = ap.parse_args()
     if args.quick:
         args.snap_points, args.previous_points, args.points, args.reference_sources = 20, 2, 50, 2
         args.ticks, args.district_bins, args.trucks, args.vrp_seconds = 2, 40, 2, 2.0
+        args.photo_frames, args.photo_reference_frames = 16, 8
     django_setup()
     from city_ops.city.models import RoadSegment
 
@@ -370,6 +399,8 @@ def main() -> int:
         "flood": lambda: flood_bench(ticks=args.ticks),
         "bus": bus_bench,
         "sanitation": lambda: sanitation_bench(bins=args.district_bins, trucks=args.trucks, seconds=args.vrp_seconds),
+        "photos": lambda: photos_bench(frames=args.photo_frames, reference_frames=args.photo_reference_frames,
+                                       reference_db=args.reference_db, database=_database),
     }
     out = {"city": _city(), "parts": {}}
     for part in PARTS:

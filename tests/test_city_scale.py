@@ -81,6 +81,24 @@ def _if_empty_keeps_the_loaded_city():
     assert set(Bin.objects.values_list("pk", flat=True)) == bins
 
 
+def _bench_photos_run_end_to_end_and_leave_nothing(bench):
+    from agents.roads.models import CameraRun, Defect, InspectionPhoto
+
+    before = (CameraRun.objects.count(), InspectionPhoto.objects.count(), Defect.objects.count())
+    photos = bench.photos_bench(frames=8, reference_frames=0, reference_db=None, database=bench._database)
+    run = photos["city"]
+    # every frame lies on the drive's track (the walk over connected streets), is stored and detected
+    assert run["frames"] == run["placed"] == run["processed"] == 8 and run["failed"] == 0
+    assert run["images_per_s"] > 0 and run["queries_per_image"] > 0
+    stages = run["stages_ms_per_image"]
+    assert stages["model"]["wall_ms"] > 0 and stages["privacy_blur_and_kept_jpeg"]["cpu_ms"] > 0
+    assert stages["upload_check_decode"]["wall_ms"] > 0
+    assert run["snap_calls"] <= run["processed"]  # one snap a photo at most, whatever its boxes
+    assert photos["reference_city"].startswith("not measured")
+    # the run was rolled back: the city is as it was
+    assert (CameraRun.objects.count(), InspectionPhoto.objects.count(), Defect.objects.count()) == before
+
+
 def _bench_parts_measure_the_scale_city(bench, capsys):
     snap = bench.snap_bench(points=20, reference_db=None, previous_points=2)
     assert snap["city"]["snapped"] == 20  # every point lies a few metres off a junction
@@ -95,6 +113,7 @@ def _bench_parts_measure_the_scale_city(bench, capsys):
     assert bus["trips"] > 0 and bus["vehicles"] >= bus["lower_bound"]
     bins = bench.sanitation_bench(bins=25, trucks=2, seconds=1.0)
     assert bins["bins"] == 25 and bins["bins_served"] > 0 and bins["violations"] == 0
+    _bench_photos_run_end_to_end_and_leave_nothing(bench)
 
     sys_argv = sys.argv
     sys.argv = ["city_scale.py", "--quick", "--json", "--only", "snap", "--reference-db", ""]

@@ -29,7 +29,7 @@ from ..core.ranking import (
     size_estimate_m,
 )
 from ..models import Defect, DefectSighting, FixedCamera, InspectionPhoto, SegmentCondition
-from ..selectors import defect_merge_candidate, point_snap
+from ..selectors import Snap, defect_merge_candidate, point_snap
 from .describe import vision_note
 
 log = logging.getLogger(__name__)
@@ -71,13 +71,26 @@ def _ground_width(photo: InspectionPhoto) -> float:
     return float(widths.get(photo.source, widths.get("crew", 4.0)))
 
 
+def photo_snap(*, photo: InspectionPhoto) -> Snap | None:
+    """Where a photo's detections lie: its location snapped onto the nearest road within the tolerance, or
+    onto the segment its fixed camera watches; None off the road."""
+    camera_segment = None
+    if photo.fixed_camera_id:
+        camera_segment = FixedCamera.objects.filter(pk=photo.fixed_camera_id).values_list("segment", flat=True).first()
+    return point_snap(point=photo.location, within_m=float(conf("ROADS_SNAP_TOLERANCE_M")),
+                      segment=RoadSegment.objects.filter(pk=camera_segment).first() if camera_segment else None)
+
+
 @transaction.atomic
-def detection_record(*, photo: InspectionPhoto, index: int, detection: dict) -> tuple[Defect | None, bool]:
-    """Turn one detection of a processed photo into a sighting of a defect (new or merged).
+def detection_record(
+    *, photo: InspectionPhoto, index: int, detection: dict, snap: Snap | None
+) -> tuple[Defect | None, bool]:
+    """Turn one detection of a processed photo, snapped at ``snap`` (``photo_snap``), into a sighting of a
+    defect (new or merged).
 
     Returns (defect, created); (None, False) when the photo lies farther than the snap tolerance from every
-    road, or the detection's class is neither pothole nor crack. Idempotent: a detection already recorded
-    returns its defect unchanged (a redelivered task).
+    road (``snap`` None), or the detection's class is neither pothole nor crack. Idempotent: a detection
+    already recorded returns its defect unchanged (a redelivered task).
     """
     class_name = class_canonical(str(detection.get("class", "")))
     if class_name is None:
@@ -85,11 +98,6 @@ def detection_record(*, photo: InspectionPhoto, index: int, detection: dict) -> 
     existing = DefectSighting.objects.filter(photo=photo, detection_index=index).select_related("defect").first()
     if existing:
         return existing.defect, False
-    camera_segment = None
-    if photo.fixed_camera_id:
-        camera_segment = FixedCamera.objects.filter(pk=photo.fixed_camera_id).values_list("segment", flat=True).first()
-    snap = point_snap(point=photo.location, within_m=float(conf("ROADS_SNAP_TOLERANCE_M")),
-                      segment=RoadSegment.objects.filter(pk=camera_segment).first() if camera_segment else None)
     if snap is None:
         return None, False
     _segment_lock(snap.segment.pk)
@@ -149,8 +157,12 @@ def photo_defects_record(*, photo: InspectionPhoto) -> PhotoDefects:
     reach the threshold and refresh the condition of the segments touched. Runs in the caller's transaction."""
     out = PhotoDefects()
     touched: set[int] = set()
-    for i, det in enumerate(photo.detections or []):
-        defect, created = detection_record(photo=photo, index=i, detection=det)
+    detections = list(photo.detections or [])
+    # Every detection of a photo is placed where the photo was taken, so one snap serves them all (it was one
+    # per detection: two queries each, and a survey frame of a broken road has many).
+    snap = photo_snap(photo=photo) if detections else None
+    for i, det in enumerate(detections):
+        defect, created = detection_record(photo=photo, index=i, detection=det, snap=snap)
         if defect is None:
             if class_canonical(str(det.get("class", ""))) is None:
                 out.other_class += 1

@@ -9,6 +9,8 @@ import itertools
 
 import pytest
 from django.contrib.gis.geos import Point
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agents.roads.models import Defect, DefectSighting, FixedCamera, InspectionPhoto, SegmentCondition
@@ -102,6 +104,19 @@ def test_other_class_or_repaired_damage_is_a_new_defect(long_segment):
     Defect.objects.filter(pk=hole.created[0]).update(status=Defect.Status.REPAIRED)
     again = photo_defects_record(photo=done_photo(lon=a.lon, lat=a.lat, detections=[det()]))
     assert again.created and again.created != hole.created  # the road broke again after the repair
+
+
+def test_a_photo_is_snapped_once_for_all_its_detections(long_segment):
+    # A survey frame of a broken road has many boxes; each used to snap the same photo location again.
+    a = spot_on(long_segment, 0.6)
+    photo = done_photo(lon=a.lon, lat=a.lat, detections=[det(), det(box=SMALL), det("longitudinal crack"),
+                                                         det("a class of neither kind")])
+    with CaptureQueriesContext(connection) as queries:
+        out = photo_defects_record(photo=photo)
+    snaps = [q for q in queries.captured_queries if "ST_ClosestPoint" in q["sql"]]
+    assert len(snaps) == 1
+    assert len(out.created) == 2 and out.other_class == 1  # a pothole (two boxes) and a crack
+    assert {d.segment_id for d in Defect.objects.filter(pk__in=out.created)} == {long_segment.pk}
 
 
 def test_recording_a_photo_twice_changes_nothing(long_segment):
