@@ -321,7 +321,7 @@ def instance_model(*, instance: Instance, merged: bool = False) -> PyvrpModel:
     dist = obj.copy()
     big = 0
     if carrier is not None:
-        big = _big(instance, obj, [clocks[g] for g in type_group])
+        big = _big(instance, obj, dur, [clocks[g] for g in type_group])
         if big * max(int(weights[:n_cli].sum()), 1) >= MAX_VALUE:
             raise InstanceError(
                 f"cannot model the daily {carrier} limit: loads x route length overflow PyVRP's "
@@ -463,20 +463,30 @@ def _carrier(instance: Instance) -> tuple[str | None, np.ndarray, list[int | Non
     return None, np.zeros(n, dtype=np.int64), [None] * len(instance.vehicle_types)
 
 
-def _big(instance: Instance, obj: np.ndarray, clocks: list[_Clock]) -> int:
+def _big(instance: Instance, obj: np.ndarray, dur: np.ndarray, clocks: list[_Clock]) -> int:
     """A bound above any feasible route's objective sum (module docstring), plus one; `clocks` is each
-    vehicle type's (its lunch group's) compressed clock."""
-    finite = np.where(obj >= _MISSING, 0, obj)
+    vehicle type's (its lunch group's) compressed clock.
+
+    Two bounds, the tighter taken. A route visits each client at most once and reloads at most once per
+    client, so it has at most 2n + 2 legs of the longest edge: safe, but at 2,000 bins that bound times the
+    bins' kilograms overflows PyVRP's integer range. A route without time warp drives within its shift, so
+    its objective is at most the shift's span times the fastest edge's objective per second (1 when the
+    objective is the duration itself): about a day's driving, independent of the number of clients."""
+    finite = (obj < _MISSING) & (dur < _MISSING)
+    np.fill_diagonal(finite, False)
     n_clients = len(instance.clients)
-    # A route visits each client at most once and makes at most one reload per client, plus the two ends.
-    bound = int(finite.max(initial=0)) * (2 * n_clients + 2)
-    if instance.objective == "duration":
-        # Travel time fits inside the (compressed) shift when the route has no time warp.
-        spans = [
-            shift.late(min(vt.tw_late, instance.depots[vt.end].tw_late))
-            - shift.early(max(vt.tw_early, instance.depots[vt.depot].tw_early))
-            for vt, shift in zip(instance.vehicle_types, clocks, strict=True)
-        ]
-        if all(s < HORIZON // 2 for s in spans):
-            bound = min(bound, max(spans))
+    bound = int(np.where(finite, obj, 0).max(initial=0)) * (2 * n_clients + 2)
+    spans = [
+        shift.late(min(vt.tw_late, instance.depots[vt.end].tw_late))
+        - shift.early(max(vt.tw_early, instance.depots[vt.depot].tw_early))
+        for vt, shift in zip(instance.vehicle_types, clocks, strict=True)
+    ]
+    spans = [min(s, vt.shift_duration) if vt.shift_duration is not None else s
+             for s, vt in zip(spans, instance.vehicle_types, strict=True)]
+    timed = finite & (dur > 0)
+    # An edge that costs something yet takes no time would make the speed unbounded.
+    untimed_cost = bool((obj[finite & (dur == 0)] > 0).any())
+    if all(s < HORIZON // 2 for s in spans) and timed.any() and not untimed_cost:
+        speed = float((obj[timed] / dur[timed]).max())
+        bound = min(bound, int(np.ceil(speed * max(spans))))
     return max(bound, 1) + 1
