@@ -19,7 +19,8 @@ checker does.)
 **Daily cap across trips.** PyVRP resets the load at every reload, so no load dimension can carry a
 whole day. We carry it on the *distance* dimension instead: every edge into client j costs
 ``BIG * w_j + objective(i, j)`` where w_j is the capped load dimension and BIG exceeds any feasible
-route's objective sum, and the vehicle type's ``max_distance`` is ``BIG * cap + BIG - 1``. For a route
+route's objective sum (`_big`: the shift's span at the fastest edge's pace, a day's driving whatever the
+number of bins, so BIG times a 2,000-bin district's kilograms stays within PyVRP's integer range), and the vehicle type's ``max_distance`` is ``BIG * cap + BIG - 1``. For a route
 without time warp the objective part stays below BIG, so max_distance holds exactly when the day's load
 is within the cap. The added ``BIG * w_j`` sums to a constant over all required clients; for optional
 clients we add the same amount to the prize so skipping one is neither rewarded nor punished. Because
@@ -467,26 +468,26 @@ def _big(instance: Instance, obj: np.ndarray, dur: np.ndarray, clocks: list[_Clo
     """A bound above any feasible route's objective sum (module docstring), plus one; `clocks` is each
     vehicle type's (its lunch group's) compressed clock.
 
-    Two bounds, the tighter taken. A route visits each client at most once and reloads at most once per
-    client, so it has at most 2n + 2 legs of the longest edge: safe, but at 2,000 bins that bound times the
-    bins' kilograms overflows PyVRP's integer range. A route without time warp drives within its shift, so
-    its objective is at most the shift's span times the fastest edge's objective per second (1 when the
-    objective is the duration itself): about a day's driving, independent of the number of clients."""
+    A route visits each client at most once and reloads at most once per client, so it has at most
+    L = 2n + 2 legs. The plain bound, L times the longest edge, times a 2,000-bin district's kilograms
+    overflows PyVRP's integer range. But a route without time warp drives within its shift (span S), and
+    every edge's objective is at most r x its duration + c, for a pace r (the fastest edge of a minute or
+    more: shorter ones are all rounding) and c the most any edge exceeds that pace by (a few metres where
+    metres and seconds were rounded apart, 0 when the objective is the duration). So a route costs at most
+    r x S + c x L: a day's driving plus a little per leg."""
     finite = (obj < _MISSING) & (dur < _MISSING)
     np.fill_diagonal(finite, False)
-    n_clients = len(instance.clients)
-    bound = int(np.where(finite, obj, 0).max(initial=0)) * (2 * n_clients + 2)
+    legs = 2 * len(instance.clients) + 2
+    bound = int(np.where(finite, obj, 0).max(initial=0)) * legs
     spans = [
         shift.late(min(vt.tw_late, instance.depots[vt.end].tw_late))
         - shift.early(max(vt.tw_early, instance.depots[vt.depot].tw_early))
         for vt, shift in zip(instance.vehicle_types, clocks, strict=True)
     ]
-    spans = [min(s, vt.shift_duration) if vt.shift_duration is not None else s
-             for s, vt in zip(spans, instance.vehicle_types, strict=True)]
-    timed = finite & (dur > 0)
-    # An edge that costs something yet takes no time would make the speed unbounded.
-    untimed_cost = bool((obj[finite & (dur == 0)] > 0).any())
-    if all(s < HORIZON // 2 for s in spans) and timed.any() and not untimed_cost:
-        speed = float((obj[timed] / dur[timed]).max())
-        bound = min(bound, int(np.ceil(speed * max(spans))))
+    if all(s < HORIZON // 2 for s in spans) and finite.any():
+        o, d = obj[finite].astype(np.float64), dur[finite].astype(np.float64)
+        long_ = d >= 60
+        pace = float((o[long_] / d[long_]).max()) if long_.any() else 0.0
+        excess = float(np.maximum(o - pace * d, 0).max())
+        bound = min(bound, int(np.ceil(pace * max(spans) + excess * legs)))
     return max(bound, 1) + 1
