@@ -40,7 +40,7 @@ import tracemalloc
 from contextlib import contextmanager
 
 import numpy as np
-from _django import django_setup
+from _django import ROOT, django_setup
 
 PARTS = ("snap", "network", "flood", "bus", "sanitation", "sanitation_city")
 
@@ -324,7 +324,7 @@ def sanitation_city_bench(*, workers: int, bins: int, seconds: float, redis_db: 
     logs = [open(f"/tmp/city-scale-planning-{i}.log", "w") for i in range(workers)]
     procs = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "city_ops", "worker", "-P", "solo", "-Q",
                                "planning", "-n", f"bench-{i}-{os.getpid()}@%h", "--without-gossip",
-                               "--without-mingle", "--loglevel=INFO"], env=env, stdout=log, stderr=log)
+                               "--without-mingle", "--loglevel=INFO"], env=env, stdout=log, stderr=log, cwd=ROOT)
              for i, log in enumerate(logs)]
     try:
         started, load0 = time.perf_counter(), os.getloadavg()[0]

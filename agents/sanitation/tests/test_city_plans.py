@@ -76,3 +76,31 @@ def test_city_planned_by_district_on_two_workers_sums_km_and_trucks(district_cit
     # A message delivered again (a worker lost before its ack) finds its district claimed: nothing changes.
     assert district_plan_execute(part_id=parts[0].pk) is None
     assert CityPlan.objects.get(pk=plan.pk).kpis == k
+
+
+@pytest.mark.django_db
+def test_a_district_that_fails_is_reported_and_the_city_still_summed():
+    """A district that cannot be planned (here: no road network to route on) records why; the city plan is
+    still summed, naming it, and not called feasible. (No worker: the test's transaction never commits, so
+    nothing is sent; the part is executed here.)"""
+    from django.contrib.gis.geos import MultiPolygon, Point, Polygon
+
+    from agents.sanitation.models import Bin, CityPlan, Depot, DistrictPlan, Truck
+    from agents.sanitation.services.city_plans import city_plan_start, district_plan_execute
+    from city_ops.city.models import District, RoadSegment
+
+    RoadSegment.objects.all().delete()
+    District.objects.all().delete()
+    District.objects.create(code="A", name="A", geom=MultiPolygon(Polygon.from_bbox((0, 0, 1, 1)), srid=4326))
+    District.objects.create(code="B", name="B", geom=MultiPolygon(Polygon.from_bbox((2, 0, 3, 1)), srid=4326))
+    depot = Depot.objects.create(name="d", geom=Point(0.5, 0.5, srid=4326))
+    truck = Truck.objects.create(code="T1", depot=depot, capacity_l=16000, capacity_kg=3000, waste_types=["mixed"])
+    Bin.objects.create(code="B1", geom=Point(0.5, 0.5, srid=4326), capacity_l=660)
+    plan = city_plan_start(date=dt.date.today() + dt.timedelta(days=1), time_limit=0.1, assume_level=0.9)
+    part = plan.districts.get()  # district B has no bins: no part
+    assert part.district.code == "A" and part.truck_ids == [truck.pk]
+    part = district_plan_execute(part_id=part.pk, worker="test:1")
+    assert part.status == DistrictPlan.Status.FAILED and "road network" in part.error
+    plan.refresh_from_db()
+    assert plan.status == CityPlan.Status.DONE
+    assert plan.kpis["districts_failed"] == ["A"] and not plan.kpis["feasible"] and plan.kpis["km"] == 0
