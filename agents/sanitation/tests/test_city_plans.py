@@ -104,3 +104,28 @@ def test_a_district_that_fails_is_reported_and_the_city_still_summed():
     plan.refresh_from_db()
     assert plan.status == CityPlan.Status.DONE
     assert plan.kpis["districts_failed"] == ["A"] and not plan.kpis["feasible"] and plan.kpis["km"] == 0
+
+
+@pytest.mark.django_db
+def test_the_command_prints_the_city_plan_as_json_alone_and_refuses_a_bad_date(capsys):
+    import json
+
+    from django.contrib.gis.geos import MultiPolygon, Point, Polygon
+    from django.core.management import CommandError, call_command
+
+    from agents.sanitation.models import Bin, Depot, Truck
+    from city_ops.city.models import District
+
+    District.objects.all().delete()
+    District.objects.create(code="A", name="A", geom=MultiPolygon(Polygon.from_bbox((0, 0, 1, 1)), srid=4326))
+    depot = Depot.objects.create(name="d", geom=Point(0.5, 0.5, srid=4326))
+    Truck.objects.create(code="T1", depot=depot, capacity_l=16000, capacity_kg=3000, waste_types=["mixed"])
+    Bin.objects.create(code="B1", geom=Point(0.5, 0.5, srid=4326), capacity_l=660)
+    call_command("plan_by_district", "--date", "2031-05-06", "--time-limit", "5", "--json")
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["date"] == "2031-05-06" and doc["status"] == "running"
+    assert [(d["district"], d["status"], d["trucks"]) for d in doc["districts"]] == [("A", "pending", 1)]
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("plan_by_district", "--date", "2031-13-45")
+    with pytest.raises(CommandError, match="positive"):
+        call_command("plan_by_district", "--time-limit", "0")

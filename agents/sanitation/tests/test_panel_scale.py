@@ -63,7 +63,7 @@ def test_a_city_plan_keeps_its_map_and_totals_above_the_fold_and_the_page_short(
     assert page.locator(".route-card").count() == 6
     assert f"{TRUCKS} routes" in page.inner_text("#route-filter")
     height = page.evaluate("document.documentElement.scrollHeight")
-    assert height < 2 * 950, height
+    assert height < 2 * 950, height  # all 24 cards on the page measured 4,612 px
     assert page.locator("#plan-notes").count() == 1 and not page.locator("#plan-notes").get_attribute("open")
     page.click("#route-filter .pager a")
     page.wait_for_load_state("networkidle")
