@@ -21,7 +21,8 @@ measured in the same run.
   task per district) on `--planning-workers` Celery workers this bench starts on a broker database of its
   own (`--bench-redis-db`, so no other worker takes its tasks), up to `--city-bins` bins per district; the
   districts' km, trucks and bins summed, wall time, and each district's build, solve, CPU and peak memory.
-  Needs this branch's migration on the database (`manage.py migrate agent_sanitation`).
+  Runs alone (`--only sanitation_city`); needs the sanitation migrations on the database
+  (`manage.py migrate agent_sanitation`).
 
 Writes only into the database it runs on (a flood tick's readings and alerts, a bus plan draft): never run
 it on a city people use. What it cannot measure is printed as "not measured: reason".
@@ -454,9 +455,12 @@ def main() -> int:
         "flood": lambda: flood_bench(ticks=args.ticks),
         "bus": bus_bench,
         "sanitation": lambda: sanitation_bench(bins=args.district_bins, trucks=args.trucks, seconds=args.vrp_seconds),
-        "sanitation_city": lambda: sanitation_city_bench(workers=args.planning_workers, bins=args.city_bins,
-                                                         seconds=args.vrp_seconds, redis_db=args.bench_redis_db,
-                                                         wait_s=args.city_wait),
+        # It points this process's Celery at a broker database of its own, which only holds before any
+        # other part has sent a message: it runs alone.
+        "sanitation_city": (lambda: sanitation_city_bench(workers=args.planning_workers, bins=args.city_bins,
+                                                          seconds=args.vrp_seconds, redis_db=args.bench_redis_db,
+                                                          wait_s=args.city_wait)) if only == ["sanitation_city"]
+        else (lambda: {"skipped": "not measured: run it alone (--only sanitation_city)"}),
     }
     out = {"city": _city(), "parts": {}}
     for part in PARTS:
