@@ -21,6 +21,12 @@ measured in the same run.
   streets through `ingest_camera_run --sync` (upload, detection, snapping, merging) on the CPU, images/s end
   to end and ms per image by stage, beside the bare engine and the same run on the reference city
   (`--photo-reference-frames`); rolled back (bench/city_photos.py).
+- sanitation_city: the whole city planned by district (`city_plan_start`: one `sanitation.plan_district`
+  task per district) on `--planning-workers` Celery workers this bench starts on a broker database of its
+  own (`--bench-redis-db`, so no other worker takes its tasks), up to `--city-bins` bins per district; the
+  districts' km, trucks and bins summed, wall time, and each district's build, solve, CPU and peak memory.
+  Runs alone (`--only sanitation_city`); needs the sanitation migrations on the database
+  (`manage.py migrate agent_sanitation`).
 
 Writes only into the database it runs on (a flood tick's readings and alerts, a bus plan draft): never run
 it on a city people use. What it cannot measure is printed as "not measured: reason".
@@ -30,6 +36,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import resource
 import statistics
 import sys
 import time
@@ -37,10 +45,10 @@ import tracemalloc
 from contextlib import contextmanager
 
 import numpy as np
-from _django import django_setup
+from _django import ROOT, django_setup
 from city_photos import photos_bench
 
-PARTS = ("snap", "network", "flood", "bus", "sanitation", "photos")
+PARTS = ("snap", "network", "flood", "bus", "sanitation", "sanitation_city", "photos")
 
 
 def _ms(seconds: list[float]) -> dict:
@@ -258,9 +266,9 @@ def bus_bench() -> dict:
 
 def sanitation_bench(*, bins: int, trucks: int, seconds: float) -> dict:
     from agents.sanitation.core.choice import BinChoice
-    from agents.sanitation.core.planner import next_service_day, problem_solve
+    from agents.sanitation.core.planner import next_service_day, problem_solve, summary_kpis
     from agents.sanitation.models import Bin, Truck
-    from agents.sanitation.plan_selectors import problem_build
+    from agents.sanitation.plan_selectors import network_for, problem_build
     from agents.sanitation.vrp.instance import InstanceError
     from city_ops.city.models import District
     from city_ops.core.timeutil import city_today
@@ -280,17 +288,78 @@ def sanitation_bench(*, bins: int, trucks: int, seconds: float) -> dict:
                          demand_kg=round(0.09 * b.capacity_l), level=0.9, reason="bench")
                for b in picked]
     date = next_service_day(city_today())
-    problem, build_s = _timed(problem_build, date=date, trucks=fleet, choices=choices)
+    network, network_s = _timed(network_for, date)  # cached per worker process: not part of a plan's time
+    cpu = time.process_time()
+    problem, build_s = _timed(problem_build, date=date, trucks=fleet, choices=choices, network=network)
     head = {"district": district.code, "bins": len(picked), "trucks": len(fleet), "target_s": 120,
-            "build_s": round(build_s, 1)}
+            "network_s": round(network_s, 1), "build_s": round(build_s, 1),
+            "build_cpu_s": round(time.process_time() - cpu, 1)}
     try:
         solved, solve_s = _timed(problem_solve, problem=problem, time_limit=seconds)
     except InstanceError as exc:  # a limit of the model at this size is a finding, not a crash
         return {**head, "skipped": f"not measured: the solver refused the instance: {exc}"}
     served = sum(sum(1 for v in r.visits if str(v).startswith("bin:")) for r in solved.routes)
     return {**head, "solve_s": round(solve_s, 1), "total_s": round(build_s + solve_s, 1),
-            "routes": len(solved.routes), "bins_served": served, "violations": len(solved.violations),
-            "solver_time_limit_s": seconds}
+            "cpu_s": round(time.process_time() - cpu, 1), "peak_rss_mb": _peak_rss_mb(),
+            "load_avg": round(os.getloadavg()[0], 1), "routes": len(solved.routes), "bins_served": served,
+            "km": summary_kpis(problem, solved)["km"],
+            "violations": len(solved.violations), "solver_time_limit_s": seconds}
+
+
+def _peak_rss_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def sanitation_city_bench(*, workers: int, bins: int, seconds: float, redis_db: int, wait_s: float) -> dict:
+    """The city planned by district on `workers` planning workers of this bench's own."""
+    import subprocess
+    from urllib.parse import urlsplit, urlunsplit
+
+    from celery import current_app
+    from django.conf import settings
+
+    from agents.sanitation.core.planner import next_service_day
+    from agents.sanitation.models import CityPlan
+    from agents.sanitation.services.city_plans import city_plan_start
+    from city_ops.core.timeutil import city_today
+
+    parts = urlsplit(settings.CELERY_BROKER_URL)
+    broker = urlunsplit(parts._replace(path=f"/{redis_db}"))
+    current_app.conf.broker_url = broker  # before this process's first message: its producer uses it
+    env = {**os.environ, "REDIS_URL": broker, "DATABASE_URL": _database_url()}
+    logs = [open(f"/tmp/city-scale-planning-{i}.log", "w") for i in range(workers)]
+    procs = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "city_ops", "worker", "-P", "solo", "-Q",
+                               "planning", "-n", f"bench-{i}-{os.getpid()}@%h", "--without-gossip",
+                               "--without-mingle", "--loglevel=INFO"], env=env, stdout=log, stderr=log, cwd=ROOT)
+             for i, log in enumerate(logs)]
+    try:
+        started, load0 = time.perf_counter(), os.getloadavg()[0]
+        plan = city_plan_start(date=next_service_day(city_today()), time_limit=seconds, max_bins=bins,
+                               assume_level=0.9)
+        while time.perf_counter() - started < wait_s and plan.status != CityPlan.Status.DONE:
+            time.sleep(2)
+            plan.refresh_from_db()
+        wall = time.perf_counter() - started
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
+    districts = [{"district": p.district.code, "status": p.status, "trucks_given": len(p.truck_ids),
+                  **{k: p.kpis.get(k) for k in ("bins_offered", "bins_visited", "trucks_used", "km", "build_s",
+                                                 "solve_s", "wall_s", "cpu_s", "peak_rss_mb", "feasible")},
+                  "error": p.error[:200]}
+                 for p in plan.districts.select_related("district").order_by("district__code")]
+    return {"city_plan": plan.pk, "status": plan.status, "workers": workers, "bins_per_district_max": bins,
+            "solver_time_limit_s": seconds, "wall_s": round(wall, 1), "load_avg": [round(load0, 1),
+            round(os.getloadavg()[0], 1)], "summed": plan.kpis, "districts": districts}
+
+
+def _database_url() -> str:
+    """The database this bench runs on, for the workers it starts."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    return f"postgis://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
 # ------------------------------------------------------------------------------------------------- output
@@ -339,8 +408,19 @@ def _print(out: dict) -> None:
                 f"(target {res['target_s']} s, {res['target_mb']} MB)")
         elif part == "sanitation":
             row(f"district {res['district']}: {res['bins']} bins, {res['trucks']} trucks", f"{res['total_s']} s",
-                f"build {res['build_s']} s + solve {res['solve_s']} s; {res['bins_served']} bins on "
-                f"{res['routes']} routes (target {res['target_s']} s)")
+                f"build {res['build_s']} s + solve {res['solve_s']} s, cpu {res['cpu_s']} s, "
+                f"{res['peak_rss_mb']} MB RSS, load {res['load_avg']}; {res['bins_served']} bins on "
+                f"{res['routes']} routes, {res['km']} km (target {res['target_s']} s; road network "
+                f"{res['network_s']} s once per worker)")
+        elif part == "sanitation_city":
+            k = res["summed"]
+            row(f"city by district, {res['workers']} workers", f"{res['wall_s']} s",
+                f"{k.get('districts')} districts: {k.get('km')} km, {k.get('trucks_used')} trucks, "
+                f"{k.get('bins_visited')} bins, district CPU summed {k.get('cpu_s')} s, load {res['load_avg']}")
+            for d in res["districts"]:
+                row(f"  {d['district']} ({d['trucks_given']} trucks)", f"{d['wall_s']} s",
+                    f"{d['bins_visited']}/{d['bins_offered']} bins, {d['trucks_used']} trucks, {d['km']} km, "
+                    f"build {d['build_s']} s, cpu {d['cpu_s']} s, {d['peak_rss_mb']} MB {d['error']}")
         elif part == "photos":
             _photos_print(res, row)
 
@@ -380,11 +460,16 @@ def main() -> int:
     ap.add_argument("--photo-frames", type=int, default=1000)
     ap.add_argument("--photo-reference-frames", type=int, default=200,
                     help="frames on the reference city and for the bare engine")
+    ap.add_argument("--planning-workers", type=int, default=2, help="sanitation_city: workers to start")
+    ap.add_argument("--city-bins", type=int, default=2000, help="sanitation_city: most bins per district")
+    ap.add_argument("--bench-redis-db", type=int, default=7, help="sanitation_city: the broker's Redis database")
+    ap.add_argument("--city-wait", type=float, default=600.0, help="sanitation_city: most seconds to wait")
     args = ap.parse_args()
     if args.quick:
         args.snap_points, args.previous_points, args.points, args.reference_sources = 20, 2, 50, 2
         args.ticks, args.district_bins, args.trucks, args.vrp_seconds = 2, 40, 2, 2.0
         args.photo_frames, args.photo_reference_frames = 16, 8
+        args.city_bins = 40
     django_setup()
     from city_ops.city.models import RoadSegment
 
@@ -401,6 +486,12 @@ def main() -> int:
         "sanitation": lambda: sanitation_bench(bins=args.district_bins, trucks=args.trucks, seconds=args.vrp_seconds),
         "photos": lambda: photos_bench(frames=args.photo_frames, reference_frames=args.photo_reference_frames,
                                        reference_db=args.reference_db, database=_database),
+        # It points this process's Celery at a broker database of its own, which only holds before any
+        # other part has sent a message: it runs alone.
+        "sanitation_city": (lambda: sanitation_city_bench(workers=args.planning_workers, bins=args.city_bins,
+                                                          seconds=args.vrp_seconds, redis_db=args.bench_redis_db,
+                                                          wait_s=args.city_wait)) if only == ["sanitation_city"]
+        else (lambda: {"skipped": "not measured: run it alone (--only sanitation_city)"}),
     }
     out = {"city": _city(), "parts": {}}
     for part in PARTS:

@@ -9,10 +9,12 @@ from city_ops.core.admin import CityPlacedAdmin, ReadOnlyAdmin, file_link
 
 from .models import (
     Bin,
+    CityPlan,
     CollectionPlan,
     Crew,
     Depot,
     DisposalSite,
+    DistrictPlan,
     FillModel,
     FillReading,
     Pickup,
@@ -51,6 +53,18 @@ class DepotAdmin(CityPlacedAdmin):
 @admin.register(DisposalSite)
 class DisposalSiteAdmin(CityPlacedAdmin):
     list_display = ["name", "opens", "closes", "unload_min"]
+
+
+@admin.register(CityPlan)
+class CityPlanAdmin(ReadOnlyAdmin):
+    list_display = ["date", "status", "created_at", "finished_at", "kpis"]
+    list_filter = ["status"]
+
+
+@admin.register(DistrictPlan)
+class DistrictPlanAdmin(ReadOnlyAdmin):
+    list_display = ["city_plan", "district", "status", "claimed_by", "started_at", "finished_at", "error"]
+    list_filter = ["status"]
 
 
 @admin.register(CollectionPlan)

@@ -327,3 +327,61 @@ class FillModel(models.Model):
 
     def __str__(self) -> str:
         return f"fill model of {self.bin_id}"
+
+
+class CityPlan(models.Model):
+    """A day planned district by district, each district a task of its own on the planning queue (so a city
+    of many districts plans on as many planning workers as there are), with the districts' figures summed
+    once the last one is done (`services.city_plans`). The districts' routes are figures here, not a plan
+    version: the panel's plan of a date stays the one `CollectionPlan` the dispatcher approves."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+
+    date = models.DateField(db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    options = models.JSONField(default=dict, blank=True, help_text="solver time limit, seed, bins per district")
+    kpis = models.JSONField(default=dict, blank=True, help_text="the districts' km, trucks, bins, hours summed")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"city plan {self.date} #{self.pk} ({self.status})"
+
+
+class DistrictPlan(models.Model):
+    """One district's part of a `CityPlan`: its trucks, then (once a planning worker has claimed and
+    solved it) its figures and per-truck routes, or the reason it failed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    city_plan = models.ForeignKey(CityPlan, on_delete=models.CASCADE, related_name="districts")
+    district = models.ForeignKey("city.District", on_delete=models.PROTECT, related_name="+")
+    truck_ids = models.JSONField(default=list, help_text="the trucks this district is given")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    claimed_by = models.CharField(max_length=120, blank=True)
+    kpis = models.JSONField(default=dict, blank=True)
+    routes = models.JSONField(default=list, blank=True, help_text="[{truck, bins, km}] per route")
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["city_plan", "district"], name="one_part_per_district")]
+
+    def __str__(self) -> str:
+        return f"{self.district_id} of {self.city_plan_id} ({self.status})"

@@ -8,6 +8,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from agents.sanitation.vrp import PlanRoute as VrpRoute
@@ -15,7 +16,7 @@ from city_ops.city.network import RoadNetwork, road_network
 from city_ops.core.timeutil import city_tz
 
 from .core.baseline import FixedBin, fixed_due, fixed_schedule_build
-from .core.choice import BinChoice, ChoicePolicy, bin_outlook, bins_choose, stream_prize_scales
+from .core.choice import BinChoice, ChoicePolicy, bin_outlook, bin_prize, bins_choose, stream_prize_scales
 from .core.fill import FillState, fill_forecast
 from .core.planner import (
     DEFAULT_POLICY,
@@ -117,10 +118,12 @@ def bins_choices_for(
     states: dict[int, FillState] | None = None,
     policy: ChoicePolicy = DEFAULT_POLICY,
     exclude: set[int] = frozenset(),
+    bins: QuerySet[Bin] | None = None,
 ) -> tuple[list[BinChoice], list[str]]:
-    """The day's candidate bins from the fill model (mandatory and optional with prizes); notes for bins
-    it cannot forecast. Bins already collected that day, or in `exclude`, are left out."""
-    bins = list(Bin.objects.filter(active=True).order_by("pk"))
+    """The day's candidate bins from the fill model (mandatory and optional with prizes) among `bins` (every
+    active bin by default); notes for bins it cannot forecast. Bins already collected that day, or in
+    `exclude`, are left out."""
+    bins = list((bins if bins is not None else Bin.objects.filter(active=True)).order_by("pk"))
     states = states if states is not None else fill_states([b.pk for b in bins])
     start = min((seconds_of(t.shift_start) for t in trucks), default=6 * 3600)
     end = max((seconds_of(t.shift_end) for t in trucks), default=15 * 3600)
@@ -189,6 +192,39 @@ def baseline_choices_for(*, date: dt.date, states: dict[int, FillState] | None =
             )
         )
     return out
+
+
+def district_choices(
+    *,
+    date: dt.date,
+    district,
+    trucks: Sequence[Truck],
+    policy: ChoicePolicy = DEFAULT_POLICY,
+    max_bins: int | None = None,
+    assume_level: float | None = None,
+) -> tuple[list[BinChoice], list[str]]:
+    """A district's candidate bins (`bins_choices_for` on the bins inside it). A bin the fill model cannot
+    forecast yet is offered as optional at `assume_level` when that is given (a synthetic city has no fill
+    history), else left out with a note. At most `max_bins`: mandatory ones first, then the best prizes."""
+    inside = Bin.objects.filter(active=True, geom__within=district.geom)
+    states = fill_states(list(inside.values_list("pk", flat=True)))
+    known = {pk for pk, s in states.items() if s.last_at is not None}
+    choices, notes = bins_choices_for(date=date, trucks=trucks, states=states, policy=policy,
+                                      bins=inside.filter(pk__in=known))
+    unknown = inside.exclude(pk__in=known).order_by("pk")
+    if assume_level is None:
+        notes += [f"bin {code}: no readings or pickups yet" for code in unknown.values_list("code", flat=True)]
+    else:
+        choices += [_assumed_choice(b, level=assume_level, policy=policy) for b in unknown]
+    choices.sort(key=lambda c: (not c.required, -c.prize, str(c.id)))
+    return choices[:max_bins] if max_bins is not None else choices, notes
+
+
+def _assumed_choice(b: Bin, *, level: float, policy: ChoicePolicy) -> BinChoice:
+    litres = round(level * b.capacity_l)
+    return BinChoice(id=f"bin:{b.pk}", required=False, prize=bin_prize(level=level, policy=policy),
+                     demand_l=litres, demand_kg=max(1, round(litres * b.density_kg_l)), level=level,
+                     reason="no forecast yet: assumed level")
 
 
 # --- trucks on the road ----------------------------------------------------------------------------------

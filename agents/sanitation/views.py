@@ -78,13 +78,36 @@ def _route_chart(route: PlanRoute) -> dict:
             "capacity_l": route.truck.capacity_l}
 
 
+ROUTES_PER_PAGE = 6
+
+
+def _routes_page(plan: CollectionPlan | None, *, truck_q: str, number):
+    """One page of the plan's route cards (a city's sixty trucks would make the page metres long), those of
+    the trucks whose code contains `truck_q` when given; the map still draws every route."""
+    if plan is None:
+        return None
+    qs = selectors.plan_routes(plan=plan).order_by("order")
+    if truck_q:
+        qs = qs.filter(truck__code__icontains=truck_q)
+    return Paginator(qs, ROUTES_PER_PAGE).get_page(number)
+
+
+def _plan_bins(plan: CollectionPlan | None) -> list[Bin]:
+    """The bins on the plan's routes, for the move form (every route, not just the page shown)."""
+    if plan is None:
+        return []
+    return list(Bin.objects.filter(plan_stops__route__plan=plan).only("code", "street").order_by("code").distinct())
+
+
 @role_required(Role.DISPATCHER)
 def panel(request):
     """The plan of a day: map, routes with profiles, KPIs against the fixed schedule, edits and approval."""
     date = _date_param(request, _default_plan_date())
     plan = _plan_for(request, date)
     versions = list(CollectionPlan.objects.filter(date=date).order_by("-version"))
-    routes = list(selectors.plan_routes(plan=plan)) if plan else []
+    truck_q = request.GET.get("truck", "").strip()
+    page = _routes_page(plan, truck_q=truck_q, number=request.GET.get("page"))
+    routes = list(page.object_list) if page else []
     kpis = plan.kpis if plan else {}
     since = timezone.now() - dt.timedelta(days=7)
     fill_stats = FillModel.objects.filter(bin__active=True).aggregate(mae=Avg("mae"), bins=Count("id"))
@@ -100,7 +123,8 @@ def panel(request):
         "charts": [_route_chart(r) for r in routes],
         "trucks": Truck.objects.filter(in_service=True).order_by("code"),
         "trucks_out": Truck.objects.filter(in_service=False).order_by("code"),
-        "plan_bins": [s.bin for r in routes for s in r.stops.all() if s.bin_id],
+        "plan_bins": _plan_bins(plan), "page": page, "truck_q": truck_q,
+        "route_count": plan.routes.count() if plan else 0,
         "overflows": selectors.overflow_reports(since=since)[:10],
         "fill_mae": fill_stats["mae"], "fill_bins": fill_stats["bins"], "at_risk": at_risk,
         "plan_dates": plan_dates, "reoptimising": reopt,

@@ -19,7 +19,8 @@ checker does.)
 **Daily cap across trips.** PyVRP resets the load at every reload, so no load dimension can carry a
 whole day. We carry it on the *distance* dimension instead: every edge into client j costs
 ``BIG * w_j + objective(i, j)`` where w_j is the capped load dimension and BIG exceeds any feasible
-route's objective sum, and the vehicle type's ``max_distance`` is ``BIG * cap + BIG - 1``. For a route
+route's objective sum (`_big`: the shift's span at the fastest edge's pace, a day's driving whatever the
+number of bins, so BIG times a 2,000-bin district's kilograms stays within PyVRP's integer range), and the vehicle type's ``max_distance`` is ``BIG * cap + BIG - 1``. For a route
 without time warp the objective part stays below BIG, so max_distance holds exactly when the day's load
 is within the cap. The added ``BIG * w_j`` sums to a constant over all required clients; for optional
 clients we add the same amount to the prize so skipping one is neither rewarded nor punished. Because
@@ -321,7 +322,7 @@ def instance_model(*, instance: Instance, merged: bool = False) -> PyvrpModel:
     dist = obj.copy()
     big = 0
     if carrier is not None:
-        big = _big(instance, obj, [clocks[g] for g in type_group])
+        big = _big(instance, obj, dur, [clocks[g] for g in type_group])
         if big * max(int(weights[:n_cli].sum()), 1) >= MAX_VALUE:
             raise InstanceError(
                 f"cannot model the daily {carrier} limit: loads x route length overflow PyVRP's "
@@ -463,20 +464,30 @@ def _carrier(instance: Instance) -> tuple[str | None, np.ndarray, list[int | Non
     return None, np.zeros(n, dtype=np.int64), [None] * len(instance.vehicle_types)
 
 
-def _big(instance: Instance, obj: np.ndarray, clocks: list[_Clock]) -> int:
+def _big(instance: Instance, obj: np.ndarray, dur: np.ndarray, clocks: list[_Clock]) -> int:
     """A bound above any feasible route's objective sum (module docstring), plus one; `clocks` is each
-    vehicle type's (its lunch group's) compressed clock."""
-    finite = np.where(obj >= _MISSING, 0, obj)
-    n_clients = len(instance.clients)
-    # A route visits each client at most once and makes at most one reload per client, plus the two ends.
-    bound = int(finite.max(initial=0)) * (2 * n_clients + 2)
-    if instance.objective == "duration":
-        # Travel time fits inside the (compressed) shift when the route has no time warp.
-        spans = [
-            shift.late(min(vt.tw_late, instance.depots[vt.end].tw_late))
-            - shift.early(max(vt.tw_early, instance.depots[vt.depot].tw_early))
-            for vt, shift in zip(instance.vehicle_types, clocks, strict=True)
-        ]
-        if all(s < HORIZON // 2 for s in spans):
-            bound = min(bound, max(spans))
+    vehicle type's (its lunch group's) compressed clock.
+
+    A route visits each client at most once and reloads at most once per client, so it has at most
+    L = 2n + 2 legs. The plain bound, L times the longest edge, times a 2,000-bin district's kilograms
+    overflows PyVRP's integer range. But a route without time warp drives within its shift (span S), and
+    every edge's objective is at most r x its duration + c, for a pace r (the fastest edge of a minute or
+    more: shorter ones are all rounding) and c the most any edge exceeds that pace by (a few metres where
+    metres and seconds were rounded apart, 0 when the objective is the duration). So a route costs at most
+    r x S + c x L: a day's driving plus a little per leg."""
+    finite = (obj < _MISSING) & (dur < _MISSING)
+    np.fill_diagonal(finite, False)
+    legs = 2 * len(instance.clients) + 2
+    bound = int(np.where(finite, obj, 0).max(initial=0)) * legs
+    spans = [
+        shift.late(min(vt.tw_late, instance.depots[vt.end].tw_late))
+        - shift.early(max(vt.tw_early, instance.depots[vt.depot].tw_early))
+        for vt, shift in zip(instance.vehicle_types, clocks, strict=True)
+    ]
+    if all(s < HORIZON // 2 for s in spans) and finite.any():
+        o, d = obj[finite].astype(np.float64), dur[finite].astype(np.float64)
+        long_ = d >= 60
+        pace = float((o[long_] / d[long_]).max()) if long_.any() else 0.0
+        excess = float(np.maximum(o - pace * d, 0).max())
+        bound = min(bound, int(np.ceil(pace * max(spans) + excess * legs)))
     return max(bound, 1) + 1
