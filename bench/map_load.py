@@ -122,17 +122,49 @@ def server_start(port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not answer /healthz within 120 s")
 
 
-def server_cpu(proc: psutil.Process) -> tuple[float, float]:
-    """(CPU seconds, largest RSS in MB) over the gunicorn master and its workers."""
-    cpu, rss = 0.0, 0.0
-    for p in [proc, *proc.children(recursive=True)]:
+def _db_backends(workers: list[psutil.Process]) -> list[psutil.Process]:
+    """The PostgreSQL backends serving the gunicorn workers' connections (their title names the client port)."""
+    ports = set()
+    for w in workers:
+        try:
+            ports |= {c.laddr.port for c in w.net_connections(kind="tcp") if c.raddr and c.raddr.port == _db_port()}
+        except psutil.Error:
+            pass
+    found = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        title = " ".join(p.info["cmdline"] or ())
+        if title.startswith("postgres: ") and any(f"({port})" in title for port in ports):
+            found.append(p)
+    return found
+
+
+def _db_port() -> int:
+    from django.db import connection
+
+    return int(connection.settings_dict.get("PORT") or 5432)
+
+
+def server_cpu(proc: psutil.Process) -> dict[int, float]:
+    """CPU seconds by process id: the gunicorn master, its workers and the database backends serving them."""
+    workers = [proc, *proc.children(recursive=True)]
+    out = {}
+    for p in workers + _db_backends(workers):
         try:
             t = p.cpu_times()
-            cpu += t.user + t.system
-            rss = max(rss, p.memory_info().rss / 2 ** 20)
-        except psutil.NoSuchProcess:
+            out[p.pid] = t.user + t.system
+        except psutil.Error:
             pass
-    return cpu, rss
+    return out
+
+
+def server_peak_rss_mb(proc: psutil.Process) -> float:
+    rss = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            rss = max(rss, p.memory_info().rss / 2 ** 20)
+        except psutil.Error:
+            pass
+    return rss
 
 
 # --- the clients ------------------------------------------------------------------------------------------
@@ -209,7 +241,7 @@ def run_mode(mode: str, *, port: int, cookie: str, views: list[Viewport], client
     out: dict[tuple[str, str], Sample] = defaultdict(Sample)
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
-    cpu0, wall0, srv0 = time.process_time(), time.perf_counter(), server_cpu(server)[0]
+    cpu0, wall0, srv0 = time.process_time(), time.perf_counter(), server_cpu(server)
     threads = []
     for i in range(clients):
         start = i * len(views) // clients
@@ -220,7 +252,10 @@ def run_mode(mode: str, *, port: int, cookie: str, views: list[Viewport], client
     for t in threads:
         t.join()
     wall = time.perf_counter() - wall0
-    srv_cpu, srv_rss = server_cpu(server)
+    srv1 = server_cpu(server)
+    app_pids = {server.pid, *(p.pid for p in server.children(recursive=True))}
+    app_cpu = sum(t - srv0.get(pid, 0.0) for pid, t in srv1.items() if pid in app_pids)
+    db_cpu = sum(t - srv0.get(pid, 0.0) for pid, t in srv1.items() if pid not in app_pids)
     rows = []
     for (layer, level), s in sorted(out.items(), key=lambda kv: (LAYERS.index(kv[0][0]), ZOOMS.get(kv[0][1], 0))):
         ms = sorted(s.ms)
@@ -234,7 +269,9 @@ def run_mode(mode: str, *, port: int, cookie: str, views: list[Viewport], client
             "requests_per_s": round(len(every) / wall, 1),
             "p95_ms_all": round(every[math.ceil(0.95 * len(every)) - 1], 1) if every else None,
             "generator_cpu_s": round(time.process_time() - cpu0, 1),
-            "server_cpu_s": round(srv_cpu - srv0, 1), "server_worker_peak_rss_mb": round(srv_rss),
+            "server_cpu_s": round(app_cpu, 1), "db_cpu_s": round(db_cpu, 1),
+            "cpu_ms_per_request": round((app_cpu + db_cpu) * 1000 / max(1, len(every)), 1),
+            "server_worker_peak_rss_mb": round(server_peak_rss_mb(server)),
             "loadavg_after": [round(x, 2) for x in os.getloadavg()], "rows": rows}
 
 
@@ -252,7 +289,8 @@ def tile_cache_clear() -> int:
 def print_table(result: dict) -> None:
     print(f"\n== {result['mode']}: {result['requests']} requests in {result['wall_s']} s "
           f"({result['requests_per_s']}/s), p95 over all {result['p95_ms_all']} ms; generator CPU "
-          f"{result['generator_cpu_s']} s, server CPU {result['server_cpu_s']} s, worker peak RSS "
+          f"{result['generator_cpu_s']} s, server CPU {result['server_cpu_s']} s + database {result['db_cpu_s']} s "
+          f"({result['cpu_ms_per_request']} ms a request), worker peak RSS "
           f"{result['server_worker_peak_rss_mb']} MB, load after {result['loadavg_after']}")
     print(f"{'layer':16s} {'zoom':9s} {'n':>6s} {'p50':>7s} {'p95':>7s} {'max':>7s} {'kB':>7s} {'cut':>5s} {'err':>4s}")
     for r in result["rows"]:

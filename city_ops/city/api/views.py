@@ -30,7 +30,8 @@ from ..maplayers import (
     source_tile_cached,
     viewport_parse,
 )
-from ..models import CityProfile, RoadClosure
+from ..mapsources import network_version
+from ..models import RoadClosure
 from ..network import NoRouteError, road_network
 from ..services import closure_create, closure_lift
 
@@ -75,11 +76,9 @@ class RoadLayerView(APIView):
                    responses={200: dict})
     def get(self, request):
         bbox = _bbox(request)
-        profile = CityProfile.objects.first()
         # The key names the database and the import (version + time), so two databases or test runs sharing
         # one Redis never serve each other's network.
-        stamp = f"{profile.network_version}:{profile.updated_at.timestamp():.6f}" if profile else "0"
-        key = f"roads:{connection.settings_dict['NAME']}:{stamp}:{request.query_params.get('bbox', '')}"
+        key = f"roads:{connection.settings_dict['NAME']}:{network_version()}:{request.query_params.get('bbox', '')}"
         data = cache.get(key)
         if data is None:
             where, params = "", []
