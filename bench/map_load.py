@@ -200,6 +200,11 @@ class Sample:
     bytes: int = 0
     truncated: int = 0
     errors: int = 0
+    failures: dict = field(default_factory=dict)  # what each error was: an HTTP status or an exception
+
+    def fail(self, what: str) -> None:
+        self.errors += 1
+        self.failures[what] = self.failures.get(what, 0) + 1
 
 
 def client_loop(port: int, cookie: str, work: list[Viewport], mode: str, deadline: float, out: dict, lock) -> None:
@@ -216,15 +221,16 @@ def client_loop(port: int, cookie: str, work: list[Viewport], mode: str, deadlin
                 conn.request("GET", path, headers=headers)
                 resp = conn.getresponse()
                 body = resp.read()
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                mine[(layer, level)].errors += 1
+                mine[(layer, level)].fail(type(exc).__name__)
                 continue
             s = mine[(layer, level)]
             s.ms.append((time.perf_counter() - t0) * 1000)
             s.bytes += len(body)
-            s.errors += resp.status not in (200, 204)
+            if resp.status not in (200, 204):
+                s.fail(f"HTTP {resp.status}")
             s.truncated += resp.getheader("X-Truncated") == "1" or b'"truncated":true' in body[-200:]
     with lock:
         for key, s in mine.items():
@@ -233,6 +239,8 @@ def client_loop(port: int, cookie: str, work: list[Viewport], mode: str, deadlin
             agg.bytes += s.bytes
             agg.truncated += s.truncated
             agg.errors += s.errors
+            for what, n in s.failures.items():
+                agg.failures[what] = agg.failures.get(what, 0) + n
 
 
 def run_mode(mode: str, *, port: int, cookie: str, views: list[Viewport], clients: int, seconds: float,
@@ -263,7 +271,8 @@ def run_mode(mode: str, *, port: int, cookie: str, views: list[Viewport], client
                      "p50_ms": round(statistics.median(ms), 1) if ms else None,
                      "p95_ms": round(ms[max(0, math.ceil(0.95 * len(ms)) - 1)], 1) if ms else None,
                      "max_ms": round(ms[-1], 1) if ms else None,
-                     "mean_kb": round(s.bytes / len(ms) / 1024, 1) if ms else None, "truncated": s.truncated})
+                     "mean_kb": round(s.bytes / len(ms) / 1024, 1) if ms else None, "truncated": s.truncated,
+                     "failures": s.failures})
     every = sorted(m for s in out.values() for m in s.ms)
     return {"mode": mode, "wall_s": round(wall, 1), "requests": len(every),
             "requests_per_s": round(len(every) / wall, 1),
@@ -296,7 +305,8 @@ def print_table(result: dict) -> None:
     for r in result["rows"]:
         flag = "" if r["p95_ms"] is not None and r["p95_ms"] < TARGET_P95_MS else "  > target"
         print(f"{r['layer']:16s} {r['zoom']:9s} {r['requests']:6d} {r['p50_ms']:7.1f} {r['p95_ms']:7.1f} "
-              f"{r['max_ms']:7.1f} {r['mean_kb']:7.1f} {r['truncated']:5d} {r['errors']:4d}{flag}")
+              f"{r['max_ms']:7.1f} {r['mean_kb']:7.1f} {r['truncated']:5d} {r['errors']:4d}{flag}"
+              + (f"  {r['failures']}" if r["failures"] else ""))
 
 
 def main() -> None:

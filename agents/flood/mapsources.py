@@ -1,6 +1,8 @@
 """The flood agent's map tiles (city_ops.city.maplayers): sensors coloured by state."""
 from __future__ import annotations
 
+import functools
+
 from django.db.models import CharField, F
 from django.db.models.expressions import RawSQL
 
@@ -26,6 +28,7 @@ def _sensors(user, zoom: int):
     return Sensor.objects.exclude(geom__isnull=True)
 
 
+@functools.cache  # built once per process: every tile request asks for it
 def sensor_sources() -> tuple[MapSource, ...]:
     colour = RawSQL(_COLOUR_SQL, (Sensor.Status.ACTIVE.value, FAULT_COLOUR,
                                   [LEVEL_COLOURS[level] for level in sorted(LEVEL_COLOURS)], Alert.Status.OPEN.value),

@@ -1,6 +1,8 @@
 """The roads agent's map tiles (city_ops.city.maplayers): open defects coloured by severity."""
 from __future__ import annotations
 
+import functools
+
 from django.db.models import Case, CharField, F, Value, When
 from django.db.models.functions import Cast, Concat
 from django.urls import reverse
@@ -22,6 +24,7 @@ def _detail_url():
     return Concat(Value(head), Cast("pk", CharField()), Value(tail), output_field=CharField())
 
 
+@functools.cache  # built once per process: every tile request asks for it
 def defect_sources() -> tuple[MapSource, ...]:
     colour = Case(*(When(severity_level=level, then=Value(c)) for level, c in SEVERITY_COLORS.items()),
                   default=Value("#8a3ffc"), output_field=CharField())

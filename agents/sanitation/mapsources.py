@@ -1,6 +1,8 @@
 """The sanitation agent's map tiles (city_ops.city.maplayers): active bins coloured by forecast fill."""
 from __future__ import annotations
 
+import functools
+
 from django.db.models import Case, CharField, F, Value, When
 
 from city_ops.city.maplayers import MapSource
@@ -16,6 +18,7 @@ def _bins(user, zoom: int):
     return Bin.objects.filter(active=True)
 
 
+@functools.cache  # built once per process: every tile request asks for it
 def bin_sources() -> tuple[MapSource, ...]:
     colour = Case(When(**{f"{FILL}__isnull": True}, then=Value(FILL_UNKNOWN)),
                   *(When(**{f"{FILL}__gte": at}, then=Value(c)) for at, c in FILL_COLOURS),
