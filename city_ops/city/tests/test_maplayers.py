@@ -264,3 +264,24 @@ def test_geojson_is_capped_and_simplified(users, streets, monkeypatch):
 def test_geojson_roles(users, streets):
     assert Client().get(f"/api/city/layers/roads.geojson?bbox={BBOX}&zoom=14").status_code in (401, 403)
     assert client_for("crew", users).get(f"/api/city/layers/nope.geojson?bbox={BBOX}&zoom=14").status_code == 404
+
+
+def test_bin_tiles_colour_as_the_bins_geojson(users):
+    """The bins' tile colours are the same rule as the GeoJSON layer's `fill_color`, built in SQL."""
+    from city_ops.city.maplayers import map_sources
+
+    if "sanitation-bins" not in map_sources():
+        pytest.skip("the sanitation agent is not installed")
+    from agents.sanitation.models import Bin, FillModel
+    from agents.sanitation.views import fill_color
+
+    levels = {"B-none": None, "B-low": 0.2, "B-half": 0.5, "B-high": 0.85, "B-full": 1.2}
+    for i, (code, level) in enumerate(levels.items()):
+        b = Bin.objects.create(code=code, geom=Point(LON + i * 0.0002, LAT, srid=4326), capacity_l=240)
+        FillModel.objects.create(bin=b, forecast_fill=level)
+    Bin.objects.create(code="B-gone", geom=Point(LON, LAT + 0.0002, srid=4326), capacity_l=240, active=False)
+    z = 15
+    x, y = tile_of(LON, LAT, z)
+    layer = mvt_decode(_tile(client_for("dispatcher", users), "sanitation-bins", z, x, y).content)["sanitation-bins"]
+    assert {f["properties"]["title"]: f["properties"]["color"] for f in layer} == {
+        code: fill_color(level) for code, level in levels.items()}
