@@ -119,6 +119,13 @@ def _matrix(w: World) -> list[tuple[str, str, dict]]:
         ("GET", "/api/city/districts.geojson", api_crew),
         ("GET", "/api/city/places.geojson", api_crew),
         ("GET", "/api/city/closures.geojson", api_crew),
+        # the map's tiles and viewport GeoJSON: each layer keeps its own roles (an empty tile is a 204)
+        ("GET", "/api/city/tiles/roads/16/0/0.mvt", {"anonymous": API_DENIED, "crew": 204, "dispatcher": 204,
+                                                     "admin": 204}),
+        ("GET", "/api/city/tiles/roads-defects/16/0/0.mvt", {"anonymous": API_DENIED, "crew": FORBIDDEN,
+                                                             "dispatcher": 204, "admin": 204}),
+        ("GET", "/api/city/layers/roads.geojson?bbox=24.9,60.1,25.0,60.2&zoom=14", api_crew),
+        ("GET", "/api/city/layers/sanitation-bins.geojson?bbox=24.9,60.1,25.0,60.2&zoom=14", api_disp),
         ("POST", "/api/city/closures.geojson", {"anonymous": API_DENIED, "crew": FORBIDDEN, "dispatcher": 400}),
         ("POST", f"/api/city/closures/{w.closure}/lift/", {"anonymous": API_DENIED, "crew": FORBIDDEN, "dispatcher": OK}),
         ("POST", "/api/city/route/", {"anonymous": API_DENIED, "crew": 400, "dispatcher": 400}),

@@ -18,6 +18,7 @@ from city_ops.queues import Queue
 if TYPE_CHECKING:
     from django.contrib.gis.geos import GEOSGeometry
 
+    from city_ops.city.maplayers import MapSource
     from city_ops.copilot.tools import Tool
 
     from .models import AgentRun
@@ -230,6 +231,9 @@ class Agent:
     crew_links: ClassVar[tuple[tuple[str, str], ...]] = ()
     # Layers the console map offers: dicts of id, label, url (GeoJSON), on, and optional color/kind/refresh.
     map_layers: ClassVar[tuple[dict, ...]] = ()
+    # Layers drawn as vector tiles at any city size (city_ops.city.maplayers.MapSource, each `id` a layer's id):
+    # the console draws those from /api/city/tiles/<id>/{z}/{x}/{y}.mvt instead of the layer's GeoJSON url.
+    map_sources: ClassVar[tuple["MapSource", ...]] = ()
     # What a user may set on a run (everything else is refused at request time; see RUNTIME_PARAMS).
     run_params: ClassVar[tuple[RunParam, ...]] = ()
     # The names of its settings (their defaults live in the agent's conf.py: `setting_names = tuple(DEFAULTS)`).

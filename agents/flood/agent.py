@@ -46,6 +46,13 @@ class FloodAgent(Agent):
          "kind": "point", "color": "#2e7d32", "refresh": 60},
     )
 
+    @property
+    def map_sources(self):
+        """Its layers as vector tiles (the models are imported when asked, not at registration)."""
+        from .mapsources import sensor_sources
+
+        return sensor_sources()
+
     def run(self, ctx: RunContext) -> AgentResult:
         from .services.evaluation import evaluation_run
 

@@ -50,6 +50,13 @@ class RoadsAgent(Agent):
              "on": False, "kind": "line", "color": "#c9a300"},
         )
 
+    @property
+    def map_sources(self):
+        """Its layers as vector tiles (the models are imported when asked, not at registration)."""
+        from .mapsources import defect_sources
+
+        return defect_sources()
+
     def run(self, ctx: RunContext) -> AgentResult:
         from .services.agent_run import daily_run
 

@@ -123,6 +123,13 @@ class SanitationAgent(Agent):
         return selectors.sanitation_statement(date_from=date_from, date_to=date_to)
 
     # --- the run -------------------------------------------------------------------------------------------
+    @property
+    def map_sources(self):
+        """Its layers as vector tiles (the models are imported when asked, not at registration)."""
+        from .mapsources import bin_sources
+
+        return bin_sources()
+
     def run(self, ctx: RunContext) -> AgentResult:
         return collection_result(collection_run(run=ctx.run, progress=ctx.progress))
 

@@ -34,17 +34,17 @@ from .models import Bin, CollectionPlan, FillModel, Pickup, PlanRoute, PlanStop,
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
+# The map colours of a forecast fill level: the first threshold it reaches, grey without a forecast. Shared
+# with the bins' map tiles (mapsources.py), which build the same rule in SQL.
+FILL_COLOURS = ((1.0, "#b3261e"), (0.8, "#e8710a"), (0.5, "#e6b800"))
+FILL_CALM, FILL_UNKNOWN = "#2b8a3e", "#8c96a1"
+
+
 def fill_color(level: float | None) -> str:
     """The map colour of a forecast fill level (grey when there is no forecast yet)."""
     if level is None:
-        return "#8c96a1"
-    if level >= 1.0:
-        return "#b3261e"
-    if level >= 0.8:
-        return "#e8710a"
-    if level >= 0.5:
-        return "#e6b800"
-    return "#2b8a3e"
+        return FILL_UNKNOWN
+    return next((colour for at, colour in FILL_COLOURS if level >= at), FILL_CALM)
 
 
 def _date_param(request, default: dt.date) -> dt.date:

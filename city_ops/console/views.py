@@ -29,6 +29,7 @@ from agents.core.registry import UnknownAgentError, agent_names, agents_all
 from agents.core.selectors import results_daily
 from agents.core.services import RunParamsError, agent_run_request, run_params_parse
 from city_ops.city.geovalidate import city_extent, extent_sql
+from city_ops.city.maplayers import map_sources
 from city_ops.city.models import CityProfile, RoadClosure
 from city_ops.core.models import UserProfile
 from city_ops.core.roles import Role, user_has_role
@@ -122,6 +123,17 @@ def _map_layers() -> list[dict]:
                 layers.append({"kind": "point", "color": "#8a3ffc", "on": False, **layer,
                                "label": _(str(layer.get("label") or layer["id"])),
                                "agent": _(agent.label or agent.name)})
+    return _with_tiles(layers)
+
+
+def _with_tiles(layers: list[dict]) -> list[dict]:
+    """Give each layer that has a tile source its tile URL template ({z}/{x}/{y} filled in by Leaflet): the
+    map draws those as vector tiles, which hold at any city size (docs/deploy.md, "City scale")."""
+    tiled = {s.id for s in map_sources().values() if s.console_tiles}
+    probe = reverse("city-api:layer-tile", args=["LAYER", 0, 0, 0])
+    for layer in layers:
+        if layer["id"] in tiled:
+            layer["tiles"] = probe.replace("LAYER", layer["id"]).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
     return layers
 
 

@@ -6,8 +6,10 @@ import json
 from django.contrib.gis.geos import Polygon
 from django.core.cache import cache
 from django.db import connection
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,7 +22,16 @@ from ..geovalidate import (
     drawable_sql,
     lonlat_check,
 )
-from ..models import CityProfile, RoadClosure
+from ..maplayers import (
+    LayerRequestError,
+    MapSource,
+    map_sources,
+    source_geojson,
+    source_tile_cached,
+    viewport_parse,
+)
+from ..mapsources import network_version
+from ..models import RoadClosure
 from ..network import NoRouteError, road_network
 from ..services import closure_create, closure_lift
 
@@ -65,11 +76,9 @@ class RoadLayerView(APIView):
                    responses={200: dict})
     def get(self, request):
         bbox = _bbox(request)
-        profile = CityProfile.objects.first()
         # The key names the database and the import (version + time), so two databases or test runs sharing
         # one Redis never serve each other's network.
-        stamp = f"{profile.network_version}:{profile.updated_at.timestamp():.6f}" if profile else "0"
-        key = f"roads:{connection.settings_dict['NAME']}:{stamp}:{request.query_params.get('bbox', '')}"
+        key = f"roads:{connection.settings_dict['NAME']}:{network_version()}:{request.query_params.get('bbox', '')}"
         data = cache.get(key)
         if data is None:
             where, params = "", []
@@ -81,6 +90,54 @@ class RoadLayerView(APIView):
                 f"FROM city_roadsegment s {where}", params)
             cache.set(key, data, 3600)
         return Response(data)
+
+
+def _map_source(request, layer: str) -> MapSource:
+    """The layer's source, or 404 (no such layer) / 403 (the user's role does not see it)."""
+    source = map_sources().get(layer)
+    if source is None:
+        raise Http404(f"no map layer {layer!r}")
+    if not source.allows(request.user):
+        raise PermissionDenied("Your role does not allow this layer.")
+    return source
+
+
+class MapTileView(APIView):
+    """One layer as a Mapbox vector tile (`ST_AsMVT`) at z/x/y: what the console map draws at any city size.
+    The header X-Truncated says the feature cap cut the tile; an empty tile is a 204."""
+
+    permission_classes = [IsCrewOrDispatcher]
+
+    @extend_schema(responses={(200, "application/vnd.mapbox-vector-tile"): bytes, 204: None})
+    def get(self, request, layer: str, z: int, x: int, y: int):
+        source = _map_source(request, layer)
+        try:
+            data, truncated = source_tile_cached(source, user=request.user, z=z, x=x, y=y)
+        except LayerRequestError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        response = HttpResponse(data, status=200 if data else 204, content_type="application/vnd.mapbox-vector-tile")
+        # Private: a tile follows the user's role. The browser keeps it as long as the server's cache does.
+        response["Cache-Control"] = f"private, max-age={3600 if source.version else source.ttl}"
+        response["X-Truncated"] = "1" if truncated else "0"
+        return response
+
+
+class MapFeaturesView(APIView):
+    """One layer as GeoJSON for a viewport: `bbox` and `zoom` required, geometry simplified for the zoom, at
+    most the layer's cap of features (`truncated: true` when there were more)."""
+
+    permission_classes = [IsCrewOrDispatcher]
+
+    @extend_schema(parameters=[OpenApiParameter("bbox", str, required=True, description="minlon,minlat,maxlon,maxlat"),
+                               OpenApiParameter("zoom", int, required=True, description="0 to 22")],
+                   responses={200: dict})
+    def get(self, request, layer: str):
+        source = _map_source(request, layer)
+        try:
+            bbox, zoom = viewport_parse(request.query_params.get("bbox"), request.query_params.get("zoom"))
+        except LayerRequestError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(source_geojson(source, user=request.user, bbox=bbox, zoom=zoom))
 
 
 class DistrictLayerView(APIView):

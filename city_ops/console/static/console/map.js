@@ -1,7 +1,7 @@
 // The console map. The road network itself is the base layer when no tile server is configured (the city
-// may run offline, and no third-party tiles are fetched); every other layer is GeoJSON from the server,
-// toggled from the sidebar. `#map[data-loaded]` lists the layers currently on the map, sorted, so people
-// and tests can see what is drawn.
+// may run offline, and no third-party tiles are fetched); every other layer comes from the server, toggled
+// from the sidebar: as vector tiles where the server tiles it (data-tiles), else as GeoJSON.
+// `#map[data-loaded]` lists the layers currently on the map, sorted, so people and tests can see what is drawn.
 (function () {
   'use strict';
   const el = document.getElementById('map');
@@ -52,27 +52,63 @@
   function esc(v) {
     return String(v).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
   }
-  function popup(feature, layer) {
-    const p = feature.properties || {};
-    const rows = Object.entries(p)
-      .filter(([k, v]) => v !== null && v !== '' && typeof v !== 'object' && k !== 'color' && k !== 'url')
+  function popupHtml(p) {
+    const rows = Object.entries(p || {})
+      .filter(([k, v]) => v !== null && v !== '' && typeof v !== 'object' && !['color', 'url', 'truncated'].includes(k))
       .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('');
-    const link = (typeof p.url === 'string' && p.url.startsWith('/')) ? `<p><a href="${esc(p.url)}">→ ${esc(p.title || p.url)}</a></p>` : '';
-    if (rows || link) layer.bindPopup(`<table class="popup">${rows}</table>${link}`, { maxWidth: 320 });
+    const link = (p && typeof p.url === 'string' && p.url.startsWith('/')) ? `<p><a href="${esc(p.url)}">→ ${esc(p.title || p.url)}</a></p>` : '';
+    return (rows || link) ? `<table class="popup">${rows}</table>${link}` : '';
+  }
+  function popup(feature, layer) {
+    const html = popupHtml(feature.properties);
+    if (html) layer.bindPopup(html, { maxWidth: 320 });
   }
 
   function updateLoaded() {
     el.dataset.loaded = Object.keys(layers).filter(k => map.hasLayer(layers[k])).sort().join(',');
   }
+  const stateMarks = { loading: '…', error: '⚠', truncated: '✂' };
   function setState(id, state) {
     const s = document.querySelector(`[data-state-for="${id}"]`);
-    if (s) { s.textContent = state === 'loading' ? '…' : state === 'error' ? '⚠' : ''; s.dataset.state = state; }
+    if (!s) return;
+    s.textContent = stateMarks[state] || '';
+    s.dataset.state = state;
+    s.title = state === 'truncated' ? (el.dataset.truncated || '') : '';
+  }
+
+  // Vector tiles (Leaflet.VectorGrid) for the layers the server tiles: they hold at any city size, where one
+  // GeoJSON of the whole layer would not. A tile the server's feature cap cut marks its first feature
+  // `truncated`, and the sidebar says to zoom in until the tiles in view are whole again.
+  // Leaflet 1.9 dropped DomEvent.fakeStop, which VectorGrid 1.3 calls on a click: this is what 1.7 did.
+  if (!L.DomEvent.fakeStop) L.DomEvent.fakeStop = e => { e._stopped = true; };
+  function tileStyle(id, kind, color) {
+    return p => {
+      if (p.truncated) setState(id, 'truncated');
+      if (kind === 'roads') return { color: roadColor[p.class] || '#8c96a1', weight: roadWeight[p.class] || 1.4, opacity: 0.95 };
+      if (kind === 'line') return { color: p.color || color, weight: 3 };
+      return { radius: 5, weight: 1.5, color: '#fff', fill: true, fillColor: p.color || color, fillOpacity: 0.9 };
+    };
+  }
+  function tileLayer(box, kind, color) {
+    const id = box.dataset.layer;
+    const grid = L.vectorGrid.protobuf(box.dataset.tiles, {
+      pane: kind === 'roads' || kind === 'line' ? 'roads' : 'points', rendererFactory: L.canvas.tile,
+      interactive: true, maxNativeZoom: 18, fetchOptions: { credentials: 'same-origin' },
+      vectorTileLayerStyles: { [id]: tileStyle(id, kind, color) },
+    });
+    grid.on('loading', () => { if (map.hasLayer(grid)) setState(id, 'ok'); });
+    grid.on('click', e => {
+      const html = popupHtml(e.layer && e.layer.properties);
+      if (html) L.popup({ maxWidth: 320 }).setLatLng(e.latlng).setContent(html).openOn(map);
+    });
+    return grid;
   }
 
   async function fetchLayer(box) {
     const id = box.dataset.layer;
     const color = box.dataset.color || '#8a3ffc';
     const kind = id === 'roads' ? 'roads' : (box.dataset.kind || 'point');
+    if (box.dataset.tiles && L.vectorGrid) return tileLayer(box, kind, color);
     const resp = await fetch(box.dataset.url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
     if (!resp.ok) throw new Error(`${box.dataset.url}: HTTP ${resp.status}`);
     const data = await resp.json();
@@ -155,7 +191,12 @@
     sync(box, false);
     const every = Number(box.dataset.refresh || 0);
     // Live layers (closures, open orders) are re-read while shown; others stay as loaded.
-    if (every > 0) setInterval(() => { if (box.checked && !document.hidden) sync(box, true); }, every * 1000);
+    // A tiled layer redraws its tiles in view instead (they last as long as the server's cache says).
+    if (every > 0) setInterval(() => {
+      if (!box.checked || document.hidden) return;
+      if (layers[box.dataset.layer] && layers[box.dataset.layer].redraw) layers[box.dataset.layer].redraw();
+      else sync(box, true);
+    }, every * 1000);
   });
   window.cityMapReload = id => {
     const box = document.querySelector(`.layer-toggle[data-layer="${id}"]`);
