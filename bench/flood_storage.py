@@ -5,7 +5,9 @@ and under three storage plans.
     createdb -T template0 cityops_floodstore && psql -d cityops_floodstore -c "CREATE EXTENSION postgis"
     DATABASE_URL=postgis://.../cityops_floodstore manage.py migrate
     (copy the sensors, series and zones of a loaded city: pg_dump --data-only -t 'agent_flood_sensor'
-     -t 'agent_flood_series' -t 'agent_flood_floodzone*' cityops_scale250 | psql -d cityops_floodstore)
+     -t 'agent_flood_series' -t 'agent_flood_floodzone*' cityops_scale250 | psql -d cityops_floodstore, then
+     forget their readings: UPDATE agent_flood_series SET last_time = NULL, last_value = NULL,
+     evaluated_until = NULL, backfills = 0)
     DATABASE_URL=postgis://.../cityops_floodstore .venv/bin/python bench/flood_storage.py [--days 7] [--json]
 
 - load: `calm_day_load` (`readings_store`: binary COPY into the staging table, one merge) one day at a time,
