@@ -44,6 +44,28 @@ def test_times_past_midnight_parse_to_seconds_of_the_service_day():
     assert seconds_format(90600) == "25:10:00"
 
 
+def test_usual_times_read_as_digits_parse_as_the_pattern_does():
+    """The "HH:MM:SS" fast path gives the pattern's seconds and its NaNs, on every shape around it."""
+    import random
+    import re
+
+    rng = random.Random(3)
+    odd = ["24:60:00", "12:5a:00", "12-30-00", "1:2:3", "123:45:06", " 09:15:00 ", "09:15:0", "0915:000",
+           "٠٩:١٥:٠٠", "ab:cd:ef", "99:59:59", "00:00:00", "", None, "+1:00:00", "12:30:60"]
+    values = odd + [f"{rng.randint(0, 47):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+                    for _ in range(500)]
+    pattern = re.compile(r"^(\d{1,3}):([0-5]\d):([0-5]\d)$")
+
+    def expected(value):
+        match = pattern.match(value.strip()) if isinstance(value, str) else None
+        return (int(match[1]) * 3600 + int(match[2]) * 60 + int(match[3])) if match else None
+
+    parsed = seconds_parse(pd.Series(values))
+    for value, got in zip(values, parsed):
+        want = expected(value)
+        assert (pd.isna(got) if want is None else got == want), (value, got, want)
+
+
 def test_tiny_feed_reads_and_validates_clean(tmp_path):
     feed = tiny_feed(tmp_path)
     assert feed_validate(feed=feed) == []

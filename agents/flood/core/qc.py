@@ -289,8 +289,9 @@ class SeriesQC:
             self.regular_step,
         )
 
-    def with_calm(self, i: int, *, ok: bool, good: bool) -> SeriesQC:
-        """These judgements and reading i (the next one) unflagged: in range, and taken as good or not."""
+    def with_calm(self, i: int, *, ok: bool, good: bool, regular: bool = True) -> SeriesQC:
+        """These judgements and reading i (the next one) unflagged: in range, and taken as good or not;
+        `regular=False`: the series is no longer known to be evenly spaced."""
         return SeriesQC(
             self.kinds + [None],
             self.reasons + [None],
@@ -302,7 +303,7 @@ class SeriesQC:
             self.pending,
             self.pending_limit,
             i if ok else self.last_ok,
-            self.regular_step,
+            self.regular_step if regular else 0,
         )
 
 
@@ -625,14 +626,35 @@ def _qc_one_more(*, resume: SeriesQC, t: np.ndarray, x: np.ndarray, settings: QC
     if settings.jump_min is None:
         return resume.with_calm(i, ok=True, good=False)
     head = resume.good
-    if resume.pending or len(head) < 2 or resume.regular_step <= 0 or resume.last_ok < 0:
+    if resume.pending or len(head) < 2 or resume.last_ok < 0:
         return None
-    if int(t[i]) - int(t[resume.last_ok]) != resume.regular_step:
-        return None  # no longer evenly spaced: the general path works out the typical gap
+    regular = resume.regular_step > 0 and int(t[i]) - int(t[resume.last_ok]) == resume.regular_step
+    if regular:
+        typical_gap = float(resume.regular_step)
+    else:
+        typical_gap = _typical_gap_unflagged(resume=resume, t=t, i=i, settings=settings)
+        if typical_gap is None:
+            return None  # the general path works out the typical gap
     if not _calm_within_floor(head=[float(x[j]) for j in head], value=value, gap=int(t[i]) - int(t[head[-1]]),
-                              typical_gap=float(resume.regular_step), settings=settings):
+                              typical_gap=typical_gap, settings=settings):
         return None
-    return resume.with_calm(i, ok=True, good=True)
+    return resume.with_calm(i, ok=True, good=True, regular=regular)
+
+
+def _typical_gap_unflagged(*, resume: SeriesQC, t: np.ndarray, i: int, settings: QCSettings) -> float | None:
+    """The typical gap at reading i (`_typical_gaps`' median of the gaps in the scale window before the
+    previous reading) when that reading and every one its window spans are unflagged, so all of them are in
+    range; None otherwise. Sensors whose clocks jitter by a few seconds are never evenly spaced: without
+    this, each of their readings took the general path (a tenth of a millisecond each, a fifth of a
+    2,000-sensor tick)."""
+    last = i - 1
+    if resume.last_ok != last or last < 1:
+        return None
+    span = int(settings.scale_window.total_seconds() * 1e9)
+    lo = max(1, int(np.searchsorted(t[:i], int(t[last]) - span, side="right"))) - 1
+    if resume.flagged[lo : last + 1].any():
+        return None  # a reading out of range may be among them: its gap is not one of the good ones
+    return float(np.median(np.diff(t[lo : last + 1]).astype(float)))
 
 
 def _calm_within_floor(*, head: list[float], value: float, gap: int, typical_gap: float,

@@ -223,3 +223,28 @@ def test_resumed_qc_intervals_and_gaps_match_the_whole_series():
             _, gap = _step_scale(t_ns, np.array(values), ok, settings.scale_window)
             assert list(_typical_gaps(t_ns, np.arange(n), cut, settings.scale_window)[cut:]) == list(gap[cut:])
             assert list(_intervals(t_ns, settings, start=cut)) == list(_intervals(t_ns, settings)[cut:])
+
+
+def test_a_jittery_series_takes_the_lean_path_with_the_general_paths_flags():
+    """Sensors whose clocks jitter by seconds are never evenly spaced: their usual new reading is judged on
+    the lean path too (the typical gap as the median of the window's gaps), with the flags, good readings and
+    typical gaps the general path gives."""
+    from agents.flood.core.qc import _qc_one_more
+
+    rng = random.Random(5)
+    settings = qc_settings_default(parameter="depth")
+    times = [T0 + dt.timedelta(minutes=5 * k, seconds=rng.randint(0, 20)) for k in range(400)]
+    values = [rng.choice([0.0, 0.0, 0.5]) for _ in times]
+    values[390] = 90.0  # a spike: flagged; while it is in their window, the readings after it go the general way
+    lean = 0
+    stepped = series_qc_run(times=times[:50], values=values[:50], settings=settings)
+    for k in range(51, len(times) + 1):
+        t, x = times_ns(times[:k]), np.asarray(values[:k], dtype=float)
+        lean += _qc_one_more(resume=stepped, t=t, x=x, settings=settings) is not None
+        stepped = series_qc_run(times=times[:k], values=values[:k], settings=settings, resume=stepped)
+    whole = series_qc_run(times=times, values=values, settings=settings)
+    for name in ("flagged_now", "flagged", "resolved_at"):
+        assert list(getattr(stepped, name)) == list(getattr(whole, name)), name
+    assert stepped.kinds == whole.kinds and stepped.good == whole.good and stepped.pending == whole.pending
+    assert whole.flagged[390] and stepped.regular_step == 0
+    assert lean == 390 - 50  # every reading before the spike
