@@ -3,7 +3,7 @@
 measured in the same run.
 
     DATABASE_URL=postgis://.../cityops_scale .venv/bin/python bench/city_scale.py [--json] [--quick]
-        [--reference-db cityops] [--points 2000] [--only snap,network,flood,bus,sanitation]
+        [--reference-db cityops] [--points 2000] [--only snap,network,flood,bus,live,sanitation]
 
 - snap: `segment_nearest` for 200 points a few metres off the roads, p50/p95, beside the plain PostGIS KNN
   query (`ORDER BY geom <-> point LIMIT 1`, the floor) and the previous implementation (`ST_DWithin` on
@@ -15,6 +15,9 @@ measured in the same run.
   sources timed and scaled); a closure applied (a new snapshot from the cached arrays) vs a cold build.
 - flood: a monitor tick (`evaluation_run` after one new reading per series) for every sensor; target 500 ms.
 - bus: `plan_create` (what `plan_buses` runs) for the next weekday of the demo feed; target 60 s, 2 GB.
+- live: 2,000 buses' positions every 30 s (a synthetic snapshot on the feed's trips under way at 08:00),
+  stored as the positions API stores them and evaluated as the realtime task does (headways, bunching and
+  gap warnings, holding advice); target 2 s a snapshot.
 - sanitation: a day plan for one district: its up to 2,000 bins (optional, with prizes) and 10 trucks
   (`problem_build` + `problem_solve`, as `plan_create` does for the whole city); target 120 s.
 
@@ -35,7 +38,7 @@ from contextlib import contextmanager
 import numpy as np
 from _django import django_setup
 
-PARTS = ("snap", "network", "flood", "bus", "sanitation")
+PARTS = ("snap", "network", "flood", "bus", "live", "sanitation")
 
 
 def _ms(seconds: list[float]) -> dict:
@@ -248,6 +251,67 @@ def bus_bench() -> dict:
             "ref_first_fit_s": round(greedy_s, 2), "ref_first_fit_vehicles": len(greedy)}
 
 
+def _snapshot(*, patterns, trips, at_s: float, epoch: int, vehicles: int, rng: np.random.Generator) -> bytes:
+    """JSON AVL pings of `vehicles` buses on the trips under way at `at_s` (seconds of the day), each where
+    its schedule puts it give or take a few hundred metres (so some bunch and some leave gaps): the
+    payload a city's AVL system posts to /api/bus/positions/ every 30 s."""
+    live = trips[(trips["start_s"] <= at_s) & (trips["end_s"] > at_s)
+                 & trips["trip_id"].astype(str).isin(patterns.trip_pattern)]
+    if live.empty:
+        return b"[]"
+    pick = live.sample(n=vehicles, replace=len(live) < vehicles, random_state=int(rng.integers(2**31)))
+    pings = []
+    for k, trip in enumerate(pick.itertuples(index=False)):
+        line = patterns.patterns[patterns.trip_pattern[str(trip.trip_id)]].line
+        share = (at_s - trip.start_s) / max(trip.end_s - trip.start_s, 1.0)
+        point = line.interpolate(float(np.clip(share * line.length + rng.normal(0, 300), 0, line.length)))
+        lon, lat = patterns.transformer.transform(point.x, point.y, direction="INVERSE")
+        pings.append({"vehicle_id": f"bench-{k}", "lat": lat, "lon": lon, "timestamp": epoch,
+                      "trip_id": str(trip.trip_id), "route_id": str(trip.route_id)})
+    return json.dumps(pings).encode()
+
+
+def live_bench(*, vehicles: int, ticks: int) -> dict:
+    """Live positions: `ticks` snapshots of `vehicles` buses 30 s apart, each stored as the API stores it
+    (`positions_ingest`, no evaluation) and evaluated as the realtime task does (`positions_evaluate` of the
+    feed's fresh vehicle states): the first tick builds the route patterns (once per worker and feed)."""
+    from agents.bus.models import Feed, HeadwaySnapshot, HeadwayWarning, VehiclePosition, VehicleState
+    from agents.bus.selectors import day_trips
+    from agents.bus.services.realtime import patterns_for, positions_evaluate, positions_ingest
+    from city_ops.core.timeutil import city_today, local_datetime
+
+    feed = Feed.objects.order_by("-imported_at").first()
+    if feed is None:
+        return {"skipped": "not measured: no bus feed"}
+    day = city_today()
+    trips = day_trips(feed=feed, service_date=day)
+    (patterns, cold_s) = _timed(patterns_for, feed=feed)
+    rng = np.random.default_rng(18)
+    store, evaluate, cpu, summary = [], [], [], {}
+    try:
+        for tick in range(ticks):
+            at = local_datetime(day, dt.time(8, 0)) + dt.timedelta(seconds=30 * tick)
+            data = _snapshot(patterns=patterns, trips=trips, at_s=8 * 3600 + 30 * tick, epoch=int(at.timestamp()),
+                             vehicles=vehicles, rng=rng)
+            c0 = time.process_time()
+            _res, secs = _timed(positions_ingest, data=data, feed=feed, source="bench", evaluate=False)
+            store.append(secs)
+            summary, secs = _timed(positions_evaluate, feed=feed)
+            evaluate.append(secs)
+            cpu.append(time.process_time() - c0)
+        open_warnings = HeadwayWarning.objects.filter(feed=feed, status=HeadwayWarning.Status.OPEN).count()
+    finally:  # the bench's buses are not the city's: leave no trace of them
+        VehiclePosition.objects.filter(source="bench").delete()
+        VehicleState.objects.filter(feed=feed, vehicle_id__startswith="bench-").delete()
+        HeadwayWarning.objects.filter(feed=feed, follower__startswith="bench-").delete()
+        HeadwaySnapshot.objects.filter(feed=feed, evaluated_at__gte=local_datetime(city_today(), dt.time(0))).delete()
+    total = [a + b for a, b in zip(store, evaluate)]
+    return {"vehicles": vehicles, "placed": summary.get("placed"), "routes": len(summary.get("routes", [])),
+            "ticks": ticks, "patterns_build_s": round(cold_s, 2), "store": _ms(store), "evaluate": _ms(evaluate),
+            "tick": _ms(total), "tick_cpu_ms_p50": round(statistics.median(cpu) * 1000, 1),
+            "open_warnings": open_warnings, "target_ms": 2000}
+
+
 # --------------------------------------------------------------------------------------------- sanitation
 
 
@@ -332,6 +396,12 @@ def _print(out: dict) -> None:
                 f"{res['plan_peak_mb']} MB peak, {res['vehicles']} buses (bound {res['lower_bound']}); "
                 f"first-fit reference {res['ref_first_fit_s']} s, {res['ref_first_fit_vehicles']} buses "
                 f"(target {res['target_s']} s, {res['target_mb']} MB)")
+        elif part == "live":
+            row(f"live positions, {res['vehicles']} buses", f"p50 {res['tick']['p50_ms']} ms",
+                f"p95 {res['tick']['p95_ms']} ms (store p50 {res['store']['p50_ms']} ms + evaluate p50 "
+                f"{res['evaluate']['p50_ms']} ms), cpu {res['tick_cpu_ms_p50']} ms; {res['placed']} placed on "
+                f"{res['routes']} route directions, {res['open_warnings']} open warnings; patterns built once in "
+                f"{res['patterns_build_s']} s (target {res['target_ms']} ms)")
         elif part == "sanitation":
             row(f"district {res['district']}: {res['bins']} bins, {res['trucks']} trucks", f"{res['total_s']} s",
                 f"build {res['build_s']} s + solve {res['solve_s']} s; {res['bins_served']} bins on "
@@ -349,6 +419,8 @@ def main() -> int:
     ap.add_argument("--points", type=int, default=2000, help="matrix size")
     ap.add_argument("--reference-sources", type=int, default=20)
     ap.add_argument("--ticks", type=int, default=5)
+    ap.add_argument("--vehicles", type=int, default=2000, help="buses in each live snapshot")
+    ap.add_argument("--live-ticks", type=int, default=5, help="live snapshots, 30 s apart")
     ap.add_argument("--district-bins", type=int, default=2000)
     ap.add_argument("--trucks", type=int, default=10)
     ap.add_argument("--vrp-seconds", type=float, default=60.0)
@@ -356,6 +428,7 @@ def main() -> int:
     if args.quick:
         args.snap_points, args.previous_points, args.points, args.reference_sources = 20, 2, 50, 2
         args.ticks, args.district_bins, args.trucks, args.vrp_seconds = 2, 40, 2, 2.0
+        args.vehicles, args.live_ticks = 200, 2
     django_setup()
     from city_ops.city.models import RoadSegment
 
@@ -369,6 +442,7 @@ def main() -> int:
         "network": lambda: network_bench(points=args.points, reference_sources=args.reference_sources),
         "flood": lambda: flood_bench(ticks=args.ticks),
         "bus": bus_bench,
+        "live": lambda: live_bench(vehicles=args.vehicles, ticks=args.live_ticks),
         "sanitation": lambda: sanitation_bench(bins=args.district_bins, trucks=args.trucks, seconds=args.vrp_seconds),
     }
     out = {"city": _city(), "parts": {}}
