@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import resource
 import statistics
 import sys
 import time
@@ -228,71 +230,82 @@ def flood_bench(*, ticks: int) -> dict:
 # ---------------------------------------------------------------------------------------------------- bus
 
 
+def _weekday() -> dt.date:
+    """The next weekday after today: the feeds' busiest service."""
+    from city_ops.core.timeutil import city_today
+
+    day = city_today() + dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def _cpu_timed(fn, *args, **kwargs):
+    """Result, wall seconds and CPU seconds of this process (the 2 cores are shared: wall alone misleads)."""
+    c0 = time.process_time()
+    out, secs = _timed(fn, *args, **kwargs)
+    return out, secs, time.process_time() - c0
+
+
+def _rss_peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def bus_bench() -> dict:
+    """`plan_create` twice: cold (this process builds the road graph, as a fresh worker does) and warm (a
+    worker that has it), then the first-fit reference on the same trips and deadhead."""
     from agents.bus.core.blocking import blocks_first_fit
     from agents.bus.models import Feed
     from agents.bus.selectors import feed_frames_clear
     from agents.bus.services.plans import _context, plan_create
-    from city_ops.core.timeutil import city_today
 
     feed = Feed.objects.order_by("-imported_at").first()
     if feed is None:
         return {"skipped": "not measured: no bus feed"}
-    day = city_today() + dt.timedelta(days=1)
-    while day.weekday() >= 5:
-        day += dt.timedelta(days=1)
+    day = _weekday()
     feed_frames_clear()
-    plan, plan_s, plan_mb = _traced(plan_create, feed=feed, service_date=day, reason="bench/city_scale.py")
+    plan, cold_s, cold_cpu = _cpu_timed(plan_create, feed=feed, service_date=day, reason="bench/city_scale.py")
+    cold_rss = _rss_peak_mb()
+    feed_frames_clear()
+    warm, warm_s, warm_cpu = _cpu_timed(plan_create, feed=feed, service_date=day, reason="bench/city_scale.py warm")
     ctx = _context(feed=feed, service_date=day, use_depot=plan.depot_id is not None)
-    greedy, greedy_s = _timed(blocks_first_fit, trips=ctx.trips, layover_s=plan.layover_s, deadhead=ctx.deadhead)
-    return {"date": day.isoformat(), "routes": feed.routes.count(), "trips": plan.trips, "plan_s": round(plan_s, 1),
-            "plan_peak_mb": plan_mb, "solve_s": plan.solve_s, "vehicles": plan.vehicles,
-            "lower_bound": plan.lower_bound, "target_s": 60, "target_mb": 2048,
-            "ref_first_fit_s": round(greedy_s, 2), "ref_first_fit_vehicles": len(greedy)}
-
-
-def _snapshot(*, patterns, trips, at_s: float, epoch: int, vehicles: int, rng: np.random.Generator) -> bytes:
-    """JSON AVL pings of `vehicles` buses on the trips under way at `at_s` (seconds of the day), each where
-    its schedule puts it give or take a few hundred metres (so some bunch and some leave gaps): the
-    payload a city's AVL system posts to /api/bus/positions/ every 30 s."""
-    live = trips[(trips["start_s"] <= at_s) & (trips["end_s"] > at_s)
-                 & trips["trip_id"].astype(str).isin(patterns.trip_pattern)]
-    if live.empty:
-        return b"[]"
-    pick = live.sample(n=vehicles, replace=len(live) < vehicles, random_state=int(rng.integers(2**31)))
-    pings = []
-    for k, trip in enumerate(pick.itertuples(index=False)):
-        line = patterns.patterns[patterns.trip_pattern[str(trip.trip_id)]].line
-        share = (at_s - trip.start_s) / max(trip.end_s - trip.start_s, 1.0)
-        point = line.interpolate(float(np.clip(share * line.length + rng.normal(0, 300), 0, line.length)))
-        lon, lat = patterns.transformer.transform(point.x, point.y, direction="INVERSE")
-        pings.append({"vehicle_id": f"bench-{k}", "lat": lat, "lon": lon, "timestamp": epoch,
-                      "trip_id": str(trip.trip_id), "route_id": str(trip.route_id)})
-    return json.dumps(pings).encode()
+    greedy, greedy_s, greedy_cpu = _cpu_timed(blocks_first_fit, trips=ctx.trips, layover_s=plan.layover_s,
+                                              deadhead=ctx.deadhead)
+    return {"date": day.isoformat(), "routes": feed.routes.count(), "trips": plan.trips,
+            "plan_s": round(cold_s, 1), "plan_cpu_s": round(cold_cpu, 1), "plan_rss_peak_mb": cold_rss,
+            "warm_plan_s": round(warm_s, 1), "warm_plan_cpu_s": round(warm_cpu, 1), "rss_peak_mb": _rss_peak_mb(),
+            "solve_s": plan.solve_s, "warm_solve_s": warm.solve_s, "vehicles": plan.vehicles,
+            "lower_bound": plan.lower_bound, "deadhead_km": plan.deadhead_km, "baseline_rule": plan.baseline_rule,
+            "baseline_vehicles": plan.baseline_vehicles, "load_avg": round(os.getloadavg()[0], 1),
+            "target_s": 60, "target_mb": 2048, "ref_first_fit_s": round(greedy_s, 2),
+            "ref_first_fit_cpu_s": round(greedy_cpu, 2), "ref_first_fit_vehicles": len(greedy)}
 
 
 def live_bench(*, vehicles: int, ticks: int) -> dict:
     """Live positions: `ticks` snapshots of `vehicles` buses 30 s apart, each stored as the API stores it
     (`positions_ingest`, no evaluation) and evaluated as the realtime task does (`positions_evaluate` of the
     feed's fresh vehicle states): the first tick builds the route patterns (once per worker and feed)."""
-    from agents.bus.models import Feed, HeadwaySnapshot, HeadwayWarning, VehiclePosition, VehicleState
-    from agents.bus.selectors import day_trips
-    from agents.bus.services.realtime import patterns_for, positions_evaluate, positions_ingest
-    from city_ops.core.timeutil import city_today, local_datetime
+    from django.utils import timezone
 
+    from agents.bus.core.synthetic import positions_synthetic
+    from agents.bus.models import Feed, HeadwaySnapshot, HeadwayWarning, VehiclePosition, VehicleState
+    from agents.bus.selectors import day_trips, feed_tz
+    from agents.bus.services.realtime import patterns_for, positions_evaluate, positions_ingest
     feed = Feed.objects.order_by("-imported_at").first()
     if feed is None:
         return {"skipped": "not measured: no bus feed"}
-    day = city_today()
+    day = _weekday()
     trips = day_trips(feed=feed, service_date=day)
     (patterns, cold_s) = _timed(patterns_for, feed=feed)
     rng = np.random.default_rng(18)
+    began = timezone.now()
     store, evaluate, cpu, summary = [], [], [], {}
     try:
         for tick in range(ticks):
-            at = local_datetime(day, dt.time(8, 0)) + dt.timedelta(seconds=30 * tick)
-            data = _snapshot(patterns=patterns, trips=trips, at_s=8 * 3600 + 30 * tick, epoch=int(at.timestamp()),
-                             vehicles=vehicles, rng=rng)
+            at = dt.datetime.combine(day, dt.time(8), tzinfo=feed_tz(feed=feed)) + dt.timedelta(seconds=30 * tick)
+            data = json.dumps(positions_synthetic(patterns=patterns, trips=trips, at_s=8 * 3600 + 30 * tick,
+                                                  epoch=int(at.timestamp()), vehicles=vehicles, rng=rng,
+                                                  prefix="bench-")).encode()
             c0 = time.process_time()
             _res, secs = _timed(positions_ingest, data=data, feed=feed, source="bench", evaluate=False)
             store.append(secs)
@@ -304,12 +317,13 @@ def live_bench(*, vehicles: int, ticks: int) -> dict:
         VehiclePosition.objects.filter(source="bench").delete()
         VehicleState.objects.filter(feed=feed, vehicle_id__startswith="bench-").delete()
         HeadwayWarning.objects.filter(feed=feed, follower__startswith="bench-").delete()
-        HeadwaySnapshot.objects.filter(feed=feed, evaluated_at__gte=local_datetime(city_today(), dt.time(0))).delete()
+        HeadwaySnapshot.objects.filter(feed=feed, evaluated_at__gte=began).delete()
     total = [a + b for a, b in zip(store, evaluate)]
     return {"vehicles": vehicles, "placed": summary.get("placed"), "routes": len(summary.get("routes", [])),
             "ticks": ticks, "patterns_build_s": round(cold_s, 2), "store": _ms(store), "evaluate": _ms(evaluate),
             "tick": _ms(total), "tick_cpu_ms_p50": round(statistics.median(cpu) * 1000, 1),
-            "open_warnings": open_warnings, "target_ms": 2000}
+            "open_warnings": open_warnings, "rss_peak_mb": _rss_peak_mb(),
+            "load_avg": round(os.getloadavg()[0], 1), "target_ms": 2000}
 
 
 # --------------------------------------------------------------------------------------------- sanitation
@@ -393,15 +407,17 @@ def _print(out: dict) -> None:
                 f"first evaluation {res['first_evaluation_s']} s")
         elif part == "bus":
             row(f"plan_buses, {res['trips']} trips", f"{res['plan_s']} s",
-                f"{res['plan_peak_mb']} MB peak, {res['vehicles']} buses (bound {res['lower_bound']}); "
-                f"first-fit reference {res['ref_first_fit_s']} s, {res['ref_first_fit_vehicles']} buses "
+                f"cpu {res['plan_cpu_s']} s, cold (graph built); warm {res['warm_plan_s']} s, cpu "
+                f"{res['warm_plan_cpu_s']} s (solver {res['warm_solve_s']} s); peak RSS {res['plan_rss_peak_mb']} MB; "
+                f"{res['vehicles']} buses (bound {res['lower_bound']}), {res['deadhead_km']} km empty; first-fit "
+                f"reference {res['ref_first_fit_s']} s, {res['ref_first_fit_vehicles']} buses; load {res['load_avg']} "
                 f"(target {res['target_s']} s, {res['target_mb']} MB)")
         elif part == "live":
             row(f"live positions, {res['vehicles']} buses", f"p50 {res['tick']['p50_ms']} ms",
                 f"p95 {res['tick']['p95_ms']} ms (store p50 {res['store']['p50_ms']} ms + evaluate p50 "
                 f"{res['evaluate']['p50_ms']} ms), cpu {res['tick_cpu_ms_p50']} ms; {res['placed']} placed on "
                 f"{res['routes']} route directions, {res['open_warnings']} open warnings; patterns built once in "
-                f"{res['patterns_build_s']} s (target {res['target_ms']} ms)")
+                f"{res['patterns_build_s']} s; load {res['load_avg']} (target {res['target_ms']} ms)")
         elif part == "sanitation":
             row(f"district {res['district']}: {res['bins']} bins, {res['trucks']} trucks", f"{res['total_s']} s",
                 f"build {res['build_s']} s + solve {res['solve_s']} s; {res['bins_served']} bins on "

@@ -58,8 +58,13 @@ LINK_BUDGET = 3_000_000
 NEAREST_TERMINALS = 12
 # The earliest trips linked at each terminal: as many as the budget allows, never fewer than this.
 MIN_PER_TERMINAL = 4
-# Terminals taken by straight-line distance before the deadhead callable ranks them by time.
-TERMINAL_CANDIDATES = 4 * NEAREST_TERMINALS
+# Successors per trip anywhere in the city, earliest first (the links that reposition a bus).
+SOONEST = 8
+# Stop pairs whose deadhead is asked for; past it, each last stop's nearest first stops in a straight line.
+PAIR_BUDGET = 1_000_000
+TERMINAL_CANDIDATES = 200
+# Trip x terminal rows searched at once for the soonest successors (bounds their working memory).
+SOONEST_CHUNK = 2_000_000
 
 
 class PlanError(ValueError):
@@ -94,6 +99,15 @@ class StraightLineDeadhead:
         if any(pd.isna(v) for v in (a.lat, a.lon, b.lat, b.lon)):
             return None
         metres = haversine_m(lat1=a.lat, lon1=a.lon, lat2=b.lat, lon2=b.lon) * self.detour
+        return metres, metres / (self.speed_kmh / 3.6)
+
+    def legs(self, a: Sequence[StopPoint], b: Sequence[StopPoint]) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs (a[k], b[k]) at once, as `__call__` gives each: (metres, seconds), infinite where a
+        stop has no position."""
+        same = np.array([x.stop_id == y.stop_id for x, y in zip(a, b)], dtype=bool)
+        metres = haversine_m(lat1=[p.lat for p in a], lon1=[p.lon for p in a],
+                             lat2=[p.lat for p in b], lon2=[p.lon for p in b]) * self.detour
+        metres = np.where(same, 0.0, np.where(np.isnan(metres), np.inf, metres))
         return metres, metres / (self.speed_kmh / 3.6)
 
 
@@ -227,7 +241,12 @@ def _stop_codes(t: pd.DataFrame, end: str) -> _Stops:
 
 
 def _legs(dead: _DeadheadCache, a: Sequence[StopPoint], b: Sequence[StopPoint]) -> tuple[np.ndarray, np.ndarray]:
-    """Deadhead metres and seconds of each pair (a[k], b[k]); an unreachable pair is infinite."""
+    """Deadhead metres and seconds of each pair (a[k], b[k]); an unreachable pair is infinite. A deadhead
+    with a `legs(a, b)` method answers them all at once (360,000 stop pairs on the scale-250 city)."""
+    many = getattr(dead.deadhead, "legs", None)
+    if many is not None and len(a):
+        metres, secs = many(a, b)
+        return np.asarray(metres, float), np.asarray(secs, float)
     metres, secs = np.empty(len(a)), np.empty(len(a))
     for k, (x, y) in enumerate(zip(a, b)):
         value = dead(x, y)
@@ -252,13 +271,51 @@ class _Links(NamedTuple):
 
 
 class _TerminalPairs(NamedTuple):
-    """For each last stop l, its nearest first stops: entries first_of[l] .. first_of[l] + count_of[l]."""
+    """Terminal pairs by last stop l: entries first_of[l] .. first_of[l] + count_of[l] - 1 give the first
+    stops f a bus can drive to from l, nearest (by deadhead time) first, with that deadhead."""
 
     first: np.ndarray
     secs: np.ndarray
     metres: np.ndarray
     first_of: np.ndarray
     count_of: np.ndarray
+
+    def nearest(self, k: int) -> _TerminalPairs:
+        """The same pairs cut to the k nearest first stops of each last stop."""
+        rank = np.arange(len(self.first)) - np.repeat(self.first_of, self.count_of)
+        keep = rank < k
+        count_of = np.minimum(self.count_of, k)
+        return _TerminalPairs(self.first[keep], self.secs[keep], self.metres[keep], np.cumsum(count_of) - count_of,
+                              count_of)
+
+    def of(self, last_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row into last_codes, pair index) for every pair of each row's last stop."""
+        return _expand(self.first_of[last_codes], self.count_of[last_codes])
+
+
+class _Board(NamedTuple):
+    """The day's departures by first stop, by start within each: one sorted key array answers "the trips
+    leaving terminal f between two times" for every terminal at once."""
+
+    order: np.ndarray  # trip indices by (first stop, start)
+    key: np.ndarray  # first stop x span + start, ascending
+    span: float
+    region_end: np.ndarray  # per first stop, one past its last departure in `order`
+
+    @classmethod
+    def build(cls, t: pd.DataFrame, first: _Stops) -> _Board:
+        order = np.lexsort((np.arange(len(t)), first.codes)).astype(np.int32)  # t is sorted by start
+        span = float(t["start_s"].max()) + 1.0
+        key = first.codes[order] * span + t["start_s"].to_numpy(float)[order]
+        return cls(order, key, span, np.searchsorted(first.codes[order], np.arange(len(first.points)), side="right"))
+
+    def window(self, f: np.ndarray, ready: np.ndarray, latest: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Positions [lo, hi) in `order` of the departures from f at or after `ready` (and by `latest`).
+        A time past a terminal's last start would search into the next terminal's keys: clipped to its own."""
+        end = self.region_end[f]
+        lo = np.minimum(np.searchsorted(self.key, f * self.span + ready, side="left"), end)
+        hi = end if latest is None else np.minimum(np.searchsorted(self.key, f * self.span + latest, side="right"), end)
+        return lo, hi
 
 
 def _plane(points: Sequence[StopPoint], lat0: float) -> np.ndarray:
@@ -289,16 +346,16 @@ def _nearby(a: Sequence[StopPoint], b: Sequence[StopPoint], k: int) -> tuple[np.
 
 
 def _terminal_pairs(last: _Stops, first: _Stops, dead: _DeadheadCache) -> _TerminalPairs:
-    """For each last stop, the NEAREST_TERMINALS first stops a bus reaches soonest from it (itself first)."""
-    cand_l, cand_f = _nearby(last.points, first.points, TERMINAL_CANDIDATES)
+    """Every (last stop, first stop) pair a bus can drive, nearest first per last stop; past PAIR_BUDGET
+    pairs, each last stop's TERMINAL_CANDIDATES nearest first stops in a straight line."""
+    whole = len(last.points) * len(first.points) <= PAIR_BUDGET
+    cand_l, cand_f = _nearby(last.points, first.points, len(first.points) if whole else TERMINAL_CANDIDATES)
     metres, secs = _legs(dead, [last.points[k] for k in cand_l], [first.points[k] for k in cand_f])
     ok = np.isfinite(secs)
-    frame = pd.DataFrame({"l": cand_l[ok], "f": cand_f[ok], "s": secs[ok], "m": metres[ok]})
-    frame = frame.sort_values(["l", "s", "m", "f"], kind="stable")
-    frame = frame[frame.groupby("l").cumcount().to_numpy() < NEAREST_TERMINALS]
-    count_of = np.bincount(frame["l"].to_numpy(), minlength=len(last.points))
-    return _TerminalPairs(frame["f"].to_numpy(np.int32), frame["s"].to_numpy(float), frame["m"].to_numpy(float),
-                          np.cumsum(count_of) - count_of, count_of)
+    order = np.lexsort((cand_f[ok], metres[ok], secs[ok], cand_l[ok]))
+    count_of = np.bincount(cand_l[ok], minlength=len(last.points))
+    return _TerminalPairs(cand_f[ok][order], secs[ok][order], metres[ok][order], np.cumsum(count_of) - count_of,
+                          count_of)
 
 
 def _expand(lo: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -341,33 +398,58 @@ def _links_all(t: pd.DataFrame, lo: np.ndarray, hi: np.ndarray, layover_s: float
 
 
 def _links_bounded(t: pd.DataFrame, layover_s: float, max_wait_s: float | None, dead: _DeadheadCache) -> _Links:
-    """Per trip, at each of the NEAREST_TERMINALS first stops its bus reaches soonest, the earliest trips it
-    can still make there (within the wait window): as many as LINK_BUDGET allows, at least MIN_PER_TERMINAL.
-
-    Why this keeps the fleet: of the trips leaving one terminal, an earlier one can always stand in for a
-    later one in a chain (same deadhead, and its own successors stay reachable), so the matching rarely
-    needs more than the first few; and a bus sent past the nearest terminals costs more deadhead than any
-    plan of the same fleet size is likely to choose. The plan reports its links and the bound it used."""
+    """Per trip two kinds of successors, both within the wait window:
+    - at each of its NEAREST_TERMINALS nearest first stops, the earliest trips it can still make there (as
+      many as LINK_BUDGET allows, at least MIN_PER_TERMINAL): the cheap links, which decide the deadhead;
+    - anywhere in the city, the SOONEST trips it can make (the first departure at each terminal it can
+      reach, earliest first): the links that move a bus to where buses run short, which decide the fleet.
+    Why so few suffice: of the trips leaving one terminal, an earlier one can stand in for a later one in
+    a chain (same deadhead, and its own successors stay reachable)."""
     ends = t["end_s"].to_numpy(float)
     last, first = _stop_codes(t, "last"), _stop_codes(t, "first")
+    board = _Board.build(t, first)
     pairs = _terminal_pairs(last, first, dead)
-    # Trips grouped by first stop, by start within each: one sorted key array serves every terminal.
-    by_terminal = np.lexsort((np.arange(len(t)), first.codes)).astype(np.int32)
-    span = float(t["start_s"].max()) + 1.0
-    key = first.codes[by_terminal] * span + t["start_s"].to_numpy(float)[by_terminal]
-    region_end = np.searchsorted(first.codes[by_terminal], np.arange(len(first.points)), side="right")
-    # Each trip against each terminal pair of its last stop.
-    rows, pair_at = _expand(pairs.first_of[last.codes], pairs.count_of[last.codes])
-    f = pairs.first[pair_at]
-    ready = ends[rows] + pairs.secs[pair_at] + layover_s
-    # A time past the terminal's last start would search into the next terminal's keys: clip to its region.
-    lo = np.minimum(np.searchsorted(key, f * span + ready, side="left"), region_end[f])
-    hi = region_end[f] if max_wait_s is None else np.minimum(
-        np.searchsorted(key, f * span + ends[rows] + max_wait_s, side="right"), region_end[f])
     per_terminal = max(MIN_PER_TERMINAL, LINK_BUDGET // (len(t) * NEAREST_TERMINALS))
+    parts = [_links_nearest(board, pairs.nearest(NEAREST_TERMINALS), last.codes, ends, layover_s, max_wait_s,
+                            per_terminal)]
+    per_trip = max(1, int(pairs.count_of[last.codes].mean()))
+    for chunk in np.array_split(np.arange(len(t)), max(1, len(t) * per_trip // SOONEST_CHUNK)):
+        parts.append(_links_soonest(board, pairs, chunk, last.codes, ends, layover_s, max_wait_s))
+    ii, jj, metres, secs = (np.concatenate(column) for column in zip(*parts))
+    _uniq, first_seen = np.unique(ii.astype(np.int64) * len(t) + jj, return_index=True)
+    return _Links(ii[first_seen], jj[first_seen], metres[first_seen], secs[first_seen], True).feasible(t, layover_s)
+
+
+def _links_nearest(board: _Board, pairs: _TerminalPairs, last_codes: np.ndarray, ends: np.ndarray,
+                   layover_s: float, max_wait_s: float | None, per_terminal: int) -> tuple[np.ndarray, ...]:
+    """The earliest `per_terminal` trips each trip can make at each first stop of `pairs`."""
+    rows, at = pairs.of(last_codes)
+    latest = None if max_wait_s is None else ends[rows] + max_wait_s
+    lo, hi = board.window(pairs.first[at], ends[rows] + pairs.secs[at] + layover_s, latest)
     took, pos = _expand(lo, np.clip(hi - lo, 0, per_terminal))
-    at = pair_at[took]
-    return _Links(rows[took], by_terminal[pos], pairs.metres[at], pairs.secs[at], True).feasible(t, layover_s)
+    return rows[took], board.order[pos], pairs.metres[at[took]], pairs.secs[at[took]]
+
+
+def _links_soonest(board: _Board, pairs: _TerminalPairs, chunk: np.ndarray, last_codes: np.ndarray,
+                   ends: np.ndarray, layover_s: float, max_wait_s: float | None) -> tuple[np.ndarray, ...]:
+    """For the trips in `chunk`, the SOONEST earliest-starting trips each can make anywhere: the first
+    departure it can make at each terminal laid out in a trips x terminals grid, the earliest picked per
+    row by partition (a sort of 12 million rows took most of the plan's time)."""
+    rows, at = pairs.of(last_codes[chunk])
+    latest = None if max_wait_s is None else ends[chunk[rows]] + max_wait_s
+    lo, hi = board.window(pairs.first[at], ends[chunk[rows]] + pairs.secs[at] + layover_s, latest)
+    start = np.where(lo < hi, board.key[np.minimum(lo, len(board.key) - 1)] - pairs.first[at] * board.span, np.inf)
+    col = at - pairs.first_of[last_codes[chunk]][rows]
+    shape = (len(chunk), int(pairs.count_of.max(initial=0)))
+    grid, where = np.full(shape, np.inf), np.full(shape, -1, dtype=np.int64)
+    grid[rows, col], where[rows, col] = start, np.arange(len(rows))
+    k = min(SOONEST, shape[1])
+    if k == 0:
+        return (np.zeros(0, np.int32),) * 2 + (np.zeros(0),) * 2
+    best = np.argpartition(grid, k - 1, axis=1)[:, :k] if shape[1] > k else np.broadcast_to(np.arange(k), (shape[0], k))
+    r, c = np.repeat(np.arange(shape[0]), k), best.ravel()
+    sel = where[r, c][np.isfinite(grid[r, c])]
+    return chunk[rows[sel]].astype(np.int32), board.order[lo[sel]], pairs.metres[at[sel]], pairs.secs[at[sel]]
 
 
 def _depot_legs(t: pd.DataFrame, depot: StopPoint | None, dead: _DeadheadCache) -> tuple[np.ndarray, ...]:
@@ -551,15 +633,18 @@ def plan_measure(
     depot: StopPoint | None = None,
 ) -> dict[str, float]:
     """Deadhead totals of a plan (between consecutive trips, plus depot legs when a depot is given)."""
-    t = _with_coords(trips).set_index("trip_key")
+    t = _with_coords(trips)
+    # Stop points by trip key, made once: a row lookup per trip cost seconds on a 20,000-trip day.
+    first = dict(zip(t["trip_key"], _points(t, "first")))
+    last = dict(zip(t["trip_key"], _points(t, "last")))
     dead = deadhead if isinstance(deadhead, _DeadheadCache) else _DeadheadCache(deadhead or StraightLineDeadhead())
     metres = seconds = 0.0
     for block in blocks:
         if not block:
             continue
-        legs = [(_point(t.loc[a], "last"), _point(t.loc[b], "first")) for a, b in itertools.pairwise(block)]
+        legs = [(last[a], first[b]) for a, b in itertools.pairwise(block)]
         if depot is not None:
-            legs += [(depot, _point(t.loc[block[0]], "first")), (_point(t.loc[block[-1]], "last"), depot)]
+            legs += [(depot, first[block[0]]), (last[block[-1]], depot)]
         for a, b in legs:
             value = dead(a, b)
             if value is None:

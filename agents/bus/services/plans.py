@@ -86,7 +86,10 @@ def _context(*, feed: Feed, service_date: dt.date, use_depot: bool = True) -> Pl
     max_snap = float(conf("BUS_DEADHEAD_MAX_SNAP_M"))
     points = trip_end_points(trips=trips)
     depot_place, depot = depot_choose(points=points, max_snap_m=max_snap, at=at) if use_depot else (None, None)
-    dead = NetworkDeadhead(points=points + ([depot] if depot else []), at=at, max_snap_m=max_snap)
+    depots = [depot] if depot else []
+    # Deadheads run from a last stop or the depot to a first stop or the depot (see NetworkDeadhead).
+    dead = NetworkDeadhead(points=trip_end_points(trips=trips, ends=("first",)) + depots, at=at, max_snap_m=max_snap,
+                           origins=trip_end_points(trips=trips, ends=("last",)) + depots)
     return PlanContext(trips=trips, deadhead=dead, depot=depot, depot_place=depot_place)
 
 
