@@ -55,8 +55,9 @@ def default_layover_s() -> float:
 
 def default_max_wait_s() -> float | None:
     """Longest idle wait considered between two trips of a block. None (the default) considers every
-    compatible pair, which keeps the minimum fleet exact; a window (BUS_PLAN_MAX_WAIT_MIN) bounds memory
-    for very large feeds (about 2,000 trips make 1.8 million links and solve in well under a second)."""
+    compatible pair, which keeps the minimum fleet exact (about 2,000 trips make 1.8 million links and solve
+    in well under a second); past the core's LINK_BUDGET the links are bounded per trip instead (see
+    `core.blocking._links_bounded`), so a city-wide day needs no window to fit in memory."""
     minutes = conf("BUS_PLAN_MAX_WAIT_MIN")
     return None if minutes in (None, 0) else float(minutes) * 60.0
 
