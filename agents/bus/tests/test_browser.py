@@ -36,8 +36,9 @@ def test_bus_panel_warning_gantt_and_approval(demo_city, live_server, browser):
     try:
         browser_login(page, live_server, "bdispatcher", "pw-disp-123")
         page.goto(f"{live_server.url}/bus/")
-        page.wait_for_function("() => document.getElementById('map').dataset.loaded.includes('bus-routes')", timeout=20000)
-        assert "bus-stops" in page.get_attribute("#map", "data-loaded")
+        # Each layer arrives by its own request, in any order on a busy machine: wait for both.
+        page.wait_for_function("() => ['bus-routes', 'bus-stops'].every("
+                               "l => document.getElementById('map').dataset.loaded.includes(l))", timeout=20000)
         # The Gantt chart has one row per block of the plan.
         page.wait_for_function("() => window.busGantt && window.busGantt.data.labels.length > 0", timeout=20000)
         rows = page.evaluate("window.busGantt.data.labels.length")
