@@ -3,7 +3,7 @@
 measured in the same run.
 
     DATABASE_URL=postgis://.../cityops_scale .venv/bin/python bench/city_scale.py [--json] [--quick]
-        [--reference-db cityops] [--points 2000] [--only snap,network,flood,bus,sanitation,photos]
+        [--reference-db cityops] [--points 2000] [--only snap,network,flood,bus,live,sanitation,sanitation_city,photos]
 
 - snap: `segment_nearest` for 200 points a few metres off the roads, p50/p95, beside the plain PostGIS KNN
   query (`ORDER BY geom <-> point LIMIT 1`, the floor) and the previous implementation (`ST_DWithin` on
@@ -15,7 +15,12 @@ measured in the same run.
   sources timed and scaled); a closure applied (a new snapshot from the cached arrays) vs a cold build.
 - flood: a monitor tick (`evaluation_run` after one new reading per series, every sensor reporting in the same
   minute, five minutes after the previous tick) for every sensor: wall, CPU and SQL statements; target 500 ms.
-- bus: `plan_create` (what `plan_buses` runs) for the next weekday of the demo feed; target 60 s, 2 GB.
+- bus: `plan_create` (what `plan_buses` runs) for the next weekday of the newest feed, cold (the road graph
+  built in this process) and warm (a worker that has it), wall and CPU seconds, the process's peak RSS,
+  buses against the lower bound and the first-fit reference; target 60 s, 2 GB.
+- live: 2,000 buses' positions every 30 s (a synthetic snapshot on the feed's trips under way at 08:00),
+  stored as the positions API stores them and evaluated as the realtime task does (headways, bunching and
+  gap warnings, holding advice); target 2 s a snapshot.
 - sanitation: a day plan for one district: its up to 2,000 bins (optional, with prizes) and 10 trucks
   (`problem_build` + `problem_solve`, as `plan_create` does for the whole city); target 120 s.
 - photos: a patrol camera's survey run of `--photo-frames` frames (1,000) along a GPX track on the city's
@@ -49,7 +54,7 @@ import numpy as np
 from _django import ROOT, django_setup
 from city_photos import photos_bench
 
-PARTS = ("snap", "network", "flood", "bus", "sanitation", "sanitation_city", "photos")
+PARTS = ("snap", "network", "flood", "bus", "live", "sanitation", "sanitation_city", "photos")
 
 
 def _ms(seconds: list[float]) -> dict:
@@ -272,27 +277,102 @@ def flood_bench(*, ticks: int) -> dict:
 # ---------------------------------------------------------------------------------------------------- bus
 
 
+def _weekday() -> dt.date:
+    """The next weekday after today: the feeds' busiest service."""
+    from city_ops.core.timeutil import city_today
+
+    day = city_today() + dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def _cpu_timed(fn, *args, **kwargs):
+    """Result, wall seconds and CPU seconds of this process (the 2 cores are shared: wall alone misleads)."""
+    c0 = time.process_time()
+    out, secs = _timed(fn, *args, **kwargs)
+    return out, secs, time.process_time() - c0
+
+
+def _rss_peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def bus_bench() -> dict:
+    """`plan_create` twice: cold (this process builds the road graph, as a fresh worker does) and warm (a
+    worker that has it), then the first-fit reference on the same trips and deadhead."""
     from agents.bus.core.blocking import blocks_first_fit
     from agents.bus.models import Feed
     from agents.bus.selectors import feed_frames_clear
     from agents.bus.services.plans import _context, plan_create
-    from city_ops.core.timeutil import city_today
 
     feed = Feed.objects.order_by("-imported_at").first()
     if feed is None:
         return {"skipped": "not measured: no bus feed"}
-    day = city_today() + dt.timedelta(days=1)
-    while day.weekday() >= 5:
-        day += dt.timedelta(days=1)
+    day = _weekday()
     feed_frames_clear()
-    plan, plan_s, plan_mb = _traced(plan_create, feed=feed, service_date=day, reason="bench/city_scale.py")
+    plan, cold_s, cold_cpu = _cpu_timed(plan_create, feed=feed, service_date=day, reason="bench/city_scale.py")
+    cold_rss = _rss_peak_mb()
+    feed_frames_clear()
+    warm, warm_s, warm_cpu = _cpu_timed(plan_create, feed=feed, service_date=day, reason="bench/city_scale.py warm")
     ctx = _context(feed=feed, service_date=day, use_depot=plan.depot_id is not None)
-    greedy, greedy_s = _timed(blocks_first_fit, trips=ctx.trips, layover_s=plan.layover_s, deadhead=ctx.deadhead)
-    return {"date": day.isoformat(), "routes": feed.routes.count(), "trips": plan.trips, "plan_s": round(plan_s, 1),
-            "plan_peak_mb": plan_mb, "solve_s": plan.solve_s, "vehicles": plan.vehicles,
-            "lower_bound": plan.lower_bound, "target_s": 60, "target_mb": 2048,
-            "ref_first_fit_s": round(greedy_s, 2), "ref_first_fit_vehicles": len(greedy)}
+    greedy, greedy_s, greedy_cpu = _cpu_timed(blocks_first_fit, trips=ctx.trips, layover_s=plan.layover_s,
+                                              deadhead=ctx.deadhead)
+    return {"date": day.isoformat(), "routes": feed.routes.count(), "trips": plan.trips,
+            "plan_s": round(cold_s, 1), "plan_cpu_s": round(cold_cpu, 1), "plan_rss_peak_mb": cold_rss,
+            "warm_plan_s": round(warm_s, 1), "warm_plan_cpu_s": round(warm_cpu, 1), "rss_peak_mb": _rss_peak_mb(),
+            "solve_s": plan.solve_s, "warm_solve_s": warm.solve_s, "vehicles": plan.vehicles,
+            "lower_bound": plan.lower_bound, "deadhead_km": plan.deadhead_km, "baseline_rule": plan.baseline_rule,
+            "baseline_vehicles": plan.baseline_vehicles, "load_avg": round(os.getloadavg()[0], 1),
+            "target_s": 60, "target_mb": 2048, "ref_first_fit_s": round(greedy_s, 2),
+            "ref_first_fit_cpu_s": round(greedy_cpu, 2), "ref_first_fit_vehicles": len(greedy)}
+
+
+def live_bench(*, vehicles: int, ticks: int) -> dict:
+    """Live positions: `ticks` snapshots of `vehicles` buses 30 s apart, each stored as the API stores it
+    (`positions_ingest`, no evaluation) and evaluated as the realtime task does (`positions_evaluate` of the
+    feed's fresh vehicle states): the first tick builds the route patterns (once per worker and feed)."""
+    from django.utils import timezone
+
+    from agents.bus.core.synthetic import positions_synthetic
+    from agents.bus.models import Feed, HeadwaySnapshot, HeadwayWarning, VehiclePosition, VehicleState
+    from agents.bus.selectors import day_trips, feed_tz
+    from agents.bus.services.realtime import patterns_for, positions_evaluate, positions_ingest
+    feed = Feed.objects.order_by("-imported_at").first()
+    if feed is None:
+        return {"skipped": "not measured: no bus feed"}
+    day = _weekday()
+    trips = day_trips(feed=feed, service_date=day)
+    (patterns, cold_s) = _timed(patterns_for, feed=feed)
+    rng = np.random.default_rng(18)
+    began = timezone.now()
+    store, evaluate, cpu, summary = [], [], [], {}
+    try:
+        for tick in range(ticks):
+            at = dt.datetime.combine(day, dt.time(8), tzinfo=feed_tz(feed=feed)) + dt.timedelta(seconds=30 * tick)
+            data = json.dumps(positions_synthetic(patterns=patterns, trips=trips, at_s=8 * 3600 + 30 * tick,
+                                                  epoch=int(at.timestamp()), vehicles=vehicles, rng=rng,
+                                                  prefix="bench-")).encode()
+            _res, secs, store_cpu = _cpu_timed(positions_ingest, data=data, feed=feed, source="bench", evaluate=False)
+            store.append(secs)
+            summary, secs, evaluate_cpu = _cpu_timed(positions_evaluate, feed=feed)
+            evaluate.append(secs)
+            cpu.append((store_cpu, evaluate_cpu))
+        open_warnings = HeadwayWarning.objects.filter(feed=feed, status=HeadwayWarning.Status.OPEN).count()
+    finally:  # the bench's buses are not the city's: leave no trace of them
+        VehiclePosition.objects.filter(source="bench").delete()
+        VehicleState.objects.filter(feed=feed, vehicle_id__startswith="bench-").delete()
+        HeadwayWarning.objects.filter(feed=feed, follower__startswith="bench-").delete()
+        HeadwaySnapshot.objects.filter(feed=feed, evaluated_at__gte=began).delete()
+    total = [a + b for a, b in zip(store, evaluate)]
+    return {"vehicles": vehicles, "placed": summary.get("placed"), "routes": len(summary.get("routes", [])),
+            "ticks": ticks, "patterns_build_s": round(cold_s, 2), "store": _ms(store), "evaluate": _ms(evaluate),
+            "tick": _ms(total), "tick_cpu_ms_p50": round(statistics.median(a + b for a, b in cpu) * 1000, 1),
+            # The API stores (a web worker), the realtime worker evaluates: each process's own share.
+            "store_cpu_ms_p50": round(statistics.median(a for a, _b in cpu) * 1000, 1),
+            "evaluate_cpu_ms_p50": round(statistics.median(b for _a, b in cpu) * 1000, 1),
+            "open_warnings": open_warnings, "rss_peak_mb": _rss_peak_mb(),
+            "load_avg": round(os.getloadavg()[0], 1), "target_ms": 2000}
 
 
 # --------------------------------------------------------------------------------------------- sanitation
@@ -438,9 +518,18 @@ def _print(out: dict) -> None:
                 f"load average {res['load_avg']}")
         elif part == "bus":
             row(f"plan_buses, {res['trips']} trips", f"{res['plan_s']} s",
-                f"{res['plan_peak_mb']} MB peak, {res['vehicles']} buses (bound {res['lower_bound']}); "
-                f"first-fit reference {res['ref_first_fit_s']} s, {res['ref_first_fit_vehicles']} buses "
+                f"cpu {res['plan_cpu_s']} s, cold (graph built); warm {res['warm_plan_s']} s, cpu "
+                f"{res['warm_plan_cpu_s']} s (solver {res['warm_solve_s']} s); peak RSS {res['plan_rss_peak_mb']} MB; "
+                f"{res['vehicles']} buses (bound {res['lower_bound']}), {res['deadhead_km']} km empty; first-fit "
+                f"reference {res['ref_first_fit_s']} s, {res['ref_first_fit_vehicles']} buses; load {res['load_avg']} "
                 f"(target {res['target_s']} s, {res['target_mb']} MB)")
+        elif part == "live":
+            row(f"live positions, {res['vehicles']} buses", f"p50 {res['tick']['p50_ms']} ms",
+                f"p95 {res['tick']['p95_ms']} ms (store p50 {res['store']['p50_ms']} ms + evaluate p50 "
+                f"{res['evaluate']['p50_ms']} ms), cpu {res['tick_cpu_ms_p50']} ms (store {res['store_cpu_ms_p50']} + "
+                f"evaluate {res['evaluate_cpu_ms_p50']}); {res['placed']} placed on "
+                f"{res['routes']} route directions, {res['open_warnings']} open warnings; patterns built once in "
+                f"{res['patterns_build_s']} s; load {res['load_avg']} (target {res['target_ms']} ms)")
         elif part == "sanitation":
             row(f"district {res['district']}: {res['bins']} bins, {res['trucks']} trucks", f"{res['total_s']} s",
                 f"build {res['build_s']} s + solve {res['solve_s']} s, cpu {res['cpu_s']} s, "
@@ -489,6 +578,8 @@ def main() -> int:
     ap.add_argument("--points", type=int, default=2000, help="matrix size")
     ap.add_argument("--reference-sources", type=int, default=20)
     ap.add_argument("--ticks", type=int, default=5)
+    ap.add_argument("--vehicles", type=int, default=2000, help="buses in each live snapshot")
+    ap.add_argument("--live-ticks", type=int, default=5, help="live snapshots, 30 s apart")
     ap.add_argument("--district-bins", type=int, default=2000)
     ap.add_argument("--trucks", type=int, default=10)
     ap.add_argument("--vrp-seconds", type=float, default=60.0)
@@ -505,6 +596,7 @@ def main() -> int:
         args.ticks, args.district_bins, args.trucks, args.vrp_seconds = 2, 40, 2, 2.0
         args.photo_frames, args.photo_reference_frames = 16, 8
         args.city_bins = 40
+        args.vehicles, args.live_ticks = 200, 2
     django_setup()
     from city_ops.city.models import RoadSegment
 
@@ -518,6 +610,7 @@ def main() -> int:
         "network": lambda: network_bench(points=args.points, reference_sources=args.reference_sources),
         "flood": lambda: flood_bench(ticks=args.ticks),
         "bus": bus_bench,
+        "live": lambda: live_bench(vehicles=args.vehicles, ticks=args.live_ticks),
         "sanitation": lambda: sanitation_bench(bins=args.district_bins, trucks=args.trucks, seconds=args.vrp_seconds),
         "photos": lambda: photos_bench(frames=args.photo_frames, reference_frames=args.photo_reference_frames,
                                        reference_db=args.reference_db, database=_database),

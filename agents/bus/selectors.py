@@ -13,7 +13,8 @@ import pandas as pd
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import connection
-from django.db.models import Avg, Count, F, Q
+from django.db.models import Avg, Count, F, Max, Q, QuerySet, Value
+from django.db.models.functions import Abs, Greatest, Ln
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -221,6 +222,31 @@ def vehicle_states_fresh(*, feed: Feed | None, window_s: float | None = None) ->
     if newest is None:
         return []
     return list(qs.filter(observed_at__gte=newest - dt.timedelta(seconds=window_s)).order_by("vehicle_id"))
+
+
+def _off_schedule():
+    """How many times off its schedule a warning's headway is, either way: |ln(headway / scheduled)|, so a
+    pair bunched at a fifth of the headway and a gap of five headways rank alike (1 s floors keep ln defined)."""
+    return Abs(Ln(Greatest(F("headway_s"), Value(1.0)) / Greatest(F("scheduled_headway_s"), Value(1.0))))
+
+
+def warnings_open_ranked(*, user, route: str = "") -> QuerySet:
+    """Open headway warnings the user may see, worst first (furthest off the schedule), one route or all."""
+    qs = HeadwayWarning.objects.restrict(user).filter(status=HeadwayWarning.Status.OPEN)
+    if route:
+        qs = qs.filter(route_id=route)
+    return qs.annotate(off=_off_schedule()).order_by(F("off").desc(nulls_last=True), "route_id", "pk")
+
+
+def headway_latest(*, route: str = "") -> QuerySet:
+    """The latest evaluation's per-route snapshots, least regular first (highest cv), one route or all."""
+    latest = HeadwaySnapshot.objects.aggregate(t=Max("evaluated_at"))["t"]
+    if latest is None:
+        return HeadwaySnapshot.objects.none()
+    qs = HeadwaySnapshot.objects.filter(evaluated_at=latest)
+    if route:
+        qs = qs.filter(route_id=route)
+    return qs.order_by(F("cv").desc(nulls_last=True), "route_id", "direction_id")
 
 
 # ------------------------------------------------------------------------------------------------ map layers

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Max
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,8 +28,8 @@ from city_ops.core.roles import Role
 from city_ops.core.throttling import run_start_limited
 from city_ops.core.timeutil import city_today, date_parse
 
-from .models import Block, Detour, Feed, HeadwaySnapshot, HeadwayWarning, VehiclePlan
-from .selectors import feed_latest, plan_blocks, plan_gantt
+from .models import Block, Detour, Feed, HeadwayWarning, VehiclePlan
+from .selectors import feed_latest, headway_latest, plan_blocks, plan_gantt, warnings_open_ranked
 from .services.feeds import FeedImportError, feed_import
 from .services.plans import (
     block_assign,
@@ -42,6 +42,10 @@ from .services.plans import (
     plan_violations,
 )
 from .services.realtime import warning_decide
+
+# The panel's live lists: the warnings shown open (the rest behind "show all"), and rows per page.
+WORST_WARNINGS = 5
+LIST_PAGE_ROWS = 20
 
 
 def _layers(agent_layers) -> list[dict]:
@@ -65,6 +69,22 @@ def _panel_date(request, feed: Feed | None) -> dt.date:
     return today
 
 
+def _live_lists(request) -> dict:
+    """The live lists, summarised so the plan stays in view: a city's snapshot flags hundreds of pairs on
+    hundreds of routes. The open warnings' count, the worst few, the rest a page at a time behind "show
+    all"; the headway table a page at a time, least regular first; both filtered to one route on ?route=."""
+    route = request.GET.get("route", "").strip()[:100]
+    warnings = warnings_open_ranked(user=request.user, route=route)
+    snapshots = headway_latest(route=route)
+    return {
+        "route": route, "warning_count": warnings.count(), "warnings": warnings[:WORST_WARNINGS],
+        "warnings_more": Paginator(warnings[WORST_WARNINGS:], LIST_PAGE_ROWS).get_page(request.GET.get("wpage")),
+        "warnings_paged": "wpage" in request.GET,
+        "snapshots": Paginator(snapshots, LIST_PAGE_ROWS).get_page(request.GET.get("hpage")),
+        "snapshot_routes": sorted(set(headway_latest().values_list("route_id", flat=True))),
+    }
+
+
 @role_required(Role.DISPATCHER)
 def panel(request):
     from agents.core.registry import agent_get
@@ -75,20 +95,17 @@ def panel(request):
     versions = list(VehiclePlan.objects.restrict(request.user).filter(feed=feed, service_date=day)
                     .select_related("approved_by")) if feed else []
     plan = next((p for p in versions if p.status == VehiclePlan.Status.APPROVED), None) or (versions[0] if versions else None)
-    latest_eval = HeadwaySnapshot.objects.aggregate(t=Max("evaluated_at"))["t"]
-    snapshots = list(HeadwaySnapshot.objects.filter(evaluated_at=latest_eval).order_by("route_id", "direction_id")) \
-        if latest_eval else []
     profile = CityProfile.objects.first()
     return render(request, "bus/panel.html", {
         "feeds": feeds, "feed": feed, "day": day, "plan": plan, "versions": versions,
         "gantt": plan_gantt(plan=plan) if plan else None,
-        "warnings": HeadwayWarning.objects.restrict(request.user).filter(status=HeadwayWarning.Status.OPEN)[:50],
+        **_live_lists(request),
         "decided": HeadwayWarning.objects.restrict(request.user).filter(
             status__in=[HeadwayWarning.Status.ACCEPTED, HeadwayWarning.Status.DISMISSED]).select_related(
             "decided_by").order_by("-decided_at")[:10],
         "detours": Detour.objects.restrict(request.user).filter(status=Detour.Status.ACTIVE).select_related(
             "route", "closure", "from_stop", "to_stop").prefetch_related("skipped_stops"),
-        "snapshots": snapshots, "layers": _layers(agent_get("bus").map_layers),
+        "layers": _layers(agent_get("bus").map_layers),
         "bounds": city_extent(),
         "tile_url": settings.CITY_TILE_URL, "tile_attribution": settings.CITY_TILE_ATTRIBUTION,
         "attribution": (profile.attribution if profile and profile.attribution else "© OpenStreetMap contributors"),

@@ -543,6 +543,30 @@ def _sequence_distances(vehicles: list[PlacedVehicle], detour: float) -> dict[st
     return out
 
 
+def _departures(index: PatternIndex, day: dt.date) -> dict[str, tuple[np.ndarray, dict[int, np.ndarray] | None]]:
+    """The day's scheduled departures per route, sorted: (all of them, per direction or None when the
+    feed gives no directions). Built once per day and index: filtering the day's trips frame per route
+    took seconds for a city's 600 route directions every 30 s."""
+    if day not in index._service_cache:
+        trips = service_trips(feed=index.feed, service_date=day)
+        routes = {}
+        for route_id, group in trips.groupby("route_id", sort=False):
+            starts = np.sort(group["start_s"].to_numpy(float))
+            directions = None
+            if group["direction_id"].notna().any():
+                directions = {int(d): np.sort(g["start_s"].to_numpy(float)) for d, g in group.groupby("direction_id")}
+            routes[str(route_id)] = (starts, directions)
+        index._service_cache[day] = routes
+    return index._service_cache[day]
+
+
+def _route_starts(index: PatternIndex, day: dt.date, route_id: str, direction_id: int | None) -> np.ndarray:
+    every, directions = _departures(index, day).get(route_id, (np.zeros(0), None))
+    if direction_id is not None and directions is not None:
+        return directions.get(direction_id, np.zeros(0))
+    return every
+
+
 def _scheduled_headway(index: PatternIndex, route_id: str, direction_id: int | None, when: dt.datetime | None,
                        window_s: float = 3600.0) -> float | None:
     """Median gap between scheduled departures of the route/direction within +-window of `when`."""
@@ -551,17 +575,10 @@ def _scheduled_headway(index: PatternIndex, route_id: str, direction_id: int | N
     tz = zoneinfo.ZoneInfo(index.feed.timezone) if index.feed.timezone else dt.UTC
     local = when.astimezone(tz)
     now_s = local.hour * 3600 + local.minute * 60 + local.second
-    starts = []
-    for offset_days, shift in ((0, 0.0), (1, 86400.0)):  # today's trips, and yesterday's running past midnight
-        day = local.date() - dt.timedelta(days=offset_days)
-        if day not in index._service_cache:
-            index._service_cache[day] = service_trips(feed=index.feed, service_date=day)
-        trips = index._service_cache[day]
-        trips = trips[trips["route_id"] == route_id]
-        if direction_id is not None and trips["direction_id"].notna().any():
-            trips = trips[trips["direction_id"] == direction_id]
-        starts.extend((trips["start_s"] - shift).tolist())
-    near = np.sort([s for s in starts if abs(s - now_s) <= window_s])
+    # Today's trips, and yesterday's running past midnight.
+    starts = np.concatenate([_route_starts(index, local.date() - dt.timedelta(days=days), route_id, direction_id)
+                             - shift for days, shift in ((0, 0.0), (1, 86400.0))])
+    near = np.sort(starts[np.abs(starts - now_s) <= window_s])
     if len(near) < 2:
         return None
     return float(np.median(np.diff(near)))

@@ -16,7 +16,7 @@ from agents.geo import point_offset
 
 from .gtfs import seconds_format
 
-__all__ = ["feed_synthetic_write", "feed_tiny_tables", "feed_zip_write"]
+__all__ = ["feed_synthetic_write", "feed_tiny_tables", "feed_zip_write", "positions_synthetic"]
 
 
 def feed_zip_write(*, path: str | Path, tables: dict[str, pd.DataFrame | str]) -> Path:
@@ -110,6 +110,28 @@ def feed_synthetic_write(
                                            "start_date": service_start, "end_date": service_end}]),
         },
     )
+
+
+def positions_synthetic(*, patterns, trips: pd.DataFrame, at_s: float, epoch: int, vehicles: int,
+                        rng: np.random.Generator, jitter_m: float = 300.0, prefix: str = "bus-") -> list[dict]:
+    """JSON AVL pings (the shape `vehicle_positions_read` takes) of `vehicles` buses on the trips under way
+    at `at_s` (seconds of the service day; `trips` as `service_trips` gives them, `patterns` a
+    `PatternIndex` of the same feed), each where its schedule puts it give or take `jitter_m` (normal), so
+    some bunch and some leave gaps. More buses than trips under way: trips are drawn twice."""
+    live = trips[(trips["start_s"] <= at_s) & (trips["end_s"] > at_s)
+                 & trips["trip_id"].astype(str).isin(patterns.trip_pattern)]
+    if live.empty:
+        return []
+    pick = live.sample(n=vehicles, replace=len(live) < vehicles, random_state=int(rng.integers(2**31)))
+    pings = []
+    for k, trip in enumerate(pick.itertuples(index=False)):
+        line = patterns.patterns[patterns.trip_pattern[str(trip.trip_id)]].line
+        share = (at_s - trip.start_s) / max(trip.end_s - trip.start_s, 1.0)
+        point = line.interpolate(float(np.clip(share * line.length + rng.normal(0, jitter_m), 0, line.length)))
+        lon, lat = patterns.transformer.transform(point.x, point.y, direction="INVERSE")
+        pings.append({"vehicle_id": f"{prefix}{k}", "lat": round(lat, 7), "lon": round(lon, 7), "timestamp": epoch,
+                      "trip_id": str(trip.trip_id), "route_id": str(trip.route_id)})
+    return pings
 
 
 def feed_tiny_tables() -> dict[str, pd.DataFrame]:

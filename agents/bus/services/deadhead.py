@@ -30,32 +30,45 @@ def straight_line() -> StraightLineDeadhead:
 @dataclass
 class NetworkDeadhead:
     """A deadhead callable (StopPoint, StopPoint) -> (metres, seconds) | None backed by one travel-time
-    matrix over the given points; pairs it cannot route go to the straight-line fallback."""
+    matrix from `origins` (default: the points themselves) to `points`; pairs it cannot route go to the
+    straight-line fallback. A plan's deadheads all run from a trip's last stop or the depot to a trip's
+    first stop or the depot: asking only those as origins halves the Dijkstras (600 instead of 1,200 on
+    the scale-250 city, about 16 s of CPU)."""
 
     points: list[StopPoint]
     at: dt.datetime | None = None
     max_snap_m: float = 300.0
+    origins: list[StopPoint] | None = None
     fallback: StraightLineDeadhead = field(default_factory=straight_line)
     road_pairs: int = 0
     fallback_pairs: int = 0
 
     def __post_init__(self):
         self.index: dict[StopPoint, int] = {}
+        self.origin_index: dict[StopPoint, int] = {}
         self.secs = self.metres = np.zeros((0, 0))
-        located = [p for p in dict.fromkeys(self.points) if not (pd.isna(p.lat) or pd.isna(p.lon))]
-        if not located or not RoadSegment.objects.exists():
+        if not RoadSegment.objects.exists():
             return
         try:
             net = road_network(at=self.at)
-            lonlat = [(p.lon, p.lat) for p in located]
-            _nodes, snap_m = net.snap(lonlat)
+            targets = self._covered(net, self.points)
+            origins = targets if self.origins is None else self._covered(net, self.origins)
         except NoRouteError:
             return
-        covered = [p for p, d in zip(located, snap_m) if d <= self.max_snap_m]
-        if not covered:
+        if not targets or not origins:
             return
-        self.secs, self.metres = net.matrix([(p.lon, p.lat) for p in covered])
-        self.index = {p: k for k, p in enumerate(covered)}
+        self.secs, self.metres = net.matrix([(p.lon, p.lat) for p in targets],
+                                            sources=[(p.lon, p.lat) for p in origins])
+        self.index = {p: k for k, p in enumerate(targets)}
+        self.origin_index = {p: k for k, p in enumerate(origins)}
+
+    def _covered(self, net, points: list[StopPoint]) -> list[StopPoint]:
+        """The distinct located points that snap to the network within max_snap_m."""
+        located = [p for p in dict.fromkeys(points) if not (pd.isna(p.lat) or pd.isna(p.lon))]
+        if not located:
+            return []
+        _nodes, snap_m = net.snap([(p.lon, p.lat) for p in located])
+        return [p for p, d in zip(located, snap_m) if d <= self.max_snap_m]
 
     @property
     def covered(self) -> int:
@@ -64,12 +77,25 @@ class NetworkDeadhead:
     def __call__(self, a: StopPoint, b: StopPoint) -> tuple[float, float] | None:
         if a.stop_id == b.stop_id:
             return 0.0, 0.0
-        ia, ib = self.index.get(a), self.index.get(b)
+        ia, ib = self.origin_index.get(a), self.index.get(b)
         if ia is not None and ib is not None and np.isfinite(self.secs[ia, ib]):
             self.road_pairs += 1
             return float(self.metres[ia, ib]), float(self.secs[ia, ib])
         self.fallback_pairs += 1
         return self.fallback(a, b)
+
+    def legs(self, a: list[StopPoint], b: list[StopPoint]) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs (a[k], b[k]) at once, as `__call__` gives each (and counted the same way)."""
+        ia = np.array([self.origin_index.get(p, -1) for p in a], dtype=np.int64)
+        ib = np.array([self.index.get(p, -1) for p in b], dtype=np.int64)
+        same = np.array([x.stop_id == y.stop_id for x, y in zip(a, b)], dtype=bool)
+        metres, secs = self.fallback.legs(a, b)
+        routed = (ia >= 0) & (ib >= 0) & ~same
+        routed[routed] = np.isfinite(self.secs[ia[routed], ib[routed]])
+        metres[routed], secs[routed] = self.metres[ia[routed], ib[routed]], self.secs[ia[routed], ib[routed]]
+        self.road_pairs += int(routed.sum())
+        self.fallback_pairs += int((~routed & ~same).sum())
+        return metres, secs
 
     @property
     def source(self) -> str:
@@ -79,9 +105,10 @@ class NetworkDeadhead:
         return "road network" if self.road_pairs else "straight line"
 
 
-def trip_end_points(*, trips: pd.DataFrame) -> list[StopPoint]:
+def trip_end_points(*, trips: pd.DataFrame, ends: tuple[str, ...] = ("first", "last")) -> list[StopPoint]:
+    """The distinct stops the trips start ("first") or end ("last") at."""
     out = []
-    for end in ("first", "last"):
+    for end in ends:
         out.extend(StopPoint(str(s), float(a), float(o)) for s, a, o in zip(
             trips[f"{end}_stop_id"], trips[f"{end}_stop_lat"], trips[f"{end}_stop_lon"]))
     return list(dict.fromkeys(out))

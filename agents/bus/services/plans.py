@@ -55,8 +55,9 @@ def default_layover_s() -> float:
 
 def default_max_wait_s() -> float | None:
     """Longest idle wait considered between two trips of a block. None (the default) considers every
-    compatible pair, which keeps the minimum fleet exact; a window (BUS_PLAN_MAX_WAIT_MIN) bounds memory
-    for very large feeds (about 2,000 trips make 1.8 million links and solve in well under a second)."""
+    compatible pair, which keeps the minimum fleet exact (about 2,000 trips make 1.8 million links and solve
+    in well under a second); past the core's LINK_BUDGET the links are bounded per trip instead (see
+    `core.blocking._links_bounded`), so a city-wide day needs no window to fit in memory."""
     minutes = conf("BUS_PLAN_MAX_WAIT_MIN")
     return None if minutes in (None, 0) else float(minutes) * 60.0
 
@@ -86,7 +87,10 @@ def _context(*, feed: Feed, service_date: dt.date, use_depot: bool = True) -> Pl
     max_snap = float(conf("BUS_DEADHEAD_MAX_SNAP_M"))
     points = trip_end_points(trips=trips)
     depot_place, depot = depot_choose(points=points, max_snap_m=max_snap, at=at) if use_depot else (None, None)
-    dead = NetworkDeadhead(points=points + ([depot] if depot else []), at=at, max_snap_m=max_snap)
+    depots = [depot] if depot else []
+    # Deadheads run from a last stop or the depot to a first stop or the depot (see NetworkDeadhead).
+    dead = NetworkDeadhead(points=trip_end_points(trips=trips, ends=("first",)) + depots, at=at, max_snap_m=max_snap,
+                           origins=trip_end_points(trips=trips, ends=("last",)) + depots)
     return PlanContext(trips=trips, deadhead=dead, depot=depot, depot_place=depot_place)
 
 
@@ -97,14 +101,18 @@ def _plan_context(plan: VehiclePlan) -> PlanContext:
 def _block_rows(plan: VehiclePlan, trips: pd.DataFrame, blocks: list[list[str]], sequences: list[int],
                 keep: dict[int, Block] | None = None) -> None:
     """Write blocks (new rows, or existing ones in `keep` by sequence) and their trips."""
-    by_key = trips.set_index("trip_key")
+    # In bulk, and the trips as plain dicts: a row lookup per trip and an INSERT per block took a city-wide
+    # plan (1,726 blocks, 20,400 trips) many seconds.
+    by_key = trips.set_index("trip_key")[["trip_id", "route_id", "start_s", "end_s", "first_stop_id",
+                                          "last_stop_id"]].to_dict("index")
     keep = keep or {}
+    made = Block.objects.bulk_create([Block(plan=plan, sequence=seq) for seq in sequences if seq not in keep])
+    block_of = {**{b.sequence: b for b in made}, **keep}
     rows = []
     for seq, keys in zip(sequences, blocks):
-        block = keep.get(seq) or Block.objects.create(plan=plan, sequence=seq)
         for order, key in enumerate(keys, start=1):
-            t = by_key.loc[key]
-            rows.append(BlockTrip(block=block, order=order, trip_key=key, trip_id=str(t["trip_id"]),
+            t = by_key[key]
+            rows.append(BlockTrip(block=block_of[seq], order=order, trip_key=key, trip_id=str(t["trip_id"]),
                                   route_id=str(t["route_id"]), start_s=round(t["start_s"]),
                                   end_s=round(t["end_s"]), first_stop_id=str(t["first_stop_id"]),
                                   last_stop_id=str(t["last_stop_id"])))

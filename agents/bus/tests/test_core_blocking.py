@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents.bus.core import blocking
 from agents.bus.core.blocking import (
     PlanError,
     StopPoint,
@@ -259,3 +260,53 @@ def test_shared_kcm_weekday_plan_against_the_feed_blocks(shared_dir):
     assert plan.feed_vehicles == trips["block_id"].nunique()
     assert plan_check(trips=trips, blocks=plan.blocks) == []
     assert plan.lower_bound <= plan.vehicles <= plan.feed_vehicles
+
+
+def _random_day(seed: int, trips: int, stops: int) -> pd.DataFrame:
+    """Trips between random stops a few km apart, starting on the minute through the day."""
+    rng = np.random.default_rng(seed)
+    where = {f"S{k}": (40 + rng.uniform(0, 0.05), -75 + rng.uniform(0, 0.05)) for k in range(stops)}
+    rows = []
+    for k in range(trips):
+        start = float(rng.integers(6 * 60, 20 * 60)) * MIN
+        a, b = rng.choice(list(where), 2)
+        rows.append({"trip_key": f"k{k}", "start_s": start, "end_s": start + float(rng.integers(15, 60)) * MIN,
+                     "first_stop_id": a, "first_stop_lat": where[a][0], "first_stop_lon": where[a][1],
+                     "last_stop_id": b, "last_stop_lat": where[b][0], "last_stop_lon": where[b][1]})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bounded_links_keep_the_fleet_and_deadhead_of_every_link(monkeypatch, seed):
+    """Past LINK_BUDGET each trip links only to the earliest trips at its nearest terminals (a city-wide
+    day would otherwise hold hundreds of millions of links): on a day small enough to solve both ways,
+    the bounded plan needs the same buses and the same empty running as the plan over every link."""
+    trips = _random_day(seed, trips=600, stops=30)
+    exact = blocks_optimise(trips=trips, max_wait_s=None)
+    monkeypatch.setattr(blocking, "LINK_BUDGET", 100_000)
+    bounded = blocks_optimise(trips=trips, max_wait_s=None)
+    assert not exact.links_bounded and bounded.links_bounded
+    assert bounded.links_considered < exact.links_considered / 2
+    assert bounded.vehicles == exact.vehicles
+    assert bounded.deadhead_m == pytest.approx(exact.deadhead_m, rel=0.01)
+    assert plan_check(trips=trips, blocks=bounded.blocks) == []
+
+
+def test_bounded_links_honour_the_wait_window_and_stops_without_positions(monkeypatch):
+    """The window still bounds a bus's idle wait; stops with no position are paired with every terminal
+    (only the deadhead callable can judge them), so a table of deadheads by stop id still plans."""
+    monkeypatch.setattr(blocking, "LINK_BUDGET", 0)
+    trips = make_trips([("T1", 480, 540, "A", "P"), ("T2", 560, 620, "F", "A"), ("T3", 900, 960, "A", "A")])
+    dead = table_deadhead({("P", "F"): (3000, 10)})
+    plan = blocks_optimise(trips=trips, deadhead=dead, max_wait_s=2 * 3600)
+    assert plan.links_bounded and plan.blocks == [["T1", "T2"], ["T3"]]  # T3 is 4.7 h after T2: no link
+    assert blocks_optimise(trips=trips, deadhead=dead, max_wait_s=None).blocks == [["T1", "T2", "T3"]]
+
+
+def test_first_fit_sees_every_waiting_bus_at_once():
+    """First-fit compares every stop's longest-waiting bus in one pass: the bus waiting at the trip's own
+    stop wins over one a short run away, and among equal runs the bus that has waited longest."""
+    trips = make_trips([("a", 480, 540, "X", "P"), ("b", 490, 545, "X", "Q"), ("c", 500, 550, "X", "P"),
+                        ("d", 600, 660, "P", "X"), ("e", 601, 660, "Q", "X")])
+    dead = table_deadhead({("P", "Q"): (1000, 3), ("Q", "P"): (1000, 3)})
+    assert blocks_first_fit(trips=trips, deadhead=dead) == [["a", "d"], ["b", "e"], ["c"]]
