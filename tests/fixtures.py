@@ -26,6 +26,16 @@ REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
+def pytest_configure(config):
+    """Each pytest-xdist worker (`make test` runs two) gets a media folder of its own, and so do the workers
+    and servers it starts (they read MEDIA_ROOT from the environment): one worker's test replacing or damaging
+    a file must never be what the other's reads."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        media = str(Path(settings.MEDIA_ROOT) / worker)
+        settings.MEDIA_ROOT = os.environ["MEDIA_ROOT"] = media
+
+
 @pytest.fixture(autouse=True)
 def _language_reset():
     """Each test starts and ends in the default language.
@@ -40,14 +50,24 @@ def _language_reset():
     translation.activate(settings.LANGUAGE_CODE)
 
 
+def xdist_shared_file(tmp_path_factory, name: str) -> Path | None:
+    """A path that every pytest-xdist worker of this run shares (the run's temporary folder, new each run);
+    None without xdist."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    return tmp_path_factory.getbasetemp().parent / name
+
+
 @pytest.fixture(scope="session")
-def demo_city_template(django_db_setup, django_db_blocker):
-    """The demo city, loaded once per run (tens of seconds) and kept as a copy (see tests/demo_template.py)."""
+def demo_city_template(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The demo city, loaded once per run (tens of seconds), by one xdist worker for all, and kept as a copy
+    (see tests/demo_template.py)."""
     from fixtures.demo_city import demo_city_load
-    from tests.demo_template import demo_template_take
+    from tests.demo_template import demo_template_once, demo_template_take
 
     with django_db_blocker.unblock():
-        return demo_template_take(lambda: demo_city_load(progress=lambda m: None))
+        return demo_template_once(lambda: demo_template_take(lambda: demo_city_load(progress=lambda m: None)),
+                                  shared=xdist_shared_file(tmp_path_factory, "demo_city.template"))
 
 
 @pytest.fixture
