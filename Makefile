@@ -92,7 +92,8 @@ serve:
 demo: system venv-demo services migrate demo-data worker agents serve
 
 test: system venv-test services
-	DJANGO_SETTINGS_MODULE=city_ops.settings.test $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=city_ops.settings.test $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup \
+	  $(PYTEST_ARGS)
 
 fuzz: system venv-test services
 	DJANGO_SETTINGS_MODULE=city_ops.settings.test CITY_OPS_FUZZ_BUDGET_S=$(FUZZ_BUDGET_S) \
