@@ -23,6 +23,10 @@ from django.conf import settings
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 REPO = Path(__file__).resolve().parent.parent
+# How long a test waits for a subprocess to start or for the worker to finish something. A quiet machine needs
+# seconds; one running two suites beside a demo needed over a minute for a worker to start. A wait ends as
+# soon as its condition holds, so only a test that would fail anyway waits this long.
+PATIENCE_S = 180.0
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
@@ -120,7 +124,7 @@ class _ChildProcess:
         self.log.parent.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(self.command(), cwd=REPO, env=_worker_env(), stdout=open(self.log, "w"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PATIENCE_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.what} exited: {self.log.read_text()[-2000:]}")
@@ -166,7 +170,7 @@ class WorkerProcess(_ChildProcess):
         # One log per test database: runs beside each other (CITY_OPS_TEST_DB_SUFFIX) share `.run/`.
         self.log = REPO / ".run" / f"test-worker-{name}-{settings.DATABASES['default']['NAME']}.log"
 
-    def wait_finished(self, task: str, count: int, timeout: float = 60.0) -> None:
+    def wait_finished(self, task: str, count: int, timeout: float = PATIENCE_S) -> None:
         """Wait until this worker has finished `count` messages of `task` (succeeded or raised), by its log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -277,7 +281,7 @@ def web_server_proc(transactional_db):
         server.log.unlink(missing_ok=True)
 
 
-def run_wait(run_id: int, timeout: float = 60.0, statuses=("succeeded", "failed", "cancelled")):
+def run_wait(run_id: int, timeout: float = PATIENCE_S, statuses=("succeeded", "failed", "cancelled")):
     from agents.core.models import AgentRun
 
     deadline = time.monotonic() + timeout
