@@ -259,10 +259,10 @@ def test_frequencies_declaring_millions_of_departures_are_refused_before_expandi
 
     freq = feed_tiny_tables()["frequencies.txt"].assign(end_time="99:59:59", headway_secs=1)
     feed = tiny_feed(tmp_path, frequencies__txt=freq)
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, not the clock: refused without the work, however busy the machine
     with pytest.raises(FeedError) as err:
         service_trips(feed=feed, service_date=WEDNESDAY)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     (problem,) = [p for p in err.value.problems if "departures a day" in p.message]
     assert problem.file == "frequencies.txt" and problem.lines == (2,)
     assert f"over the limit of {MAX_FREQUENCY_DEPARTURES:,}" in problem.message

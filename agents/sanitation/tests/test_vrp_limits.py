@@ -21,6 +21,8 @@ BOMB = (
     "EDGE_WEIGHT_FORMAT : LOWER_ROW\nCAPACITY : 100\nEDGE_WEIGHT_SECTION\n1\nDEMAND_SECTION\n1 0\n2 1\n"
     "DEPOT_SECTION\n1\n-1\nEOF\n"
 )
+# Seconds of this process's CPU time, not of the clock: a refusal that does no work is fast however busy the
+# machine is (the clock said 2.2 s once, on a machine running two suites beside a demo).
 FAST_S = 1.0
 
 
@@ -45,11 +47,11 @@ def kim_sites(count: int) -> str:
 
 
 def failing_fast(call, message: str) -> InstanceError:
-    """Run `call`, expect an `InstanceError` containing `message` within FAST_S seconds."""
-    started = time.perf_counter()
+    """Run `call`, expect an `InstanceError` containing `message` within FAST_S seconds of CPU."""
+    started = time.process_time()
     with pytest.raises(InstanceError) as err:
         call()
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert message in str(err.value)
     assert elapsed < FAST_S, f"took {elapsed:.2f} s to refuse: {err.value}"
     return err.value
@@ -66,14 +68,14 @@ def test_the_197_byte_file_is_refused_at_once(tmp_path):
 def test_the_command_exits_2_with_the_reason(tmp_path, capsys):
     path = tmp_path / "bomb.vrp"
     path.write_text(BOMB)
-    started = time.perf_counter()
+    started = time.process_time()
     assert main([str(path), "--json"]) == 2
     out = json.loads(capsys.readouterr().out)
     assert "exceeds the limit" in out["error"]
     with pytest.raises(CommandError) as err:
         call_command("solve_vrp", str(path))
     assert err.value.returncode == 2
-    assert time.perf_counter() - started < 2 * FAST_S
+    assert time.process_time() - started < 2 * FAST_S
 
 
 @pytest.mark.parametrize(
