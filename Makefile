@@ -13,6 +13,9 @@ PORT ?= 8000
 # generated examples per operation in each pass.
 FUZZ_BUDGET_S ?= 1800
 FUZZ_EXAMPLES ?= 25
+# pytest-xdist processes for `make test`, each with its own test database, Redis keys and media folder. Two
+# fill a 2-core machine: much of a test's time is spent waiting on PostgreSQL, a worker or a browser.
+TEST_WORKERS ?= 2
 EXTRAS_DEMO := dev
 EXTRAS_TEST := dev,train
 export DJANGO_SETTINGS_MODULE ?= city_ops.settings.local
@@ -89,7 +92,8 @@ serve:
 demo: system venv-demo services migrate demo-data worker agents serve
 
 test: system venv-test services
-	DJANGO_SETTINGS_MODULE=city_ops.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=city_ops.settings.test $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup \
+	  $(PYTEST_ARGS)
 
 fuzz: system venv-test services
 	DJANGO_SETTINGS_MODULE=city_ops.settings.test CITY_OPS_FUZZ_BUDGET_S=$(FUZZ_BUDGET_S) \

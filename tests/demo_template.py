@@ -14,6 +14,9 @@ neither.
 """
 from __future__ import annotations
 
+import fcntl
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +115,23 @@ def demo_template_take(load) -> DemoTemplate:
         )
         transaction.set_rollback(True)
     return template
+
+
+def demo_template_once(take: Callable[[], DemoTemplate], *, shared: Path | None) -> DemoTemplate:
+    """`take()` once per test run. With pytest-xdist (`shared`: a file in the run's own temporary folder) the
+    first worker to need the template takes it and leaves it there; the others wait for it and read it, since
+    their databases have the same migrations, so the same tables, columns and sequences."""
+    if shared is None:
+        return take()
+    with shared.with_name(shared.name + ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when `take()` raises
+        if shared.is_file():
+            return pickle.loads(shared.read_bytes())
+        template = take()
+        partial = shared.with_name(shared.name + ".partial")
+        partial.write_bytes(pickle.dumps(template, protocol=pickle.HIGHEST_PROTOCOL))
+        partial.replace(shared)
+        return template
 
 
 def demo_template_restore(template: DemoTemplate) -> None:

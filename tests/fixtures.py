@@ -23,7 +23,21 @@ from django.conf import settings
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 REPO = Path(__file__).resolve().parent.parent
+# How long a test waits for a subprocess to start or for the worker to finish something. A quiet machine needs
+# seconds; one running two suites beside a demo needed over a minute for a worker to start. A wait ends as
+# soon as its condition holds, so only a test that would fail anyway waits this long.
+PATIENCE_S = 180.0
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def pytest_configure(config):
+    """Each pytest-xdist worker (`make test` runs two) gets a media folder of its own, and so do the workers
+    and servers it starts (they read MEDIA_ROOT from the environment): one worker's test replacing or damaging
+    a file must never be what the other's reads."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        media = str(Path(settings.MEDIA_ROOT) / worker)
+        settings.MEDIA_ROOT = os.environ["MEDIA_ROOT"] = media
 
 
 @pytest.fixture(autouse=True)
@@ -40,14 +54,24 @@ def _language_reset():
     translation.activate(settings.LANGUAGE_CODE)
 
 
+def xdist_shared_file(tmp_path_factory, name: str) -> Path | None:
+    """A path that every pytest-xdist worker of this run shares (the run's temporary folder, new each run);
+    None without xdist."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    return tmp_path_factory.getbasetemp().parent / name
+
+
 @pytest.fixture(scope="session")
-def demo_city_template(django_db_setup, django_db_blocker):
-    """The demo city, loaded once per run (tens of seconds) and kept as a copy (see tests/demo_template.py)."""
+def demo_city_template(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The demo city, loaded once per run (tens of seconds), by one xdist worker for all, and kept as a copy
+    (see tests/demo_template.py)."""
     from fixtures.demo_city import demo_city_load
-    from tests.demo_template import demo_template_take
+    from tests.demo_template import demo_template_once, demo_template_take
 
     with django_db_blocker.unblock():
-        return demo_template_take(lambda: demo_city_load(progress=lambda m: None))
+        return demo_template_once(lambda: demo_template_take(lambda: demo_city_load(progress=lambda m: None)),
+                                  shared=xdist_shared_file(tmp_path_factory, "demo_city.template"))
 
 
 @pytest.fixture
@@ -100,7 +124,7 @@ class _ChildProcess:
         self.log.parent.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(self.command(), cwd=REPO, env=_worker_env(), stdout=open(self.log, "w"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PATIENCE_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.what} exited: {self.log.read_text()[-2000:]}")
@@ -146,7 +170,7 @@ class WorkerProcess(_ChildProcess):
         # One log per test database: runs beside each other (CITY_OPS_TEST_DB_SUFFIX) share `.run/`.
         self.log = REPO / ".run" / f"test-worker-{name}-{settings.DATABASES['default']['NAME']}.log"
 
-    def wait_finished(self, task: str, count: int, timeout: float = 60.0) -> None:
+    def wait_finished(self, task: str, count: int, timeout: float = PATIENCE_S) -> None:
         """Wait until this worker has finished `count` messages of `task` (succeeded or raised), by its log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -257,7 +281,7 @@ def web_server_proc(transactional_db):
         server.log.unlink(missing_ok=True)
 
 
-def run_wait(run_id: int, timeout: float = 60.0, statuses=("succeeded", "failed", "cancelled")):
+def run_wait(run_id: int, timeout: float = PATIENCE_S, statuses=("succeeded", "failed", "cancelled")):
     from agents.core.models import AgentRun
 
     deadline = time.monotonic() + timeout

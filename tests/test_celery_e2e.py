@@ -73,7 +73,7 @@ def _back_to_work(run_id: int, *, dead_worker: str) -> bool:
 
 def test_dead_workers_run_is_back_within_the_window_and_redone_once(short_dead_window, celery_worker_proc):
     run, _ = agent_run_create(agent="demo", trigger="manual", params={"sleep_s": 30})
-    run = run_wait(run.pk, timeout=30, statuses=("running",))
+    run = run_wait(run.pk, statuses=("running",))
     host, pid = run.claimed_by.rsplit(":", 1)
     assert int(pid) == celery_worker_proc.proc.pid  # the claim names the process executing it
     AgentRun.objects.filter(pk=run.pk).update(params={"sleep_s": 1})  # the re-run need not sleep as long
@@ -85,7 +85,7 @@ def test_dead_workers_run_is_back_within_the_window_and_redone_once(short_dead_w
     assert back - killed <= DEAD_AFTER_S + REAP_EVERY_S + 2, back - killed
     second = WorkerProcess(name="second").start()
     try:
-        run = run_wait(run.pk, timeout=60)
+        run = run_wait(run.pk)
         assert agent_run_reap() == []  # later ticks change nothing
         run.refresh_from_db()
         assert run.status == "succeeded" and run.attempts == 2
@@ -100,7 +100,7 @@ def test_dead_workers_run_is_back_within_the_window_and_redone_once(short_dead_w
 
 def test_live_slow_run_is_never_reaped(short_dead_window, celery_worker_proc):
     run, _ = agent_run_create(agent="demo", trigger="manual", params={"sleep_s": 4 * DEAD_AFTER_S})
-    run_wait(run.pk, timeout=30, statuses=("running",))
+    run_wait(run.pk, statuses=("running",))
     _reap_until(lambda: AgentRun.objects.get(pk=run.pk).status != "running", timeout=60)
     run.refresh_from_db()
     assert run.status == "succeeded" and run.attempts == 1, run.error

@@ -17,13 +17,16 @@ from tests.fixtures import REPO
 SUFFIXES = ("fuzz", "base")
 
 
-def _test_settings(suffix: str) -> dict:
-    """The test settings as a run with this suffix sees them (a fresh interpreter: settings load once)."""
+def _test_settings(suffix: str, xdist_worker: str = "") -> dict:
+    """The test settings as a run with this suffix (and, under pytest-xdist, this worker of the run) sees
+    them (a fresh interpreter: settings load once)."""
     code = ("import json; from django.conf import settings as s; print(json.dumps({'db': s.DATABASES['default']"
             "['TEST']['NAME'], 'broker': s.CELERY_BROKER_URL, 'options': s.CELERY_BROKER_TRANSPORT_OPTIONS, "
             "'cache': s.CACHES['default'], 'keys': s.REDIS_KEY_PREFIX}))")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "city_ops.settings.test", "CITY_OPS_TEST_DB_SUFFIX": suffix}
     env.pop("PYTEST_XDIST_WORKER", None)
+    if xdist_worker:
+        env["PYTEST_XDIST_WORKER"] = xdist_worker
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout)
@@ -60,3 +63,15 @@ def test_a_message_sent_by_one_run_is_not_in_the_other_runs_queue():
             qb.clear()
             qa.close()
             qb.close()
+
+
+def test_the_xdist_workers_of_one_run_get_their_own_keys():
+    """`make test` runs two xdist workers: with a suffix set too, each still has its own queues and keys (the
+    suffix alone used to win, and one worker's Celery worker took, and its fixture purged, the other's tasks).
+    pytest-django adds the worker's id to the database name."""
+    gw0, gw1 = (_test_settings("fuzz", worker) for worker in ("gw0", "gw1"))
+    alone = _test_settings("fuzz")
+    assert gw0["db"] == gw1["db"] == alone["db"] == "test_cityops_fuzz"  # `_gw0`, `_gw1` added by pytest-django
+    assert len({gw0["keys"], gw1["keys"], alone["keys"]}) == 3
+    assert gw0["options"]["global_keyprefix"] != gw1["options"]["global_keyprefix"]
+    assert gw0["cache"]["KEY_PREFIX"] != gw1["cache"]["KEY_PREFIX"]

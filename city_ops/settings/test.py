@@ -27,12 +27,15 @@ LOGIN_RATE_LIMIT = "1000/m"
 CITY_OPS_RUN_START_RATE = "1000/min"  # tests start many runs; test_requests.py proves the 429 with a low rate
 
 # Parallel test runs on one machine (several developers' shells, CI shards) each need their own test
-# database: PYTEST_XDIST_WORKER or CITY_OPS_TEST_DB_SUFFIX picks a distinct name.
-_suffix = env("CITY_OPS_TEST_DB_SUFFIX", default="") or env("PYTEST_XDIST_WORKER", default="")
-if _suffix:
+# database: CITY_OPS_TEST_DB_SUFFIX picks a distinct name, and within a run each pytest-xdist worker adds its
+# own id (both together: two shells each running `-n 2` are four databases and four sets of Redis keys).
+_run_suffix = env("CITY_OPS_TEST_DB_SUFFIX", default="")
+_suffix = "_".join(s for s in (_run_suffix, env("PYTEST_XDIST_WORKER", default="")) if s)
+if _run_suffix:
     from .base import DATABASES  # noqa: E402
 
-    DATABASES["default"]["TEST"] = {"NAME": f"test_cityops_{_suffix}"}
+    DATABASES["default"]["TEST"] = {"NAME": f"test_cityops_{_run_suffix}"}  # pytest-django adds `_gw0`
+if _suffix:
     # ... and their own Redis keys, so one run's worker never takes (and its fixture never purges) another
     # run's messages. The database number picked from the suffix keeps runs apart from the demo's and the
     # plain test run's keys, but Redis has 16 databases and some pairs of suffixes share one: every broker key
@@ -56,3 +59,6 @@ WHITENOISE_USE_FINDERS = True
 # No persistent connections in tests: live-server threads and workers must not hold the test database open
 # when pytest-django drops it at the end.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Tests commit often (every transactional test's flush, the demo city's copy, the workers' writes): none waits
+# for its WAL to reach the disk. A crash could lose a test database's last commits, and it is thrown away.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_commit=off"

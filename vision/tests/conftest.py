@@ -21,6 +21,17 @@ VALID_PHOTOS = (
 )
 
 
+# Session fixtures that train a model (tens of seconds of CPU each): under pytest-xdist every test that uses
+# one runs in the same worker (`make test` passes `--dist loadgroup`), so the model is trained once per run.
+_TRAINING_FIXTURES = {"tiny_run", "masks_run"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if _TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("vision-training"))
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """A generated 8-image YOLO dataset; returns its data.yaml."""

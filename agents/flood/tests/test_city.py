@@ -16,6 +16,7 @@ from agents.flood.selectors import zone_segments
 from city_ops.city.models import CityEvent, RoadClosure
 from city_ops.city.network import road_network
 from city_ops.core.services import api_client_create
+from tests.fixtures import PATIENCE_S
 
 from .conftest import csv_text, evaluate, ingest, readings_clear, series_rows
 from .test_agent_rules import FLOOD
@@ -68,7 +69,7 @@ def test_reading_posted_by_a_gateway_reaches_an_alert_through_celery(celery_work
     body = csv_text(series_rows("D-1", "depth", [0.0, 9.0, 18.0, 26.0, 27.0], minutes=5))
     resp = Client().post("/api/flood/readings/", body, content_type="text/csv", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert resp.status_code == 200 and resp.json()["accepted"] == 5
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE_S
     while time.monotonic() < deadline and not Alert.objects.filter(zone__code="UND").exists():
         time.sleep(0.2)
     alert = Alert.objects.get(zone__code="UND")

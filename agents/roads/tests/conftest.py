@@ -1,5 +1,5 @@
-"""Fixtures for the road agent's tests: the real central-Helsinki OSM network (loaded once per database and
-kept across tests), the tiny hand-built ONNX detector (tests never depend on the shipped model's accuracy),
+"""Fixtures for the road agent's tests: the real central-Helsinki OSM network (imported once per run and
+copied back after a transactional test's flush), the tiny hand-built ONNX detector (tests never depend on the shipped model's accuracy),
 a private media folder, photos with EXIF GPS written by the test, and a Celery worker that uses the tiny model.
 """
 
@@ -39,27 +39,45 @@ def _city_load() -> None:
 
 
 @pytest.fixture(scope="session")
-def city_committed(django_db_setup, django_db_blocker):
-    """The real OSM road network of central Helsinki, loaded once per test session and committed (tests then
-    run in transactions on top of it)."""
+def city_template(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The real OSM road network of central Helsinki, imported once per test run (by one xdist worker for
+    all) and kept as a copy that puts it back in well under a second (see tests/demo_template.py)."""
+    from tests.demo_template import demo_template_once, demo_template_take
+    from tests.fixtures import xdist_shared_file
+
     with django_db_blocker.unblock():
-        if not _city_loaded():
-            _city_load()
+        return demo_template_once(lambda: demo_template_take(_city_load),
+                                  shared=xdist_shared_file(tmp_path_factory, "roads_city.template"))
+
+
+def _city_ensure(template) -> None:
+    """The network in the database: a transactional test's flush empties it, and the copy comes back."""
+    from city_ops.city.network import network_cache_clear
+    from tests.demo_template import demo_template_restore
+
+    if not _city_loaded():
+        demo_template_restore(template)
+        network_cache_clear()  # a network cached before the flush may carry the copy's version too
+
+
+@pytest.fixture(scope="session")
+def city_committed(city_template, django_db_blocker):
+    """The network committed once per test session (tests then run in transactions on top of it)."""
+    with django_db_blocker.unblock():
+        _city_ensure(city_template)
 
 
 @pytest.fixture
-def city(city_committed, db):
+def city(city_committed, city_template, db):
     """The real network in a test transaction (`db` here also makes pytest-django set up the test database).
-    A transactional test's flush removes the committed copy: then it is loaded again inside this test."""
-    if not _city_loaded():
-        _city_load()
+    A transactional test's flush removes the committed copy: then it is copied back inside this test."""
+    _city_ensure(city_template)
 
 
 @pytest.fixture
-def city_tx(city_committed, transactional_db):
-    """The real network for a transactional test (a live server, a worker process)."""
-    if not _city_loaded():
-        _city_load()
+def city_tx(city_committed, city_template, transactional_db):
+    """The real network for a transactional test (a live server, a worker process), committed."""
+    _city_ensure(city_template)
 
 
 @pytest.fixture

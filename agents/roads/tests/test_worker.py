@@ -10,6 +10,7 @@ from django.test import Client
 from agents.roads.models import Defect, InspectionPhoto
 from city_ops.queues import Queue
 from city_ops.workorders.models import WorkOrder
+from tests.fixtures import PATIENCE_S
 
 from .conftest import photo_bytes, spot_on, upload_file, wait_for
 
@@ -40,7 +41,7 @@ def test_upload_to_work_order_through_the_vision_worker(city_tx, users_tx, celer
     assert resp.status_code == 201, resp.content
     pk = resp.json()["photos"][0]["id"]
     # Another test run sharing the broker may take a message meant for this database: re-sending is harmless.
-    assert wait_for(lambda: _settled([pk]), timeout=90,
+    assert wait_for(lambda: _settled([pk]), timeout=PATIENCE_S,
                     poke=lambda: detect_photo.apply_async(args=[pk], queue=Queue.VISION.value)), \
         celery_worker_proc.log.read_text()[-3000:]
     photo = InspectionPhoto.objects.get(pk=pk)
@@ -65,7 +66,7 @@ def test_upload_to_work_order_through_the_vision_worker(city_tx, users_tx, celer
         bad = InspectionPhoto.objects.get(pk=ids[1])
         with default_storage.open(bad.original.name, "wb") as fh:
             fh.write(b"\xff\xd8\xff\xe0 damaged on disk")
-    assert wait_for(lambda: _settled(ids), timeout=90,
+    assert wait_for(lambda: _settled(ids), timeout=PATIENCE_S,
                     poke=lambda: detect_batch.apply_async(args=[ids], queue=Queue.VISION.value)), \
         celery_worker_proc.log.read_text()[-3000:]
     states = dict(InspectionPhoto.objects.filter(pk__in=ids).values_list("pk", "status"))
