@@ -35,7 +35,7 @@ SHARED = Path(os.environ.get("CITY_OPS_SHARED", ROOT.parent / "shared")) / "benc
 
 
 def _plan_bench(feed, day: dt.date) -> dict:
-    from agents.bus.core.blocking import blocks_first_fit, plan_measure
+    from agents.bus.domain.blocking import blocks_first_fit, plan_measure
     from agents.bus.selectors import feed_frames_clear
     from agents.bus.services.plans import _context, plan_create
 
@@ -60,7 +60,7 @@ def _plan_bench(feed, day: dt.date) -> dict:
 
 
 def _import_bench(path: Path) -> tuple[dict, object]:
-    from agents.bus.core.gtfs import feed_read, feed_validate
+    from agents.bus.domain.gtfs import feed_read, feed_validate
     from agents.bus.services.feeds import feed_import
 
     t0 = time.perf_counter()
@@ -138,7 +138,7 @@ def main() -> int:
 
 
 def _holding_bench(seeds) -> list[dict]:
-    from agents.bus.core.simulation import holding_compare
+    from agents.bus.domain.simulation import holding_compare
 
     rows = []
     for seed in seeds:

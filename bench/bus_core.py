@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.bus.core.blocking import blocks_first_fit, blocks_optimise, plan_check, plan_measure
-from agents.bus.core.gtfs import feed_read, feed_validate, service_trips
-from agents.bus.core.simulation import holding_compare
-from agents.bus.core.synthetic import feed_synthetic_write
+from agents.bus.domain.blocking import blocks_first_fit, blocks_optimise, plan_check, plan_measure
+from agents.bus.domain.gtfs import feed_read, feed_validate, service_trips
+from agents.bus.domain.simulation import holding_compare
+from agents.bus.domain.synthetic import feed_synthetic_write
 
 SHARED = Path(os.environ.get("CITY_OPS_SHARED", ROOT.parent / "shared")) / "benchmarks" / "gtfs"
 

@@ -301,7 +301,7 @@ def _rss_peak_mb() -> float:
 def bus_bench() -> dict:
     """`plan_create` twice: cold (this process builds the road graph, as a fresh worker does) and warm (a
     worker that has it), then the first-fit reference on the same trips and deadhead."""
-    from agents.bus.core.blocking import blocks_first_fit
+    from agents.bus.domain.blocking import blocks_first_fit
     from agents.bus.models import Feed
     from agents.bus.selectors import feed_frames_clear
     from agents.bus.services.plans import _context, plan_create
@@ -334,7 +334,7 @@ def live_bench(*, vehicles: int, ticks: int) -> dict:
     feed's fresh vehicle states): the first tick builds the route patterns (once per worker and feed)."""
     from django.utils import timezone
 
-    from agents.bus.core.synthetic import positions_synthetic
+    from agents.bus.domain.synthetic import positions_synthetic
     from agents.bus.models import Feed, HeadwaySnapshot, HeadwayWarning, VehiclePosition, VehicleState
     from agents.bus.selectors import day_trips, feed_tz
     from agents.bus.services.realtime import patterns_for, positions_evaluate, positions_ingest
@@ -379,8 +379,8 @@ def live_bench(*, vehicles: int, ticks: int) -> dict:
 
 
 def sanitation_bench(*, bins: int, trucks: int, seconds: float) -> dict:
-    from agents.sanitation.core.choice import BinChoice
-    from agents.sanitation.core.planner import next_service_day, problem_solve, summary_kpis
+    from agents.sanitation.domain.choice import BinChoice
+    from agents.sanitation.domain.planner import next_service_day, problem_solve, summary_kpis
     from agents.sanitation.models import Bin, Truck
     from agents.sanitation.plan_selectors import network_for, problem_build
     from agents.sanitation.vrp.instance import InstanceError
@@ -432,7 +432,7 @@ def sanitation_city_bench(*, workers: int, bins: int, seconds: float, redis_db: 
     from celery import current_app
     from django.conf import settings
 
-    from agents.sanitation.core.planner import next_service_day
+    from agents.sanitation.domain.planner import next_service_day
     from agents.sanitation.models import CityPlan
     from agents.sanitation.services.city_plans import city_plan_start
     from city_ops.core.timeutil import city_today

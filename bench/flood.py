@@ -238,7 +238,7 @@ def file_bench(rows, series) -> dict:
     t = time.perf_counter()
     result = readings_ingest(data=data, evaluate=False)
     elapsed = time.perf_counter() - t
-    from agents.flood.core import readings_parse
+    from agents.flood.domain import readings_parse
 
     t = time.perf_counter()
     readings_parse(data=data)
@@ -319,9 +319,9 @@ def latency_bench(*, series, trials: int, step_min: int, last: dt.datetime) -> d
     """Commit of a flooding reading to its alert row, through a real worker on the realtime queue."""
     from celery import current_app
 
-    from agents.core.models import AgentRun
     from agents.flood.models import Alert
     from agents.flood.services import evaluation_run
+    from agents.runtime.models import AgentRun
 
     AgentRun.objects.filter(agent="flood").delete()
     evaluation_run()  # the live state the worker resumes (a first run evaluates the whole day it reads)

@@ -40,7 +40,7 @@ def _photos(
 
     from PIL import Image
 
-    from agents.roads.core.synthetic import gps_exif, jpeg_bytes, road_photo
+    from agents.roads.domain.synthetic import gps_exif, jpeg_bytes, road_photo
     from vision.heif import heif_register
 
     out = []
@@ -62,7 +62,7 @@ def _measure(datas: list[bytes], model: Path, batch: int, providers: list[str]) 
     from django.db import transaction
 
     from agents.roads.conf import conf
-    from agents.roads.core.privacy import image_make_safe, kept_copy_decode
+    from agents.roads.domain.privacy import image_make_safe, kept_copy_decode
     from agents.roads.services.detection import photos_detect
     from agents.roads.services.photos import photos_receive
     from vision.engine import detector_get

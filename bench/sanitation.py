@@ -17,7 +17,7 @@ learned prize-collecting plan against a fixed weekly schedule routed by the same
      between visits (the fixed schedule a planner would draw up), its loads planned from the bins' true
      level and mean rate, routed by the same solver (same objective: km, a fixed cost per truck, and
      `--second-cost` metres per truck-second, by default the agent's own), replayed on the simulator's
-     true fills by `agents.sanitation.core.counterfactual` (the replay a statement's baseline uses).
+     true fills by `agents.sanitation.domain.counterfactual` (the replay a statement's baseline uses).
    Both are executed as planned (bins emptied at their planned times); an overflow is a bin-day on which
    a bin went over full; a trip whose real load exceeds its truck is counted, and the drive to unload
    before the bin that does not fit and back is added to its km driven. Truck-hours
@@ -77,7 +77,7 @@ def world_load(*, synthetic: bool, scale: int, seed: int, matrix: bool = True):
     import numpy as np
     from django.conf import settings
 
-    from agents.sanitation.core.fill import local_days
+    from agents.sanitation.domain.fill import local_days
     from agents.sanitation.models import Bin, DisposalSite, Truck
     from agents.sanitation.services.fill import fill_models_update
     from city_ops.city.network import road_network
@@ -137,10 +137,10 @@ def world_load(*, synthetic: bool, scale: int, seed: int, matrix: bool = True):
 
 
 def _specs(w, second_cost: int | None = None):
-    """The same model-to-router conversion the planner uses (`core.planner.*_spec`), on the bench's matrix;
+    """The same model-to-router conversion the planner uses (`domain.planner.*_spec`), on the bench's matrix;
     `second_cost` prices a truck-second other than the agent's own."""
-    from agents.sanitation.core.planner import bin_spec, depot_spec, site_spec, truck_spec
-    from agents.sanitation.core.routing import matrix_to_int
+    from agents.sanitation.domain.planner import bin_spec, depot_spec, site_spec, truck_spec
+    from agents.sanitation.domain.routing import matrix_to_int
 
     duration, distance = matrix_to_int(seconds=w["secs"], metres=w["metres"])
     nd, ns = len(w["depots"]), len(w["sites"])
@@ -154,15 +154,15 @@ def _specs(w, second_cost: int | None = None):
 
 
 def _shift(w) -> tuple[int, int]:
-    from agents.sanitation.core.planner import seconds_of
+    from agents.sanitation.domain.planner import seconds_of
 
     return min(seconds_of(t.shift_start) for t in w["trucks"]), max(seconds_of(t.shift_end) for t in w["trucks"])
 
 
 def learned_choices(w, states, day: int, policy=None):
     """The agent's bin choice (`bin_outlook`, `bins_choose`) from the fill model's states."""
-    from agents.sanitation.core.choice import bin_outlook, bins_choose, stream_prize_scales
-    from agents.sanitation.core.planner import DEFAULT_POLICY
+    from agents.sanitation.domain.choice import bin_outlook, bins_choose, stream_prize_scales
+    from agents.sanitation.domain.planner import DEFAULT_POLICY
 
     start, end = _shift(w)
     nxt = day + 1 if (day - 1) % 7 != 5 else day + 2  # the next service day (no Sundays)
@@ -188,8 +188,8 @@ def learned_choices(w, states, day: int, policy=None):
 
 def learned_demand_at(w, states, day: int, policy=None):
     """The agent's forecast of a bin's load when its truck gets there (`day_plan_solve`'s second pass)."""
-    from agents.sanitation.core.choice import bin_demand_at
-    from agents.sanitation.core.planner import DEFAULT_POLICY
+    from agents.sanitation.domain.choice import bin_demand_at
+    from agents.sanitation.domain.planner import DEFAULT_POLICY
 
     policy = policy or DEFAULT_POLICY
     index = {f"bin:{b.pk}": i for i, b in enumerate(w["bins"])}
@@ -211,7 +211,7 @@ def learned_demand_at(w, states, day: int, policy=None):
 def day_plan(w, specs, choices, *, time_limit: float, seed: int, demand_at=None):
     """Solve a day as the agent does (`day_plan_solve`: deadlines it cannot meet dropped and solved again;
     with `demand_at`, loads re-forecast at the planned times and solved again from the first plan)."""
-    from agents.sanitation.core.routing import city_instance_build, day_plan_solve, routes_summarise
+    from agents.sanitation.domain.routing import city_instance_build, day_plan_solve, routes_summarise
 
     depots, sites, trucks, bins, duration, distance = specs
     stream = {f"bin:{b.pk}": b.waste_type for b in w["bins"]}
@@ -311,7 +311,7 @@ def compare(
 ) -> dict:
     """Both policies for `days` days from the end of the history; totals per policy. `fill_seed` draws the
     simulated days' waste from another seed than the history's (the same for both policies)."""
-    from agents.sanitation.core.fill import (
+    from agents.sanitation.domain.fill import (
         KNOWN_RATES,
         fill_state_known,
         fill_states_observe,
@@ -373,7 +373,7 @@ def compare(
 def _fixed_day(w, specs, total: dict, *, day: int, index: dict, time_limit: float, seed: int, replay_bins,
                schedule, levels, growth, capacity: dict):
     """The fixed schedule's day replayed on the true fills, its due bins routed; returns the levels at its end."""
-    from agents.sanitation.core.counterfactual import fixed_day_replay
+    from agents.sanitation.domain.counterfactual import fixed_day_replay
 
     fixed_trips = []
 
@@ -415,10 +415,10 @@ def _learned_day(w, specs, total: dict, sim, states, *, day: int, index: dict, t
 
 
 def _fixed_schedule(w):
-    """The fixed weekly schedule for the simulator's true mean rates, and its bins as `core.counterfactual`
+    """The fixed weekly schedule for the simulator's true mean rates, and its bins as `domain.counterfactual`
     replays them (by bin index, on the simulator's true fills)."""
-    from agents.sanitation.core.baseline import FixedBin, fixed_schedule_build
-    from agents.sanitation.core.counterfactual import ReplayBin
+    from agents.sanitation.domain.baseline import FixedBin, fixed_schedule_build
+    from agents.sanitation.domain.counterfactual import ReplayBin
 
     np = w["np"]
     truth = w["world"].sim_bins
@@ -556,8 +556,8 @@ def main() -> int:
     django_bench_db()
     import logging
 
-    from agents.sanitation.core import planner
-    from agents.sanitation.core.choice import ChoicePolicy
+    from agents.sanitation.domain import planner
+    from agents.sanitation.domain.choice import ChoicePolicy
 
     policy = ChoicePolicy(**json.loads(args.policy)) if args.policy else None
     if policy is not None:

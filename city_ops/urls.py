@@ -13,7 +13,7 @@ from city_ops.core.views import media_serve, metrics_view
 
 api_patterns = [
     path("city/", include("city_ops.city.api.urls")),
-    path("agents/", include("agents.core.api.urls")),
+    path("agents/", include("agents.runtime.api.urls")),
     path("workorders/", include("city_ops.workorders.api.urls")),
     path("results/", include("city_ops.results.api.urls")),
     path("notifications/", include("city_ops.notifications.api_urls")),

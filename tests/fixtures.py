@@ -282,7 +282,7 @@ def web_server_proc(transactional_db):
 
 
 def run_wait(run_id: int, timeout: float = PATIENCE_S, statuses=("succeeded", "failed", "cancelled")):
-    from agents.core.models import AgentRun
+    from agents.runtime.models import AgentRun
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

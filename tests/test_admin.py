@@ -18,9 +18,9 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from agents.core import contract
-from agents.core.models import AgentRun
-from agents.core.services import agent_run_create, agent_run_execute
+from agents.runtime import contract
+from agents.runtime.models import AgentRun
+from agents.runtime.services import agent_run_create, agent_run_execute
 from city_ops.city.models import CityEvent, CityProfile, RoadClosure
 from city_ops.core.models import ApiClient, AuditEntry
 from city_ops.results.models import UnitCosts

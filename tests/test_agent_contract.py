@@ -1,4 +1,4 @@
-"""Every registered agent keeps the one agent contract (agents/core/contract.py): agent.py declares and maps
+"""Every registered agent keeps the one agent contract (agents/runtime/contract.py): agent.py declares and maps
 results to KPIs but writes nothing itself, settings have their defaults in conf.py, every model is in the
 admin, every mounted route has a permission-matrix row. And the checks do catch a broken agent."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ from django.apps import apps
 from django.contrib import admin
 from django.db import models
 
-from agents.core import contract
-from agents.core.base import Agent
-from agents.core.registry import agents_all
+from agents.runtime import contract
+from agents.runtime.base import Agent
+from agents.runtime.registry import agents_all
 
 
 def _app_of(agent: Agent):
@@ -89,8 +89,8 @@ def test_a_missing_settings_module_or_an_unnamed_setting_is_reported():
     class Nameless(Agent):
         name = "nameless"
 
-    assert contract.settings_missing(_FakeApp("agents.core.tests"), Nameless()) == [
-        "agents.core.tests has no conf.py (its settings and their defaults)"]
+    assert contract.settings_missing(_FakeApp("agents.runtime.tests"), Nameless()) == [
+        "agents.runtime.tests has no conf.py (its settings and their defaults)"]
     problems = contract.settings_missing(_FakeApp("agents.bus"), Nameless())
     assert len(problems) == 1 and "setting_names" in problems[0] and "BUS_FEED_MAX_UPLOAD_BYTES" in problems[0]
 
@@ -177,7 +177,7 @@ def test_a_broken_tool_declaration_is_reported():
 
 def test_run_tools_take_their_schema_from_run_params():
     """`bus.plan` offers the bus agent's own `layover_min` range: generated from the declaration, not copied."""
-    from agents.core.registry import agent_get
+    from agents.runtime.registry import agent_get
 
     bus = agent_get("bus")
     plan = next(t for t in bus.tools if t.name == "bus.plan")

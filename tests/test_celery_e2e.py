@@ -9,8 +9,8 @@ import time
 import pytest
 from django.db import transaction
 
-from agents.core.models import AgentRun
-from agents.core.services import agent_run_create, agent_run_reap
+from agents.runtime.models import AgentRun
+from agents.runtime.services import agent_run_create, agent_run_reap
 from city_ops.core.models import AuditEntry
 from tests.fixtures import WorkerProcess, run_wait
 
@@ -29,7 +29,7 @@ def test_enqueued_run_completes_with_kpis(demo_city, celery_worker_proc):
 
 
 def test_duplicate_delivery_runs_once(demo_city, celery_worker_proc):
-    from agents.core.tasks import run_agent
+    from agents.runtime.tasks import run_agent
 
     run, _ = agent_run_create(agent="demo", trigger="manual", enqueue=False)
     run_agent.apply_async(args=[run.pk], queue="default")

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from agents.bus.models import VehiclePlan, VehiclePosition
-from agents.core.models import AgentRun, RunKpi
+from agents.runtime.models import AgentRun, RunKpi
 from agents.sanitation.models import CollectionPlan, FillReading, Pickup
 from city_ops.city.models import RoadClosure
 from city_ops.core.timeutil import city_today, city_tz, day_bounds

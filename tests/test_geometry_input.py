@@ -199,7 +199,7 @@ def test_home_map_opens_on_city_extent_with_empty_stored_bounds(users, small_cit
 
 
 def test_flood_panel_opens_on_city_extent_not_on_a_station_abroad(users, small_city):
-    from agents.flood.core import Station
+    from agents.flood.domain import Station
     from agents.flood.services.ingest import sensors_register
 
     sensors_register(stations=[Station(code="USGS-01646500", lat=38.95, lon=-77.13, parameters=("discharge",))],
@@ -212,7 +212,7 @@ def test_flood_panel_opens_on_city_extent_not_on_a_station_abroad(users, small_c
 
 
 def test_station_with_impossible_position_is_kept_without_one(small_city):
-    from agents.flood.core import Station
+    from agents.flood.domain import Station
     from agents.flood.models import Sensor
     from agents.flood.services.ingest import sensors_register
 

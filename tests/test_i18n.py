@@ -139,8 +139,8 @@ def test_catalogue_is_complete_and_compiled():
 def test_stored_kpi_and_agent_labels_shown_in_the_users_language(users):
     """KPI labels are stored in English (a report reads the same whatever language started the run) and shown
     translated: the agents mark them with gettext_noop, the console translates them per request."""
-    from agents.core.models import AgentRun, RunKpi
-    from agents.core.services import agent_run_create
+    from agents.runtime.models import AgentRun, RunKpi
+    from agents.runtime.services import agent_run_create
 
     run, _ = agent_run_create(agent="bus", reason="test", enqueue=False)
     AgentRun.objects.filter(pk=run.pk).update(status="succeeded")

@@ -8,8 +8,8 @@ import pytest
 from django.contrib.gis.geos import Polygon
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.core.models import AgentRun
-from agents.core.services import agent_run_create, agent_run_execute
+from agents.runtime.models import AgentRun
+from agents.runtime.services import agent_run_create, agent_run_execute
 from city_ops.core.health import WORKER_KEY, worker_heartbeat
 from city_ops.core.metrics import TASK_KEY
 from city_ops.core.models import AuditEntry
@@ -119,7 +119,7 @@ def test_metrics_show_agent_runs_by_outcome(client, demo_city, own_redis):
 def test_metrics_show_celery_tasks_by_state(client, own_redis):
     # A task run in this process still goes through Celery's tracer, whose signals count it in Redis,
     # exactly as a worker process does.
-    from agents.core.tasks import reap_stuck_runs
+    from agents.runtime.tasks import reap_stuck_runs
 
     assert reap_stuck_runs.apply().get() == 0
     samples = scrape(client)

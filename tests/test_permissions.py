@@ -17,8 +17,8 @@ from PIL import Image
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.core import contract
-from agents.core.services import agent_run_create
+from agents.runtime import contract
+from agents.runtime.services import agent_run_create
 from city_ops.city.services import closure_create
 from city_ops.core.permissions import scope_permission
 from city_ops.core.roles import Role
@@ -176,7 +176,7 @@ class TestPermissionMatrix(PermissionMatrixMixin):
 
     def test_matrix_covers_every_route(self, world):
         """A new console view or API endpoint must be added to a matrix: the platform's above, or the
-        matrix in the tests of the agent that mounts it (agents/core/contract.py reads those)."""
+        matrix in the tests of the agent that mounts it (agents/runtime/contract.py reads those)."""
         covered = {_route_of(url) for _, url, _ in _matrix(world)}
         covered |= {_route_of("/" + url) for cfg in _agent_apps() for url in contract.app_matrix_urls(cfg)}
         missing = [route for route, _ in _routes() if _is_guarded(route) and route not in covered]

@@ -11,9 +11,9 @@ from django.core.management.base import CommandError
 from django.db import close_old_connections
 from django.test import Client
 
-from agents.core.base import RunParam
-from agents.core.models import AgentRun
-from agents.core.services import RunParamsError, agent_run_params_clean, agent_run_request
+from agents.runtime.base import RunParam
+from agents.runtime.models import AgentRun
+from agents.runtime.services import RunParamsError, agent_run_params_clean, agent_run_request
 from agents.sanitation.models import CollectionPlan
 
 pytestmark = pytest.mark.django_db
@@ -141,7 +141,7 @@ def test_run_param_types_and_ranges():
 
 
 def test_every_agent_declares_what_its_runs_read():
-    from agents.core.registry import agent_get
+    from agents.runtime.registry import agent_get
 
     declared = {name: {p.name for p in agent_get(name).run_params}
                 for name in ("demo", "flood", "bus", "roads", "sanitation")}

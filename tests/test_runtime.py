@@ -10,10 +10,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from agents.core.base import Agent
-from agents.core.models import AgentRun, RunKpi
-from agents.core.registry import UnknownAgentError, _agents, register
-from agents.core.services import (
+from agents.runtime.base import Agent
+from agents.runtime.models import AgentRun, RunKpi
+from agents.runtime.registry import UnknownAgentError, _agents, register
+from agents.runtime.services import (
     _liveness_key,
     _run_release,
     agent_run_claim,
@@ -153,7 +153,7 @@ def test_recovery_bound_of_the_defaults_is_under_90_s(db):
     from django.conf import settings
     from django_celery_beat.models import PeriodicTask
 
-    from agents.core.schedules import REAPER_TASK_NAME, schedules_sync
+    from agents.runtime.schedules import REAPER_TASK_NAME, schedules_sync
 
     schedules_sync()
     every_s = PeriodicTask.objects.get(name=REAPER_TASK_NAME).interval.every
@@ -202,7 +202,7 @@ def test_kpi_result_must_be_agent_result(db):
 def test_schedules_are_created_once_and_editable(db):
     from django_celery_beat.models import PeriodicTask
 
-    from agents.core.schedules import schedules_sync
+    from agents.runtime.schedules import schedules_sync
 
     schedules_sync()
     task = PeriodicTask.objects.get(name="demo: nightly network check")
@@ -222,10 +222,10 @@ def test_upgrade_moves_the_reaper_from_the_old_default_only(db, before, after):
     from django.apps import apps
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    from agents.core.schedules import REAPER_TASK_NAME
+    from agents.runtime.schedules import REAPER_TASK_NAME
 
     every, _ = IntervalSchedule.objects.get_or_create(every=before, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.update_or_create(name=REAPER_TASK_NAME, defaults={
         "task": "agents.reap_stuck_runs", "interval": every})
-    importlib.import_module("agents.core.migrations.0003_reaper_every_20s").reaper_every_20s(apps, None)
+    importlib.import_module("agents.runtime.migrations.0003_reaper_every_20s").reaper_every_20s(apps, None)
     assert PeriodicTask.objects.get(name=REAPER_TASK_NAME).interval.every == after

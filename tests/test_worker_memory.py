@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.core.services import agent_run_create
+from agents.runtime.services import agent_run_create
 from tests.fixtures import run_wait
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]

@@ -7,14 +7,14 @@ import datetime as dt
 from django.urls import reverse
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
-from agents.core.registry import register
+from agents.runtime.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
+from agents.runtime.registry import register
 from city_ops.copilot.tools import Tool, args_schema, run_request_tool
 from city_ops.queues import Queue
 
 from .conf import DEFAULTS
 from .copilot import bus_warnings
-from .core.realtime import headway_grade
+from .domain.realtime import headway_grade
 from .services.agent_run import ClosureRun, HeadwayReview, PlanRun, bus_run
 from .services.replay import DayReplay
 

@@ -3,7 +3,7 @@ of them in its environment-driven settings without this app changing)."""
 
 from __future__ import annotations
 
-from agents.core.conf import settings_reader
+from agents.runtime.conf import settings_reader
 
 DEFAULTS: dict[str, object] = {
     # A GTFS zip larger than this is refused before it is read (upload page, API, import command).

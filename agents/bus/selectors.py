@@ -19,14 +19,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from agents.bus.conf import conf
-from agents.core.base import StatementSection
-from agents.core.statement import Note, PeriodKpis, SummedKpi, days_listed, section_summed
+from agents.runtime.base import StatementSection
+from agents.runtime.statement import Note, PeriodKpis, SummedKpi, days_listed, section_summed
 from city_ops.city.selectors import index_box_sql
 from city_ops.core.timeutil import day_bounds
 
-from .core.gtfs import DAYS, service_trips
-from .core.gtfs import Feed as CoreFeed
-from .core.realtime import headway_grade
+from .domain.gtfs import DAYS, service_trips
+from .domain.gtfs import Feed as CoreFeed
+from .domain.realtime import headway_grade
 from .models import (
     Agency,
     Block,
@@ -154,7 +154,7 @@ def feed_today(*, feed: Feed, now: dt.datetime | None = None) -> dt.date:
 
 
 def day_trips(*, feed: Feed, service_date: dt.date) -> pd.DataFrame:
-    """Every vehicle trip of the service date (frequencies expanded), as `core.gtfs.service_trips`."""
+    """Every vehicle trip of the service date (frequencies expanded), as `domain.gtfs.service_trips`."""
     return service_trips(feed=feed_frames(feed=feed), service_date=service_date)
 
 

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.db import transaction
 
 from agents.bus.conf import conf
-from agents.core.errors import TRANSIENT_ERRORS, TransientError
+from agents.runtime.errors import TRANSIENT_ERRORS, TransientError
 from city_ops.queues import Queue
 
 log = logging.getLogger(__name__)

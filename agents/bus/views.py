@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.bus.conf import conf
-from agents.core.models import AgentRun
-from agents.core.services import RunParamsError, agent_run_request
+from agents.runtime.models import AgentRun
+from agents.runtime.services import RunParamsError, agent_run_request
 from city_ops.city.geovalidate import city_extent
 from city_ops.city.models import CityProfile
 from city_ops.console.decorators import role_required
@@ -87,7 +87,7 @@ def _live_lists(request) -> dict:
 
 @role_required(Role.DISPATCHER)
 def panel(request):
-    from agents.core.registry import agent_get
+    from agents.runtime.registry import agent_get
 
     feeds = list(Feed.objects.restrict(request.user))
     feed = next((f for f in feeds if str(f.pk) == request.GET.get("feed")), None) or feed_latest()
@@ -119,7 +119,7 @@ def panel(request):
 def plan_detail(request, pk: int):
     plan = get_object_or_404(VehiclePlan.objects.restrict(request.user).select_related("feed", "depot"), pk=pk)
     blocks, _keys = plan_blocks(plan=plan)
-    from .core.gtfs import seconds_format
+    from .domain.gtfs import seconds_format
 
     trips = {b.pk: list(b.trips.all()) for b in blocks}
     spans = {pk: (f"{seconds_format(ts[0].start_s)[:5]}–{seconds_format(ts[-1].end_s)[:5]}" if ts else "")

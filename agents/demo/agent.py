@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Agent, AgentResult, Kpi, RunContext, RunParam, Schedule
-from agents.core.registry import register
+from agents.runtime.base import Agent, AgentResult, Kpi, RunContext, RunParam, Schedule
+from agents.runtime.registry import register
 from city_ops.queues import Queue
 
 from . import services

@@ -1,9 +1,9 @@
 """The demo agent's settings: none (it reads the city and writes nothing of its own). Kept so every agent
-has the same shape (agents/core/contract.py)."""
+has the same shape (agents/runtime/contract.py)."""
 
 from __future__ import annotations
 
-from agents.core.conf import settings_reader
+from agents.runtime.conf import settings_reader
 
 DEFAULTS: dict[str, object] = {}
 

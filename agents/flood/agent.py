@@ -7,8 +7,8 @@ from statistics import mean
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedule
-from agents.core.registry import register
+from agents.runtime.base import Agent, AgentResult, Asset, Kpi, RunContext, Schedule
+from agents.runtime.registry import register
 from city_ops.copilot.tools import DISTRICT, EVERYONE, Tool, args_schema
 from city_ops.queues import Queue
 

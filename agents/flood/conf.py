@@ -3,7 +3,7 @@ of them in its environment-driven settings without this app changing)."""
 
 from __future__ import annotations
 
-from agents.core.conf import settings_reader
+from agents.runtime.conf import settings_reader
 
 DEFAULTS: dict[str, object] = {
     # Hysteresis: an alert clears only after its level has held below the threshold this long.

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from city_ops.core.models import RestrictedQuerySet
 
-from .core.domain import CANONICAL_UNITS, Level
+from .domain.vocabulary import CANONICAL_UNITS, Level
 
 LEVEL_CHOICES = [(int(level), level.label) for level in Level]
 PARAMETER_CHOICES = [(name, name) for name in CANONICAL_UNITS]
@@ -110,7 +110,7 @@ class Series(models.Model):
     typical_low = models.FloatField(null=True, blank=True)
     typical_high = models.FloatField(null=True, blank=True)
     # what the instrument can measure at all: a value outside is refused as impossible at ingest (empty: the
-    # parameter's hard limits, agents/flood/core/qc.py)
+    # parameter's hard limits, agents/flood/domain/qc.py)
     range_low = models.FloatField(null=True, blank=True, help_text="lowest value the sensor can report")
     range_high = models.FloatField(null=True, blank=True, help_text="highest value the sensor can report")
     last_time = models.DateTimeField(null=True, blank=True)

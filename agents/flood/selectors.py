@@ -10,15 +10,15 @@ from django.db import connection
 from django.db.models import F
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Headline, StatementSection
-from agents.core.models import AgentRun
-from agents.core.statement import Note, PeriodKpis, SummedKpi, section_summed
 from agents.flood.conf import conf
+from agents.runtime.base import Headline, StatementSection
+from agents.runtime.models import AgentRun
+from agents.runtime.statement import Note, PeriodKpis, SummedKpi, section_summed
 from city_ops.city.models import CityEvent, RoadSegment
 from city_ops.core.timeutil import day_bounds
 from city_ops.results.selectors import rate_stated, unit_costs_get
 
-from .core import (
+from .domain import (
     DepthSettings,
     GaugeSettings,
     RainfallSettings,
@@ -30,8 +30,8 @@ from .core import (
     TrackerSettings,
     qc_settings_default,
 )
-from .core.counterfactual import ThresholdSeries, threshold_callouts
-from .core.domain import CANONICAL_UNITS, Level
+from .domain.counterfactual import ThresholdSeries, threshold_callouts
+from .domain.vocabulary import CANONICAL_UNITS, Level
 from .models import Alert, Drill, FloodZone, Sensor, Series
 from .models import Reading as ReadingRow
 
@@ -469,7 +469,7 @@ def _counted(n: int, one: str, many: str) -> str:
 def zone_exposure(*, zone: FloodZone) -> ZoneExposure:
     """The bus stops, bins, open road defects and cameras (from the other agents) and open work orders in a
     zone, for the alert's notification and the flood panel."""
-    from agents.core.registry import assets_in_area
+    from agents.runtime.registry import assets_in_area
     from city_ops.workorders.models import WorkOrder
 
     orders = list(WorkOrder.objects.filter(location__within=zone.geom).exclude(status__in=WorkOrder.CLOSED_STATES)
@@ -490,7 +490,7 @@ FAULT_COLOUR = "#7f7f7f"
 def sensor_states() -> dict[int, dict]:
     """Per sensor: the highest open alert level of its zones for its hazards, its fault, the colour to draw
     it in (grey in fault, else the level's colour, green when calm)."""
-    from .core.domain import HAZARD_FOR_PARAMETER
+    from .domain.vocabulary import HAZARD_FOR_PARAMETER
 
     hazards: dict[int, set[str]] = defaultdict(set)
     for sensor_id, parameter in Series.objects.values_list("sensor_id", "parameter"):
@@ -564,7 +564,7 @@ def hydrograph(*, sensor: Sensor, hours: float = 24.0, end: dt.datetime | None =
     `end`), a summary series (daily values) over SUMMARY_CHART_DAYS, with its label, thresholds, the
     statistic its rule judges (`rule_statistic`: its own where it is judged) and the readings QC flagged,
     for the console chart."""
-    from .core.parse_usgs import STATISTICS
+    from .domain.parse_usgs import STATISTICS
 
     out = {"sensor": sensor.code, "name": sensor.name, "kind": sensor.kind, "series": []}
     for series in sensor.series.order_by("statistic", "parameter"):

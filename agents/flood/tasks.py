@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from agents.core.errors import TRANSIENT_ERRORS
+from agents.runtime.errors import TRANSIENT_ERRORS
 
 
 @shared_task(

@@ -17,14 +17,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
-from agents.core.models import AgentRun
+from agents.runtime.models import AgentRun
 from city_ops.city.geovalidate import city_extent
 from city_ops.city.models import CityProfile, RoadClosure
 from city_ops.console.decorators import role_required
 from city_ops.core.roles import Role
 
-from .core import CapError
-from .core.domain import Level
+from .domain import CapError
+from .domain.vocabulary import Level
 from .models import Alert, AlertEvent, CapImport, Drill, FloodZone, Sensor
 from .scenarios import SCENARIOS
 from .selectors import LEVEL_COLOURS, drill_latest, drill_status, open_alerts, sensor_states, zone_exposure

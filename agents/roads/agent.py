@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
-from agents.core.registry import register
+from agents.runtime.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
+from agents.runtime.registry import register
 from city_ops.copilot.tools import DISTRICT, EVERYONE, STREET, Tool, args_schema
 from city_ops.queues import Queue
 

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from city_ops.copilot.places import district_resolve, street_resolve
 from city_ops.copilot.tools import ToolResult
 
-from .core.ranking import SEVERITY_LABELS
+from .domain.ranking import SEVERITY_LABELS
 from .selectors import defect_list
 
 SEVERITY_LEVELS = {label: level for level, label in SEVERITY_LABELS.items()}

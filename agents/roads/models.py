@@ -253,14 +253,14 @@ class Defect(models.Model):
     @property
     def severity_label(self) -> str:
         """'minor', 'moderate', 'severe' or 'critical'."""
-        from .core.ranking import SEVERITY_LABELS
+        from .domain.ranking import SEVERITY_LABELS
 
         return SEVERITY_LABELS.get(self.severity_level, "")
 
     @property
     def crack_length(self) -> float | None:
         """A crack's estimated length in metres (its box diagonal); None for a pothole or without a size."""
-        from .core.ranking import crack_length_m
+        from .domain.ranking import crack_length_m
 
         if self.class_name != self.DefectClass.CRACK or not self.width_m:
             return None

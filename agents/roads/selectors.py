@@ -13,8 +13,8 @@ from django.db import connection
 from django.db.models import Avg, Count, Q, Sum
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Headline, StatementSection
-from agents.core.statement import Note, PeriodKpis, SummedKpi, ratio, section_summed
+from agents.runtime.base import Headline, StatementSection
+from agents.runtime.statement import Note, PeriodKpis, SummedKpi, ratio, section_summed
 from city_ops.city.models import RoadSegment
 from city_ops.city.selectors import segment_nearest
 from city_ops.results.selectors import rate_stated, unit_costs_get

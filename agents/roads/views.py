@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.core.models import AgentRun
+from agents.runtime.models import AgentRun
 from city_ops.city.geovalidate import city_extent
 from city_ops.city.models import CityProfile, RoadSegment
 from city_ops.console.decorators import role_required

@@ -8,15 +8,15 @@ from __future__ import annotations
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
-from agents.core.registry import register
+from agents.runtime.base import Agent, AgentResult, Asset, Kpi, RunContext, RunParam, Schedule
+from agents.runtime.registry import register
 from city_ops.copilot.tools import DATE_SCHEMA, DISTRICT, Tool, args_schema, run_request_tool
 from city_ops.queues import Queue
 
 from . import selectors
 from .conf import DEFAULTS
 from .copilot import bins_at_risk, plan_approve_describe, plan_approve_run
-from .core.baseline import per_bin
+from .domain.baseline import per_bin
 from .services.agent_run import BREAKDOWN, CLOSURE_EVENTS, CollectionRun, collection_run, truck_from_payload
 
 

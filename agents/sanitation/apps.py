@@ -1,4 +1,4 @@
-from agents.core import appconfig
+from agents.runtime import appconfig
 
 
 class SanitationAgentConfig(appconfig.AgentAppConfig):

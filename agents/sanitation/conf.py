@@ -3,7 +3,7 @@ any of them in its environment-driven settings without this app changing)."""
 
 from __future__ import annotations
 
-from agents.core.conf import settings_reader
+from agents.runtime.conf import settings_reader
 
 DEFAULTS: dict[str, object] = {
     # Solver seconds per plan when a run does not set its own `time_limit`.

@@ -1,6 +1,6 @@
 """What the collection planner reads (`services.plans` writes): the road network of a day, the fill model's
 states, the bins a day's plan must or may visit, where trucks already on the road are, and a stored plan's
-trucks, candidates and routes in the planner's terms. The planning itself is `core.planner` (no Django)."""
+trucks, candidates and routes in the planner's terms. The planning itself is `domain.planner` (no Django)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from agents.sanitation.vrp import PlanRoute as VrpRoute
 from city_ops.city.network import RoadNetwork, road_network
 from city_ops.core.timeutil import city_tz
 
-from .core.baseline import FixedBin, fixed_due, fixed_schedule_build
-from .core.choice import BinChoice, ChoicePolicy, bin_outlook, bin_prize, bins_choose, stream_prize_scales
-from .core.fill import FillState, fill_forecast
-from .core.planner import (
+from .domain.baseline import FixedBin, fixed_due, fixed_schedule_build
+from .domain.choice import BinChoice, ChoicePolicy, bin_outlook, bin_prize, bins_choose, stream_prize_scales
+from .domain.fill import FillState, fill_forecast
+from .domain.planner import (
     DEFAULT_POLICY,
     TRUCK_FIXED_COST_M,
     Problem,
@@ -58,7 +58,7 @@ def problem_build(
     network: RoadNetwork | None = None,
     starts: dict[int, TruckStart] | None = None,
 ) -> Problem:
-    """The day's routing problem (`core.planner.problem_assemble`) on the trucks' depots, every disposal
+    """The day's routing problem (`domain.planner.problem_assemble`) on the trucks' depots, every disposal
     site and the chosen bins, on the (closure-aware) road network of the day unless `network` is given."""
     depots = {
         f"depot:{d.pk}": d for d in Depot.objects.filter(pk__in={t.depot_id for t in trucks}).order_by("pk")

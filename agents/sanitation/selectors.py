@@ -13,12 +13,12 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext_noop
 from pyproj import Transformer
 
-from agents.core.base import Headline, StatementSection
-from agents.core.statement import Note, PeriodKpis, SummedKpi, ratio, section_summed
+from agents.runtime.base import Headline, StatementSection
+from agents.runtime.statement import Note, PeriodKpis, SummedKpi, ratio, section_summed
 from city_ops.core.timeutil import city_tz, day_bounds
 
-from .core.baseline import FixedBin, fixed_schedule_build
-from .core.counterfactual import (
+from .domain.baseline import FixedBin, fixed_schedule_build
+from .domain.counterfactual import (
     MAX_INTERVAL_DAYS,
     MAX_LEVEL,
     DayFills,
@@ -27,7 +27,7 @@ from .core.counterfactual import (
     fixed_schedule_replay,
     visits_replay,
 )
-from .core.fill import FillObservation, FillParams, FillState, fill_fit, forecast_mae_by_week, local_days
+from .domain.fill import FillObservation, FillParams, FillState, fill_fit, forecast_mae_by_week, local_days
 from .models import Bin, CollectionPlan, FillModel, FillReading, Pickup, PlanRoute, PlanStop
 
 
@@ -266,7 +266,7 @@ def _collections(observed: list[list[FillObservation]], fills: DayFills) -> list
 
 
 def overflow_replay(*, date_from: dt.date, date_to: dt.date) -> OverflowReplay | None:
-    """The period's overflows on the days' fills (agents/sanitation/core/counterfactual.py): measured where a
+    """The period's overflows on the days' fills (agents/sanitation/domain/counterfactual.py): measured where a
     sensor or a crew recorded levels, each bin's learned weekday rate elsewhere; None without fill models."""
     bins = [b for b in Bin.objects.filter(active=True, fill_model__isnull=False).select_related("fill_model")
             .order_by("pk") if b.fill_model.mean_rate > 0]

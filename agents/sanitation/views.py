@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.core.models import AgentRun
-from agents.core.services import agent_run_request
+from agents.runtime.models import AgentRun
+from agents.runtime.services import agent_run_request
 from city_ops.console.decorators import role_required
 from city_ops.core.query import whole_number
 from city_ops.core.roles import Role, user_has_role
@@ -28,7 +28,7 @@ from city_ops.core.uploads import UploadError, image_upload_validate
 
 from . import selectors, services
 from .api.views import gpx_response
-from .core.baseline import per_bin
+from .domain.baseline import per_bin
 from .models import Bin, CollectionPlan, FillModel, Pickup, PlanRoute, PlanStop, Truck
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.apps import apps
 
-from agents.core.registry import agents_all
+from agents.runtime.registry import agents_all
 
 
 @pytest.mark.parametrize("agent", agents_all(), ids=lambda a: a.name)

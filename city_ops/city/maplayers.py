@@ -200,7 +200,7 @@ def source_tile_cached(source: MapSource, *, user, z: int, x: int, y: int) -> tu
 
 def map_sources() -> dict[str, MapSource]:
     """Every layer with tiles: the platform's and each agent's `map_sources`, by layer id."""
-    from agents.core.registry import agents_all
+    from agents.runtime.registry import agents_all
 
     from .mapsources import PLATFORM_SOURCES
 

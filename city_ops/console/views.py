@@ -24,10 +24,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import get_usage
 
-from agents.core.models import AgentRun
-from agents.core.registry import UnknownAgentError, agent_names, agents_all
-from agents.core.selectors import results_daily
-from agents.core.services import RunParamsError, agent_run_request, run_params_parse
+from agents.runtime.models import AgentRun
+from agents.runtime.registry import UnknownAgentError, agent_names, agents_all
+from agents.runtime.selectors import results_daily
+from agents.runtime.services import RunParamsError, agent_run_request, run_params_parse
 from city_ops.city.geovalidate import city_extent, extent_sql
 from city_ops.city.maplayers import map_sources
 from city_ops.city.models import CityProfile, RoadClosure

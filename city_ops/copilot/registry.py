@@ -9,7 +9,7 @@ from functools import cache
 
 from django.apps import apps
 
-from agents.core.registry import agents_all
+from agents.runtime.registry import agents_all
 
 from .tools import Tool, dotted_name, tool_problems
 

@@ -19,7 +19,7 @@ from jsonschema.exceptions import SchemaError
 from city_ops.core.roles import Role, user_has_role
 
 if TYPE_CHECKING:
-    from agents.core.base import RunParam
+    from agents.runtime.base import RunParam
 
 # A model endpoint's function names allow only letters, digits, `_` and `-` (OpenAI: at most 64).
 WIRE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -171,7 +171,7 @@ def run_request_tool(*, agent: str, verb: str, description: str, run_params: tup
         from django.urls import reverse
         from django.utils.translation import gettext as _
 
-        from agents.core.services import RunParamsError, agent_run_request
+        from agents.runtime.services import RunParamsError, agent_run_request
 
         day, run_args = request(args)
         try:

@@ -37,7 +37,7 @@ class _DatabaseCollector:
     def collect(self):
         from django.db.models import Count
 
-        from agents.core.models import AgentRun
+        from agents.runtime.models import AgentRun
 
         runs = CounterMetricFamily("cityops_agent_runs", "Agent runs by outcome", labels=["agent", "status"])
         for row in AgentRun.objects.values("agent", "status").annotate(n=Count("id")):

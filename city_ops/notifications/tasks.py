@@ -1,7 +1,7 @@
 """Notification tasks: deliver after commit; escalate unacknowledged ones every minute (beat)."""
 from celery import shared_task
 
-from agents.core.errors import TRANSIENT_ERRORS
+from agents.runtime.errors import TRANSIENT_ERRORS
 
 
 @shared_task(name="notifications.deliver", acks_late=True, autoretry_for=TRANSIENT_ERRORS,

@@ -5,7 +5,7 @@ diesel a km and a city bus about 0.4 L, at 2.68 kg of CO2 per litre of diesel. T
 (docs/operations.md, "Results statement"), to be replaced by the fleet's own fuel records."""
 from __future__ import annotations
 
-from agents.core.conf import settings_reader
+from agents.runtime.conf import settings_reader
 
 DEFAULTS: dict[str, object] = {
     "RESULTS_CO2_KG_PER_TRUCK_KM": 1.34,

@@ -11,10 +11,10 @@ from django.core.cache import cache
 from django.db.models import Count, Max
 from django.utils.translation import gettext_noop
 
-from agents.core.base import Headline
-from agents.core.models import AgentRun
-from agents.core.registry import agents_all
-from agents.core.statement import Note, note_parts
+from agents.runtime.base import Headline
+from agents.runtime.models import AgentRun
+from agents.runtime.registry import agents_all
+from agents.runtime.statement import Note, note_parts
 
 from .conf import conf
 from .models import DEFAULT_CURRENCY, UNIT_COST_DEFAULTS, WORK_RATE_DEFAULTS, IssuedStatement, UnitCosts

@@ -44,7 +44,7 @@ INSTALLED_APPS = [
     "city_ops.results",
     "city_ops.copilot",
     # the agent runtime, then one app per agent
-    "agents.core",
+    "agents.runtime",
     "agents.demo",
     "agents.flood",
     "agents.bus",
@@ -219,7 +219,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "WorkOrderStatusEnum": "city_ops.workorders.models.WorkOrder.Status",
-        "AgentRunStatusEnum": "agents.core.models.AgentRun.Status",
+        "AgentRunStatusEnum": "agents.runtime.models.AgentRun.Status",
     },
 }
 

@@ -17,14 +17,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.bus.conf import conf
-from agents.core.models import AgentRun
-from agents.core.services import RunParamsError, agent_run_request
+from agents.runtime.models import AgentRun
+from agents.runtime.services import RunParamsError, agent_run_request
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
 from city_ops.core.query import whole_number
 from city_ops.core.roles import Role
 from city_ops.core.throttling import RunStartThrottle
 
-from ..core.realtime import RealtimeError
+from ..domain.realtime import RealtimeError
 from ..models import Block, Detour, Feed, HeadwayWarning, VehiclePlan
 from ..selectors import detours_geojson, routes_geojson, stops_geojson, vehicles_geojson
 from ..services.detours import alerts_message, trip_updates_message

@@ -16,7 +16,7 @@ from agents.geo import haversine_m
 from city_ops.city.models import Place, RoadSegment
 from city_ops.city.network import NoRouteError, road_network
 
-from ..core.blocking import StopPoint, StraightLineDeadhead
+from ..domain.blocking import StopPoint, StraightLineDeadhead
 
 log = logging.getLogger(__name__)
 

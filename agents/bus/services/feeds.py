@@ -18,7 +18,7 @@ from agents.bus.conf import conf
 from city_ops.core.db import copy_rows
 from city_ops.core.services import audit_record
 
-from ..core.gtfs import DAYS, FeedError, feed_read, feed_validate
+from ..domain.gtfs import DAYS, FeedError, feed_read, feed_validate
 from ..models import (
     Agency,
     Calendar,

@@ -23,7 +23,7 @@ from agents.bus.conf import conf
 from city_ops.core.services import audit_record
 from city_ops.core.timeutil import day_bounds
 
-from ..core.blocking import (
+from ..domain.blocking import (
     BlockPlan,
     PlanError,
     block_trip_move,
@@ -35,7 +35,7 @@ from ..core.blocking import (
     plan_check,
     plan_measure,
 )
-from ..core.gtfs import seconds_format, service_ids_active
+from ..domain.gtfs import seconds_format, service_ids_active
 from ..models import Block, BlockTrip, Feed, VehiclePlan
 from ..selectors import day_trips, feed_frames, plan_blocks
 from .deadhead import NetworkDeadhead, depot_choose, trip_end_points
@@ -57,7 +57,7 @@ def default_max_wait_s() -> float | None:
     """Longest idle wait considered between two trips of a block. None (the default) considers every
     compatible pair, which keeps the minimum fleet exact (about 2,000 trips make 1.8 million links and solve
     in well under a second); past the core's LINK_BUDGET the links are bounded per trip instead (see
-    `core.blocking._links_bounded`), so a city-wide day needs no window to fit in memory."""
+    `domain.blocking._links_bounded`), so a city-wide day needs no window to fit in memory."""
     minutes = conf("BUS_PLAN_MAX_WAIT_MIN")
     return None if minutes in (None, 0) else float(minutes) * 60.0
 

@@ -16,14 +16,14 @@ from django.utils import timezone
 from agents.bus.conf import conf
 from city_ops.core.services import audit_record
 
-from ..core.realtime import (
+from ..domain.realtime import (
     PatternIndex,
     PositionBatch,
     patterns_build,
     positions_summary,
     vehicle_positions_read,
 )
-from ..core.realtime import VehiclePosition as CorePosition
+from ..domain.realtime import VehiclePosition as CorePosition
 from ..models import Feed, HeadwaySnapshot, HeadwayWarning, VehiclePosition, VehicleState
 from ..selectors import feed_frames, feed_near, vehicle_states_fresh
 

@@ -1,8 +1,8 @@
 """The day's headway regularity with the holding advice applied and without it, for the results statement.
 
 The live advice cannot be un-given: a day on the road is one of the two worlds. So the evening review replays
-each route the day's positions show through the seeded loop simulation (`core.simulation`) twice, once with
-every hold `core.realtime.hold_seconds` advises applied at the timing points and once with none, the same
+each route the day's positions show through the seeded loop simulation (`domain.simulation`) twice, once with
+every hold `domain.realtime.hold_seconds` advises applied at the timing points and once with none, the same
 buses, stops, timetable headway, hours and random draws in both; the difference is what accepting the advice
 is worth in excess wait. A route is set up from what its positions show (see `route_replay`); a day without
 positions has no replay, and says so."""
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from agents.bus.conf import conf
 
-from ..core.simulation import SimulationConfig, SimulationRun, holding_compare, replay_config
+from ..domain.simulation import SimulationConfig, SimulationRun, holding_compare, replay_config
 from ..models import Feed
 from ..selectors import positions_day_routes, route_scheduled_headway
 from .realtime import patterns_for

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
-from agents.bus.core.synthetic import feed_tiny_tables, feed_zip_write
+from agents.bus.domain.synthetic import feed_tiny_tables, feed_zip_write
 from agents.geo import point_offset
 
 # The platform's fixtures (the demo city, role users, Chromium) live in tests/conftest.py at the top.

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from agents.bus.core.synthetic import feed_synthetic_write, positions_synthetic
+from agents.bus.domain.synthetic import feed_synthetic_write, positions_synthetic
 from agents.bus.models import Feed, HeadwaySnapshot, HeadwayWarning, VehiclePlan
 from agents.bus.selectors import day_trips, feed_tz
 from agents.bus.services.feeds import feed_import

@@ -8,8 +8,8 @@ from django.contrib.gis.geos import Point
 from google.transit import gtfs_realtime_pb2
 
 from agents.bus.models import Detour, Feed, Stop, Trip
-from agents.core.models import AgentRun
-from agents.core.services import agent_run_execute, event_dispatch
+from agents.runtime.models import AgentRun
+from agents.runtime.services import agent_run_execute, event_dispatch
 from city_ops.city.models import CityEvent, RoadClosure
 from city_ops.city.network import road_network
 from city_ops.city.services import closure_create, closure_lift
@@ -120,7 +120,7 @@ def test_closure_off_every_route_makes_no_detour(demo_city):
 
 
 def test_stops_are_assets_other_agents_can_find(demo_city):
-    from agents.core.registry import assets_in_area
+    from agents.runtime.registry import assets_in_area
 
     stop = Stop.objects.filter(feed__name="Demo city buses").order_by("stop_id").first()
     found = [a for a in assets_in_area(area=_around(stop, 40)) if a.agent == "bus"]

@@ -50,7 +50,7 @@ def test_feed_read_back_from_postgis_matches_the_zip(gtfs_dir):
     """The planner reads the feed back from the database: it must be the same feed as the file."""
     import datetime as dt
 
-    from agents.bus.core.gtfs import feed_read, service_trips
+    from agents.bus.domain.gtfs import feed_read, service_trips
 
     path = gtfs_dir / "kcm_gtfs_subset.zip"
     feed = feed_import(path=path).feed

@@ -13,8 +13,8 @@ import zipfile
 import pytest
 from django.core.exceptions import ValidationError
 
-from agents.bus.core.blocking import blocks_first_fit
-from agents.bus.core.gtfs import feed_read, feed_validate, service_trips
+from agents.bus.domain.blocking import blocks_first_fit
+from agents.bus.domain.gtfs import feed_read, feed_validate, service_trips
 from agents.bus.models import Block, BlockTrip, Feed, VehiclePlan
 from agents.bus.services.plans import (
     block_assign,
@@ -198,7 +198,7 @@ def test_demo_city_plan_uses_roads_and_the_depot_then_edits_and_approval(demo_ci
 
 
 def test_nightly_run_plans_tomorrow_with_kpis(demo_city):
-    from agents.core.services import agent_run_create, agent_run_execute
+    from agents.runtime.services import agent_run_create, agent_run_execute
 
     day = dt.date(2026, 12, 3)
     run, _ = agent_run_create(agent="bus", run_date=day, trigger="schedule", reason="beat", enqueue=False)

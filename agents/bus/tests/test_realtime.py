@@ -65,7 +65,7 @@ def test_shared_kcm_snapshot_without_a_static_feed(gtfs_dir):
             assert min(r["headways_s"]) < 0.5 * mean + 1
     assert any(r["bunching"] for r in out["routes"])
     # A second copy of the snapshot adds history but no second state per bus.
-    from agents.bus.core.realtime import vehicle_positions_read
+    from agents.bus.domain.realtime import vehicle_positions_read
     from agents.bus.services.realtime import positions_store
 
     positions_store(positions=vehicle_positions_read(data=pb.read_bytes()), feed=None)

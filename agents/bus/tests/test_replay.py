@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from agents.bus.agent import headways_result
-from agents.bus.core.simulation import SimulationConfig, holding_compare
+from agents.bus.domain.simulation import SimulationConfig, holding_compare
 from agents.bus.services.agent_run import HeadwayReview
 from agents.bus.services.replay import DayReplay, RouteReplay
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
-from ..core.domain import Level
+from ..domain.vocabulary import Level
 from ..models import Alert, AlertEvent, CapImport
 
 LEVEL_NAMES = [level.label for level in Level if level > Level.NONE]

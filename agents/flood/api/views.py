@@ -23,9 +23,9 @@ from city_ops.core.parsers import MultiPartParser
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
 from city_ops.core.roles import Role, user_has_role
 
-from ..core import CapError, ReadingsFormatError
-from ..core.cap import CAP_MIME
-from ..core.domain import Level
+from ..domain import CapError, ReadingsFormatError
+from ..domain.cap import CAP_MIME
+from ..domain.vocabulary import Level
 from ..models import Alert, Sensor
 from ..selectors import hydrograph, open_alerts, sensors_geojson, zones_geojson
 from ..services import (

@@ -20,9 +20,9 @@ from city_ops.notifications.services import notification_acknowledge, notificati
 from city_ops.workorders.models import WorkOrder
 from city_ops.workorders.services import work_order_create
 
-from ..core import AlertEvent as CoreEvent
-from ..core import AlertStateError, AlertTracker, LeadTime
-from ..core.domain import Level
+from ..domain import AlertEvent as CoreEvent
+from ..domain import AlertStateError, AlertTracker, LeadTime
+from ..domain.vocabulary import Level
 from ..models import Alert, AlertEvent, FloodZone, Sensor, TrackerState
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from shapely.geometry import Polygon as ShapelyPolygon
 from agents.flood.conf import conf
 from city_ops.core.services import audit_record
 
-from ..core import (
+from ..domain import (
     AtomEntry,
     CapAlertInput,
     CapArea,
@@ -34,8 +34,8 @@ from ..core import (
     alerts_to_atom,
     cap_parse,
 )
-from ..core.cap import cap_msg_type_for
-from ..core.domain import Level
+from ..domain.cap import cap_msg_type_for
+from ..domain.vocabulary import Level
 from ..models import Alert, AlertEvent, CapImport, FloodZone
 
 CAP_EVENT_KINDS = ("raised", "escalated", "de-escalated", "cleared")

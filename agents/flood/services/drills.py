@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from city_ops.core.services import audit_record
 from city_ops.queues import Queue
 
-from ..core import (
+from ..domain import (
     AlertTracker,
     InputEvent,
     Reading,
@@ -39,7 +39,7 @@ from ..core import (
     readings_parse,
     readings_replay,
 )
-from ..core.domain import RowError
+from ..domain.vocabulary import RowError
 from ..models import Drill
 from ..selectors import (
     EvaluationSetup,

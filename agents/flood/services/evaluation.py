@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import connection, transaction
 
-from ..core import AlertTracker, readings_replay
-from ..core.replay import QCRecord, ReplayCarry, ReplayResult
+from ..domain import AlertTracker, readings_replay
+from ..domain.replay import QCRecord, ReplayCarry, ReplayResult
 from ..models import FloodZone, Sensor, TrackerState
 from ..models import Reading as ReadingRow
 from ..selectors import (

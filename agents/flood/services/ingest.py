@@ -28,9 +28,9 @@ from django.utils import timezone
 from city_ops.city.geovalidate import GeometryInputError, lonlat_check
 from city_ops.core.services import audit_record
 
-from ..core import Reading, RowError, Station, readings_parse
-from ..core.domain import CANONICAL_UNITS
-from ..core.qc import reading_impossible
+from ..domain import Reading, RowError, Station, readings_parse
+from ..domain.qc import reading_impossible
+from ..domain.vocabulary import CANONICAL_UNITS
 from ..models import Reading as ReadingRow
 from ..models import Sensor, Series
 
@@ -346,8 +346,8 @@ def evaluation_request(*, reason: str) -> None:
     already waiting: a burst of ingest requests is evaluated by one run, not one run each."""
 
     def _enqueue() -> None:
-        from agents.core.models import AgentRun
-        from agents.core.services import agent_run_create
+        from agents.runtime.models import AgentRun
+        from agents.runtime.services import agent_run_create
 
         with transaction.atomic():
             with connection.cursor() as cursor:

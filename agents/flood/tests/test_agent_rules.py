@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from agents.flood.core import AlertTracker, readings_replay
+from agents.flood.domain import AlertTracker, readings_replay
 from agents.flood.models import Alert, AlertEvent, Reading, Sensor, TrackerState
 from agents.flood.selectors import evaluation_setup, readings_window
 from city_ops.city.models import CityEvent
@@ -27,7 +27,7 @@ FLOOD = [0.0] * 6 + [8.0, 18.0, 27.0, 31.0, 36.0, 42.0, 38.0, 30.0, 26.0, 22.0, 
 
 
 def _events(zone: str, hazard: str) -> list[tuple[str, str]]:
-    from agents.flood.core.domain import Level
+    from agents.flood.domain.vocabulary import Level
 
     return [(e.kind, Level(e.level).label) for e in AlertEvent.objects.filter(zone__code=zone, hazard=hazard)
             .order_by("time", "id")]

@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from lxml import etree
 
-from agents.flood.core import cap_validate
-from agents.flood.core.cap import CAP_NS
+from agents.flood.domain import cap_validate
+from agents.flood.domain.cap import CAP_NS
 from agents.flood.models import Alert, CapImport, FloodZone
 
 from .conftest import evaluate, ingest, series_rows
@@ -98,7 +98,7 @@ def test_shared_samples_import_and_invalid_cap_is_refused(world, shared_dir):
         _import(folder / "invalid.cap")
     assert CapImport.objects.count() == 2
     # without any schema the structural check still names the missing element
-    from agents.flood.core import CapError
+    from agents.flood.domain import CapError
     from agents.flood.services import cap_import
 
     with pytest.raises(CapError, match="<scope>"):

@@ -9,10 +9,10 @@ import time
 import pytest
 from django.test import Client
 
-from agents.core.models import AgentRun
-from agents.core.registry import assets_in_area
 from agents.flood.models import Alert, FloodZone, Sensor
 from agents.flood.selectors import zone_segments
+from agents.runtime.models import AgentRun
+from agents.runtime.registry import assets_in_area
 from city_ops.city.models import CityEvent, RoadClosure
 from city_ops.city.network import road_network
 from city_ops.core.services import api_client_create

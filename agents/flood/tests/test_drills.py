@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from agents.flood.core import AlertTracker, Level
+from agents.flood.domain import AlertTracker, Level
 from agents.flood.models import Alert, AlertEvent, Drill, Reading, Series
 from agents.flood.selectors import config_sensor_code, drill_status
 from agents.flood.services import (

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from django.db import transaction
 
-from agents.flood.core import AlertTracker, readings_replay
+from agents.flood.domain import AlertTracker, readings_replay
 from agents.flood.models import AlertEvent, Reading, Series, TrackerState
 from agents.flood.selectors import evaluation_setup, readings_window
 from agents.flood.services import evaluation as evaluation_service

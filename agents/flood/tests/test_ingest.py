@@ -11,8 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from agents.core.models import AgentRun
 from agents.flood.models import Reading, Sensor, Series
+from agents.runtime.models import AgentRun
 from city_ops.core.services import api_client_create
 
 pytestmark = pytest.mark.django_db

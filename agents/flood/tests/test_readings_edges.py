@@ -17,7 +17,7 @@ from agents.flood.models import Alert, Reading, ReadingRevision, Sensor, Series
 from agents.flood.selectors import evaluation_setup, hydrograph
 
 from .conftest import T0, csv_text, evaluate, ingest, series_rows
-from .test_core_edges import RDB_DAILY
+from .test_domain_edges import RDB_DAILY
 
 pytestmark = pytest.mark.django_db
 

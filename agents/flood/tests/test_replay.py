@@ -9,7 +9,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from agents.flood.core import readings_parse, readings_replay
+from agents.flood.domain import readings_parse, readings_replay
 from agents.flood.models import Alert, AlertEvent, Reading
 from agents.flood.selectors import evaluation_setup
 

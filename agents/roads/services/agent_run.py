@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.db.models import Avg, Q
 from django.utils import timezone
 
-from agents.core.models import AgentRun
+from agents.runtime.models import AgentRun
 from city_ops.city.selectors import segment_nearest
 from city_ops.workorders.models import WorkOrder
 

@@ -21,8 +21,8 @@ from city_ops.core.services import audit_record
 from city_ops.core.timeutil import city_tz
 
 from ..conf import conf
-from ..core.exif import exif_time_read
-from ..core.track import Track, TrackError, frame_time_read, frames_place, name_time_parse, track_read
+from ..domain.exif import exif_time_read
+from ..domain.track import Track, TrackError, frame_time_read, frames_place, name_time_parse, track_read
 from ..models import CameraRun, FixedCamera, InspectionPhoto
 from .photos import PhotosRejected, Placement, photos_enqueue, photos_receive
 

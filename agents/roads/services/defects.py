@@ -20,7 +20,7 @@ from city_ops.workorders.services import work_order_create
 from vision.classes import class_canonical
 
 from ..conf import conf
-from ..core.ranking import (
+from ..domain.ranking import (
     TREATMENTS,
     box_area_share,
     condition_index,

@@ -23,7 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ..conf import conf
-from ..core.privacy import image_make_safe, jpeg_encode, kept_copy_decode, kept_copy_reduce
+from ..domain.privacy import image_make_safe, jpeg_encode, kept_copy_decode, kept_copy_reduce
 from ..models import CameraRun, InspectionPhoto
 from .defects import photo_defects_record
 from .describe import defects_describe_enqueue

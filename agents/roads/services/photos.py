@@ -36,7 +36,7 @@ from city_ops.queues import Queue
 from vision.heif import heif_brand, heif_register
 
 from ..conf import conf
-from ..core.exif import PhotoMeta, photo_meta_read
+from ..domain.exif import PhotoMeta, photo_meta_read
 from ..models import CameraRun, FixedCamera, InspectionPhoto
 
 log = logging.getLogger(__name__)

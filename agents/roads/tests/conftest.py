@@ -197,7 +197,7 @@ def photo_bytes(
     """A generated road photo with a pothole in a known grid cell, EXIF GPS and time written by the test."""
     from PIL import Image
 
-    from agents.roads.core.synthetic import gps_exif
+    from agents.roads.domain.synthetic import gps_exif
 
     pixels = pothole_photo(seed=seed, size=size, cell=cell, plain=plain)
     exif = gps_exif(lon=lon, lat=lat, taken=taken, orientation=orientation)
@@ -223,7 +223,7 @@ def heic_bytes(
     turn them back (EXIF orientation 6 plus the HEIF rotation box, as iPhones write both)."""
     from PIL import Image
 
-    from agents.roads.core.synthetic import gps_exif
+    from agents.roads.domain.synthetic import gps_exif
     from vision.heif import heif_register
 
     assert heif_register(), "pillow-heif is a dependency of the project"

@@ -80,7 +80,7 @@ def pothole_photo(
     """A road picture whose letterboxed grid cell ``(col, row)`` is filled by a dark pothole (so the tiny model
     finds exactly that cell), with the rest asphalt grey. ``plain``: flat grey instead of the generated asphalt
     texture (which takes seconds to draw at 12 MP)."""
-    from agents.roads.core.synthetic import road_photo
+    from agents.roads.domain.synthetic import road_photo
 
     w, h = size
     scale = IMGSZ / max(w, h)

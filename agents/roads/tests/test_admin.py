@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("tiny_model")
 
 
 def test_admin_pages(city, users):
-    from agents.core.registry import agent_get
+    from agents.runtime.registry import agent_get
 
     agent_get("roads").demo_data_load()
     c = Client()

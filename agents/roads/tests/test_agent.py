@@ -9,10 +9,10 @@ import pytest
 from django.contrib.gis.geos import Polygon
 from django.core.management import call_command
 
-from agents.core.registry import agent_get
 from agents.roads.models import Defect, InspectionPhoto
 from agents.roads.services.detection import photos_detect
 from agents.roads.services.photos import photos_receive
+from agents.runtime.registry import agent_get
 from city_ops.workorders.models import WorkOrder
 
 from .conftest import photo_bytes, spot_on, upload_file

@@ -23,7 +23,7 @@ def users_tx(city_tx):
 
 @pytest.fixture
 def demo(users_tx):
-    from agents.core.registry import agent_get
+    from agents.runtime.registry import agent_get
 
     return agent_get("roads").demo_data_load()
 

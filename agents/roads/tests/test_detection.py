@@ -55,7 +55,7 @@ def test_exif_orientation_keeps_boxes_on_the_upright_picture(long_segment):
     # stored sideways (480 x 640) with orientation 6: the upright picture is 640 x 480 again
     upright = photo_bytes(lon=here.lon, lat=here.lat, cell=(1, 2))
     img = Image.open(io.BytesIO(upright)).transpose(Image.Transpose.ROTATE_90)
-    from agents.roads.core.synthetic import gps_exif
+    from agents.roads.domain.synthetic import gps_exif
 
     buf = io.BytesIO()
     img.save(buf, "JPEG", exif=gps_exif(lon=here.lon, lat=here.lat, orientation=6).tobytes())
@@ -71,7 +71,7 @@ def test_a_12mp_jpeg_is_never_decoded_in_full_and_is_blurred_on_the_reduced_copy
     for the model and again for the kept copy, never in full, and faces/plates are looked for on the kept
     copy (at most ROADS_KEPT_MAX_SIDE), not on 12 MP; EXIF orientation and boxes in original pixels hold."""
     import vision.privacy
-    from agents.roads.core.synthetic import gps_exif
+    from agents.roads.domain.synthetic import gps_exif
 
     here = spot_on(long_segment, 0.5)
     # A phone held upright: 3000 x 4000 stored, EXIF orientation 6; upright it is 4000 x 3000.
@@ -139,7 +139,7 @@ def test_missing_model_leaves_photos_waiting(long_segment, settings):
 
 
 def test_no_damage_no_defect(long_segment):
-    from agents.roads.core.synthetic import gps_exif, jpeg_bytes, road_photo
+    from agents.roads.domain.synthetic import gps_exif, jpeg_bytes, road_photo
 
     here = spot_on(long_segment)
     pixels, _ = road_photo(seed=5, size=(640, 480), holes=[])

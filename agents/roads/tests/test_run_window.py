@@ -6,9 +6,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from agents.core.models import AgentRun
-from agents.core.services import agent_run_create
 from agents.roads.services.agent_run import run_window
+from agents.runtime.models import AgentRun
+from agents.runtime.services import agent_run_create
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from PIL import Image
 
-from agents.roads.core.synthetic import gps_exif
+from agents.roads.domain.synthetic import gps_exif
 from agents.roads.models import CameraRun, Defect, InspectionPhoto
 from agents.roads.services.detection import photos_detect
 from agents.roads.services.photos import photos_receive

@@ -15,8 +15,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.core.models import AgentRun
-from agents.core.services import agent_run_request
+from agents.runtime.models import AgentRun
+from agents.runtime.services import agent_run_request
 from city_ops.core.parsers import FormParser, JSONParser, MultiPartParser
 from city_ops.core.permissions import IsCrewOrDispatcher, IsDispatcher, scope_permission
 from city_ops.core.roles import Role

@@ -2,7 +2,7 @@
 
 - `ingest`: fill readings from the API and CSV files (idempotent, bad rows reported).
 - `fill`: the fill model refit that every run does.
-- `plans`: plan a day (reads in `plan_selectors`, the planning in `core.planner`) and store it as a version;
+- `plans`: plan a day (reads in `plan_selectors`, the planning in `domain.planner`) and store it as a version;
   edits, approval, re-plans.
 - `crews`: crews' stop marks (the pickups the fill model learns from) and GPX.
 - `agent_run`: the agent's run (fill refit, then the plan its trigger asks for); a truck's breakdown.

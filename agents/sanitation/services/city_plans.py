@@ -6,7 +6,7 @@ shares the trucks in service among the districts in proportion to their bins, st
 per district and, once that has committed, sends one `sanitation.plan_district` task per district to the
 planning queue: as many planning workers as there are plan as many districts at once. Each task claims
 its part with a conditional UPDATE (a redelivered message finds it claimed and does nothing), plans the
-district as the nightly plan plans the city (`plan_selectors.district_choices`, `core.planner.day_planned`)
+district as the nightly plan plans the city (`plan_selectors.district_choices`, `domain.planner.day_planned`)
 and stores its figures; the part that finishes last sums them into the `CityPlan` (`city_plan_collect`,
 under a row lock, so two parts finishing together sum once)."""
 
@@ -20,15 +20,15 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
-from agents.core.errors import TRANSIENT_ERRORS
-from agents.core.services import worker_identity
+from agents.runtime.errors import TRANSIENT_ERRORS
+from agents.runtime.services import worker_identity
 from city_ops.city.models import District
 from city_ops.core.services import audit_record
 from city_ops.queues import Queue
 
 from .. import plan_selectors as ps
-from ..core.planner import day_planned, summary_kpis
-from ..core.routing import routes_summarise
+from ..domain.planner import day_planned, summary_kpis
+from ..domain.routing import routes_summarise
 from ..models import Bin, CityPlan, DistrictPlan, Truck
 from .plans import PlanOptions
 

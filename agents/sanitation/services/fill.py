@@ -10,7 +10,7 @@ from django.db import transaction
 
 from city_ops.core.timeutil import city_tz
 
-from ..core.fill import (
+from ..domain.fill import (
     FillParams,
     FillState,
     fill_forecast,

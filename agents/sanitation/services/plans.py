@@ -1,5 +1,5 @@
 """Collection plans: build the day's routing problem from the database and the fill model
-(`agents.sanitation.plan_selectors`), plan it with the Django-free planner (`core.planner`: PyVRP through
+(`agents.sanitation.plan_selectors`), plan it with the Django-free planner (`domain.planner`: PyVRP through
 agents.sanitation.vrp, checked by our own checker), and store it as a new plan version with routes that
 follow the roads; edit (move a bin, lock a route, re-optimise the rest), approve, and re-plan around
 closures and breakdowns.
@@ -28,9 +28,9 @@ from city_ops.core.services import audit_record
 
 from .. import plan_selectors as ps  # a module: plan_selectors reads services.fill, which imports this one
 from ..conf import DEFAULTS
-from ..core.choice import ChoicePolicy
-from ..core.fill import FillState
-from ..core.planner import (
+from ..domain.choice import ChoicePolicy
+from ..domain.fill import FillState
+from ..domain.planner import (
     DEFAULT_POLICY,
     TRUCK_FIXED_COST_M,
     Problem,
@@ -44,7 +44,7 @@ from ..core.planner import (
     stop_move_best,
     summary_kpis,
 )
-from ..core.routing import routes_summarise
+from ..domain.routing import routes_summarise
 from ..models import Bin, CollectionPlan, PlanRoute, PlanStop, Truck
 
 DEFAULT_TIME_LIMIT = float(DEFAULTS["SANITATION_PLAN_TIME_LIMIT_S"])

@@ -10,7 +10,7 @@ def approved_plan(demo_city, users, settings):
     """The next service day's plan, approved, with `crew` on one route's crew and `crew_other` on another's
     (when the solver put the day on one truck, a dispatcher's move gives a second truck a route).
     Returns (plan, crew's route, crew_other's route)."""
-    from agents.core.services import agent_run_create, agent_run_execute
+    from agents.runtime.services import agent_run_create, agent_run_execute
     from agents.sanitation import services
     from agents.sanitation.models import CollectionPlan, Truck
 

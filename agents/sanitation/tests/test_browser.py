@@ -21,7 +21,7 @@ def no_broker(monkeypatch):
     """Nothing here may reach the shared broker: city events and run enqueues are recorded instead."""
     from celery import current_app
 
-    from agents.core import services as runtime
+    from agents.runtime import services as runtime
 
     sent = []
     monkeypatch.setattr(current_app._get_current_object(), "send_task", lambda *a, **k: sent.append(a))
@@ -33,7 +33,7 @@ def no_broker(monkeypatch):
 def draft_plan(demo_city, users, settings, no_broker):
     from django.core.cache import cache
 
-    from agents.core.services import agent_run_create, agent_run_execute
+    from agents.runtime.services import agent_run_create, agent_run_execute
     from agents.sanitation.models import CollectionPlan
     from city_ops.city.models import CityProfile
 

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
 
-from agents.core.services import agent_run_create, agent_run_execute
+from agents.runtime.services import agent_run_create, agent_run_execute
 from agents.sanitation import services
 from agents.sanitation.models import CollectionPlan, FillModel, Pickup
 from city_ops.core.testing import client_for

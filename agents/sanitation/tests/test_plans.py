@@ -10,8 +10,8 @@ from itertools import pairwise
 import pytest
 from django.contrib.gis.geos import LineString
 
-from agents.core.models import AgentRun
-from agents.core.services import agent_run_create, agent_run_execute, event_dispatch
+from agents.runtime.models import AgentRun
+from agents.runtime.services import agent_run_create, agent_run_execute, event_dispatch
 from agents.sanitation import services
 from agents.sanitation.models import Bin, CollectionPlan, FillModel, Pickup, Truck
 from agents.sanitation.plan_selectors import plan_candidates, plan_trucks, problem_build, stored_routes
@@ -236,7 +236,7 @@ def test_reoptimise_runs_as_an_agent_run(demo_city, users):
 def test_demo_bins_lie_on_real_streets_and_are_found_by_area(demo_city):
     from django.contrib.gis.geos import Polygon
 
-    from agents.core.registry import assets_in_area
+    from agents.runtime.registry import assets_in_area
     from city_ops.city.models import CityProfile
 
     bins = list(Bin.objects.select_related("segment"))

@@ -7,7 +7,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from agents.core.registry import agents_all
+from agents.runtime.registry import agents_all
 
 register = template.Library()
 
@@ -142,7 +142,7 @@ def city_time_zone() -> str:
 @register.filter
 def agent_label(name: str) -> str:
     """An agent's display name from the registry (the run rows store its short name)."""
-    from agents.core.registry import UnknownAgentError, agent_get
+    from agents.runtime.registry import UnknownAgentError, agent_get
 
     try:
         agent = agent_get(name)

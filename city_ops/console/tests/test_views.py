@@ -9,10 +9,10 @@ import pytest
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
-from agents.core.base import Agent, AgentResult, Kpi
-from agents.core.models import AgentRun
-from agents.core.registry import _agents, register
-from agents.core.services import agent_run_create, agent_run_execute
+from agents.runtime.base import Agent, AgentResult, Kpi
+from agents.runtime.models import AgentRun
+from agents.runtime.registry import _agents, register
+from agents.runtime.services import agent_run_create, agent_run_execute
 from city_ops.core.testing import client_for
 from city_ops.workorders.services import work_order_create
 

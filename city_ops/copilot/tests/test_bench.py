@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.core.models import AgentRun
+from agents.runtime.models import AgentRun
 from bench.copilot import (
     PARTS,
     bench_run,

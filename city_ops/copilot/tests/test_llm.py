@@ -8,7 +8,7 @@ import json
 import pytest
 from django.contrib.gis.geos import Point
 
-from agents.core.models import AgentRun
+from agents.runtime.models import AgentRun
 from city_ops.city.models import RoadClosure
 from city_ops.copilot.models import Call
 from city_ops.copilot.services import copilot_ask, copilot_confirm

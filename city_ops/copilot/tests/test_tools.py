@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.core.models import AgentRun
+from agents.runtime.models import AgentRun
 from city_ops.city.models import RoadClosure
 from city_ops.copilot.calls import ToolCall
 from city_ops.copilot.executor import call_execute, call_prepare

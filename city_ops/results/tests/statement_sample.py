@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agents.core.statement import NO_RUN, Note, note_parts
 from agents.roads.selectors import INSPECTION_RATES
+from agents.runtime.statement import NO_RUN, Note, note_parts
 from city_ops.results.selectors import RATE_DEFAULT, RATE_SET
 
 NO_DEFECTS = Note(NO_RUN, name="defects_found")
@@ -107,8 +107,8 @@ def statement_sample(*, date_from: dt.date = dt.date(2026, 11, 1), days: int = 3
 def sanitation_days_seed(*, days: list[dt.date], km: float = 40.0, km_baseline: float = 50.0) -> list[int]:
     """A succeeded scheduled sanitation run per day with the KPIs the statement sums (distance and
     truck-hours, each against its replayed baseline), as the agent stores them; the runs' ids."""
-    from agents.core.models import AgentRun, RunKpi
-    from agents.core.services import agent_run_create
+    from agents.runtime.models import AgentRun, RunKpi
+    from agents.runtime.services import agent_run_create
 
     ids = []
     for day in days:

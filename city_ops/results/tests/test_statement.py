@@ -10,9 +10,9 @@ import json
 import pytest
 from django.core.management import call_command
 
-from agents.core.base import Headline
-from agents.core.models import RunKpi
 from agents.flood.tests.conftest import world  # noqa: F401 (the flood agent's test zones and sensors)
+from agents.runtime.base import Headline
+from agents.runtime.models import RunKpi
 from city_ops.core.models import AuditEntry
 from city_ops.core.testing import client_for
 from city_ops.results.models import UNIT_COST_DEFAULTS, WORK_RATE_DEFAULTS, IssuedStatement, UnitCosts
@@ -27,7 +27,7 @@ HEADLINE_KEYS = {"name", "label", "value", "baseline", "difference", "unit", "mo
 
 
 def _sanitation_run(day: dt.date, trigger: str) -> int:
-    from agents.core.services import agent_run_create, agent_run_execute
+    from agents.runtime.services import agent_run_create, agent_run_execute
 
     run, _ = agent_run_create(agent="sanitation", run_date=day, trigger=trigger, enqueue=False,
                               params={"time_limit": 0.5, "seed": 1}, reason=f"test {trigger}")
@@ -88,7 +88,7 @@ def test_statement_reconciles_with_the_runs_it_lists_and_never_adds_a_replan(dem
 def test_a_baseline_that_cannot_be_computed_is_null_with_its_reason(demo_city):
     """The sanitation runs store no fixed-schedule overflows and the roads runs no patrol finds: those
     baselines are null, their difference and money too, and the notes say why."""
-    from agents.core.services import agent_run_create, agent_run_execute
+    from agents.runtime.services import agent_run_create, agent_run_execute
 
     day = dt.date.today()
     run, _ = agent_run_create(agent="roads", run_date=day, trigger="schedule", enqueue=False)
@@ -109,7 +109,7 @@ def test_bus_days_and_empty_running_against_the_citys_own_blocking(demo_city):
     """The nightly bus plan against the same trips blocked the city's way (the feed's blocks, else first-fit),
     priced per bus-day and the empty running per bus-km and at its CO2."""
     from agents.bus.models import VehiclePlan
-    from agents.core.services import agent_run_create, agent_run_execute
+    from agents.runtime.services import agent_run_create, agent_run_execute
 
     day = dt.date(2026, 12, 3)
     run, _ = agent_run_create(agent="bus", run_date=day, trigger="schedule", enqueue=False)
@@ -240,8 +240,8 @@ def test_sanitation_overflows_are_replayed_both_ways_on_the_demo_history(demo_ci
 def test_flood_alerts_and_lead_time_add_up_over_the_evaluations():
     """The flood agent's evaluations each cover their own readings, so the period sums them: an evaluation run
     that raised the river alert about 2 h before the gauge crossed its warning level, and one with nothing new."""
-    from agents.core.services import agent_run_create, agent_run_execute
     from agents.flood.tests.conftest import ingest, series_rows
+    from agents.runtime.services import agent_run_create, agent_run_execute
 
     ingest(series_rows("L-1", "level", [3.0 + 0.1 * i for i in range(36)]))
     runs = []
@@ -265,8 +265,8 @@ def test_bus_excess_wait_replayed_with_and_without_the_holding_advice(demo_city)
     none: the evening review replays the first with the holding advice applied and without, and the statement
     shows exactly the review's stored figures, the grades of both, and why the second day counts neither way."""
     from agents.bus.models import VehiclePosition
-    from agents.core.models import AgentRun
-    from agents.core.services import agent_run_create, agent_run_execute
+    from agents.runtime.models import AgentRun
+    from agents.runtime.services import agent_run_create, agent_run_execute
     from fixtures.history.bus import POSITIONS_SOURCE, BusHistory
 
     day, quiet = dt.date(2026, 12, 3), dt.date(2026, 12, 4)

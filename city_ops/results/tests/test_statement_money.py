@@ -10,8 +10,8 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from agents.core.models import AgentRun, RunKpi
 from agents.flood.tests.conftest import world  # noqa: F401 (the flood agent's test zones and sensors)
+from agents.runtime.models import AgentRun, RunKpi
 from city_ops.core.services import user_create
 from city_ops.results.models import UNIT_COST_DEFAULTS, WORK_RATE_DEFAULTS, UnitCosts
 from city_ops.results.selectors import headline_money, statement_build, unit_costs_get
@@ -123,7 +123,7 @@ def test_money_is_null_only_with_a_note_and_never_minus_zero():
                 assert any(n.startswith(f"{h['name']}: ") for n in section["notes"]), (agent, h["name"])
             else:
                 assert str(h["money"]) != "-0.0", (agent, h["name"])
-    from agents.core.base import Headline
+    from agents.runtime.base import Headline
 
     late = Headline("repairs_in_sla", "x", value=3.0, baseline=4.0, better="higher", priced=("late_repair",))
     assert str(headline_money(late, unit_costs_get())) == "0.0"

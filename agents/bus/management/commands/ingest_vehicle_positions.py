@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agents.bus.core.realtime import RealtimeError
+from agents.bus.domain.realtime import RealtimeError
 from agents.bus.services.feeds import FeedImportError, feed_resolve
 from agents.bus.services.realtime import positions_ingest
 from city_ops.core.exitcodes import file_unreadable, ingest_command_finish

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agents.flood.core import CapError
+from agents.flood.domain import CapError
 from agents.flood.services import cap_import, cap_xsd_default
 from city_ops.core.exitcodes import file_unreadable
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from agents.flood.core import FORMATS, ReadingsFormatError
+from agents.flood.domain import FORMATS, ReadingsFormatError
 from agents.flood.services import readings_ingest
 from city_ops.core.exitcodes import file_unreadable, ingest_command_finish
 

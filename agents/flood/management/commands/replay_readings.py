@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agents.flood.core import FORMATS, InputEvent, ReadingsFormatError
+from agents.flood.domain import FORMATS, InputEvent, ReadingsFormatError
 from agents.flood.services import drill_replay
 
 

@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agents.sanitation.core.planner import next_service_day
+from agents.sanitation.domain.planner import next_service_day
 from agents.sanitation.models import CityPlan
 from agents.sanitation.services.city_plans import city_plan_start
 from city_ops.core.timeutil import city_today, date_parse
