@@ -303,94 +303,97 @@ def photos_receive(
     New photos are sent to the vision queue after commit (``enqueue``).
     """
     form = form or FormPosition()
-    files = list(files)
+    prepared = _uploads_prepare(files=list(files), form=form, placements=placements)
+    fields = {
+        "source": source,
+        "uploader": uploader if getattr(uploader, "is_authenticated", False) else None,
+        "client_name": client_name[:100],
+        "camera_run": camera_run,
+        "fixed_camera": fixed_camera,
+        "synthetic": synthetic,
+    }
+    results: list[Received | None] = [None] * len(prepared)
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            seen: dict[str, int] = {}
+            for i, item in enumerate(prepared):
+                if isinstance(item, InspectionPhoto):
+                    results[i] = Received(photo=item, created=False)
+                elif item.sha256 in seen:  # the same file twice in one request
+                    results[i] = Received(photo=results[seen[item.sha256]].photo, created=False)
+                else:
+                    results[i] = _photo_store(item=item, fields=fields, written=written)
+                    seen[item.sha256] = i
+            if enqueue:
+                photos_enqueue(photo_ids=[r.photo.pk for r in results if r and r.created])
+    except BaseException:
+        _files_remove(names=written)  # nothing stored half: files of rows rolled back go again
+        raise
+    return [r for r in results if r is not None]
+
+
+def _uploads_prepare(*, files: list, form: FormPosition, placements) -> list[_Prepared | InspectionPhoto]:
+    """Each file read, verified and placed, or the stored photo with its content; every refusal at once."""
     if not files:
         raise PhotosRejected([PhotoRejected("no file was sent (form field 'image')", code="no_file")])
     limit = int(conf("ROADS_MAX_FILES_PER_REQUEST"))
     if len(files) > limit and placements is None:
         raise PhotosRejected(
-            [
-                PhotoRejected(
-                    f"{len(files)} files in one request; the limit is {limit}",
-                    status=413,
-                    code="too_many_files",
-                )
-            ]
+            [PhotoRejected(f"{len(files)} files in one request; the limit is {limit}", status=413, code="too_many_files")]
         )
     placements = list(placements) if placements is not None else [None] * len(files)
     prepared: list[_Prepared | InspectionPhoto] = []
     errors: list[PhotoRejected] = []
-    seen: dict[str, int] = {}
     for upload, placement in zip(files, placements):
         try:
-            item = _prepare_or_existing(upload=upload, form=form, placement=placement)
+            prepared.append(_prepare_or_existing(upload=upload, form=form, placement=placement))
         except PhotoRejected as exc:
             errors.append(exc)
-            continue
-        prepared.append(item)
     if errors:
         raise PhotosRejected(errors)
-    results: list[Received | None] = [None] * len(prepared)
-    written: list[str] = []
+    return prepared
+
+
+def _photo_store(*, item: _Prepared, fields: dict, written: list[str]) -> Received:
+    """One new photo's file and row (the file's name added to `written`), or the photo another request
+    stored with the same content a moment ago."""
     retention = int(conf("ROADS_ORIGINAL_RETENTION_DAYS"))
+    photo = InspectionPhoto(
+        sha256=item.sha256,
+        file_name=item.file_name,
+        image_format=item.image_format,
+        width=item.width,
+        height=item.height,
+        taken_at=item.taken_at,
+        taken_at_source=item.taken_at_source,
+        location=item.location,
+        location_source=item.location_source,
+        location_accuracy_m=item.accuracy_m,
+        device_location=item.device_location,
+        original_expires_at=timezone.now() + dt.timedelta(days=retention) if retention > 0 else None,
+        **fields,
+    )
+    ext = _FORMAT_EXT.get(item.image_format, "img")
+    photo.original.save(f"{item.sha256}.{ext}", ContentFile(item.data), save=False)
+    written.append(photo.original.name)
     try:
         with transaction.atomic():
-            for i, item in enumerate(prepared):
-                if isinstance(item, InspectionPhoto):
-                    results[i] = Received(photo=item, created=False)
-                    continue
-                if item.sha256 in seen:  # the same file twice in one request
-                    results[i] = Received(photo=results[seen[item.sha256]].photo, created=False)
-                    continue
-                photo = InspectionPhoto(
-                    sha256=item.sha256,
-                    source=source,
-                    uploader=uploader if getattr(uploader, "is_authenticated", False) else None,
-                    client_name=client_name[:100],
-                    file_name=item.file_name,
-                    image_format=item.image_format,
-                    width=item.width,
-                    height=item.height,
-                    taken_at=item.taken_at,
-                    taken_at_source=item.taken_at_source,
-                    location=item.location,
-                    location_source=item.location_source,
-                    location_accuracy_m=item.accuracy_m,
-                    device_location=item.device_location,
-                    camera_run=camera_run,
-                    fixed_camera=fixed_camera,
-                    synthetic=synthetic,
-                    original_expires_at=timezone.now() + dt.timedelta(days=retention)
-                    if retention > 0
-                    else None,
-                )
-                ext = _FORMAT_EXT.get(item.image_format, "img")
-                photo.original.save(f"{item.sha256}.{ext}", ContentFile(item.data), save=False)
-                written.append(photo.original.name)
-                try:
-                    with transaction.atomic():
-                        photo.save()
-                except IntegrityError:
-                    # Another request stored the same content a moment ago: answer with its photo.
-                    default_storage.delete(photo.original.name)
-                    written.remove(photo.original.name)
-                    results[i] = Received(
-                        photo=InspectionPhoto.objects.get(sha256=item.sha256), created=False
-                    )
-                    continue
-                seen[item.sha256] = i
-                results[i] = Received(photo=photo, created=True)
-            if enqueue:
-                photos_enqueue(photo_ids=[r.photo.pk for r in results if r and r.created])
-    except BaseException:
-        # Nothing stored half: files written for rows that were rolled back are removed again.
-        for name in written:
-            try:
-                default_storage.delete(name)
-            except OSError:
-                log.warning("could not remove %s after a failed upload", name)
-        raise
-    return [r for r in results if r is not None]
+            photo.save()
+    except IntegrityError:
+        # Another request stored the same content a moment ago: answer with its photo.
+        default_storage.delete(photo.original.name)
+        written.remove(photo.original.name)
+        return Received(photo=InspectionPhoto.objects.get(sha256=item.sha256), created=False)
+    return Received(photo=photo, created=True)
+
+
+def _files_remove(*, names: list[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            log.warning("could not remove %s after a failed upload", name)
 
 
 def _heif_rejection(*, upload, exc: UploadError, file_name: str) -> PhotoRejected:
