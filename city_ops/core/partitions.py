@@ -49,6 +49,9 @@ def _lock(cursor, table: str) -> None:
     end of the outermost transaction: a caller's own transaction keeps the bound)."""
     cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"partitions:{table}"])
     cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
+    # A table lock (the one every read takes) makes this backend's catalog caches catch up with what a run
+    # beside this one committed while this one waited: without it, the check below could miss its partition.
+    cursor.execute(f"LOCK TABLE {_quote(table)} IN ACCESS SHARE MODE")
 
 
 def table_partitioned(*, table: str) -> bool:

@@ -8,6 +8,8 @@ current month on) and roll everything back, partitions included."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
@@ -135,6 +137,34 @@ def test_retention_drops_whole_old_months_keeps_recent_ones_and_a_second_run_cha
     assert (second.created, second.dropped, second.deleted) == ({}, [], 0)
     assert partitions_monthly(table=TABLE) == partitions
     assert AuditEntry.objects.filter(action="flood.readings_dropped").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_make_a_month_once_and_move_its_rows_once():
+    month, name = dt.date(2024, 2, 1), f"{TABLE}_p202402"
+    _absent(name)
+    times = [dt.datetime(2024, 2, 1, tzinfo=UTC), dt.datetime(2024, 2, 29, 23, 59, tzinfo=UTC)]
+    with connection.cursor() as cur:  # committed, in the default: series -7 is no real series (no FK)
+        cur.executemany(f"INSERT INTO {TABLE} (series_id, time, value, qc) VALUES (-7, %s, 1, 0)", [[t] for t in times])
+    start = threading.Barrier(2)
+
+    def run(_):
+        try:
+            connection.ensure_connection()  # connected before the start, so the two overlap
+            start.wait()
+            return partition_create(table=TABLE, month=month)
+        finally:
+            connection.close()  # this thread's own connection
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            assert sorted(pool.map(run, range(2)), key=str) == [2, None]  # one made it and moved both rows
+        assert [_where(-7, t) for t in times] == [name, name]
+        assert Reading.objects.filter(series_id=-7).count() == 2
+    finally:
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {name}")
+            cur.execute(f"DELETE FROM {TABLE} WHERE series_id = -7")
 
 
 def test_the_reads_see_one_table_across_partitions(world):
