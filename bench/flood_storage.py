@@ -13,12 +13,14 @@ and under three storage plans.
 - load: `calm_day_load` (`readings_store`: binary COPY into the staging table, one merge) one day at a time,
   each day's wall and CPU time and rows per second; after each day the reads below are timed again, so the
   figures show whether they stay flat as the table grows.
-- size: table, primary key (series, time) and BRIN (time) index, bytes per reading, and the same
+- size: table (summed over its monthly partitions and the default one; the months loaded get their
+  partitions first), primary key (series, time) and BRIN (time) index, bytes per reading, and the same
   extrapolated to a year of minute readings for the same sensors.
-- reads (p50 of `--repeat`, with EXPLAIN ANALYZE's plan and buffers): the latest value per series as the
-  agent reads it (`agent_flood_series.last_value`, kept by the ingest) and from the readings (LATERAL, one
-  index probe per series); the context a fresh worker reads back (`series_window`: 24 h of every series); a
-  carried tick's new readings (`series_after`); one sensor's hydrograph (24 h).
+- reads (p50 of `--repeat`, with EXPLAIN ANALYZE's plan and buffers, on the table as it is: by month): the
+  latest value per series as the agent reads it (`agent_flood_series.last_value`, kept by the ingest) and
+  from the readings (LATERAL, one index probe per series); the context a fresh worker reads back
+  (`series_window`: 24 h of every series); a carried tick's new readings (`series_after`); one sensor's
+  hydrograph (24 h).
 - plans: the reads again without the BRIN index (dropped inside a transaction that is rolled back), and
   on a copy of the table range-partitioned by day (a week in 7 partitions: the scale model of a year in
   monthly partitions), created and dropped by this script.
@@ -60,6 +62,8 @@ def _day_load(*, end: dt.datetime) -> dict:
 
 
 def _sizes(table: str = "agent_flood_reading") -> dict:
+    """Rows and sizes of the partitioned `table`, summed over its partitions (each index under its name on
+    the parent)."""
     from django.db import connection
 
     with connection.cursor() as cur:
@@ -67,15 +71,19 @@ def _sizes(table: str = "agent_flood_reading") -> dict:
         rows = cur.fetchone()[0]
         cur.execute(
             """
-            SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass),
-                   coalesce((SELECT json_object_agg(i.relname, pg_relation_size(i.oid))
+            SELECT sum(pg_table_size(relid))::bigint, sum(pg_indexes_size(relid))::bigint,
+                   coalesce((SELECT json_object_agg(i.relname, (SELECT sum(pg_relation_size(relid))::bigint
+                                                                  FROM pg_partition_tree(i.oid)))
                                FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-                              WHERE x.indrelid = %s::regclass), '{}'::json)
+                              WHERE x.indrelid = %(t)s::regclass), '{}'::json),
+                   count(*) FILTER (WHERE isleaf)
+              FROM pg_partition_tree(%(t)s::regclass)
             """,
-            [table, table, table],
+            {"t": table},
         )
-        heap, indexes, each = cur.fetchone()
-    return {"rows": rows, "table_mb": round(heap / 2**20, 1), "indexes_mb": round(indexes / 2**20, 1),
+        heap, indexes, each, partitions = cur.fetchone()
+    return {"rows": rows, "partitions": partitions, "table_mb": round(heap / 2**20, 1),
+            "indexes_mb": round(indexes / 2**20, 1),
             "index_mb": {k: round(v / 2**20, 1) for k, v in each.items()},
             "bytes_per_row": round((heap + indexes) / rows, 1) if rows else None}
 
@@ -200,6 +208,17 @@ def _partitioned(*, repeat: int, days: int) -> dict:
     return out
 
 
+def _months_make(*, first: dt.date, last: dt.date) -> None:
+    """The monthly partitions of the days loaded, as an operator makes them before importing history (the
+    upkeep makes only the current month's and those ahead: last month's days would go to the default)."""
+    from city_ops.core.partitions import month_add, month_start, partition_create
+
+    month = month_start(first)
+    while month <= last:
+        partition_create(table="agent_flood_reading", month=month)
+        month = month_add(month, 1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=7, help="days of 5-minute readings to load (0: use what is there)")
@@ -222,6 +241,7 @@ def main() -> int:
               file=sys.stderr)
         return 1
     end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    _months_make(first=(end - dt.timedelta(days=args.days)).date(), last=end.date())
     growth = []
     for d in range(args.days):
         print(f"loading day {d + 1} of {args.days} ...", file=sys.stderr)
@@ -250,7 +270,8 @@ def main() -> int:
 
 def _print(out: dict) -> None:
     s, y = out["size"], out["year_of_minutes"]
-    print(f"{out['database']}: {out['series']} series, {s['rows']:,} readings: table {s['table_mb']} MB, indexes "
+    print(f"{out['database']}: {out['series']} series, {s['rows']:,} readings in {s['partitions']} partitions: "
+          f"table {s['table_mb']} MB, indexes "
           f"{s['indexes_mb']} MB {s['index_mb']}, {s['bytes_per_row']} bytes a reading")
     print(f"a year of minute readings: {y['rows']:,} rows, about {y['total_gb']} GB ({y['month_gb']} GB a month, "
           f"of which the primary key {y['pkey_month_gb']} GB)")

@@ -25,7 +25,12 @@ class FloodAgent(Agent):
     reads = ("agent_flood.Reading", "agent_flood.FloodZone", "city.RoadSegment")
     queue = Queue.REALTIME
     events = ()
-    schedules = (Schedule(name="evaluate sensors", every_s=60, trigger="monitor"),)
+    schedules = (
+        Schedule(name="evaluate sensors", every_s=60, trigger="monitor"),
+        # The readings' monthly partitions made ahead, and the retention (services/storage.py).
+        Schedule(name="readings partitions", crontab={"minute": "40", "hour": "3"},
+                 task="flood.readings_partitions_maintain"),
+    )
     daily = False
     console_url_name = "flood:panel"
     setting_names = tuple(DEFAULTS)

@@ -8,3 +8,7 @@ class FloodAgentConfig(appconfig.AgentAppConfig):
     url_prefix = "flood"
     api_urls = "agents.flood.api.urls"
     console_urls = "agents.flood.urls"
+
+    def ready(self) -> None:
+        super().ready()
+        from . import signals  # noqa: F401  (the readings' partitions, after migrate)

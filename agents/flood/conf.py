@@ -16,6 +16,10 @@ DEFAULTS: dict[str, object] = {
     "FLOOD_CAP_SENDER": "flood-control@city-ops.example",
     "FLOOD_CAP_SENDER_NAME": None,
     "FLOOD_CAP_LANGUAGE": "en",
+    # Readings storage (monthly partitions, `readings_partitions_maintain`): whole months of readings kept
+    # before the current month (0 = keep every reading for ever), and months of partitions made ahead.
+    "FLOOD_READING_RETENTION_MONTHS": 0,
+    "FLOOD_READING_PARTITIONS_AHEAD": 2,
 }
 
 conf = settings_reader(DEFAULTS)  # the value of a FLOOD_* setting (Django settings first, then the default above)

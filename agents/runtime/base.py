@@ -102,13 +102,16 @@ class RunContext:
 @dataclass(frozen=True)
 class Schedule:
     """A beat entry the runtime creates for an agent (editable in the admin afterwards).
-    `crontab` fields use the city's time zone; `every_s` makes an interval schedule instead."""
+    `crontab` fields use the city's time zone; `every_s` makes an interval schedule instead. It starts an
+    agent run (`trigger`, `for_tomorrow`), or with `task` sends that Celery task (no arguments) on the
+    default queue instead: the agent's upkeep that is no run of the agent (partitions, pruning)."""
 
     name: str
     crontab: dict[str, str] | None = None
     every_s: int | None = None
     trigger: str = "schedule"
     for_tomorrow: bool = False
+    task: str | None = None
 
 
 # Keys the runtime and the agents' own views set on a run (an event's kind and payload, the closure or plan a

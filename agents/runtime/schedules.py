@@ -41,7 +41,7 @@ def schedules_sync() -> list[str]:
     ensure("notifications: escalate unacknowledged", "notifications.escalate", queue=Queue.DEFAULT.value, every_s=60)
     for agent in agents_all():
         for s in agent.schedules:
-            ensure(f"{agent.name}: {s.name}", "agents.schedule_run", queue=Queue.DEFAULT.value,
-                   kwargs={"agent": agent.name, "trigger": s.trigger, "for_tomorrow": s.for_tomorrow},
-                   crontab=s.crontab, every_s=s.every_s)
+            run = {"agent": agent.name, "trigger": s.trigger, "for_tomorrow": s.for_tomorrow}
+            ensure(f"{agent.name}: {s.name}", s.task or "agents.schedule_run", queue=Queue.DEFAULT.value,
+                   kwargs=None if s.task else run, crontab=s.crontab, every_s=s.every_s)
     return created
