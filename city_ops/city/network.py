@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 from django.conf import settings
@@ -22,8 +23,14 @@ from .models import CityProfile, RoadClosure, RoadNode, RoadSegment
 
 _lock = threading.Lock()
 MATRIX_CHUNK_BYTES = 512 * 2**20
-# times, predecessors and the pointer-doubling arrays of `_tree_lengths`, per source and junction
+# a Dijkstra's times and predecessors per source and junction, with room for scipy's own working arrays
 _MATRIX_BYTES_PER_CELL = 48
+# the hubs whose searches bound a matrix's pairs, and the most targets searched backwards (`node_matrix`)
+MATRIX_HUBS = 12
+MATRIX_FAR_MAX = 16
+# sources per bounded Dijkstra call: scipy takes one limit per call, the group's largest (16 measured best
+# on a district: fewer pay each call's fixed cost more often, more search further and fill larger arrays)
+_LIMIT_GROUP = 16
 _cache: dict[tuple, "RoadNetwork"] = {}
 
 
@@ -98,64 +105,178 @@ class RoadNetwork:
         return self.snap_nodes[idx], dist
 
     # --- queries ---------------------------------------------------------------------------------------
-    def matrix(self, points, *, sources=None, chunk_bytes: int = MATRIX_CHUNK_BYTES) -> tuple[np.ndarray, np.ndarray]:
-        """Travel time (s) and distance (m, along the fastest path) between all snapped points.
-
-        One Dijkstra per distinct source node; distances are accumulated down each shortest-path tree.
-        Sources go in chunks of about `chunk_bytes` of working arrays, keeping only the points' columns:
-        a Dijkstra's arrays span every junction (2,000 sources on a 126,000-junction city would hold
-        12 GB at once; in chunks the peak is the chunk plus the points x points result)."""
+    def matrix(self, points, *, sources=None, chunk_bytes: int = MATRIX_CHUNK_BYTES, bounded: bool = True,
+               stats: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Travel time (s) and distance (m, along the fastest path) between the snapped points: rows are
+        `sources` (the points themselves by default), columns the points. See `node_matrix`."""
         nodes, _ = self.snap(points)
         src_nodes = nodes if sources is None else self.snap(sources)[0]
-        uniq, inverse = np.unique(src_nodes, return_inverse=True)
+        return self.node_matrix(sources=src_nodes, targets=nodes, chunk_bytes=chunk_bytes, bounded=bounded,
+                                stats=stats)
+
+    def node_matrix(self, *, sources, targets, chunk_bytes: int = MATRIX_CHUNK_BYTES, bounded: bool = True,
+                    stats: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Travel time (s) and distance (m, along the fastest path) from each source node to each target node,
+        inf where no open road connects them. Exact: the times of one full Dijkstra per source.
+
+        One Dijkstra per distinct source, bounded by time (scipy's `limit`): a few hubs among the targets
+        give every pair an upper bound (`_pair_bounds`), and a source's search stops past its largest bound
+        to a target, so a district's bin searches about its district, not the whole city; what a bounded
+        search reaches is settled exactly. The few far targets (a depot or transfer station across the city,
+        `_far_targets`) would raise every source's bound to the city's size: their columns come from one
+        search each on the reversed graph instead. Distances are accumulated down each shortest-path tree
+        over the nodes it reached (`_tree_lengths`). Sources go in chunks of about `chunk_bytes` of
+        working arrays, keeping only the targets' columns: a Dijkstra's arrays span every junction (2,000
+        sources on a 126,000-junction city would hold 12 GB at once).
+
+        `bounded=False` searches the whole graph from every source (the benchmark's reference). `stats`,
+        when given, receives the hubs, the far targets, the mean nodes reached per source and `reruns`: the
+        sources searched again without a bound because a pair was left unreached (the safety net; the
+        bounds make it never happen)."""
+        uniq_s, inv_s = np.unique(np.asarray(sources, dtype=np.int64), return_inverse=True)
+        uniq_t, inv_t = np.unique(np.asarray(targets, dtype=np.int64), return_inverse=True)
+        out = (np.full((len(uniq_s), len(uniq_t)), np.inf), np.full((len(uniq_s), len(uniq_t)), np.inf))
+        # Below a few sources per hub the hubs' own searches would cost more than the bounds save.
+        bounds = self._pair_bounds(uniq_s, uniq_t) if bounded and len(uniq_s) > 4 * MATRIX_HUBS else None
+        far = np.zeros(len(uniq_t), dtype=bool) if bounds is None else self._far_targets(bounds)
+        limits = np.full(len(uniq_s), np.inf) if bounds is None else _limit(bounds.pair[:, ~far], axis=1)
+        near = np.flatnonzero(~far)
         step = max(1, int(chunk_bytes // (_MATRIX_BYTES_PER_CELL * max(len(self.node_ids), 1))))
-        times = np.empty((len(uniq), len(nodes)))
-        lengths = np.empty((len(uniq), len(nodes)))
-        for i in range(0, len(uniq), step):
-            t, pred = dijkstra(self.graph_time, directed=True, indices=uniq[i:i + step], return_predecessors=True)
-            m = self._tree_lengths(pred)
-            m[~np.isfinite(t)] = np.inf
-            times[i:i + step], lengths[i:i + step] = t[:, nodes], m[:, nodes]
-        return times[inverse], lengths[inverse]
+        rows = np.arange(len(uniq_s))
+        reached = self._forward_columns(uniq_s, limits, uniq_t[near], rows=rows, cols=near, out=out, step=step)
+        for c in np.flatnonzero(far):
+            reached += self._reverse_column(uniq_s, uniq_t[c], _limit(bounds.pair[:, c], axis=0), col=c, out=out)
+        missed = np.array([], dtype=np.int64)
+        if bounds is not None:
+            missed = np.flatnonzero((np.isinf(out[0][:, near]) & np.isfinite(bounds.pair[:, near])).any(axis=1))
+            reached += self._forward_columns(uniq_s[missed], np.full(len(missed), np.inf), uniq_t[near],
+                                             rows=missed, cols=near, out=out, step=step)
+        if stats is not None:
+            stats.update(hubs=0 if bounds is None else bounds.hubs, far_targets=int(far.sum()),
+                         reruns=len(missed), reached_per_source=reached / max(len(uniq_s), 1))
+        return out[0][inv_s][:, inv_t], out[1][inv_s][:, inv_t]
 
-    def _tree_lengths(self, pred: np.ndarray) -> np.ndarray:
-        """Length (m) from each tree's root to every node along the shortest-path trees in `pred`.
+    def _pair_bounds(self, sources: np.ndarray, targets: np.ndarray) -> "_Bounds | None":
+        """An upper bound of every (source, target) time through a few hubs: d(s, t) <= d(s, h) + d(h, t).
 
-        Each node's own edge (from its predecessor) is picked among the few edges into it (the length graph
-        by column: a node's in-degree of passes, no search). Then, tree by tree, pointer doubling: each
-        step adds the parent's accumulated length and jumps to the grandparent, so a tree of depth d takes
-        log2(d) passes. One tree at a time keeps each pass on one row (a megabyte that stays in the cache,
-        plain 1-D gathers); the whole chunk at once spent more time building fancy indices than adding."""
-        s, n = pred.shape
-        own = self._edge_into(pred)
-        out = np.empty((s, n))
-        nodes = np.arange(n, dtype=pred.dtype)
-        for r in range(s):
-            parent = np.where(pred[r] < 0, nodes, pred[r])
-            length = own[r]
+        The hubs are targets of the network's main strongly connected component (each reaches, and is
+        reached from, every snapped point): the one nearest the targets' median position, then each time the
+        target farthest (round trip) from the hubs so far, among the 95 % nearest the first hub so that an
+        outlying depot does not take a hub. One forward and one reverse Dijkstra per hub."""
+        cand = targets[np.isin(targets, self.snap_nodes)]
+        if not len(cand):
+            return None
+        lonlat = self.node_lonlat[cand]
+        centre = np.median(lonlat, axis=0)
+        scale = np.array([np.cos(np.radians(centre[1])), 1.0])
+        hub = cand[np.argmin((((lonlat - centre) * scale) ** 2).sum(axis=1))]
+        fwd, rev, spread, eligible = [], [], np.full(len(cand), np.inf), None
+        for _ in range(min(MATRIX_HUBS, len(cand))):
+            fwd.append(dijkstra(self.graph_time, directed=True, indices=hub))
+            rev.append(dijkstra(self._graph_time_rev, directed=True, indices=hub))
+            trip = fwd[-1][cand] + rev[-1][cand]
+            spread = np.minimum(spread, trip)
+            if eligible is None:
+                eligible = trip <= np.quantile(trip, 0.95)
+            if not (spread[eligible] > 0).any():
+                break
+            hub = cand[np.argmax(np.where(eligible, spread, -1.0))]
+        pair = np.full((len(sources), len(targets)), np.inf)
+        for f, r in zip(fwd, rev):
+            np.minimum(pair, r[sources][:, None] + f[targets][None, :], out=pair)
+        return _Bounds(pair=pair, ball=np.sort(fwd[0]), hubs=len(fwd))
+
+    def _far_targets(self, bounds: "_Bounds") -> np.ndarray:
+        """The targets (a mask) whose columns are searched backwards, one reverse Dijkstra each.
+
+        Candidates are the `MATRIX_FAR_MAX` targets with the largest median bound from the sources (the
+        depot and transfer station of a district in the city's corner). The j farthest of them are made far
+        for the j that minimises the estimated work: the nodes all sources' bounded searches reach plus
+        those of the j reverse searches, a search of limit r reaching about as many nodes as lie within r of
+        the first hub."""
+        pair = bounds.pair
+        typical = np.median(pair, axis=0)
+        cand = np.argsort(-typical, kind="stable")[:MATRIX_FAR_MAX]
+        rest = np.ones(pair.shape[1], dtype=bool)
+        rest[cand] = False
+        limits = _limit(pair[:, rest], axis=1)
+        column_cost = np.array([bounds.reach(_limit(pair[:, c], axis=0)) for c in cand])
+        cost = np.empty(len(cand) + 1)
+        for j in range(len(cand), -1, -1):  # j: the j farthest candidates are far
+            cost[j] = bounds.reach(limits).sum() + column_cost[:j].sum()
+            if j:
+                limits = np.maximum(limits, _limit(pair[:, cand[j - 1]][:, None], axis=1))
+        far = np.zeros(pair.shape[1], dtype=bool)
+        far[cand[:int(np.argmin(cost))]] = True
+        return far
+
+    def _forward_columns(self, sources, limits, targets, *, rows, cols, out, step: int) -> int:
+        """Fill `out` (times, lengths) at `rows` x `cols` by searches from `sources` with their `limits`.
+
+        scipy takes one limit per call: sources go sorted by limit, a few per call (at most `step`, the
+        memory bound), each call at its largest. Returns the nodes the searches reached."""
+        order = np.argsort(limits, kind="stable")
+        size = min(step, _LIMIT_GROUP) if np.isfinite(limits).any() else step
+        reached = 0
+        for i in range(0, len(order), size):
+            g = order[i:i + size]
+            t, pred = dijkstra(self.graph_time, directed=True, indices=sources[g], return_predecessors=True,
+                               limit=limits[g].max())
+            at = np.ix_(rows[g], cols)
+            out[0][at] = t[:, targets]
+            out[1][at] = self._tree_lengths(pred, roots=sources[g], targets=targets, edges=self._edges_into)
+            reached += int((pred >= 0).sum())
+        return reached
+
+    def _reverse_column(self, sources, target, limit: float, *, col: int, out) -> int:
+        """Fill column `col` of `out` (times, lengths) from `sources` to `target`: one Dijkstra from the target
+        on the reversed graph, the metres accumulated down its tree along the forward edges."""
+        t, pred = dijkstra(self._graph_time_rev, directed=True, indices=[target], return_predecessors=True,
+                           limit=limit)
+        out[0][:, col] = t[0, sources]
+        out[1][:, col] = self._tree_lengths(pred, roots=[target], targets=sources, edges=self._edges_out)[0]
+        return int((pred >= 0).sum())
+
+    def _tree_lengths(self, pred: np.ndarray, *, roots, targets: np.ndarray, edges) -> np.ndarray:
+        """Length (m) from each tree's root to `targets` along the shortest-path trees in `pred` (inf where
+        a tree did not reach): `edges` (an `_edge_table`) holds, per node, the edges a tree can enter it by.
+
+        Tree by tree over the nodes it reached (a bounded tree costs what it reached, not the city): each
+        node's own edge is picked among its few edges in (`_edge_lengths`), then pointer doubling: each step
+        adds the parent's accumulated length and jumps to the grandparent, so a tree of depth d takes log2(d)
+        passes of plain 1-D gathers."""
+        out = np.full((len(pred), len(targets)), np.inf)
+        local = np.empty(pred.shape[1], dtype=np.int64)  # a node's place in the current tree (reached only)
+        for r, row in enumerate(pred):
+            reached = np.flatnonzero(row >= 0)
+            tree = np.append(reached, roots[r])  # the root last: its predecessor is -9999 like the unreached
+            local[tree] = np.arange(len(tree))
+            parent = np.append(local[row[reached]], len(reached))
+            length = np.append(_edge_lengths(edges, nodes=reached, ends=row[reached]), 0.0)
             while True:
                 grand = parent[parent]
                 length = length + length[parent]
                 if np.array_equal(grand, parent):
                     break
                 parent = grand
-            out[r] = length
+            hit = (row[targets] >= 0) | (targets == roots[r])
+            out[r, hit] = length[local[targets[hit]]]
         return out
 
-    def _edge_into(self, pred: np.ndarray) -> np.ndarray:
-        """The length of each node's edge from its predecessor in `pred` (0 at the roots and unreached)."""
-        if getattr(self, "_len_csc", None) is None:  # the edges into each node, built once per network
-            self._len_csc = self.graph_len.tocsc()
-            self._len_csc.sort_indices()
-        into = self._len_csc
-        degree = np.diff(into.indptr)
-        own = np.zeros(pred.shape)
-        for k in range(int(degree.max(initial=0))):
-            has = np.flatnonzero(degree > k)
-            at = into.indptr[has] + k
-            match = pred[:, has] == into.indices[at][None, :]
-            own[:, has] = np.where(match, into.data[at][None, :], own[:, has])
-        return own
+    @cached_property
+    def _graph_time_rev(self) -> csr_matrix:
+        """The time graph with every edge turned round: a search on it finds the times from every node."""
+        return self.graph_time.T.tocsr()
+
+    @cached_property
+    def _edges_into(self) -> tuple[np.ndarray, np.ndarray]:
+        """The edges into each node, by their tails (a forward tree enters a node by one of them)."""
+        return _edge_table(self.graph_len.tocsc())
+
+    @cached_property
+    def _edges_out(self) -> tuple[np.ndarray, np.ndarray]:
+        """The edges out of each node, by their heads (a tree on the reversed graph enters by one of them)."""
+        return _edge_table(self.graph_len)
 
     def path(self, origin: tuple[float, float], destination: tuple[float, float]) -> Path:
         """The fastest path between two (lon, lat) points, with its segments and geometry."""
@@ -179,6 +300,45 @@ class RoadNetwork:
         if not coords:
             coords = [tuple(self.node_lonlat[a]), tuple(self.node_lonlat[a])]
         return Path([int(self.node_ids[i]) for i in seq], seg_ids, length, time_s, coords)
+
+
+@dataclass
+class _Bounds:
+    """Upper bounds of a matrix's pair times through hubs, and the first hub's sorted times to every node."""
+
+    pair: np.ndarray
+    ball: np.ndarray
+    hubs: int
+
+    def reach(self, limit):
+        """About how many nodes a search bounded at `limit` settles: those within it of the first hub."""
+        return np.searchsorted(self.ball, limit, side="right")
+
+
+def _limit(bound: np.ndarray, *, axis: int):
+    """A search limit that reaches every bound in `bound` along `axis` (0 where there is none): the bounds
+    are sums of other searches' times, so a hair above them absorbs the rounding of a different sum order."""
+    return bound.max(axis=axis, initial=0.0) * (1 + 1e-9) + 1e-9
+
+
+def _edge_table(graph) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a compressed graph, the other ends of its edges (padded with -1) and their lengths: a
+    node's few edges side by side, so that finding one is a row gather and a compare."""
+    n = graph.shape[0]
+    degree = np.diff(graph.indptr)
+    row = np.repeat(np.arange(n), degree)
+    slot = np.arange(graph.nnz) - graph.indptr[row]
+    ends = np.full((n, int(degree.max(initial=0))), -1, dtype=graph.indices.dtype)
+    lengths = np.zeros(ends.shape)
+    ends[row, slot], lengths[row, slot] = graph.indices, graph.data
+    return ends, lengths
+
+
+def _edge_lengths(table: tuple[np.ndarray, np.ndarray], *, nodes: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The length of the edge between nodes[i] and ends[i], looked up in `nodes`' rows of `_edge_table`."""
+    others, lengths = table
+    slot = (others[nodes] == ends[:, None]).argmax(axis=1)
+    return lengths[nodes, slot]
 
 
 def _base_arrays(version: int) -> dict:
