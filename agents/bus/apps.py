@@ -11,4 +11,4 @@ class BusAgentConfig(appconfig.AgentAppConfig):
 
     def ready(self) -> None:
         super().ready()
-        from . import signals  # noqa: F401  (the GTFS-Realtime poll schedule, after migrate)
+        from . import signals  # noqa: F401  (the poll schedule and the positions' partitions, after migrate)

@@ -21,8 +21,10 @@ DEFAULTS: dict[str, object] = {
     "BUS_MAX_HOLD_S": 180.0,
     # No second warning of one kind on one route within this time.
     "BUS_WARNING_COOLDOWN_S": 600,
-    # Position history and headway snapshots older than this are pruned.
+    # Position history and headway snapshots older than this are pruned (the history by whole UTC days).
     "BUS_POSITION_HISTORY_DAYS": 7,
+    # Days of position partitions made ahead of today (UTC) by the prune and after every migrate.
+    "BUS_POSITION_PARTITIONS_AHEAD": 3,
     # Positions within this window count for a headway check; a vehicle silent longer is not live.
     "BUS_POSITION_WINDOW_S": 600,
     "BUS_VEHICLE_STALE_S": 900,

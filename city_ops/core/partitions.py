@@ -1,20 +1,23 @@
-"""Monthly range partitions for tables that grow by time without a bound (flood readings: 93 GB a year of
-minute data). The table is PARTITIONED BY RANGE on one timestamptz column, with a DEFAULT partition that
-takes a row of any month without its own partition (agencies send history from any year), and one
-partition per UTC month named `<table>_pYYYYMM`. Indexes are declared on the parent, so each partition
-gets its own. Retention is dropping a whole partition (a catalog change) instead of deleting and vacuuming
-tens of millions of rows.
+"""Range partitions by UTC month or day for tables that grow by time without a bound (flood readings by
+month: 93 GB a year of minute data; bus positions by day: 5.8 million a day, kept a week). The table is
+PARTITIONED BY RANGE on one timestamptz column, with a DEFAULT partition that takes a row of any period
+without its own partition (agencies send history from any year), and one partition per period named
+`<table>_pYYYYMM` (month) or `<table>_pYYYYMMDD` (day). Indexes are declared on the parent, so each
+partition gets its own. Retention is dropping a whole partition (a catalog change) instead of deleting and
+vacuuming millions of rows.
 
 Both jobs are idempotent and safe to run twice at once: each partition is created or dropped in its own
 transaction under an advisory lock per table, after checking the catalog again. Creating or dropping a
 partition takes an ACCESS EXCLUSIVE lock on the parent; `LOCK_TIMEOUT` bounds the wait behind a long read
 (every ingest would queue behind the waiting job), and a job that gives up succeeds on its next run (the
-partitions are made months ahead).
+partitions are made periods ahead).
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 
@@ -32,11 +35,38 @@ def month_add(month: dt.date, n: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-def partition_name(*, table: str, month: dt.date) -> str:
-    return f"{table}_p{month:%Y%m}"
+@dataclass(frozen=True)
+class Period:
+    """A partition's span: where the one holding a day starts, the start `n` periods on, and how its start
+    is written in the partition's name (`digits` long)."""
+
+    start: Callable[[dt.date], dt.date]
+    add: Callable[[dt.date, int], dt.date]
+    name_format: str
+    digits: int
 
 
-def _utc(day: dt.date) -> dt.datetime:
+PERIODS = {
+    "month": Period(start=month_start, add=month_add, name_format="%Y%m", digits=6),
+    "day": Period(start=lambda day: day, add=lambda day, n: day + dt.timedelta(days=n), name_format="%Y%m%d",
+                  digits=8),
+}
+
+
+def _period_of(**given: object) -> tuple[str, object]:
+    """The one of `month=` / `day=` given (not None): its period's name and its value."""
+    named = [(period, value) for period, value in given.items() if value is not None]
+    if len(named) != 1:
+        raise TypeError(f"give one of {', '.join(given)}")
+    return named[0]
+
+
+def partition_name(*, table: str, start: dt.date, period: str = "month") -> str:
+    return f"{table}_p{start.strftime(PERIODS[period].name_format)}"
+
+
+def partition_start(day: dt.date) -> dt.datetime:
+    """00:00 UTC of `day`: where a partition starting on `day` begins."""
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
@@ -79,13 +109,16 @@ def _partitioning(cursor, table: str) -> tuple[str, str | None]:
     return row[0], row[1]
 
 
-def partition_create(*, table: str, month: dt.date) -> int | None:
-    """Create `table`'s partition for `month` unless it exists. PostgreSQL refuses a partition whose range
-    has rows in the default partition, so in the same transaction those rows are taken out of the default
-    and put into the new partition. Returns how many rows moved, or None when the partition existed."""
-    month = month_start(month)
-    name = partition_name(table=table, month=month)
-    low, high = _utc(month), _utc(month_add(month, 1))
+def partition_create(*, table: str, month: dt.date | None = None, day: dt.date | None = None) -> int | None:
+    """Create `table`'s partition for `month` (or `day`: give one) unless it exists. PostgreSQL refuses a
+    partition whose range has rows in the default partition, so in the same transaction those rows are taken
+    out of the default and put into the new partition. Returns how many rows moved, or None when the
+    partition existed."""
+    period, when = _period_of(month=month, day=day)
+    span = PERIODS[period]
+    start = span.start(when)
+    name = partition_name(table=table, start=start, period=period)
+    low, high = partition_start(start), partition_start(span.add(start, 1))
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor, table)
         cursor.execute("SELECT to_regclass(%s)", [name])
@@ -108,37 +141,49 @@ def partition_create(*, table: str, month: dt.date) -> int | None:
     return moved
 
 
-def partitions_ensure(*, table: str, months_ahead: int, today: dt.date | None = None) -> dict[str, int]:
-    """The partitions of the current UTC month and the `months_ahead` after it, created where missing (rows
-    of those months waiting in the default partition moved in). Returns {created partition: rows moved}."""
-    first = month_start(today or dt.datetime.now(dt.UTC).date())
+def partitions_ensure(*, table: str, months_ahead: int | None = None, days_ahead: int | None = None,
+                      today: dt.date | None = None) -> dict[str, int]:
+    """The partitions of the current UTC month and the `months_ahead` after it (or of today and the
+    `days_ahead` after it: give one), created where missing (rows of those periods waiting in the default
+    partition moved in). Returns {created partition: rows moved}."""
+    period, ahead = _period_of(month=months_ahead, day=days_ahead)
+    span = PERIODS[period]
+    first = span.start(today or dt.datetime.now(dt.UTC).date())
     created = {}
-    for n in range(max(months_ahead, 0) + 1):
-        month = month_add(first, n)
-        moved = partition_create(table=table, month=month)
+    for n in range(max(ahead, 0) + 1):
+        start = span.add(first, n)
+        moved = partition_create(table=table, **{period: start})
         if moved is not None:
-            created[partition_name(table=table, month=month)] = moved
+            created[partition_name(table=table, start=start, period=period)] = moved
     return created
 
 
-def partitions_monthly(*, table: str) -> dict[str, dt.date]:
-    """`table`'s monthly partitions (those named `<table>_pYYYYMM`) and their months, oldest first."""
-    pattern = re.compile(re.escape(table) + r"_p(\d{4})(\d{2})")
+def partitions_dated(*, table: str, period: str = "month") -> dict[str, dt.date]:
+    """`table`'s partitions of `period` (those named `<table>_pYYYYMM` for months, `<table>_pYYYYMMDD` for
+    days) and their starts, oldest first."""
+    span = PERIODS[period]
+    pattern = re.compile(re.escape(table) + rf"_p(\d{{{span.digits}}})")
     with connection.cursor() as cursor:
         cursor.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                        "WHERE i.inhparent = %s::regclass", [table])
         names = [row[0] for row in cursor.fetchall()]
-    months = {name: dt.date(int(m[1]), int(m[2]), 1) for name in names if (m := pattern.fullmatch(name))}
-    return dict(sorted(months.items(), key=lambda item: item[1]))
+    starts = {name: dt.datetime.strptime(m[1], span.name_format).date()
+              for name in names if (m := pattern.fullmatch(name))}
+    return dict(sorted(starts.items(), key=lambda item: item[1]))
 
 
-def partitions_drop_before(*, table: str, before: dt.date) -> tuple[list[str], int]:
-    """Retention: drop `table`'s monthly partitions that end on or before `before` (00:00 UTC), whole, and
-    delete the default partition's rows older than it (the default itself is never dropped). Returns the
-    partitions dropped and the default rows deleted."""
+def partitions_monthly(*, table: str) -> dict[str, dt.date]:
+    """`table`'s monthly partitions and their months, oldest first."""
+    return partitions_dated(table=table, period="month")
+
+
+def partitions_drop_before(*, table: str, before: dt.date, period: str = "month") -> tuple[list[str], int]:
+    """Retention: drop `table`'s partitions of `period` that end on or before `before` (00:00 UTC), whole,
+    and delete the default partition's rows older than it (the default itself is never dropped). Returns
+    the partitions dropped and the default rows deleted."""
     dropped = []
-    for name, month in partitions_monthly(table=table).items():
-        if month_add(month, 1) > before:
+    for name, start in partitions_dated(table=table, period=period).items():
+        if PERIODS[period].add(start, 1) > before:
             break
         with transaction.atomic(), connection.cursor() as cursor:
             _lock(cursor, table)
@@ -152,6 +197,6 @@ def partitions_drop_before(*, table: str, before: dt.date) -> tuple[list[str], i
         column, default = _partitioning(cursor, table)
         deleted = 0
         if default:
-            cursor.execute(f"DELETE FROM {default} WHERE {_quote(column)} < %s", [_utc(before)])
+            cursor.execute(f"DELETE FROM {default} WHERE {_quote(column)} < %s", [partition_start(before)])
             deleted = cursor.rowcount
     return dropped, deleted

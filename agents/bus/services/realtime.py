@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.bus.conf import conf
+from city_ops.core.partitions import partition_start, partitions_drop_before, partitions_ensure
 from city_ops.core.services import audit_record
 
 from ..domain.realtime import (
@@ -247,10 +248,26 @@ def warning_decide(*, warning: HeadwayWarning, decision: str, user, note: str = 
     return warning
 
 
-def history_prune(*, keep_days: int | None = None) -> int:
-    """Drop position history and snapshots older than BUS_POSITION_HISTORY_DAYS (default 7)."""
+def positions_partitions_ensure(*, today: dt.date | None = None) -> dict[str, int]:
+    """The position history's day partitions from today (UTC) to BUS_POSITION_PARTITIONS_AHEAD days ahead,
+    made where missing (a day's positions waiting in the default partition moved in): today's positions
+    never pile up in the default. Returns {created partition: positions moved}."""
+    return partitions_ensure(table=VehiclePosition._meta.db_table,
+                             days_ahead=int(conf("BUS_POSITION_PARTITIONS_AHEAD")), today=today)
+
+
+def history_prune(*, keep_days: int | None = None, today: dt.date | None = None) -> int:
+    """Drop the position history before the UTC day BUS_POSITION_HISTORY_DAYS (default 7) before today,
+    whole days at a time (a catalog change, not millions of deletes; the default partition's older rows
+    are deleted), and the headway snapshots older than that many days; make the days ahead. Returns how
+    many positions went. Idempotent: a second run removes nothing."""
     keep_days = keep_days or int(conf("BUS_POSITION_HISTORY_DAYS"))
-    cutoff = timezone.now() - dt.timedelta(days=keep_days)
-    n, _ = VehiclePosition.objects.filter(observed_at__lt=cutoff).delete()
-    HeadwaySnapshot.objects.filter(evaluated_at__lt=cutoff).delete()
+    today = today or timezone.now().date()
+    positions_partitions_ensure(today=today)
+    before = today - dt.timedelta(days=keep_days)
+    # Counted first (the old days' partitions and the default's old rows, through the time index): a
+    # dropped partition does not say how many rows it held.
+    n = VehiclePosition.objects.filter(observed_at__lt=partition_start(before)).count()
+    partitions_drop_before(table=VehiclePosition._meta.db_table, before=before, period="day")
+    HeadwaySnapshot.objects.filter(evaluated_at__lt=timezone.now() - dt.timedelta(days=keep_days)).delete()
     return n
