@@ -200,8 +200,10 @@ def test_statement_page_draws_a_chart_per_agent(browser, live_server, users):
     assert shown == several["series"][1]["values"]
     page.screenshot(path=str(SCREENSHOTS / "screenshot-statement.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
-    # Chart.js resizes its canvases on the next frames: wait for the page to settle within the phone's width
-    page.wait_for_function("document.documentElement.scrollWidth <= window.innerWidth", timeout=5000)
+    # Chart.js resizes its canvases on the next frames: wait for the page to settle within the phone's width.
+    # A function, not a bare expression: Playwright polls a bare expression through eval, which the page's
+    # Content Security Policy refuses (the test failed whenever the first check came too early).
+    page.wait_for_function("() => document.documentElement.scrollWidth <= window.innerWidth", timeout=20000)
     page.goto(f"{live_server.url}/results/")
     page.wait_for_selector("#statement-lead .headline-card")
     page.set_viewport_size({"width": 1300, "height": 900})
