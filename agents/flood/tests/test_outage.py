@@ -152,3 +152,18 @@ def test_a_fault_and_its_restoration_in_one_evaluation_leave_the_sensor_active(d
     _apply(events)
     assert Sensor.objects.get(code=code).status == "active"
     assert _orders().count() == 1  # the fault was still seen: a crew checks it
+
+
+
+def test_the_outage_size_is_a_setting(duty, settings):
+    settings.FLOOD_FAULT_OUTAGE_MIN = 4
+    _apply(_faults(AlertTracker(), _city(zones=2, per_zone=2)))
+    [note] = _notes(duty)
+    assert note.subject == "Sensor outage: 4 sensors in 2 zones silent"
+
+
+def test_the_zone_group_size_is_a_setting(duty, settings):
+    settings.FLOOD_FAULT_GROUP_MIN = 2
+    _apply(_faults(AlertTracker(), _city(zones=1, per_zone=2)))
+    [order] = _orders()
+    assert order.title == "Inspect 2 sensors of Outage zone 0 (silent)"
