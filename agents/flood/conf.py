@@ -20,6 +20,11 @@ DEFAULTS: dict[str, object] = {
     # before the current month (0 = keep every reading for ever), and months of partitions made ahead.
     "FLOOD_READING_RETENTION_MONTHS": 0,
     "FLOOD_READING_PARTITIONS_AHEAD": 2,
+    # Sensor faults of one evaluation: this many sensors newly in fault together are one outage (one notice
+    # and one work order with the list: a gateway, the power, the network); below it, this many of one zone
+    # get one notice and order for the zone, and the rest one each.
+    "FLOOD_FAULT_OUTAGE_MIN": 20,
+    "FLOOD_FAULT_GROUP_MIN": 3,
 }
 
 conf = settings_reader(DEFAULTS)  # the value of a FLOOD_* setting (Django settings first, then the default above)

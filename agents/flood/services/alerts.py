@@ -24,6 +24,7 @@ from ..domain import AlertEvent as CoreEvent
 from ..domain import AlertStateError, AlertTracker, LeadTime
 from ..domain.vocabulary import Level
 from ..models import Alert, AlertEvent, FloodZone, Sensor, TrackerState
+from .faults import sensor_events_apply
 
 log = logging.getLogger(__name__)
 
@@ -117,102 +118,97 @@ def _closure_close(*, alert: Alert) -> None:
     alert.closure_state = Alert.Closure.LIFTED
 
 
-def _sensor_fault(*, event: CoreEvent, sensor: Sensor | None, zone: FloodZone) -> None:
-    if sensor is None:
-        return
-    reason = str(event.detail.get("reason", event.detail.get("fault", "")))
-    if sensor.status == Sensor.Status.FAULT and sensor.fault.startswith(str(event.detail.get("fault"))):
-        return  # the same fault seen from the sensor's other zone
-    sensor.status, sensor.fault = Sensor.Status.FAULT, f"{event.detail.get('fault')}: {reason}"[:200]
-    sensor.save(update_fields=["status", "fault"])
-    notification_send(topic="flood", level=1, subject=f"Sensor fault: {sensor.code} is {event.detail.get('fault')}",
-                      body=f"{sensor.name}: {reason}. Its readings raise no flood alert until it is fixed.",
-                      location=sensor.geom, source_ref=f"flood-sensor:{sensor.pk}", requires_ack=False)
-    if sensor.geom is not None:
-        work_order_create(title=f"Inspect sensor {sensor.code} ({event.detail.get('fault')})", location=sensor.geom,
-                          description=f"{sensor.name}: {reason}", source_agent=AGENT,
-                          source_ref=f"flood-sensor:{sensor.pk}:{event.time:%Y%m%dT%H%M}")
+def _alert_row(*, event: CoreEvent, zone: FloodZone, sensor: Sensor | None) -> Alert | None:
+    """The alert row an event is about: created when raised, else the zone's open one for its hazard."""
+    if event.kind == "raised":
+        return Alert.objects.create(
+            key=event.alert_id, zone=zone, hazard=event.hazard, level=event.level, tracker_level=event.level,
+            max_level=event.level, rule=event.rule, evidence=list(event.evidence), sensor=sensor,
+            forecast=bool(event.detail.get("forecast")), raised_at=event.time)
+    if not event.alert_id:
+        return None
+    alert = (Alert.objects.select_for_update(of=("self",)).select_related("zone", "closure")
+             .filter(zone=zone, hazard=event.hazard, status=Alert.Status.OPEN).first())
+    if alert is None:
+        log.warning("event %s for %s has no open alert row; stored without one", event.kind, event.alert_id)
+    return alert
 
 
-def _sensor_restored(*, sensor: Sensor | None) -> None:
-    if sensor is None or sensor.status != Sensor.Status.FAULT:
-        return
-    sensor.status, sensor.fault = Sensor.Status.ACTIVE, ""
-    sensor.save(update_fields=["status", "fault"])
+def _event_row(*, event: CoreEvent, alert: Alert | None, zone: FloodZone, code: str, run) -> AlertEvent:
+    return AlertEvent(
+        alert=alert, zone=zone, hazard=event.hazard, seq=event.seq, kind=event.kind, time=event.time,
+        level=event.level, previous_level=event.previous_level, rule=event.rule, evidence=list(event.evidence),
+        sensor_code=code, actor_label=event.actor or "", detail=_json_safe(event.detail), run=run)
 
 
 def events_apply(*, events: Sequence[CoreEvent], zones: dict[str, FloodZone], sensors: dict[str, Sensor],
                  run=None) -> dict[str, int]:
-    """Store the tracker's events and act on them (see module doc). Returns counts per event kind."""
+    """Store the tracker's events and act on them (see module doc): the event rows in one insert, in the
+    tracker's order; the sensor faults and restorations together (services/faults.py). Returns counts per
+    event kind."""
     from ..selectors import config_sensor_code
 
     counts: dict[str, int] = {}
     touched: dict[int, FloodZone] = {}
+    rows: list[AlertEvent] = []
+    sensor_events: list[tuple[CoreEvent, Sensor | None, FloodZone]] = []
     for event in events:
         counts[event.kind] = counts.get(event.kind, 0) + 1
         zone = zones[event.zone]
         code = config_sensor_code(event.sensor) if event.sensor else ""
         sensor = sensors.get(code)
-        alert = None
-        if event.kind == "raised":
-            alert = Alert.objects.create(
-                key=event.alert_id, zone=zone, hazard=event.hazard, level=event.level, tracker_level=event.level,
-                max_level=event.level, rule=event.rule, evidence=list(event.evidence), sensor=sensor,
-                forecast=bool(event.detail.get("forecast")), raised_at=event.time)
-        elif event.alert_id:
-            alert = (Alert.objects.select_for_update(of=("self",)).select_related("zone", "closure")
-                     .filter(zone=zone, hazard=event.hazard, status=Alert.Status.OPEN).first())
-            if alert is None:
-                log.warning("event %s for %s has no open alert row; stored without one", event.kind, event.alert_id)
-        AlertEvent.objects.create(
-            alert=alert, zone=zone, hazard=event.hazard, seq=event.seq, kind=event.kind, time=event.time,
-            level=event.level, previous_level=event.previous_level, rule=event.rule, evidence=list(event.evidence),
-            sensor_code=code, actor_label=event.actor or "", detail=_json_safe(event.detail), run=run)
+        alert = _alert_row(event=event, zone=zone, sensor=sensor)
+        rows.append(_event_row(event=event, alert=alert, zone=zone, code=code, run=run))
         if event.kind in ("sensor_fault", "sensor_restored"):
-            (_sensor_fault(event=event, sensor=sensor, zone=zone) if event.kind == "sensor_fault"
-             else _sensor_restored(sensor=sensor))
-            continue
-        if alert is None:
-            continue
-        touched[zone.pk] = zone
-        if event.kind in ("raised", "escalated"):
-            alert.tracker_level = event.level
-            alert.level = max(event.level, alert.manual_level)
-            alert.max_level = max(alert.max_level, alert.level)
-            alert.rule, alert.evidence, alert.sensor = event.rule, list(event.evidence), sensor or alert.sensor
-            if event.kind == "escalated":
-                alert.acknowledged_by = alert.acknowledged_at = None  # a higher level needs a new acknowledgement
-            if alert.level >= NOTIFY_FROM:
-                _notify(alert=alert, level=alert.level,
-                        subject=f"{_label(alert.level).upper()} {HAZARD_TEXT[alert.hazard]} alert: {zone.name}",
-                        body=_alert_body(alert, event))
-        elif event.kind == "de-escalated":
-            alert.tracker_level = event.level
-            alert.level = max(event.level, alert.manual_level)
-        elif event.kind == "cleared":
-            alert.tracker_level = 0
-            alert.status, alert.cleared_at = Alert.Status.CLEARED, event.time
-            if alert.max_level >= NOTIFY_FROM:
-                _notify(alert=alert, level=0, requires_ack=False,
-                        subject=f"All clear: {HAZARD_TEXT[alert.hazard]} in {zone.name}",
-                        body=f"Below every threshold for {event.detail.get('below_for_minutes', '?')} min.")
-        elif event.kind == "acknowledged":  # recorded inputs (drills); live acknowledgements come below
-            alert.acknowledged_at = event.time
-        elif event.kind == "closure_requested":
-            _closure_open(alert=alert, event=event)
-        elif event.kind == "closure_lift_proposed":
-            alert.closure_state = Alert.Closure.LIFT_PROPOSED
-            _notify(alert=alert, level=max(alert.level, Level.YELLOW), requires_ack=True,
-                    subject=f"Reopen {zone.name}? The water has stayed down",
-                    body=f"Depth below the closure depth for {event.detail.get('clear_minutes', '?')} min. "
-                         f"Confirm the closure lift in the flood panel after checking the road.")
-        elif event.kind == "closure_lift_withdrawn":
-            alert.closure_state = Alert.Closure.REQUESTED
-        elif event.kind == "closure_lifted":
-            _closure_close(alert=alert)
-        alert.save()
+            sensor_events.append((event, sensor, zone))
+        elif alert is not None:
+            touched[zone.pk] = zone
+            _alert_event_act(alert=alert, event=event, sensor=sensor)
+            alert.save()
+    AlertEvent.objects.bulk_create(rows)
+    sensor_events_apply(events=sensor_events)
     _zone_levels_publish(zones=touched.values())
     return counts
+
+
+def _alert_event_act(*, alert: Alert, event: CoreEvent, sensor: Sensor | None) -> None:
+    """An alert event's effect on its row (saved by the caller) and on the city."""
+    zone = alert.zone
+    if event.kind in ("raised", "escalated"):
+        alert.tracker_level = event.level
+        alert.level = max(event.level, alert.manual_level)
+        alert.max_level = max(alert.max_level, alert.level)
+        alert.rule, alert.evidence, alert.sensor = event.rule, list(event.evidence), sensor or alert.sensor
+        if event.kind == "escalated":
+            alert.acknowledged_by = alert.acknowledged_at = None  # a higher level needs a new acknowledgement
+        if alert.level >= NOTIFY_FROM:
+            _notify(alert=alert, level=alert.level,
+                    subject=f"{_label(alert.level).upper()} {HAZARD_TEXT[alert.hazard]} alert: {zone.name}",
+                    body=_alert_body(alert, event))
+    elif event.kind == "de-escalated":
+        alert.tracker_level = event.level
+        alert.level = max(event.level, alert.manual_level)
+    elif event.kind == "cleared":
+        alert.tracker_level = 0
+        alert.status, alert.cleared_at = Alert.Status.CLEARED, event.time
+        if alert.max_level >= NOTIFY_FROM:
+            _notify(alert=alert, level=0, requires_ack=False,
+                    subject=f"All clear: {HAZARD_TEXT[alert.hazard]} in {zone.name}",
+                    body=f"Below every threshold for {event.detail.get('below_for_minutes', '?')} min.")
+    elif event.kind == "acknowledged":  # recorded inputs (drills); live acknowledgements come below
+        alert.acknowledged_at = event.time
+    elif event.kind == "closure_requested":
+        _closure_open(alert=alert, event=event)
+    elif event.kind == "closure_lift_proposed":
+        alert.closure_state = Alert.Closure.LIFT_PROPOSED
+        _notify(alert=alert, level=max(alert.level, Level.YELLOW), requires_ack=True,
+                subject=f"Reopen {zone.name}? The water has stayed down",
+                body=f"Depth below the closure depth for {event.detail.get('clear_minutes', '?')} min. "
+                     f"Confirm the closure lift in the flood panel after checking the road.")
+    elif event.kind == "closure_lift_withdrawn":
+        alert.closure_state = Alert.Closure.REQUESTED
+    elif event.kind == "closure_lifted":
+        _closure_close(alert=alert)
 
 
 def _alert_body(alert: Alert, event: CoreEvent) -> str:
