@@ -188,13 +188,11 @@ def test_city_zoom_draws_the_arterials_only(users, streets):
 
 
 def test_tile_roles_and_addresses(users, streets):
-    from city_ops.city.maplayers import map_sources
-
     crew, dispatcher = client_for("crew", users), client_for("dispatcher", users)
     assert _tile(Client(), "roads", 16, 0, 0).status_code in (401, 403)
-    if "sanitation-bins" in map_sources():  # an agent's layer keeps its own roles: bins are the dispatchers'
-        assert _tile(crew, "sanitation-bins", 16, 0, 0).status_code == 403
-        assert _tile(dispatcher, "sanitation-bins", 16, 0, 0).status_code == 204
+    # an agent's layer keeps its own roles: bins are the dispatchers'
+    assert _tile(crew, "sanitation-bins", 16, 0, 0).status_code == 403
+    assert _tile(dispatcher, "sanitation-bins", 16, 0, 0).status_code == 204
     assert _tile(crew, "no-such-layer", 16, 0, 0).status_code == 404
     for z, x, y in ((23, 0, 0), (3, 8, 0), (3, 0, 8)):
         r = _tile(crew, "roads", z, x, y)
@@ -212,10 +210,6 @@ def test_cap_cuts_a_tile_and_says_so(users, streets, monkeypatch):
 
 
 def test_agent_point_layer_tiles(users):
-    from city_ops.city.maplayers import map_sources
-
-    if "flood-sensors" not in map_sources():
-        pytest.skip("the flood agent is not installed")
     from agents.flood.models import Sensor
 
     Sensor.objects.create(code="D-1", name="underpass depth", kind="depth", geom=Point(LON, LAT, srid=4326))
@@ -270,10 +264,6 @@ def test_geojson_roles(users, streets):
 
 def test_bin_tiles_colour_as_the_bins_geojson(users):
     """The bins' tile colours are the same rule as the GeoJSON layer's `fill_color`, built in SQL."""
-    from city_ops.city.maplayers import map_sources
-
-    if "sanitation-bins" not in map_sources():
-        pytest.skip("the sanitation agent is not installed")
     from agents.sanitation.models import Bin, FillModel
     from agents.sanitation.views import fill_color
 
