@@ -215,7 +215,7 @@ def _months_make(*, first: dt.date, last: dt.date) -> None:
 
     month = month_start(first)
     while month <= last:
-        partition_create(table="agent_flood_reading", month=month)
+        partition_create(table="agent_flood_reading", start=month)
         month = month_add(month, 1)
 
 

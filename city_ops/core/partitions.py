@@ -53,14 +53,6 @@ PERIODS = {
 }
 
 
-def _period_of(**given: object) -> tuple[str, object]:
-    """The one of `month=` / `day=` given (not None): its period's name and its value."""
-    named = [(period, value) for period, value in given.items() if value is not None]
-    if len(named) != 1:
-        raise TypeError(f"give one of {', '.join(given)}")
-    return named[0]
-
-
 def partition_name(*, table: str, start: dt.date, period: str = "month") -> str:
     return f"{table}_p{start.strftime(PERIODS[period].name_format)}"
 
@@ -109,14 +101,13 @@ def _partitioning(cursor, table: str) -> tuple[str, str | None]:
     return row[0], row[1]
 
 
-def partition_create(*, table: str, month: dt.date | None = None, day: dt.date | None = None) -> int | None:
-    """Create `table`'s partition for `month` (or `day`: give one) unless it exists. PostgreSQL refuses a
+def partition_create(*, table: str, start: dt.date, period: str = "month") -> int | None:
+    """Create `table`'s partition of `period` holding the day `start` unless it exists. PostgreSQL refuses a
     partition whose range has rows in the default partition, so in the same transaction those rows are taken
     out of the default and put into the new partition. Returns how many rows moved, or None when the
     partition existed."""
-    period, when = _period_of(month=month, day=day)
     span = PERIODS[period]
-    start = span.start(when)
+    start = span.start(start)
     name = partition_name(table=table, start=start, period=period)
     low, high = partition_start(start), partition_start(span.add(start, 1))
     with transaction.atomic(), connection.cursor() as cursor:
@@ -141,18 +132,17 @@ def partition_create(*, table: str, month: dt.date | None = None, day: dt.date |
     return moved
 
 
-def partitions_ensure(*, table: str, months_ahead: int | None = None, days_ahead: int | None = None,
+def partitions_ensure(*, table: str, ahead: int, period: str = "month",
                       today: dt.date | None = None) -> dict[str, int]:
-    """The partitions of the current UTC month and the `months_ahead` after it (or of today and the
-    `days_ahead` after it: give one), created where missing (rows of those periods waiting in the default
-    partition moved in). Returns {created partition: rows moved}."""
-    period, ahead = _period_of(month=months_ahead, day=days_ahead)
+    """The partitions of the current UTC `period` (month or day) and the `ahead` after it, created where
+    missing (rows of those periods waiting in the default partition moved in). Returns {created partition:
+    rows moved}."""
     span = PERIODS[period]
     first = span.start(today or dt.datetime.now(dt.UTC).date())
     created = {}
     for n in range(max(ahead, 0) + 1):
         start = span.add(first, n)
-        moved = partition_create(table=table, **{period: start})
+        moved = partition_create(table=table, start=start, period=period)
         if moved is not None:
             created[partition_name(table=table, start=start, period=period)] = moved
     return created
@@ -170,11 +160,6 @@ def partitions_dated(*, table: str, period: str = "month") -> dict[str, dt.date]
     starts = {name: dt.datetime.strptime(m[1], span.name_format).date()
               for name in names if (m := pattern.fullmatch(name))}
     return dict(sorted(starts.items(), key=lambda item: item[1]))
-
-
-def partitions_monthly(*, table: str) -> dict[str, dt.date]:
-    """`table`'s monthly partitions and their months, oldest first."""
-    return partitions_dated(table=table, period="month")
 
 
 def partitions_drop_before(*, table: str, before: dt.date, period: str = "month") -> tuple[list[str], int]:

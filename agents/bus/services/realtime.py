@@ -253,7 +253,8 @@ def positions_partitions_ensure(*, today: dt.date | None = None) -> dict[str, in
     made where missing (a day's positions waiting in the default partition moved in): today's positions
     never pile up in the default. Returns {created partition: positions moved}."""
     return partitions_ensure(table=VehiclePosition._meta.db_table,
-                             days_ahead=int(conf("BUS_POSITION_PARTITIONS_AHEAD")), today=today)
+                             ahead=int(conf("BUS_POSITION_PARTITIONS_AHEAD")),
+                             period="day", today=today)
 
 
 def history_prune(*, keep_days: int | None = None, today: dt.date | None = None) -> int:

@@ -84,7 +84,7 @@ def test_the_table_is_partitioned_by_day_with_a_default_and_the_days_ahead():
 def test_positions_land_in_their_days_partition_and_other_days_in_the_default():
     day = dt.date(2025, 7, 4)
     _absent(day)
-    assert partition_create(table=TABLE, day=day) == 0
+    assert partition_create(table=TABLE, start=day, period="day") == 0
     _store(first=dt.datetime(2025, 7, 4, tzinfo=UTC), last=dt.datetime(2025, 7, 4, 23, 59, 59, tzinfo=UTC),
            next=dt.datetime(2025, 7, 5, tzinfo=UTC), live=None)
     assert [_where(v) for v in ("first", "last", "next")] == [*_days(day) * 2, DEFAULT]
@@ -115,7 +115,7 @@ def test_the_prune_drops_whole_old_days_keeps_recent_ones_and_a_second_run_remov
     old = [dt.date(2025, 9, 5), dt.date(2025, 9, 6)]
     _absent(*old, dt.date(2025, 9, 7), *(today + dt.timedelta(days=n) for n in range(4)))
     for day in (*old, dt.date(2025, 9, 7)):
-        partition_create(table=TABLE, day=day)
+        partition_create(table=TABLE, start=day, period="day")
     gone = {"history": dt.datetime(2003, 1, 1, tzinfo=UTC), "fifth": dt.datetime(2025, 9, 5, 12, tzinfo=UTC),
             "sixth": dt.datetime(2025, 9, 6, 23, 59, 59, tzinfo=UTC)}
     kept = {"seventh": dt.datetime(2025, 9, 7, tzinfo=UTC), "eighth": dt.datetime(2025, 9, 8, 8, tzinfo=UTC),

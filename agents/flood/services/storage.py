@@ -46,7 +46,7 @@ def readings_partitions_maintain(*, today: dt.date | None = None, retention: boo
     today = today or timezone.now().date()
     table = Reading._meta.db_table
     out = PartitionsOutcome(created=partitions_ensure(
-        table=table, months_ahead=int(conf("FLOOD_READING_PARTITIONS_AHEAD")), today=today))
+        table=table, ahead=int(conf("FLOOD_READING_PARTITIONS_AHEAD")), today=today))
     out.before = readings_retention_cutoff(today=today) if retention else None
     if out.before is not None:
         out.dropped, out.deleted = partitions_drop_before(table=table, before=out.before)

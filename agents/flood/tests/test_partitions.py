@@ -18,7 +18,7 @@ from agents.flood.models import Reading, ReadingRevision, Series
 from agents.flood.selectors import evaluation_setup, hydrograph, readings_window, series_window
 from agents.flood.services.storage import readings_partitions_maintain, readings_retention_cutoff
 from city_ops.core.models import AuditEntry
-from city_ops.core.partitions import month_add, partition_create, partitions_ensure, partitions_monthly
+from city_ops.core.partitions import month_add, partition_create, partitions_dated, partitions_ensure
 
 from .conftest import ingest
 
@@ -69,12 +69,12 @@ def test_the_table_is_partitioned_by_month_with_a_default_and_the_months_ahead()
     # After migrate: the current UTC month and FLOOD_READING_PARTITIONS_AHEAD (2) after it.
     month = dt.datetime.now(UTC).date().replace(day=1)
     ahead = {f"{TABLE}_p{month_add(month, n):%Y%m}" for n in range(3)}
-    assert ahead <= set(partitions_monthly(table=TABLE))
+    assert ahead <= set(partitions_dated(table=TABLE))
 
 
 def test_readings_land_in_their_months_partition_and_history_in_the_default(world):
     _absent(f"{TABLE}_p202607")
-    assert partition_create(table=TABLE, month=dt.date(2026, 7, 1)) == 0
+    assert partition_create(table=TABLE, start=dt.date(2026, 7, 1)) == 0
     series = _depth(world)
     july, old = dt.datetime(2026, 7, 1, tzinfo=UTC), dt.datetime(2003, 3, 5, 12, tzinfo=UTC)
     rows = [("D-1", "depth", july, 4.0), ("D-1", "depth", old, 1.0)]
@@ -98,20 +98,20 @@ def test_making_a_month_moves_its_readings_out_of_the_default(world):
     ingest([("D-1", "depth", t, float(i)) for i, t in enumerate(times)])
     assert {_where(series.pk, t) for t in times} == {f"{TABLE}_default"}
 
-    created = partitions_ensure(table=TABLE, months_ahead=1, today=dt.date(2025, 7, 20))
+    created = partitions_ensure(table=TABLE, ahead=1, today=dt.date(2025, 7, 20))
     assert set(created) == {f"{TABLE}_p202507", f"{TABLE}_p202508"}
     assert created[f"{TABLE}_p202507"] >= 2 and created[f"{TABLE}_p202508"] >= 1
     assert [_where(series.pk, t) for t in times] == [
         f"{TABLE}_p202507", f"{TABLE}_p202507", f"{TABLE}_p202508", f"{TABLE}_default"]  # September: no partition
     assert list(Reading.objects.filter(series=series).order_by("time").values_list("value", flat=True)) == [
         0.0, 1.0, 2.0, 3.0]
-    assert partitions_ensure(table=TABLE, months_ahead=1, today=dt.date(2025, 7, 20)) == {}
+    assert partitions_ensure(table=TABLE, ahead=1, today=dt.date(2025, 7, 20)) == {}
 
 
 def test_retention_drops_whole_old_months_keeps_recent_ones_and_a_second_run_changes_nothing(world, settings):
     _absent(*(f"{TABLE}_p2025{m:02d}" for m in range(5, 12)))
     for month in (5, 6, 7):
-        partition_create(table=TABLE, month=dt.date(2025, month, 1))
+        partition_create(table=TABLE, start=dt.date(2025, month, 1))
     series = _depth(world)
     kept = [dt.datetime(2025, 7, 1, tzinfo=UTC), dt.datetime(2025, 8, 10, tzinfo=UTC),  # August: in the default
             dt.datetime(2025, 9, 2, tzinfo=UTC)]
@@ -132,10 +132,10 @@ def test_retention_drops_whole_old_months_keeps_recent_ones_and_a_second_run_cha
     audit = AuditEntry.objects.filter(action="flood.readings_dropped").latest("pk")
     assert audit.changes["before"] == "2025-07-01" and f"{TABLE}_p202505" in audit.changes["partitions"]
 
-    partitions = partitions_monthly(table=TABLE)
+    partitions = partitions_dated(table=TABLE)
     second = readings_partitions_maintain(today=today)
     assert (second.created, second.dropped, second.deleted) == ({}, [], 0)
-    assert partitions_monthly(table=TABLE) == partitions
+    assert partitions_dated(table=TABLE) == partitions
     assert AuditEntry.objects.filter(action="flood.readings_dropped").count() == 1
 
 
@@ -152,7 +152,7 @@ def test_two_runs_at_once_make_a_month_once_and_move_its_rows_once():
         try:
             connection.ensure_connection()  # connected before the start, so the two overlap
             start.wait()
-            return partition_create(table=TABLE, month=month)
+            return partition_create(table=TABLE, start=month)
         finally:
             connection.close()  # this thread's own connection
 
@@ -169,7 +169,7 @@ def test_two_runs_at_once_make_a_month_once_and_move_its_rows_once():
 
 def test_the_reads_see_one_table_across_partitions(world):
     _absent(f"{TABLE}_p202607")
-    partition_create(table=TABLE, month=dt.date(2026, 7, 1))  # June stays in the default
+    partition_create(table=TABLE, start=dt.date(2026, 7, 1))  # June stays in the default
     start = dt.datetime(2026, 6, 30, 23, 0, tzinfo=UTC)
     times = [start + dt.timedelta(minutes=15 * i) for i in range(9)]  # 23:00 .. 01:00, across the month's edge
     values = [3.0 + i / 10 for i in range(9)]
