@@ -9,6 +9,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+# The name the city's shared records (work orders, closures, events) file this agent's rows under.
+AGENT = "flood"
+
 
 class Level(IntEnum):
     """Alert level, ordered so that `max()` and `>` mean "more severe" (none < blue < ... < red)."""

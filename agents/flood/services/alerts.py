@@ -22,13 +22,12 @@ from city_ops.workorders.services import work_order_create
 
 from ..domain import AlertEvent as CoreEvent
 from ..domain import AlertStateError, AlertTracker, LeadTime
-from ..domain.vocabulary import Level
+from ..domain.vocabulary import AGENT, Level
 from ..models import Alert, AlertEvent, FloodZone, Sensor, TrackerState
 from .faults import sensor_events_apply
 
 log = logging.getLogger(__name__)
 
-AGENT = "flood"
 HAZARD_TEXT = {"rainstorm": "rainstorm", "river_flood": "river flood", "waterlogging": "waterlogging"}
 NOTIFY_FROM = Level.YELLOW  # notifications (with acknowledgement and escalation) from yellow up
 

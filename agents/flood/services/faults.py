@@ -16,10 +16,9 @@ from city_ops.workorders.services import work_order_create
 
 from ..conf import conf
 from ..domain import AlertEvent as CoreEvent
-from ..domain.vocabulary import Level
+from ..domain.vocabulary import AGENT, Level
 from ..models import FloodZone, Sensor
 
-AGENT = "flood"  # the work orders' source_agent, as alerts.py files them
 LISTED = 50  # sensor codes named in a group's work order before "and N more"
 
 
